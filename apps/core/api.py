@@ -1,0 +1,69 @@
+"""API plumbing: one error shape, `{"error": ..., "detail": ...}`, for every failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _first_field(detail: Any, prefix: str = "") -> str:
+    """Return the dotted path of the first field named in a DRF validation error."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                return prefix
+            return _first_field(value, path) or path
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, (dict, list)) and value:
+                return _first_field(value, f"{prefix}[{index}]")
+    return prefix
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[str]:
+    """Flatten nested DRF error details into 'field: message' lines."""
+    if isinstance(detail, dict):
+        lines: list[str] = []
+        for key, value in detail.items():
+            path = prefix if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
+            lines.extend(_flatten(value, path))
+        return lines
+    if isinstance(detail, list):
+        lines = []
+        for index, value in enumerate(detail):
+            if isinstance(value, (dict, list)):
+                lines.extend(_flatten(value, f"{prefix}[{index}]"))
+            else:
+                lines.extend(_flatten(value, prefix))
+        return lines
+    return [f"{prefix}: {detail}" if prefix else str(detail)]
+
+
+def error_response(error: str, detail: Any, status_code: int, **extra: Any) -> Response:
+    """Build the house error body."""
+    return Response({"error": error, "detail": detail, **extra}, status=status_code)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render DRF exceptions as `{"error", "detail"}`, naming the bad field."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        lines = _flatten(exc.detail)
+        field = _first_field(exc.detail)
+        response.data = {
+            "error": lines[0] if lines else "invalid input",
+            "detail": exc.detail,
+            **({"field": field} if field else {}),
+        }
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+    detail = getattr(exc, "detail", str(exc))
+    code = getattr(exc, "default_code", "error")
+    response.data = {"error": str(detail), "detail": code}
+    return response

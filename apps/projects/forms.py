@@ -1,0 +1,21 @@
+"""Forms of the project settings pages."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.projects.models import ApiKey, Membership
+
+
+class ProjectCreateForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Project name")
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Key name", initial="ingest")
+    scope = forms.ChoiceField(choices=ApiKey.Scope.choices, initial=ApiKey.Scope.WRITE)
+
+
+class MembershipForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.VIEWER)

@@ -1,0 +1,55 @@
+"""Reads for projects: access helpers every view goes through."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.projects.models import ApiKey, Membership, Project
+
+ROLE_RANK = {Membership.Role.VIEWER: 0, Membership.Role.REVIEWER: 1, Membership.Role.ADMIN: 2}
+
+
+class ProjectPermissionDenied(Exception):
+    """The user belongs to the project but their role does not allow the action."""
+
+
+def project_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+    """Return the projects a user may open (superusers see all)."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all().order_by("name")
+    return Project.objects.filter(memberships__user=user).order_by("name")
+
+
+def project_role_for_user(*, project: Project, user: AbstractBaseUser) -> str | None:
+    """Return the user's role in the project (superusers act as admins), or None."""
+    if user.is_superuser:
+        return Membership.Role.ADMIN
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def project_get_for_user(*, user: AbstractBaseUser, slug: str, min_role: str = Membership.Role.VIEWER) -> Project:
+    """Return the project if the user may see it with at least min_role; 404 for outsiders."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or not user.is_authenticated:
+        raise Http404("No such project.")
+    role = project_role_for_user(project=project, user=user)
+    if role is None:
+        raise Http404("No such project.")
+    if ROLE_RANK[Membership.Role(role)] < ROLE_RANK[Membership.Role(min_role)]:
+        raise ProjectPermissionDenied(f"This needs the {min_role} role in {project.name}.")
+    project.user_role = role  # type: ignore[attr-defined]  # read by templates
+    return project
+
+
+def api_key_list(*, project: Project) -> QuerySet[ApiKey]:
+    """Return the project's keys, newest first."""
+    return ApiKey.objects.filter(project=project).select_related("created_by").order_by("-created_at")
+
+
+def membership_list(*, project: Project) -> QuerySet[Membership]:
+    """Return the project's members with their users."""
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")

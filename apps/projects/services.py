@@ -1,0 +1,163 @@
+"""Writes and rules for projects, memberships and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.projects.models import ApiKey, Membership, Project
+
+# Only a hash of the secret is stored; the key is high-entropy, so a fast hash is safe here.
+KEY_PREFIXES = {ApiKey.Scope.WRITE: "sl_w_", ApiKey.Scope.READ: "sl_r_"}
+# Writing last_used_at on every request would turn reads into writes; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """An API key as created: the row and the plaintext, which is never stored."""
+
+    api_key: ApiKey
+    plaintext: str
+
+
+def key_hash(plaintext: str) -> str:
+    """Return the stored digest of an API key."""
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def key_prefix(plaintext: str) -> str:
+    """Return the visible lookup part of a key (scope marker plus 8 characters)."""
+    return plaintext[:13]
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "project"
+    slug, n = base, 2
+    while Project.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def project_create(*, name: str, slug: str | None = None, owner: AbstractBaseUser | None = None) -> Project:
+    """Create a project (unique slug derived from its name) and make the owner its admin."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "A project needs a name."})
+    if slug:
+        slug = slugify(slug)
+        if Project.objects.filter(slug=slug).exists():
+            raise ValidationError({"slug": f"A project with slug {slug!r} exists already."})
+    project = Project.objects.create(name=name, slug=slug or _unique_slug(name))
+    if owner is not None:
+        Membership.objects.create(project=project, user=owner, role=Membership.Role.ADMIN)
+    return project
+
+
+def api_key_create(
+    *, project: Project, name: str, scope: str = ApiKey.Scope.WRITE, created_by: AbstractBaseUser | None = None
+) -> IssuedKey:
+    """Issue a new key for the project; the plaintext is returned once and never stored."""
+    if scope not in KEY_PREFIXES:
+        raise ValidationError({"scope": f"Unknown scope {scope!r}; use one of {', '.join(KEY_PREFIXES)}."})
+    name = (name or "").strip() or "API key"
+    for _ in range(5):
+        plaintext = KEY_PREFIXES[scope] + secrets.token_hex(4) + secrets.token_urlsafe(30)
+        try:
+            with transaction.atomic():
+                row = ApiKey.objects.create(
+                    project=project,
+                    name=name[:100],
+                    scope=scope,
+                    prefix=key_prefix(plaintext),
+                    key_hash=key_hash(plaintext),
+                    created_by=created_by,
+                )
+            return IssuedKey(api_key=row, plaintext=plaintext)
+        except IntegrityError:  # a prefix collision: draw again
+            continue
+    raise RuntimeError("could not draw a unique API key prefix")
+
+
+def api_key_revoke(*, project: Project, api_key_id: int) -> bool:
+    """Revoke a key of the project; revoking twice is harmless. Return whether it changed."""
+    updated = ApiKey.objects.filter(project=project, id=api_key_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    return updated == 1
+
+
+def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
+    """Return the active key matching the plaintext (with its project), recording its use."""
+    if not plaintext or len(plaintext) < 20:
+        return None
+    row = ApiKey.objects.select_related("project").filter(prefix=key_prefix(plaintext)).first()
+    if row is None or not hmac.compare_digest(row.key_hash, key_hash(plaintext)) or row.revoked_at is not None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(id=row.id).update(last_used_at=now)
+        row.last_used_at = now
+    return row
+
+
+def membership_set(*, project: Project, username: str, role: str) -> Membership:
+    """Add a user to the project with a role, or change the role of a member."""
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use admin, reviewer or viewer."})
+    user = get_user_model().objects.filter(username=username.strip()).first()
+    if user is None:
+        raise ValidationError({"username": f"No user named {username.strip()!r}."})
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    return membership
+
+
+def membership_remove(*, project: Project, membership_id: int) -> None:
+    """Remove a member, refusing to remove the project's last admin."""
+    membership = Membership.objects.filter(project=project, id=membership_id).first()
+    if membership is None:
+        return
+    if membership.role == Membership.Role.ADMIN:
+        admins = Membership.objects.filter(project=project, role=Membership.Role.ADMIN).count()
+        if admins <= 1:
+            raise ValidationError({"membership": "A project keeps at least one admin."})
+    membership.delete()
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What demo_seed made: the admin login, the demo project, and a key when one was issued."""
+
+    username: str
+    password: str
+    project: Project
+    plaintext_key: str | None
+    created: bool
+
+
+@transaction.atomic
+def demo_seed(*, username: str, password: str, email: str = "admin@example.com") -> DemoSeed:
+    """Create the admin user and the demo project with a key, once; later calls change nothing."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    created = user is None
+    if user is None:
+        user = user_model.objects.create_superuser(username=username, email=email, password=password)
+    project = Project.objects.filter(slug="demo").first()
+    plaintext = None
+    if project is None:
+        project = project_create(name="Demo", slug="demo", owner=user)
+        plaintext = api_key_create(project=project, name="demo ingest", created_by=user).plaintext
+        created = True
+    return DemoSeed(username=username, password=password, project=project, plaintext_key=plaintext, created=created)

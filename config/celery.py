@@ -1,0 +1,31 @@
+"""The Celery app and the whole beat schedule."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("sightline")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Queues: ingest (post-ingest batch work), evaluations, judge (LLM-bound), alerts, default.
+app.conf.task_routes = {
+    "traces.*": {"queue": "ingest"},
+    "evaluators.*": {"queue": "evaluations"},
+    "judges.*": {"queue": "judge"},
+    "slis.*": {"queue": "alerts"},
+}
+
+app.conf.beat_schedule = {
+    # Re-enqueue ingest batches whose post-ingest job never ran (broker down at ingest time).
+    "ingest-batch-sweep": {
+        "task": "traces.ingest_batch_sweep",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+}

@@ -1,0 +1,80 @@
+import pytest
+
+from apps.projects.models import ApiKey, Membership
+from apps.projects.services import api_key_create
+from tests.projects.factories import TEST_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_need_a_login(client, project):
+    response = client.get(f"/p/{project.slug}/settings/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_login_page_renders(client):
+    response = client.get("/login/")
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+
+
+def test_alice_sees_settings_and_can_create_a_key_shown_once(client, alice, project):
+    client.force_login(alice)
+    response = client.post(f"/p/{project.slug}/settings/keys/", {"name": "prod", "scope": "write"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    key = ApiKey.objects.get(project=project, name="prod")
+    body = response.content.decode()
+    assert 'id="api-keys"' in body and "<html" not in body  # the fragment only
+    secret = body.split('data-testid="new-key-secret">')[1].split("<")[0]
+    assert secret.startswith(key.prefix)
+    page = client.get(f"/p/{project.slug}/settings/").content.decode()
+    assert key.prefix in page and secret not in page
+
+
+def test_bob_the_viewer_cannot_create_or_revoke_keys(client, bob, project):
+    issued = api_key_create(project=project, name="existing")
+    client.force_login(bob)
+    assert client.get(f"/p/{project.slug}/settings/").status_code == 200
+    assert client.post(f"/p/{project.slug}/settings/keys/", {"name": "x", "scope": "write"}).status_code == 403
+    assert client.post(f"/p/{project.slug}/settings/keys/{issued.api_key.id}/revoke/").status_code == 403
+    assert ApiKey.objects.get(id=issued.api_key.id).revoked_at is None
+
+
+def test_carol_the_outsider_gets_404(client, carol, project):
+    client.force_login(carol)
+    assert client.get(f"/p/{project.slug}/settings/").status_code == 404
+    assert client.post(f"/p/{project.slug}/settings/keys/", {"name": "x", "scope": "write"}).status_code == 404
+
+
+def test_alice_revokes_a_key(client, alice, project):
+    issued = api_key_create(project=project, name="old")
+    client.force_login(alice)
+    response = client.post(f"/p/{project.slug}/settings/keys/{issued.api_key.id}/revoke/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "revoked" in response.content.decode()
+    assert ApiKey.objects.get(id=issued.api_key.id).revoked_at is not None
+
+
+def test_alice_adds_a_member_and_bad_usernames_are_named(client, alice, carol, project):
+    client.force_login(alice)
+    ok = client.post(f"/p/{project.slug}/settings/members/", {"username": "carol", "role": "reviewer"}, HTTP_HX_REQUEST="true")
+    assert ok.status_code == 200
+    assert Membership.objects.get(project=project, user=carol).role == "reviewer"
+    bad = client.post(f"/p/{project.slug}/settings/members/", {"username": "nobody", "role": "viewer"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 400
+    assert "No user named" in bad.content.decode()
+
+
+def test_home_sends_a_user_without_projects_to_create_one(client, carol):
+    client.force_login(carol)
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == "/projects/new/"
+    created = client.post("/projects/new/", {"name": "Carol's app"})
+    assert created.status_code == 302
+    assert Membership.objects.get(user=carol).role == "admin"
+
+
+def test_login_with_the_password_works(client, alice):
+    response = client.post("/login/", {"username": "alice", "password": TEST_PASSWORD})
+    assert response.status_code == 302
