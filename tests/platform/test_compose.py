@@ -1,0 +1,155 @@
+"""docker-compose.yml, the Dockerfile and the Procfile describe the same processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+APP_SERVICES = ("web", "worker", "beat")
+QUEUES = "ingest,evaluations,judge,alerts,default"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """Return docker-compose.yml parsed (YAML merge keys resolved)."""
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    """Return the services mapping."""
+    return compose["services"]
+
+
+def command_text(service: dict[str, Any]) -> str:
+    """Return a service's command as one string, whichever YAML form it uses."""
+    command = service["command"]
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def test_compose_has_the_five_services(services: dict[str, Any]) -> None:
+    assert set(services) == {"db", "redis", "web", "worker", "beat"}
+
+
+def test_compose_uses_postgres_16_and_redis_7(services: dict[str, Any]) -> None:
+    assert services["db"]["image"] == "postgres:16"
+    assert services["redis"]["image"] == "redis:7"
+
+
+def test_compose_keeps_the_database_in_a_named_volume(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    volume, _, target = services["db"]["volumes"][0].partition(":")
+    assert target == "/var/lib/postgresql/data"
+    assert volume in compose["volumes"]
+    assert not volume.startswith((".", "/"))  # a named volume, not a bind mount
+
+
+def test_compose_healthchecks_db_and_redis(services: dict[str, Any]) -> None:
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_builds_app_services_from_the_platform_dockerfile(services: dict[str, Any], name: str) -> None:
+    build = services[name]["build"]
+    assert build["context"] == "."
+    assert build["dockerfile"] == "platform/Dockerfile"
+    assert (REPO / build["context"] / build["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_app_services_get_urls_secret_and_hosts(services: dict[str, Any], name: str) -> None:
+    env = services[name]["environment"]
+    assert env["DATABASE_URL"].startswith("postgres://") and "@db:5432/" in env["DATABASE_URL"]
+    assert env["REDIS_URL"].startswith("redis://redis:6379/")
+    assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")  # no default secret: compose refuses to start
+    assert "ALLOWED_HOSTS" in env
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_app_services_wait_for_healthy_db_and_redis(services: dict[str, Any], name: str) -> None:
+    depends = services[name]["depends_on"]
+    assert depends["db"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_compose_worker_and_beat_wait_for_migrated_web(services: dict[str, Any], name: str) -> None:
+    assert services[name]["depends_on"]["web"]["condition"] == "service_healthy"
+
+
+def test_compose_web_migrates_then_serves_with_gunicorn(services: dict[str, Any]) -> None:
+    command = command_text(services["web"])
+    assert command.index("manage.py migrate --noinput") < command.index("gunicorn -c platform/gunicorn.conf.py")
+    assert "config.wsgi:application" in command
+    assert services["web"]["environment"]["HOST"] == "0.0.0.0"
+
+
+def test_compose_web_healthcheck_hits_healthz(services: dict[str, Any]) -> None:
+    test = services["web"]["healthcheck"]["test"]
+    assert test == ["CMD", "python", "platform/healthcheck.py"]
+    assert "/healthz" in (REPO / "platform" / "healthcheck.py").read_text()
+
+
+def test_compose_worker_consumes_every_queue(services: dict[str, Any]) -> None:
+    command = command_text(services["worker"])
+    assert command.startswith("celery -A config worker")
+    assert f"-Q {QUEUES}" in command
+
+
+def test_compose_beat_runs_celery_beat_with_a_writable_schedule(services: dict[str, Any]) -> None:
+    command = command_text(services["beat"])
+    assert command.startswith("celery -A config beat")
+    assert "--schedule /app/.data/celerybeat-schedule" in command
+    assert "chown sightline:sightline /app/.data" in (REPO / "platform" / "Dockerfile").read_text()
+
+
+def test_dockerfile_builds_a_non_root_gunicorn_image() -> None:
+    dockerfile = (REPO / "platform" / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert "pip install -r" in dockerfile
+    assert "collectstatic --noinput" in dockerfile and "SECRET_KEY=" in dockerfile
+    assert "\nUSER sightline" in dockerfile
+    assert 'CMD ["gunicorn", "-c", "platform/gunicorn.conf.py", "config.wsgi:application"]' in dockerfile
+
+
+def test_procfile_matches_the_contract() -> None:
+    lines = dict(line.split(": ", 1) for line in (REPO / "platform" / "Procfile").read_text().splitlines() if line)
+    assert list(lines) == ["web", "worker", "beat"]
+    assert lines["web"] == "gunicorn -c platform/gunicorn.conf.py config.wsgi:application"
+    assert lines["worker"] == f"celery -A config worker -l info -Q {QUEUES} --concurrency 2"
+    assert lines["beat"] == "celery -A config beat -l info --schedule .data/celerybeat-schedule"
+
+
+def test_env_example_lists_every_variable_with_a_comment() -> None:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    required = {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "HOST",
+        "PORT",
+        "WEB_CONCURRENCY",
+        "JUDGE_BASE_URL",
+        "JUDGE_API_KEY",
+        "JUDGE_MODEL",
+        "OTLP_MAX_BODY_BYTES",
+        "OTLP_MAX_DECOMPRESSED_BYTES",
+    }
+    keys = {}
+    for index, line in enumerate(lines):
+        if line and not line.startswith("#"):
+            keys[line.split("=", 1)[0]] = index
+    assert required <= set(keys)
+    for index in keys.values():
+        assert lines[index - 1].startswith("# ")  # each variable has its comment line
