@@ -94,6 +94,8 @@ def database_from_url(url: str) -> dict[str, object]:
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {**query, "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5)},
+        # Lets parallel test runs on one server use separate databases.
+        "TEST": {"NAME": env("TEST_DATABASE_NAME", "") or None},
     }
 
 
@@ -119,7 +121,9 @@ INSTALLED_APPS = [
     "template_partials",
     "apps.core",
     "apps.projects",
+    "django.contrib.postgres",
     "apps.traces",
+    "apps.scores",
 ]
 
 MIDDLEWARE = [
@@ -262,7 +266,14 @@ OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 16 * 1024 * 1024)
 OTLP_MAX_DECOMPRESSED_BYTES = env_int("OTLP_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024)
 INGEST_MAX_SPANS_PER_REQUEST = env_int("INGEST_MAX_SPANS_PER_REQUEST", 10_000)
 INGEST_MAX_VALUE_CHARS = env_int("INGEST_MAX_VALUE_CHARS", 32_000)
+INGEST_MAX_TRACES_PER_REQUEST = env_int("INGEST_MAX_TRACES_PER_REQUEST", 1_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
+# Post-ingest work, by dotted path, called with (project_id=, trace_pks=) once per accepted batch.
+# Higher apps subscribe here so that traces never imports them.
+INGEST_BATCH_CONSUMERS = [
+    "apps.scores.services.scores_dimensions_refresh",
+    "apps.scores.services.scores_from_span_evaluations",
+]
 
 # Judges (LLM-as-judge) reach any OpenAI-compatible endpoint.
 JUDGE_BASE_URL = env("JUDGE_BASE_URL", "")

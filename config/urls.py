@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.views import healthz_view, readyz_view
 from apps.projects.views import home_view
+from apps.scores.api.otlp_logs import otlp_logs_view
+from apps.traces.api.otlp_views import otlp_traces_view
 
 urlpatterns = [
     path("", home_view, name="home"),
@@ -15,8 +17,13 @@ urlpatterns = [
     path("healthz", healthz_view, name="healthz"),
     path("readyz", readyz_view, name="readyz"),
     path("admin/", admin.site.urls),
+    # OTLP/HTTP at the spec's default paths, so exporters only need the base URL.
+    path("v1/traces", otlp_traces_view, name="otlp-traces"),
+    path("v1/logs", otlp_logs_view, name="otlp-logs"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("apps.projects.api.urls")),
+    path("api/v1/", include("apps.traces.api.urls")),
+    path("", include("apps.traces.urls")),
     path("", include("apps.projects.urls")),
 ]

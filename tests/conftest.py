@@ -40,6 +40,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.CELERY_BROKER_URL = test_url
     settings.CACHES["default"]["LOCATION"] = test_url
     celery_app.conf.broker_url = test_url
+    # The live server serves static files from the finders, which know no collectstatic hashes:
+    # link them by plain names even when a `make run` left a manifest in STATIC_ROOT.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -156,3 +162,26 @@ def login(page, live_server):
         page.wait_for_load_state("networkidle")
 
     return do_login
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[object]:
+    """A local OpenAI-compatible server (127.0.0.1) for the real `openai` client."""
+    from tests.support.openai_server import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_test_db_connections(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """End connections that worker and live-server threads left open, so the test database can be dropped."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

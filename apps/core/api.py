@@ -9,36 +9,36 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
-def _first_field(detail: Any, prefix: str = "") -> str:
+def error_field(detail: Any, prefix: str = "") -> str:
     """Return the dotted path of the first field named in a DRF validation error."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             if key == "non_field_errors":
                 return prefix
-            return _first_field(value, path) or path
+            return error_field(value, path) or path
     if isinstance(detail, list):
         for index, value in enumerate(detail):
             if isinstance(value, (dict, list)) and value:
-                return _first_field(value, f"{prefix}[{index}]")
+                return error_field(value, f"{prefix}[{index}]")
     return prefix
 
 
-def _flatten(detail: Any, prefix: str = "") -> list[str]:
+def error_lines(detail: Any, prefix: str = "") -> list[str]:
     """Flatten nested DRF error details into 'field: message' lines."""
     if isinstance(detail, dict):
         lines: list[str] = []
         for key, value in detail.items():
             path = prefix if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
-            lines.extend(_flatten(value, path))
+            lines.extend(error_lines(value, path))
         return lines
     if isinstance(detail, list):
         lines = []
         for index, value in enumerate(detail):
             if isinstance(value, (dict, list)):
-                lines.extend(_flatten(value, f"{prefix}[{index}]"))
+                lines.extend(error_lines(value, f"{prefix}[{index}]"))
             else:
-                lines.extend(_flatten(value, prefix))
+                lines.extend(error_lines(value, prefix))
         return lines
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
@@ -54,8 +54,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        lines = _flatten(exc.detail)
-        field = _first_field(exc.detail)
+        lines = error_lines(exc.detail)
+        field = error_field(exc.detail)
         response.data = {
             "error": lines[0] if lines else "invalid input",
             "detail": exc.detail,

@@ -31,7 +31,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
     project = project_list_for_user(user=request.user).first()
     if project is None:
         return redirect("projects:create")
-    return redirect("projects:settings", project_slug=project.slug)
+    return redirect("traces:list", project_slug=project.slug)
 
 
 @login_required
@@ -64,7 +64,10 @@ def _settings_context(request: HttpRequest, project: Project, **extra: object) -
 @project_view()
 def project_settings_view(request: HttpRequest, project: Project) -> HttpResponse:
     """Show the project's API keys and members; admins manage them here."""
-    return render(request, "projects/project_settings.html", _settings_context(request, project))
+    # A key created by a plain (non-htmx) form post is shown once, after the redirect.
+    new_key = request.session.pop("new_api_key", None)
+    context = _settings_context(request, project, new_key=new_key)
+    return render(request, "projects/project_settings.html", context)
 
 
 @require_POST
@@ -124,6 +127,12 @@ def _render_fragment(request: HttpRequest, context: dict[str, object], fragment:
     """Answer htmx with the fragment; a plain form post returns to the settings page."""
     if is_partial(request):
         return render(request, f"projects/project_settings.html#{fragment}", context, status=status)
-    if status >= 400 or context.get("new_key"):
+    if status >= 400:
         return render(request, "projects/project_settings.html", context, status=status)
+    new_key = context.get("new_key")
+    if new_key is not None:  # post/redirect/get: a reload must not create a second key
+        request.session["new_api_key"] = {
+            "plaintext": new_key.plaintext,  # type: ignore[attr-defined]
+            "api_key": {"name": new_key.api_key.name},  # type: ignore[attr-defined]
+        }
     return redirect(reverse("projects:settings", kwargs={"project_slug": context["project"].slug}))  # type: ignore[union-attr]

@@ -34,3 +34,13 @@ def test_wrong_password_shows_an_error(page, alice, live_server):
     page.fill("#id_password", "not-the-password")
     page.click("button[type=submit]")
     expect(page.get_by_role("alert")).to_contain_text("correct username and password")
+
+
+def test_adding_an_unknown_member_shows_the_error_inline(page, login, alice, project):
+    login(alice)
+    page.goto(f"/p/{project.slug}/settings/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.fill("#id_member_username", "nobody-here")
+    page.click("text=Add or change member")
+    expect(page.locator("#members").get_by_role("alert")).to_contain_text("No user named 'nobody-here'")
+    assert page.url.endswith(f"/p/{project.slug}/settings/")  # swapped in place by htmx, no navigation

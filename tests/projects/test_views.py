@@ -78,3 +78,13 @@ def test_home_sends_a_user_without_projects_to_create_one(client, carol):
 def test_login_with_the_password_works(client, alice):
     response = client.post("/login/", {"username": "alice", "password": TEST_PASSWORD})
     assert response.status_code == 302
+
+
+def test_a_plain_form_post_redirects_and_shows_the_key_once(client, alice, project):
+    client.force_login(alice)
+    response = client.post(f"/p/{project.slug}/settings/keys/", {"name": "plain", "scope": "write"})
+    assert response.status_code == 302
+    shown = client.get(response["Location"]).content.decode()
+    key = ApiKey.objects.get(project=project, name="plain")
+    assert 'data-testid="new-key-secret">' + key.prefix in shown
+    assert 'data-testid="new-key-secret"' not in client.get(response["Location"]).content.decode()

@@ -1,0 +1,44 @@
+"""POST /v1/logs: OTLP log events carrying GenAI message content and evaluation results.
+
+Lives in scores (not traces) because evaluation events become `external` scores; content events
+are handed to the traces app, which attaches them to their span now or when it arrives.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.projects.models import ApiKey
+from apps.scores.services import log_events_ingest
+from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
+from apps.traces.normalize import LogContent, LogEvaluation, SpanRejected, normalize_log_record
+from apps.traces.otlp import OtlpError, encode_logs_response, iter_log_records, parse_logs_request
+
+
+def _ingest_logs(api_key: ApiKey, body: bytes, content_type: str) -> HttpResponse:
+    """Decode log records, keep the GenAI ones, store them, answer with partial success for bad records."""
+    request_msg = parse_logs_request(body, content_type)
+    events: list[LogContent | LogEvaluation] = []
+    problems: list[str] = []
+    rejected = 0
+    for index, raw in enumerate(iter_log_records(request_msg)):
+        if index >= settings.INGEST_MAX_SPANS_PER_REQUEST:
+            raise OtlpError(413, f"more than {settings.INGEST_MAX_SPANS_PER_REQUEST} log records in one request")
+        try:
+            event = normalize_log_record(raw)
+        except SpanRejected as exc:
+            rejected += 1
+            problems.append(f"log record {index}: {exc}")
+            continue
+        if event is not None:  # other log records are not ours to keep
+            events.append(event)
+    log_events_ingest(project=api_key.project, events=events)
+    return otlp_answer(encode_logs_response(content_type, rejected, rejection_summary(problems, rejected)))
+
+
+@csrf_exempt
+def otlp_logs_view(request: HttpRequest) -> HttpResponse:
+    """Receive an OTLP ExportLogsServiceRequest."""
+    return otlp_handle(request, _ingest_logs)

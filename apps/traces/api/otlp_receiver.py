@@ -1,0 +1,91 @@
+"""The OTLP/HTTP request cycle shared by /v1/traces and /v1/logs: auth, limits, decoding, answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from rest_framework.exceptions import APIException
+
+from apps.projects.authentication import api_key_from_request
+from apps.projects.models import ApiKey
+from apps.traces.otlp import OtlpError, encode_status, read_body
+
+logger = logging.getLogger(__name__)
+
+# OTLP exporters retry 429/502/503/504; the Python one gives up on waits past its 10 s timeout.
+RETRY_AFTER_SECONDS = 2
+GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 8, 415: 3, 429: 8, 503: 14}
+
+
+def otlp_error(request: HttpRequest, status: int, message: str, retry_after: int | None = None) -> HttpResponse:
+    """Answer with a google.rpc.Status body in the request's encoding."""
+    body, content_type = encode_status(request.content_type or "", GRPC_CODES.get(status, 2), message)
+    response = HttpResponse(body, status=status, content_type=content_type)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], HttpResponse]) -> HttpResponse:
+    """Authenticate, enforce size limits, decompress, then hand the body to `ingest`; map failures to OTLP codes."""
+    if request.method != "POST":
+        response = otlp_error(request, 405, "OTLP/HTTP takes POST")
+        response["Allow"] = "POST"
+        return response
+    try:
+        api_key = api_key_from_request(request)
+    except APIException as exc:
+        response = otlp_error(request, 401, str(exc.detail))
+        response["WWW-Authenticate"] = 'Bearer realm="sightline"'
+        return response
+    except (OperationalError, InterfaceError):
+        return otlp_error(request, 503, "database unavailable, retry later", RETRY_AFTER_SECONDS)
+    if api_key.scope != ApiKey.Scope.WRITE:
+        return otlp_error(request, 403, "this API key is read-only; ingestion needs a write key")
+    content_type = request.content_type or ""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return otlp_error(request, 400, "Content-Length is not a number")
+    if declared > settings.OTLP_MAX_BODY_BYTES:
+        return otlp_error(
+            request, 413, f"body of {declared} bytes exceeds the {settings.OTLP_MAX_BODY_BYTES}-byte limit"
+        )
+    try:
+        raw = request.read(settings.OTLP_MAX_BODY_BYTES + 1)
+        if len(raw) > settings.OTLP_MAX_BODY_BYTES:
+            return otlp_error(request, 413, f"body exceeds the {settings.OTLP_MAX_BODY_BYTES}-byte limit")
+        body = read_body(raw, request.META.get("HTTP_CONTENT_ENCODING"), settings.OTLP_MAX_DECOMPRESSED_BYTES)
+        return ingest(api_key, body, content_type)
+    except OtlpError as exc:
+        return otlp_error(request, exc.status, exc.message)
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("OTLP ingest hit a database outage: %s", exc)
+        return otlp_error(request, 503, "database unavailable, retry later", RETRY_AFTER_SECONDS)
+    except DatabaseError as exc:
+        # Statement timeouts and lock waits under load: temporary, so a retryable answer.
+        logger.warning("OTLP ingest database error: %s", exc)
+        return otlp_error(request, 503, "storage overloaded, retry later", RETRY_AFTER_SECONDS)
+
+
+def otlp_answer(body_and_type: tuple[bytes, str], status: int = 200) -> HttpResponse:
+    """Wrap an encoded OTLP response."""
+    body, content_type = body_and_type
+    return HttpResponse(body, status=status, content_type=content_type)
+
+
+def rejection_summary(problems: list[str], total_rejected: int, limit: int = 5) -> str:
+    """Summarize rejected items for partial_success.error_message (the first few reasons)."""
+    if not total_rejected:
+        return ""
+    shown = "; ".join(problems[:limit])
+    more = f" (and {total_rejected - limit} more)" if total_rejected > limit else ""
+    return f"{total_rejected} rejected: {shown}{more}"
+
+
+__all__: list[Any] = ["otlp_handle", "otlp_error", "otlp_answer", "rejection_summary"]

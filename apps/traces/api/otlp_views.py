@@ -1,0 +1,42 @@
+"""POST /v1/traces: the OTLP/HTTP trace receiver (protobuf or JSON, gzip/deflate)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.projects.models import ApiKey
+from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
+from apps.traces.normalize import NormalizedSpan, SpanRejected, normalize_span
+from apps.traces.otlp import OtlpError, encode_traces_response, iter_spans, parse_traces_request
+from apps.traces.services import spans_ingest
+
+
+def _ingest_traces(api_key: ApiKey, body: bytes, content_type: str) -> HttpResponse:
+    """Decode, normalize each span (rejecting only the bad ones), store, answer with partial success."""
+    request_msg = parse_traces_request(body, content_type)
+    good: list[NormalizedSpan] = []
+    problems: list[str] = []
+    rejected = 0
+    for index, raw in enumerate(iter_spans(request_msg)):
+        if index >= settings.INGEST_MAX_SPANS_PER_REQUEST:
+            raise OtlpError(
+                413, f"more than {settings.INGEST_MAX_SPANS_PER_REQUEST} spans in one request; send smaller batches"
+            )
+        try:
+            good.append(normalize_span(raw, max_value_chars=settings.INGEST_MAX_VALUE_CHARS))
+        except SpanRejected as exc:
+            rejected += 1
+            problems.append(f"span {index}: {exc}")
+    if rejected and not good:
+        # Every span unusable, e.g. OTLP logs posted to the traces endpoint (they decode as id-less spans).
+        raise OtlpError(400, "no usable span in the request: " + rejection_summary(problems, rejected))
+    spans_ingest(project=api_key.project, spans=good)
+    return otlp_answer(encode_traces_response(content_type, rejected, rejection_summary(problems, rejected)))
+
+
+@csrf_exempt
+def otlp_traces_view(request: HttpRequest) -> HttpResponse:
+    """Receive an OTLP ExportTraceServiceRequest; answer only after the spans are committed."""
+    return otlp_handle(request, _ingest_traces)

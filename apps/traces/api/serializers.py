@@ -1,0 +1,197 @@
+"""Serializers of the native traces API: the batch format in, traces and span trees out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.traces.models import SpanKind, Status
+
+HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
+
+
+def _hex_id(value: str, pattern: re.Pattern[str], size: int) -> str:
+    if not pattern.match(value) or set(value) == {"0"}:
+        raise serializers.ValidationError(f"must be {size} hex characters, not all zero")
+    return value.lower()
+
+
+class UsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    output_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    total_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+
+class DocumentSerializer(serializers.Serializer):
+    id = serializers.CharField(required=False, allow_blank=True, default="")
+    content = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    score = serializers.FloatField(required=False, allow_null=True, default=None)
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class MessagesOrTextField(serializers.JSONField):
+    """Plain text, or a list of chat messages ({"role", "content"} or the OTel parts shape)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data is None or isinstance(data, str):
+            return data
+        if isinstance(data, list) and all(isinstance(m, dict) and "role" in m for m in data):
+            return data
+        raise serializers.ValidationError("must be a string or a list of messages, each with a role")
+
+
+class _Common(serializers.Serializer):
+    name = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    started_at = serializers.DateTimeField(required=False)
+    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=Status.values, required=False, default="unset")
+    error = serializers.CharField(required=False, allow_blank=True, default="")
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    provider = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    input = MessagesOrTextField(required=False, allow_null=True, default=None)
+    output = MessagesOrTextField(required=False, allow_null=True, default=None)
+    usage = UsageSerializer(required=False)
+    cost = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    metadata = serializers.DictField(required=False, default=dict)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        ended, started = attrs.get("ended_at"), attrs.get("started_at")
+        if ended and started and ended < started:
+            raise serializers.ValidationError({"ended_at": "must not be before started_at"})
+        return attrs
+
+
+class SpanInputSerializer(_Common):
+    span_id = serializers.CharField()
+    parent_span_id = serializers.CharField(required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=SpanKind.values, required=False, default="other")
+    started_at = serializers.DateTimeField()
+    documents = DocumentSerializer(many=True, required=False)
+    retrieval_query = serializers.CharField(required=False, allow_blank=True, default="")
+    tool_calls = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    finish_reasons = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+    def validate_span_id(self, value: str) -> str:
+        return _hex_id(value, HEX16, 16)
+
+    def validate_parent_span_id(self, value: str) -> str:
+        return _hex_id(value, HEX16, 16) if value else ""
+
+
+class TraceInputSerializer(_Common):
+    trace_id = serializers.CharField(help_text="32 hex characters; resending the same id is idempotent")
+    route = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    environment = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    release = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    prompt_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    prompt_version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    user_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    session_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
+    kind = serializers.ChoiceField(choices=SpanKind.values, required=False)
+    spans = SpanInputSerializer(many=True, required=False, default=list)
+
+    def validate_trace_id(self, value: str) -> str:
+        return _hex_id(value, HEX32, 32)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if not attrs.get("started_at") and not attrs.get("spans"):
+            raise serializers.ValidationError({"started_at": "required when the trace has no spans"})
+        ids = [s["span_id"] for s in attrs.get("spans") or []]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError({"spans": "span_id values must be unique within a trace"})
+        return attrs
+
+
+class TraceBatchInputSerializer(serializers.Serializer):
+    traces = serializers.ListField(child=serializers.DictField(), allow_empty=True)
+
+
+class RejectedItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    error = serializers.CharField()
+
+
+class TraceBatchOutputSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="traces stored (a resent trace counts; it is stored once)")
+    rejected = RejectedItemSerializer(many=True)
+
+
+class ScoreOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    label = serializers.CharField()
+    passed = serializers.BooleanField(allow_null=True)
+    explanation = serializers.CharField()
+    source = serializers.CharField()
+    span_id = serializers.CharField()
+    evaluator_version = serializers.CharField()
+
+
+class TraceOutputSerializer(serializers.Serializer):
+    trace_id = serializers.CharField()
+    name = serializers.CharField()
+    route = serializers.CharField()
+    environment = serializers.CharField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    prompt_version = serializers.CharField()
+    user_id = serializers.CharField()
+    session_id = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    input = serializers.CharField(source="input_text")
+    output = serializers.CharField(source="output_text")
+    started_at = serializers.DateTimeField()
+    latency_ms = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+    error = serializers.CharField()
+    input_tokens = serializers.IntegerField(allow_null=True)
+    output_tokens = serializers.IntegerField(allow_null=True)
+    total_tokens = serializers.IntegerField(allow_null=True)
+    cost = serializers.FloatField(allow_null=True)
+    span_count = serializers.IntegerField()
+    has_feedback = serializers.BooleanField()
+
+
+class SpanOutputSerializer(serializers.Serializer):
+    span_id = serializers.CharField()
+    parent_span_id = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    latency_ms = serializers.FloatField()
+    status = serializers.CharField()
+    error_message = serializers.CharField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    prompt_version = serializers.CharField()
+    system_instructions = serializers.CharField()
+    input_messages = serializers.JSONField()
+    output_messages = serializers.JSONField()
+    documents = serializers.JSONField()
+    tool_calls = serializers.JSONField()
+    input_tokens = serializers.IntegerField(allow_null=True)
+    output_tokens = serializers.IntegerField(allow_null=True)
+    total_tokens = serializers.IntegerField(allow_null=True)
+    cost = serializers.FloatField(source="cost_total", allow_null=True)
+    attributes = serializers.JSONField()
+    children = serializers.SerializerMethodField()
+
+    def get_children(self, span: Any) -> list[dict[str, Any]]:
+        nodes = self.context.get("children", {}).get(span.span_id, [])
+        return SpanOutputSerializer(nodes, many=True, context=self.context).data
+
+
+class TraceDetailOutputSerializer(TraceOutputSerializer):
+    metadata = serializers.JSONField()
+    spans = serializers.SerializerMethodField()
+    scores = ScoreOutputSerializer(many=True)
+
+    def get_spans(self, trace: Any) -> list[dict[str, Any]]:
+        return SpanOutputSerializer(self.context["roots"], many=True, context=self.context).data

@@ -1,0 +1,186 @@
+"""Native traces API: POST a batch, list with filters and a cursor, read one trace as a span tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api import error_field, error_lines, error_response
+from apps.traces.api.serializers import (
+    TraceBatchInputSerializer,
+    TraceBatchOutputSerializer,
+    TraceDetailOutputSerializer,
+    TraceInputSerializer,
+    TraceOutputSerializer,
+)
+from apps.traces.native import native_trace_spans
+from apps.traces.normalize import NormalizedSpan
+from apps.traces.selectors import FilterError, TraceFilters, span_tree, trace_get, trace_page
+from apps.traces.services import spans_ingest
+
+BATCH_EXAMPLE = {
+    "traces": [
+        {
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "name": "answer_question",
+            "route": "/support/chat",
+            "environment": "production",
+            "prompt_version": "support-v12",
+            "user_id": "user-812",
+            "session_id": "sess-77",
+            "tags": ["beta"],
+            "started_at": "2026-11-27T10:00:00Z",
+            "ended_at": "2026-11-27T10:00:02.300Z",
+            "input": "How do I reset my password?",
+            "output": "Open Settings → Security and choose Reset password [1].",
+            "spans": [
+                {
+                    "span_id": "00f067aa0ba902b7",
+                    "kind": "retrieval",
+                    "name": "search help center",
+                    "started_at": "2026-11-27T10:00:00.050Z",
+                    "ended_at": "2026-11-27T10:00:00.400Z",
+                    "retrieval_query": "reset password",
+                    "documents": [{"id": "kb-12", "content": "To reset your password open Settings…", "score": 0.82}],
+                },
+                {
+                    "span_id": "00f067aa0ba902b8",
+                    "kind": "llm",
+                    "name": "chat gpt-4o",
+                    "model": "gpt-4o-2024-08-06",
+                    "provider": "openai",
+                    "started_at": "2026-11-27T10:00:00.400Z",
+                    "ended_at": "2026-11-27T10:00:02.250Z",
+                    "input": [
+                        {"role": "system", "content": "Answer from the help center only."},
+                        {"role": "user", "content": "How do I reset my password?"},
+                    ],
+                    "output": [{"role": "assistant", "content": "Open Settings → Security and choose Reset password [1]."}],
+                    "usage": {"input_tokens": 412, "output_tokens": 31},
+                    "cost": 0.00134,
+                },
+            ],
+        }
+    ]
+}
+
+
+def _item_error(index: int, errors: Any) -> dict[str, Any]:
+    """Describe one rejected trace: its index, the first bad field's path and the message."""
+    field = error_field(errors)
+    lines = error_lines(errors)
+    return {"index": index, "field": f"traces[{index}].{field}" if field else f"traces[{index}]", "error": lines[0]}
+
+
+class TracesApi(APIView):
+    """POST a batch of traces (native format); GET the filtered list, newest first."""
+
+    @extend_schema(
+        summary="Ingest a batch of traces",
+        description=(
+            "For applications that do not use OpenTelemetry. Each trace carries its own fields and, optionally, its "
+            "spans; a trace without a root span gets one built from its own fields. Resending a trace (same "
+            "trace_id and span ids) stores nothing twice. Valid traces are stored even when others in the batch "
+            "are rejected; each rejected one is listed with its index and why. A 2xx means committed."
+        ),
+        request=TraceBatchInputSerializer,
+        responses={200: TraceBatchOutputSerializer, 400: TraceBatchOutputSerializer},
+        examples=[OpenApiExample("A RAG answer with retrieval and LLM spans", value=BATCH_EXAMPLE, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        envelope = TraceBatchInputSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        items = envelope.validated_data["traces"]
+        if len(items) > settings.INGEST_MAX_TRACES_PER_REQUEST:
+            return error_response(
+                f"traces: at most {settings.INGEST_MAX_TRACES_PER_REQUEST} traces per request",
+                "too_many_traces",
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                field="traces",
+            )
+        spans: list[NormalizedSpan] = []
+        rejected: list[dict[str, Any]] = []
+        accepted = 0
+        for index, item in enumerate(items):
+            serializer = TraceInputSerializer(data=item)
+            if not serializer.is_valid():
+                rejected.append(_item_error(index, serializer.errors))
+                continue
+            spans.extend(native_trace_spans(serializer.validated_data))
+            accepted += 1
+        if spans:
+            try:
+                spans_ingest(project=request.auth.project, spans=spans)
+            except DatabaseError:
+                response = error_response("database unavailable, retry later", "unavailable", 503)
+                response["Retry-After"] = "2"
+                return response
+        body = {"accepted": accepted, "rejected": rejected}
+        if rejected and not accepted:
+            return Response({"error": rejected[0]["error"], "field": rejected[0]["field"], **body}, status=400)
+        return Response(body, status=status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="List traces, newest first",
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="started at or after (UTC when no offset)"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="started before"),
+            *[OpenApiParameter(n, str) for n in ("route", "model", "prompt_version", "environment", "user_id", "session_id")],
+            OpenApiParameter("tag", str, description="comma-separated; traces carrying all of them"),
+            OpenApiParameter("status", str, enum=["ok", "error", "unset"]),
+            OpenApiParameter("has_feedback", bool),
+            OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
+            OpenApiParameter("limit", int, description="1–200, default 50"),
+        ],
+        responses={200: TraceOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            filters = TraceFilters.from_query(request.query_params)
+            limit = _limit(request.query_params.get("limit"))
+            rows, next_cursor = trace_page(
+                project=request.auth.project, filters=filters, cursor=request.query_params.get("cursor", ""), limit=limit
+            )
+        except FilterError as exc:
+            return error_response(str(exc), "invalid_filter", 400, field=exc.field)
+        return Response({"results": TraceOutputSerializer(rows, many=True).data, "next_cursor": next_cursor or None})
+
+
+def _limit(raw: str | None) -> int:
+    if not raw:
+        return 50
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise FilterError("limit", "must be an integer") from exc
+    if not 1 <= value <= 200:
+        raise FilterError("limit", "must be between 1 and 200")
+    return value
+
+
+class TraceDetailApi(APIView):
+    """One trace with its spans as a tree and its scores."""
+
+    @extend_schema(summary="Get a trace with its span tree", responses={200: TraceDetailOutputSerializer})
+    def get(self, request: Request, trace_id: str) -> Response:
+        trace = trace_get(project=request.auth.project, trace_id=trace_id)
+        if trace is None:
+            return error_response(f"trace_id: no trace {trace_id!r} in this project", "not_found", 404, field="trace_id")
+        roots = span_tree(trace=trace)
+        children: dict[str, list[Any]] = {}
+        stack = list(roots)
+        while stack:
+            node = stack.pop()
+            children[node.span.span_id] = [c.span for c in node.children]
+            stack.extend(node.children)
+        context = {"roots": [r.span for r in roots], "children": children}
+        data = TraceDetailOutputSerializer(trace, context=context).data
+        return Response(data)

@@ -1,0 +1,200 @@
+"""Traces and spans: every request an LLM application served, with the context evaluation needs."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+
+from apps.core.models import BaseModel
+from apps.projects.models import Project
+
+
+class Status(models.TextChoices):
+    UNSET = "unset", "Unset"
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
+
+class SpanKind(models.TextChoices):
+    LLM = "llm", "LLM"
+    EMBEDDING = "embedding", "Embedding"
+    RETRIEVAL = "retrieval", "Retrieval"
+    RERANKER = "reranker", "Reranker"
+    TOOL = "tool", "Tool"
+    AGENT = "agent", "Agent"
+    CHAIN = "chain", "Chain"
+    GUARDRAIL = "guardrail", "Guardrail"
+    EVALUATOR = "evaluator", "Evaluator"
+    OTHER = "other", "Other"
+
+
+class Trace(BaseModel):
+    """One request end to end. Its fields are derived from its spans, recomputed as spans arrive."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="traces", db_index=False)
+    trace_id = models.CharField(max_length=32)
+    name = models.CharField(max_length=500, blank=True, default="")
+    # The slicing dimensions quality is cut by; copied into every Score.
+    route = models.CharField(max_length=200, blank=True, default="")
+    environment = models.CharField(max_length=100, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")  # the model the response came from
+    provider = models.CharField(max_length=100, blank=True, default="")
+    prompt_name = models.CharField(max_length=200, blank=True, default="")
+    prompt_version = models.CharField(max_length=100, blank=True, default="")
+    release = models.CharField(max_length=100, blank=True, default="")
+    user_id = models.CharField(max_length=200, blank=True, default="")
+    session_id = models.CharField(max_length=200, blank=True, default="")
+    tags = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    input_text = models.TextField(blank=True, default="")
+    output_text = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.UNSET)
+    error = models.TextField(blank=True, default="")
+    input_tokens = models.BigIntegerField(null=True, blank=True)
+    output_tokens = models.BigIntegerField(null=True, blank=True)
+    total_tokens = models.BigIntegerField(null=True, blank=True)
+    cost = models.FloatField(null=True, blank=True)
+    span_count = models.IntegerField(default=0)
+    root_span_id = models.CharField(max_length=16, blank=True, default="")
+    has_feedback = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="trace_uniq_project_trace_id")]
+        indexes = [
+            # The trace list (newest first) and the time-range filter.
+            models.Index(fields=["project", "-started_at", "-id"], name="trace_project_time"),
+            # Slicing filters of the list page and of rollups.
+            models.Index(fields=["project", "route", "-started_at"], name="trace_project_route"),
+            models.Index(fields=["project", "model", "-started_at"], name="trace_project_model"),
+            models.Index(fields=["project", "prompt_version", "-started_at"], name="trace_project_prompt"),
+            models.Index(fields=["project", "session_id", "-started_at"], name="trace_project_session"),
+            models.Index(fields=["project", "user_id", "-started_at"], name="trace_project_user"),
+            # Tag filter (`tags @> ARRAY[...]`).
+            GinIndex(fields=["tags"], name="trace_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id} {self.name}"
+
+
+class Span(models.Model):
+    """One operation inside a trace (an LLM call, a retrieval, a tool call, …), normalized."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans", db_index=False)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True, default="")
+    is_root = models.BooleanField(default=False)
+    name = models.CharField(max_length=500, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=SpanKind.choices, default=SpanKind.OTHER)
+    operation = models.CharField(max_length=64, blank=True, default="")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    latency_ms = models.FloatField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.UNSET)
+    error_type = models.CharField(max_length=200, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    model_requested = models.CharField(max_length=200, blank=True, default="")
+    provider = models.CharField(max_length=100, blank=True, default="")
+    prompt_name = models.CharField(max_length=200, blank=True, default="")
+    prompt_version = models.CharField(max_length=100, blank=True, default="")
+    route = models.CharField(max_length=200, blank=True, default="")
+    environment = models.CharField(max_length=100, blank=True, default="")
+    release = models.CharField(max_length=100, blank=True, default="")
+    user_id = models.CharField(max_length=200, blank=True, default="")
+    session_id = models.CharField(max_length=200, blank=True, default="")
+    tags = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    trace_name = models.CharField(max_length=500, blank=True, default="")
+    system_instructions = models.TextField(blank=True, default="")
+    input_messages = models.JSONField(default=list, blank=True)
+    output_messages = models.JSONField(default=list, blank=True)
+    finish_reasons = models.JSONField(default=list, blank=True)
+    tool_definitions = models.JSONField(default=list, blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    retrieval_query = models.TextField(blank=True, default="")
+    documents = models.JSONField(default=list, blank=True)
+    input_tokens = models.BigIntegerField(null=True, blank=True)
+    output_tokens = models.BigIntegerField(null=True, blank=True)
+    total_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_read_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_write_tokens = models.BigIntegerField(null=True, blank=True)
+    reasoning_tokens = models.BigIntegerField(null=True, blank=True)
+    cost_input = models.FloatField(null=True, blank=True)
+    cost_output = models.FloatField(null=True, blank=True)
+    cost_total = models.FloatField(null=True, blank=True)
+    cost_source = models.CharField(max_length=16, blank=True, default="")
+    request_params = models.JSONField(default=dict, blank=True)
+    raw_input = models.TextField(blank=True, default="")
+    raw_output = models.TextField(blank=True, default="")
+    input_text = models.TextField(blank=True, default="")
+    output_text = models.TextField(blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    resource = models.JSONField(default=dict, blank=True)
+    scope = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    truncated = models.JSONField(default=list, blank=True)
+    # Evaluations the instrumentation attached to the span (OpenInference); scores turns them into Scores.
+    evaluations = models.JSONField(default=list, blank=True)
+    dropped_attributes_count = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # A client retry sends the same span again: stored once.
+            models.UniqueConstraint(fields=["trace", "span_id"], name="span_uniq_trace_span_id"),
+        ]
+        indexes = [models.Index(fields=["project", "kind", "-started_at"], name="span_project_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.span_id} {self.name}"
+
+
+class PendingSpanContent(models.Model):
+    """Message content from /v1/logs whose span has not arrived yet; merged when it does."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    system_instructions = models.TextField(blank=True, default="")
+    input_messages = models.JSONField(default=list, blank=True)
+    output_messages = models.JSONField(default=list, blank=True)
+    append = models.BooleanField(default=False)  # legacy one-message-per-event records append
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "trace_id", "span_id"], name="pending_content_span")]
+
+    def __str__(self) -> str:
+        return f"content for {self.trace_id}/{self.span_id}"
+
+
+class IngestBatch(models.Model):
+    """One accepted ingest request: the unit of post-ingest work (evaluation), claimed once."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    trace_ids = ArrayField(models.BigIntegerField(), default=list)
+    span_count = models.IntegerField(default=0)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweeper's query: batches never processed, oldest first.
+            models.Index(fields=["state", "created_at"], name="batch_state_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.state})"

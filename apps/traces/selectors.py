@@ -1,0 +1,194 @@
+"""Reads for traces: the filtered list (API and UI share it) and one trace with its span tree."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from apps.projects.models import Project
+from apps.traces.models import Span, Trace
+
+LIST_FIELDS = (
+    "id", "trace_id", "name", "route", "environment", "model", "provider", "prompt_version", "user_id",
+    "session_id", "tags", "input_text", "output_text", "started_at", "latency_ms", "status", "error",
+    "input_tokens", "output_tokens", "total_tokens", "cost", "span_count", "has_feedback",
+)
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be used; names the field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass
+class TraceFilters:
+    """The trace list's filters, parsed once from a query string."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    route: str = ""
+    model: str = ""
+    prompt_version: str = ""
+    environment: str = ""
+    user_id: str = ""
+    session_id: str = ""
+    tags: list[str] = field(default_factory=list)
+    status: str = ""
+    has_feedback: bool | None = None
+    q: str = ""
+
+    TEXT_FIELDS = ("route", "model", "prompt_version", "environment", "user_id", "session_id", "status", "q")
+
+    @classmethod
+    def from_query(cls, params: Any) -> TraceFilters:
+        """Parse filters from a QueryDict-like mapping; raise FilterError naming a bad field."""
+        filters = cls()
+        for name in ("since", "until"):
+            raw = (params.get(name) or "").strip()
+            if raw:
+                try:
+                    value = parse_datetime(raw if ("T" in raw or " " in raw) else raw + "T00:00:00")
+                except ValueError:
+                    value = None
+                if value is None:
+                    raise FilterError(name, f"not an ISO 8601 time: {raw!r}")
+                if value.tzinfo is None:  # times without an offset are UTC, like everything here
+                    value = value.replace(tzinfo=UTC)
+                setattr(filters, name, value)
+        for name in cls.TEXT_FIELDS:
+            setattr(filters, name, (params.get(name) or "").strip())
+        if filters.status and filters.status not in {"ok", "error", "unset"}:
+            raise FilterError("status", "use ok, error or unset")
+        tags = params.getlist("tag") if hasattr(params, "getlist") else [params.get("tag") or ""]
+        filters.tags = [t.strip() for raw in tags for t in raw.split(",") if t.strip()]
+        feedback = (params.get("has_feedback") or "").strip().lower()
+        if feedback:
+            if feedback not in {"true", "false", "1", "0", "yes", "no"}:
+                raise FilterError("has_feedback", "use true or false")
+            filters.has_feedback = feedback in {"true", "1", "yes"}
+        return filters
+
+    def as_query(self) -> dict[str, str]:
+        """Return the non-empty filters as query parameters (for links that keep the filters)."""
+        out: dict[str, str] = {}
+        for name in ("since", "until"):
+            if getattr(self, name):
+                out[name] = getattr(self, name).isoformat()
+        for name in self.TEXT_FIELDS:
+            if getattr(self, name):
+                out[name] = getattr(self, name)
+        if self.tags:
+            out["tag"] = ",".join(self.tags)
+        if self.has_feedback is not None:
+            out["has_feedback"] = "true" if self.has_feedback else "false"
+        return out
+
+
+def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
+    """Return the project's traces matching the filters, newest first."""
+    qs = Trace.objects.filter(project=project)
+    if filters.since:
+        qs = qs.filter(started_at__gte=filters.since)
+    if filters.until:
+        qs = qs.filter(started_at__lt=filters.until)
+    for name in ("route", "model", "prompt_version", "environment", "user_id", "session_id", "status"):
+        value = getattr(filters, name)
+        if value:
+            qs = qs.filter(**{name: value})
+    if filters.tags:
+        qs = qs.filter(tags__contains=filters.tags)
+    if filters.has_feedback is not None:
+        qs = qs.filter(has_feedback=filters.has_feedback)
+    if filters.q:
+        qs = qs.filter(Q(trace_id=filters.q.lower()) | Q(name__icontains=filters.q))
+    return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
+
+
+def encode_cursor(trace: Trace) -> str:
+    """Return an opaque cursor pointing after this trace in the newest-first order."""
+    return base64.urlsafe_b64encode(f"{trace.started_at.isoformat()}|{trace.id}".encode()).decode().rstrip("=")
+
+
+def trace_page(*, project: Project, filters: TraceFilters, cursor: str = "", limit: int = 50) -> tuple[list[Trace], str]:
+    """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end)."""
+    qs = trace_list(project=project, filters=filters)
+    if cursor:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            started_raw, _, id_raw = raw.rpartition("|")
+            started, last_id = parse_datetime(started_raw), int(id_raw)
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise FilterError("cursor", "not a cursor this API returned") from exc
+        if started is None:
+            raise FilterError("cursor", "not a cursor this API returned")
+        qs = qs.filter(Q(started_at__lt=started) | Q(started_at=started, id__lt=last_id))
+    rows = list(qs[: limit + 1])
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
+    return rows[:limit], next_cursor
+
+
+def trace_get(*, project: Project, trace_id: str) -> Trace | None:
+    """Return one trace of the project by its 32-hex id, or None."""
+    return Trace.objects.filter(project=project, trace_id=trace_id.lower()).first()
+
+
+@dataclass
+class SpanNode:
+    """A span with its children, in start order, and its depth for indentation."""
+
+    span: Span
+    depth: int
+    children: list[SpanNode] = field(default_factory=list)
+
+
+def span_tree(*, trace: Trace) -> list[SpanNode]:
+    """Return the trace's spans as a forest (orphans whose parent never arrived become roots)."""
+    spans = list(Span.objects.filter(trace=trace).order_by("started_at", "span_id"))
+    nodes = {s.span_id: SpanNode(span=s, depth=0) for s in spans}
+    roots: list[SpanNode] = []
+    for node in nodes.values():
+        parent = nodes.get(node.span.parent_span_id)
+        if parent is not None and parent is not node:
+            parent.children.append(node)
+        else:
+            roots.append(node)
+
+    def set_depth(node: SpanNode, depth: int) -> None:
+        node.depth = depth
+        for child in node.children:
+            set_depth(child, depth + 1)
+
+    for root in roots:
+        set_depth(root, 0)
+    return roots
+
+
+def span_tree_flat(*, roots: list[SpanNode]) -> list[SpanNode]:
+    """Return the forest depth-first, the order a waterfall draws it in."""
+    out: list[SpanNode] = []
+    stack = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(reversed(node.children))
+    return out
+
+
+def trace_facets(*, project: Project, limit: int = 50) -> dict[str, list[str]]:
+    """Return recent distinct values of the filter dimensions, for the filter pickers."""
+    recent = Trace.objects.filter(project=project).order_by("-started_at")[:2000]
+    facets: dict[str, list[str]] = {}
+    for name in ("route", "model", "prompt_version", "environment"):
+        values = {v for v in recent.values_list(name, flat=True) if v}
+        facets[name] = sorted(values)[:limit]
+    return facets

@@ -1,0 +1,306 @@
+"""Writes for traces: storing normalized spans, completing trace rows, post-ingest batches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from apps.projects.models import Project
+from apps.traces.models import IngestBatch, PendingSpanContent, Span, Trace
+from apps.traces.normalize import LogContent, NormalizedSpan, merge_log_content
+
+logger = logging.getLogger(__name__)
+
+# Columns copied from a NormalizedSpan onto a Span row, one name for one concept.
+SPAN_FIELDS = (
+    "span_id", "parent_span_id", "is_root", "name", "kind", "operation", "started_at", "ended_at", "latency_ms",
+    "status", "error_type", "error_message", "model", "model_requested", "provider", "prompt_name",
+    "prompt_version", "route", "environment", "release", "user_id", "session_id", "tags", "trace_name",
+    "system_instructions", "input_messages", "output_messages", "finish_reasons", "tool_definitions", "tool_calls",
+    "retrieval_query", "documents", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output", "cost_total", "cost_source",
+    "request_params", "raw_input", "raw_output", "input_text", "output_text", "attributes", "resource", "scope",
+    "events", "truncated", "evaluations", "dropped_attributes_count",
+)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest call stored: spans accepted (duplicates included), new ones, and the batch."""
+
+    accepted: int = 0
+    inserted: int = 0
+    trace_ids: list[str] = field(default_factory=list)
+    batch_id: int | None = None
+
+
+# One statement recomputes every derived field of the touched traces from all their spans, so the
+# result does not depend on the order spans arrive in, and running it twice changes nothing.
+TRACE_RECOMPUTE_SQL = """
+WITH agg AS (
+    SELECT s.trace_id AS tid,
+        min(s.started_at) AS started_at,
+        max(s.ended_at) AS ended_at,
+        count(*) AS span_count,
+        bool_or(s.status = 'error') AS any_error,
+        sum(s.input_tokens) FILTER (WHERE s.kind IN ('llm', 'embedding')) AS input_tokens,
+        sum(s.output_tokens) FILTER (WHERE s.kind IN ('llm', 'embedding')) AS output_tokens,
+        sum(coalesce(s.total_tokens, s.input_tokens + s.output_tokens)) FILTER (WHERE s.kind IN ('llm', 'embedding'))
+            AS total_tokens,
+        sum(s.cost_total) FILTER (WHERE s.kind IN ('llm', 'embedding')) AS cost,
+        -- The model and provider of the last LLM call: the one the answer came from.
+        (array_agg(s.model ORDER BY s.ended_at DESC) FILTER (WHERE s.kind = 'llm' AND s.model <> ''))[1] AS model,
+        (array_agg(s.provider ORDER BY s.ended_at DESC) FILTER (WHERE s.kind = 'llm' AND s.provider <> ''))[1]
+            AS provider,
+        (array_agg(s.model ORDER BY s.ended_at DESC) FILTER (WHERE s.model <> ''))[1] AS any_model,
+        -- Request-wide dimensions: the root's value first, else the earliest span that carries one.
+        (array_agg(s.route ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.route <> ''))[1] AS route,
+        (array_agg(s.environment ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.environment <> ''))[1]
+            AS environment,
+        (array_agg(s.prompt_name ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.prompt_name <> ''))[1]
+            AS prompt_name,
+        (array_agg(s.prompt_version ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.prompt_version <> ''))[1]
+            AS prompt_version,
+        (array_agg(s.release ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.release <> ''))[1] AS release,
+        (array_agg(s.user_id ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.user_id <> ''))[1] AS user_id,
+        (array_agg(s.session_id ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.session_id <> ''))[1]
+            AS session_id,
+        (array_agg(s.trace_name ORDER BY s.is_root DESC, s.started_at) FILTER (WHERE s.trace_name <> ''))[1]
+            AS trace_name,
+        (array_agg(s.input_text ORDER BY s.started_at) FILTER (WHERE s.kind = 'llm' AND s.input_text <> ''))[1]
+            AS llm_input,
+        (array_agg(s.output_text ORDER BY s.ended_at DESC) FILTER (WHERE s.kind = 'llm' AND s.output_text <> ''))[1]
+            AS llm_output,
+        (array_agg(s.error_message ORDER BY s.started_at) FILTER (WHERE s.status = 'error'))[1] AS first_error
+    FROM traces_span s
+    WHERE s.trace_id = ANY(%(ids)s)
+    GROUP BY s.trace_id
+),
+root AS (
+    SELECT DISTINCT ON (s.trace_id) s.trace_id AS tid, s.span_id, s.is_root, s.name, s.input_text, s.output_text,
+        s.status, s.error_message, s.started_at, s.ended_at, s.attributes, s.resource
+    FROM traces_span s
+    WHERE s.trace_id = ANY(%(ids)s)
+    ORDER BY s.trace_id, s.is_root DESC, s.started_at ASC, s.span_id
+),
+tags AS (
+    SELECT s.trace_id AS tid, array_agg(DISTINCT tag ORDER BY tag) AS tags
+    FROM traces_span s, unnest(s.tags) AS tag
+    WHERE s.trace_id = ANY(%(ids)s)
+    GROUP BY s.trace_id
+)
+UPDATE traces_trace t SET
+    started_at = agg.started_at,
+    ended_at = agg.ended_at,
+    latency_ms = EXTRACT(EPOCH FROM (agg.ended_at - agg.started_at)) * 1000.0,
+    span_count = agg.span_count,
+    name = left(coalesce(nullif(agg.trace_name, ''), root.name, ''), 500),
+    root_span_id = CASE WHEN root.is_root THEN root.span_id ELSE '' END,
+    route = coalesce(agg.route, ''),
+    environment = coalesce(agg.environment, ''),
+    model = coalesce(agg.model, agg.any_model, ''),
+    provider = coalesce(agg.provider, ''),
+    prompt_name = coalesce(agg.prompt_name, ''),
+    prompt_version = coalesce(agg.prompt_version, ''),
+    release = coalesce(agg.release, ''),
+    user_id = coalesce(agg.user_id, ''),
+    session_id = coalesce(agg.session_id, ''),
+    tags = coalesce(tags.tags, '{}'),
+    input_text = coalesce(nullif(root.input_text, ''), agg.llm_input, ''),
+    output_text = coalesce(nullif(root.output_text, ''), agg.llm_output, ''),
+    status = CASE WHEN root.is_root AND root.status <> 'unset' THEN root.status
+                  WHEN agg.any_error THEN 'error' ELSE root.status END,
+    error = coalesce(CASE WHEN root.is_root AND root.status = 'error' THEN root.error_message END, agg.first_error, ''),
+    input_tokens = agg.input_tokens,
+    output_tokens = agg.output_tokens,
+    total_tokens = agg.total_tokens,
+    cost = agg.cost,
+    metadata = CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, 'resource', root.resource)
+                    ELSE t.metadata END,
+    updated_at = now()
+FROM agg
+JOIN root ON root.tid = agg.tid
+LEFT JOIN tags ON tags.tid = agg.tid
+WHERE t.id = agg.tid
+"""
+
+
+def traces_recompute(*, trace_pks: Sequence[int]) -> None:
+    """Recompute the derived fields of these traces from all their stored spans."""
+    if not trace_pks:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(TRACE_RECOMPUTE_SQL, {"ids": list(trace_pks)})
+
+
+def traces_ensure(*, project: Project, started: dict[str, datetime]) -> dict[str, int]:
+    """Create missing trace rows (trace_id → first known time); return trace_id → row id."""
+    Trace.objects.bulk_create(
+        [Trace(project=project, trace_id=tid, started_at=at) for tid, at in started.items()],
+        ignore_conflicts=True,
+    )
+    rows = Trace.objects.filter(project=project, trace_id__in=list(started)).values_list("trace_id", "id")
+    return dict(rows)
+
+
+def _trace_rows_ensure(*, project: Project, spans: Sequence[NormalizedSpan]) -> dict[str, int]:
+    """Create missing trace rows for the spans' trace ids; return trace_id → row id."""
+    started: dict[str, datetime] = {}
+    for span in spans:
+        started.setdefault(span.trace_id, span.started_at)
+    return traces_ensure(project=project, started=started)
+
+
+def _pending_content_take(*, project: Project, spans: Sequence[NormalizedSpan]) -> None:
+    """Merge log-borne content that arrived before these spans, and drop it from the waiting table."""
+    keys = {(s.trace_id, s.span_id) for s in spans}
+    trace_ids = {tid for tid, _ in keys}
+    pending = list(
+        PendingSpanContent.objects.filter(project=project, trace_id__in=trace_ids).order_by("received_at", "id")
+    )
+    pending = [p for p in pending if (p.trace_id, p.span_id) in keys]
+    if not pending:
+        return
+    by_key = {(s.trace_id, s.span_id): s for s in spans}
+    for row in pending:
+        merge_log_content(
+            by_key[(row.trace_id, row.span_id)],
+            LogContent(
+                trace_id=row.trace_id,
+                span_id=row.span_id,
+                time=row.received_at,
+                input_messages=row.input_messages,
+                output_messages=row.output_messages,
+                system_instructions=row.system_instructions,
+                append=row.append,
+            ),
+        )
+    PendingSpanContent.objects.filter(id__in=[p.id for p in pending]).delete()
+
+
+def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> IngestResult:
+    """Store normalized spans once each, complete their traces, and queue one post-ingest job after commit."""
+    unique: dict[tuple[str, str], NormalizedSpan] = {}
+    for span in spans:
+        unique.setdefault((span.trace_id, span.span_id), span)  # a span repeated inside one request
+    batch = list(unique.values())
+    result = IngestResult(accepted=len(batch))
+    if not batch:
+        return result
+    with transaction.atomic():
+        trace_pks = _trace_rows_ensure(project=project, spans=batch)
+        _pending_content_take(project=project, spans=batch)
+        rows = [
+            Span(project=project, trace_id=trace_pks[s.trace_id], **{name: getattr(s, name) for name in SPAN_FIELDS})
+            for s in batch
+        ]
+        before = Span.objects.filter(trace_id__in=set(trace_pks.values())).count()
+        Span.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        after = Span.objects.filter(trace_id__in=set(trace_pks.values())).count()
+        result.inserted = after - before
+        touched = sorted(trace_pks.values())
+        traces_recompute(trace_pks=touched)
+        ingest_batch = IngestBatch.objects.create(project=project, trace_ids=touched, span_count=len(batch))
+        result.batch_id = ingest_batch.id
+        result.trace_ids = sorted(trace_pks)
+        transaction.on_commit(lambda: ingest_batch_enqueue(batch_id=ingest_batch.id))
+    return result
+
+
+def ingest_batch_enqueue(*, batch_id: int) -> bool:
+    """Send the batch's job to the broker; a broker outage is logged and left to the sweeper."""
+    from apps.traces.tasks import ingest_batch_process_task
+
+    try:
+        ingest_batch_process_task.apply_async(args=[batch_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the row stays pending for the sweep
+        logger.warning("ingest batch %s not enqueued (%s); the sweeper will retry", batch_id, exc)
+        return False
+    return True
+
+
+def ingest_batch_process(*, batch_id: int) -> bool:
+    """Run post-ingest consumers for a batch once; a second delivery is a no-op. Return whether it ran."""
+    claimed = IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.PENDING).update(
+        state=IngestBatch.State.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return False
+    batch = IngestBatch.objects.get(id=batch_id)
+    try:
+        # Higher apps (scores, evaluators) subscribe by dotted path: traces never imports them.
+        for path in settings.INGEST_BATCH_CONSUMERS:
+            import_string(path)(project_id=batch.project_id, trace_pks=batch.trace_ids)
+    except Exception:
+        # Hand the batch back so the sweeper (or the task's retry) runs it again.
+        IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(
+            state=IngestBatch.State.PENDING
+        )
+        raise
+    IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(
+        state=IngestBatch.State.DONE, finished_at=timezone.now()
+    )
+    return True
+
+
+def ingest_batch_sweep(*, older_than: timedelta = timedelta(seconds=60), limit: int = 500) -> list[int]:
+    """Re-enqueue batches still pending (broker was down) or stuck running past the task time limit."""
+    now = timezone.now()
+    stuck_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    IngestBatch.objects.filter(state=IngestBatch.State.RUNNING, started_at__lt=now - stuck_after).update(
+        state=IngestBatch.State.PENDING
+    )
+    ids = list(
+        IngestBatch.objects.filter(state=IngestBatch.State.PENDING, created_at__lt=now - older_than)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for batch_id in ids:
+        if not ingest_batch_enqueue(batch_id=batch_id):
+            break
+    return ids
+
+
+def span_content_attach(*, project: Project, content: LogContent) -> bool:
+    """Attach log-borne messages to their span, or keep them until the span arrives. Return True if attached."""
+    with transaction.atomic():
+        span = (
+            Span.objects.select_for_update()
+            .filter(project=project, trace__project=project, trace__trace_id=content.trace_id, span_id=content.span_id)
+            .first()
+        )
+        if span is None:
+            PendingSpanContent.objects.create(
+                project=project,
+                trace_id=content.trace_id,
+                span_id=content.span_id,
+                system_instructions=content.system_instructions,
+                input_messages=content.input_messages,
+                output_messages=content.output_messages,
+                append=content.append,
+            )
+            return False
+        normalized = NormalizedSpan(
+            trace_id=content.trace_id,
+            span_id=span.span_id,
+            kind=span.kind,
+            input_messages=span.input_messages,
+            output_messages=span.output_messages,
+            system_instructions=span.system_instructions,
+            input_text=span.input_text,
+            output_text=span.output_text,
+        )
+        merge_log_content(normalized, content)
+        for name in ("input_messages", "output_messages", "system_instructions", "input_text", "output_text"):
+            setattr(span, name, getattr(normalized, name))
+        span.save(update_fields=["input_messages", "output_messages", "system_instructions", "input_text", "output_text"])
+        traces_recompute(trace_pks=[span.trace_id])
+    return True

@@ -1,0 +1,92 @@
+"""Presentation filters for the trace browser: JSON pretty-printing, number formats, waterfall geometry."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    """Return the value as indented JSON (a string that is JSON is re-indented; other strings stay as they are)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(value, str):
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    """Format a duration in milliseconds: '842', '12,345' ('' when unknown)."""
+    if value is None:
+        return ""
+    if value < 10:
+        return f"{value:.1f}".rstrip("0").rstrip(".") or "0"
+    return f"{value:,.0f}"
+
+
+@register.filter
+def usd(value: float | None) -> str:
+    """Format a cost in USD with enough precision for fractions of a cent ('' when unknown)."""
+    if value is None:
+        return ""
+    if value == 0:
+        return "$0"
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.5f}".rstrip("0")
+
+
+@register.filter
+def num(value: int | float | None) -> str:
+    """Format a count with thousands separators ('' when unknown)."""
+    return "" if value is None else f"{value:,}"
+
+
+@register.filter
+def blob_size(value: Any) -> str:
+    """Describe a base64 payload by its decoded size."""
+    n = len(value) * 3 // 4 if isinstance(value, str) else 0
+    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
+
+
+@register.simple_tag
+def wf_bar(started_at: datetime, latency_ms: float, trace_start: datetime, total_ms: float | None) -> str:
+    """Return the CSS left/width (percent of the trace) of a span's waterfall bar."""
+    if not total_ms or total_ms <= 0:
+        return "left:0%;width:100%"
+    offset = (started_at - trace_start).total_seconds() * 1000
+    left = min(max(offset / total_ms * 100, 0.0), 100.0)
+    width = min(max(latency_ms / total_ms * 100, 0.0), 100.0 - left)
+    return f"left:{left:.3f}%;width:{width:.3f}%"
+
+
+@register.simple_tag
+def wf_offset(started_at: datetime, trace_start: datetime) -> str:
+    """Return how many milliseconds after the trace's start a span began."""
+    return ms((started_at - trace_start).total_seconds() * 1000)
+
+
+@register.filter
+def utc_ms(value: datetime | None) -> str:
+    """Format a time in UTC with milliseconds and the offset: '2025-03-14 09:26:53.120 +0000'."""
+    if value is None:
+        return ""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d} +0000"
+
+
+@register.filter
+def has_role(messages: Any, roles: str) -> bool:
+    """Return True if any message has one of the comma-separated roles."""
+    wanted = set(roles.split(","))
+    return any(isinstance(m, dict) and m.get("role") in wanted for m in messages or ())

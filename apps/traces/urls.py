@@ -1,0 +1,13 @@
+"""Trace browser URLs, under the project's slug."""
+
+from django.urls import path
+
+from apps.traces import views
+
+app_name = "traces"
+
+urlpatterns = [
+    path("p/<slug:project_slug>/traces/", views.trace_list_view, name="list"),
+    path("p/<slug:project_slug>/traces/<str:trace_id>/", views.trace_detail_view, name="detail"),
+    path("p/<slug:project_slug>/traces/<str:trace_id>/spans/<str:span_id>/", views.trace_span_view, name="span"),
+]
