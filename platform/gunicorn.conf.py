@@ -8,8 +8,11 @@ wsgi_app = "config.wsgi:application"
 # HOST/PORT: `make run` defaults to 127.0.0.1:8000; the container image sets HOST=0.0.0.0.
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads (gthread worker) keep slow clients and htmx polling from pinning a whole process.
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# gthread with 2 threads: one thread's Python overlaps the other's database wait (ingest is CPU-bound in
+# Python, so more threads only add GIL contention and a longer tail; see benchmarks/README.md), and a slow
+# client or htmx poll does not pin the whole process. WEB_WORKER_CLASS=sync / WEB_THREADS override.
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("WEB_THREADS", "2"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "15"))
 keepalive = 5

@@ -14,22 +14,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.projects.models import Project
-from apps.traces.models import IngestBatch, PendingSpanContent, Span, Trace
+from apps.traces import bulk
+from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
+from apps.traces.models import IngestBatch, PendingSpanContent, Span
 from apps.traces.normalize import LogContent, NormalizedSpan, merge_log_content
 
 logger = logging.getLogger(__name__)
-
-# Columns copied from a NormalizedSpan onto a Span row, one name for one concept.
-SPAN_FIELDS = (
-    "span_id", "parent_span_id", "is_root", "name", "kind", "operation", "started_at", "ended_at", "latency_ms",
-    "status", "error_type", "error_message", "model", "model_requested", "provider", "prompt_name",
-    "prompt_version", "route", "environment", "release", "user_id", "session_id", "tags", "trace_name",
-    "system_instructions", "input_messages", "output_messages", "finish_reasons", "tool_definitions", "tool_calls",
-    "retrieval_query", "documents", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
-    "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output", "cost_total", "cost_source",
-    "request_params", "raw_input", "raw_output", "input_text", "output_text", "attributes", "resource", "scope",
-    "events", "truncated", "evaluations", "dropped_attributes_count",
-)
 
 
 @dataclass
@@ -42,11 +32,12 @@ class IngestResult:
     batch_id: int | None = None
 
 
-# One statement recomputes every derived field of the touched traces from all their spans, so the
-# result does not depend on the order spans arrive in, and running it twice changes nothing.
-TRACE_RECOMPUTE_SQL = """
+# Every derived field of a trace, from its spans. One template serves two statements so they cannot drift:
+# TRACE_RECOMPUTE_SQL (UPDATE from all stored spans of existing traces) and TRACE_CREATE_SQL (INSERT of
+# brand-new traces from the staged spans of this request, which are then all their spans).
+_AGG_CTES = """
 WITH agg AS (
-    SELECT s.trace_id AS tid,
+    SELECT {key} AS tid,
         min(s.started_at) AS started_at,
         max(s.ended_at) AS ended_at,
         count(*) AS span_count,
@@ -80,57 +71,91 @@ WITH agg AS (
         (array_agg(s.output_text ORDER BY s.ended_at DESC) FILTER (WHERE s.kind = 'llm' AND s.output_text <> ''))[1]
             AS llm_output,
         (array_agg(s.error_message ORDER BY s.started_at) FILTER (WHERE s.status = 'error'))[1] AS first_error
-    FROM traces_span s
-    WHERE s.trace_id = ANY(%(ids)s)
-    GROUP BY s.trace_id
+    FROM {table}
+    WHERE {where}
+    GROUP BY {key}
 ),
 root AS (
-    SELECT DISTINCT ON (s.trace_id) s.trace_id AS tid, s.span_id, s.is_root, s.name, s.input_text, s.output_text,
+    SELECT DISTINCT ON ({key}) {key} AS tid, s.span_id, s.is_root, s.name, s.input_text, s.output_text,
         s.status, s.error_message, s.started_at, s.ended_at, s.attributes, s.resource
-    FROM traces_span s
-    WHERE s.trace_id = ANY(%(ids)s)
-    ORDER BY s.trace_id, s.is_root DESC, s.started_at ASC, s.span_id
+    FROM {table}
+    WHERE {where}
+    ORDER BY {key}, s.is_root DESC, s.started_at ASC, s.span_id
 ),
 tags AS (
-    SELECT s.trace_id AS tid, array_agg(DISTINCT tag ORDER BY tag) AS tags
-    FROM traces_span s, unnest(s.tags) AS tag
-    WHERE s.trace_id = ANY(%(ids)s)
-    GROUP BY s.trace_id
+    SELECT {key} AS tid, array_agg(DISTINCT tag ORDER BY tag) AS tags
+    FROM {table}, unnest(s.tags) AS tag
+    WHERE {where}
+    GROUP BY {key}
+)"""
+
+# (column, expression over agg/root/tags); {prior_metadata} is the metadata kept when no root span is known.
+_DERIVED = (
+    ("started_at", "agg.started_at"),
+    ("ended_at", "agg.ended_at"),
+    ("latency_ms", "EXTRACT(EPOCH FROM (agg.ended_at - agg.started_at)) * 1000.0"),
+    ("span_count", "agg.span_count"),
+    ("name", "left(coalesce(nullif(agg.trace_name, ''), root.name, ''), 500)"),
+    ("root_span_id", "CASE WHEN root.is_root THEN root.span_id ELSE '' END"),
+    ("route", "coalesce(agg.route, '')"),
+    ("environment", "coalesce(agg.environment, '')"),
+    ("model", "coalesce(agg.model, agg.any_model, '')"),
+    ("provider", "coalesce(agg.provider, '')"),
+    ("prompt_name", "coalesce(agg.prompt_name, '')"),
+    ("prompt_version", "coalesce(agg.prompt_version, '')"),
+    ("release", "coalesce(agg.release, '')"),
+    ("user_id", "coalesce(agg.user_id, '')"),
+    ("session_id", "coalesce(agg.session_id, '')"),
+    ("tags", "coalesce(tags.tags, '{{}}')"),
+    ("input_text", "coalesce(nullif(root.input_text, ''), agg.llm_input, '')"),
+    ("output_text", "coalesce(nullif(root.output_text, ''), agg.llm_output, '')"),
+    ("status", "CASE WHEN root.is_root AND root.status <> 'unset' THEN root.status\n"
+               "                  WHEN agg.any_error THEN 'error' ELSE root.status END"),
+    ("error", "coalesce(CASE WHEN root.is_root AND root.status = 'error' THEN root.error_message END, "
+              "agg.first_error, '')"),
+    ("input_tokens", "agg.input_tokens"),
+    ("output_tokens", "agg.output_tokens"),
+    ("total_tokens", "agg.total_tokens"),
+    ("cost", "agg.cost"),
+    ("metadata", "CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, "
+                 "'resource', root.resource)\n                    ELSE {prior_metadata} END"),
 )
-UPDATE traces_trace t SET
-    started_at = agg.started_at,
-    ended_at = agg.ended_at,
-    latency_ms = EXTRACT(EPOCH FROM (agg.ended_at - agg.started_at)) * 1000.0,
-    span_count = agg.span_count,
-    name = left(coalesce(nullif(agg.trace_name, ''), root.name, ''), 500),
-    root_span_id = CASE WHEN root.is_root THEN root.span_id ELSE '' END,
-    route = coalesce(agg.route, ''),
-    environment = coalesce(agg.environment, ''),
-    model = coalesce(agg.model, agg.any_model, ''),
-    provider = coalesce(agg.provider, ''),
-    prompt_name = coalesce(agg.prompt_name, ''),
-    prompt_version = coalesce(agg.prompt_version, ''),
-    release = coalesce(agg.release, ''),
-    user_id = coalesce(agg.user_id, ''),
-    session_id = coalesce(agg.session_id, ''),
-    tags = coalesce(tags.tags, '{}'),
-    input_text = coalesce(nullif(root.input_text, ''), agg.llm_input, ''),
-    output_text = coalesce(nullif(root.output_text, ''), agg.llm_output, ''),
-    status = CASE WHEN root.is_root AND root.status <> 'unset' THEN root.status
-                  WHEN agg.any_error THEN 'error' ELSE root.status END,
-    error = coalesce(CASE WHEN root.is_root AND root.status = 'error' THEN root.error_message END, agg.first_error, ''),
-    input_tokens = agg.input_tokens,
-    output_tokens = agg.output_tokens,
-    total_tokens = agg.total_tokens,
-    cost = agg.cost,
-    metadata = CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, 'resource', root.resource)
-                    ELSE t.metadata END,
-    updated_at = now()
-FROM agg
-JOIN root ON root.tid = agg.tid
-LEFT JOIN tags ON tags.tid = agg.tid
-WHERE t.id = agg.tid
+
+# One statement recomputes every derived field of the touched traces from all their spans, so the
+# result does not depend on the order spans arrive in, and running it twice changes nothing.
+TRACE_RECOMPUTE_SQL = (
+    _AGG_CTES.format(key="s.trace_id", table="traces_span s", where="s.trace_id = ANY(%(ids)s)")
+    + "\nUPDATE traces_trace t SET\n"
+    + "".join(f"    {col} = {expr.format(prior_metadata='t.metadata')},\n" for col, expr in _DERIVED)
+    + "    updated_at = now()\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
+    + "WHERE t.id = agg.tid\n"
+)
+
+# Brand-new traces of one request, created with their derived fields from the staged spans (all the spans
+# such a trace has), so they are written once instead of INSERT + recompute UPDATE. A trace that already
+# exists (or that a concurrent request creates first) is skipped here and recomputed after the span insert.
+TRACE_CREATE_SQL = (
+    _AGG_CTES.format(key="s.trace_hex", table=f"{bulk.STAGE_TABLE} s", where="s.trace_hex <> ALL(%(existing)s::varchar[])")
+    + "\nINSERT INTO traces_trace (project_id, trace_id, created_at, updated_at, has_feedback, "
+    + ", ".join(col for col, _ in _DERIVED)
+    + ")\nSELECT %(project)s, agg.tid, now(), now(), false,\n"
+    + ",\n".join("    " + expr.format(prior_metadata="'{}'::jsonb") for _, expr in _DERIVED)
+    + "\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
+    + "ON CONFLICT (project_id, trace_id) DO NOTHING\nRETURNING trace_id, id\n"
+)
+
+# Trace rows for ids known before their spans (scores, evaluations): every NOT NULL column supplied,
+# since Django's field defaults are not database defaults.
+TRACE_ENSURE_SQL = """
+INSERT INTO traces_trace (project_id, trace_id, started_at, created_at, updated_at, name, route, environment, model,
+    provider, prompt_name, prompt_version, release, user_id, session_id, tags, metadata, input_text, output_text,
+    status, error, span_count, root_span_id, has_feedback)
+SELECT %(project)s, u.tid, u.started_at, now(), now(), '', '', '', '', '', '', '', '', '', '', '{}', '{}'::jsonb,
+    '', '', 'unset', '', 0, '', false
+FROM unnest(%(tids)s::varchar[], %(started)s::timestamptz[]) AS u(tid, started_at)
+ON CONFLICT (project_id, trace_id) DO NOTHING
 """
+TRACE_IDS_SQL = "SELECT trace_id, id FROM traces_trace WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s)"
 
 
 def traces_recompute(*, trace_pks: Sequence[int]) -> None:
@@ -141,22 +166,43 @@ def traces_recompute(*, trace_pks: Sequence[int]) -> None:
         cursor.execute(TRACE_RECOMPUTE_SQL, {"ids": list(trace_pks)})
 
 
+def _trace_ids(cursor, *, project_id: int, tids: list[str]) -> dict[str, int]:
+    cursor.execute(TRACE_IDS_SQL, {"project": project_id, "tids": tids})
+    return dict(cursor.fetchall())
+
+
 def traces_ensure(*, project: Project, started: dict[str, datetime]) -> dict[str, int]:
     """Create missing trace rows (trace_id → first known time); return trace_id → row id."""
-    Trace.objects.bulk_create(
-        [Trace(project=project, trace_id=tid, started_at=at) for tid, at in started.items()],
-        ignore_conflicts=True,
-    )
-    rows = Trace.objects.filter(project=project, trace_id__in=list(started)).values_list("trace_id", "id")
-    return dict(rows)
+    if not started:
+        return {}
+    tids = list(started)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            TRACE_ENSURE_SQL, {"project": project.pk, "tids": tids, "started": [started[t] for t in tids]}
+        )
+        return _trace_ids(cursor, project_id=project.pk, tids=tids)
 
 
-def _trace_rows_ensure(*, project: Project, spans: Sequence[NormalizedSpan]) -> dict[str, int]:
-    """Create missing trace rows for the spans' trace ids; return trace_id → row id."""
-    started: dict[str, datetime] = {}
-    for span in spans:
-        started.setdefault(span.trace_id, span.started_at)
-    return traces_ensure(project=project, started=started)
+def _trace_rows_ensure(
+    *, project: Project, spans: Sequence[NormalizedSpan]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Create missing trace rows for the staged spans' trace ids; return (existing, created) trace_id → row id.
+
+    Needs the spans already COPYed into the staging table: brand-new traces are created with their derived
+    fields; the ones that existed before (or that a concurrent request created first) need `traces_recompute`
+    once the spans are in. (Excluding the existing ids by list is cheaper than a NOT EXISTS per staged row.)
+    """
+    tids = list(dict.fromkeys(s.trace_id for s in spans))
+    with connection.cursor() as cursor:
+        existing = _trace_ids(cursor, project_id=project.pk, tids=tids)
+        created: dict[str, int] = {}
+        if len(existing) < len(tids):
+            cursor.execute(TRACE_CREATE_SQL, {"project": project.pk, "existing": list(existing)})
+            created = dict(cursor.fetchall())
+            missing = [t for t in tids if t not in existing and t not in created]
+            if missing:  # created by a concurrent request after our first look
+                existing.update(_trace_ids(cursor, project_id=project.pk, tids=missing))
+    return existing, created
 
 
 def _pending_content_take(*, project: Project, spans: Sequence[NormalizedSpan]) -> None:
@@ -195,22 +241,19 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     result = IngestResult(accepted=len(batch))
     if not batch:
         return result
+    bulk.stage_prepare()
     with transaction.atomic():
-        trace_pks = _trace_rows_ensure(project=project, spans=batch)
         _pending_content_take(project=project, spans=batch)
-        rows = [
-            Span(project=project, trace_id=trace_pks[s.trace_id], **{name: getattr(s, name) for name in SPAN_FIELDS})
-            for s in batch
-        ]
-        before = Span.objects.filter(trace_id__in=set(trace_pks.values())).count()
-        Span.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        after = Span.objects.filter(trace_id__in=set(trace_pks.values())).count()
-        result.inserted = after - before
-        touched = sorted(trace_pks.values())
-        traces_recompute(trace_pks=touched)
+        bulk.stage_copy(bulk.span_rows(batch))
+        existing, created = _trace_rows_ensure(project=project, spans=batch)
+        # Spans of brand-new traces are all new; those of existing traces are kept once by ON CONFLICT.
+        result.inserted = bulk.spans_insert_from_stage(project_id=project.pk)
+        # New traces got their derived fields from the staged spans; existing ones are recomputed from all.
+        traces_recompute(trace_pks=sorted(existing.values()))
+        touched = sorted([*existing.values(), *created.values()])
         ingest_batch = IngestBatch.objects.create(project=project, trace_ids=touched, span_count=len(batch))
         result.batch_id = ingest_batch.id
-        result.trace_ids = sorted(trace_pks)
+        result.trace_ids = sorted([*existing, *created])
         transaction.on_commit(lambda: ingest_batch_enqueue(batch_id=ingest_batch.id))
     return result
 

@@ -1,0 +1,114 @@
+"""Bulk span writes with COPY: a per-session temp staging table, then one INSERT … SELECT … ON CONFLICT.
+
+Django's `bulk_create` compiles one placeholder per value (≈ 5,600 for 100 spans) and psycopg then
+re-parses and binds that text client-side; COPY streams the rows instead, and the derived trace fields
+of brand-new traces are computed from the staging table in the statement that creates them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+
+STAGE_TABLE = "sightline_span_stage"
+
+# Columns copied from a NormalizedSpan onto a Span row, one name for one concept.
+SPAN_FIELDS = (
+    "span_id", "parent_span_id", "is_root", "name", "kind", "operation", "started_at", "ended_at", "latency_ms",
+    "status", "error_type", "error_message", "model", "model_requested", "provider", "prompt_name",
+    "prompt_version", "route", "environment", "release", "user_id", "session_id", "tags", "trace_name",
+    "system_instructions", "input_messages", "output_messages", "finish_reasons", "tool_definitions", "tool_calls",
+    "retrieval_query", "documents", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output", "cost_total", "cost_source",
+    "request_params", "raw_input", "raw_output", "input_text", "output_text", "attributes", "resource", "scope",
+    "events", "truncated", "evaluations", "dropped_attributes_count",
+)
+# jsonb columns of Span: written as JSON text, exactly what JSONField.get_prep_value produces (json.dumps).
+JSON_FIELDS = frozenset({
+    "input_messages", "output_messages", "finish_reasons", "tool_definitions", "tool_calls", "documents",
+    "request_params", "attributes", "resource", "scope", "events", "truncated", "evaluations",
+})
+_COLUMNS = ", ".join(SPAN_FIELDS)
+
+# Created once per database session (committed on its own when possible); ON COMMIT DELETE ROWS empties it
+# at every commit. `WITH NO DATA` from a SELECT keeps the column types but not the NOT NULL/identity of
+# `id`, `project_id`, `trace_id` (not staged: the trace's row id is joined in by its hex id).
+STAGE_CREATE_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} ON COMMIT DELETE ROWS AS "
+    f"SELECT ''::varchar(32) AS trace_hex, {_COLUMNS} FROM traces_span WITH NO DATA"
+)
+COPY_SQL = f"COPY {STAGE_TABLE} (trace_hex, {_COLUMNS}) FROM STDIN"
+SPAN_INSERT_SQL = (
+    f"INSERT INTO traces_span (project_id, trace_id, created_at, {_COLUMNS}) "
+    f"SELECT t.project_id, t.id, now(), {', '.join('s.' + c for c in SPAN_FIELDS)} "
+    f"FROM {STAGE_TABLE} s JOIN traces_trace t ON t.project_id = %(project)s AND t.trace_id = s.trace_hex "
+    "ON CONFLICT (trace_id, span_id) DO NOTHING"
+)
+
+# Marks a DB-API connection (one database session) known to hold the committed, empty staging table.
+_SESSION_ATTR = "_sightline_span_stage"
+
+
+def _dumps(value: Any) -> str:
+    """JSON text for a jsonb column; the empty containers (most of them) skip the encoder."""
+    if not value:
+        if value == []:
+            return "[]"
+        if value == {}:
+            return "{}"
+    return json.dumps(value)
+
+
+_GETTERS = tuple((name, name in JSON_FIELDS) for name in SPAN_FIELDS)
+
+
+def span_rows(spans: Sequence[Any]) -> list[tuple]:
+    """One COPY row per span: (trace hex id, *SPAN_FIELDS), jsonb columns as JSON text."""
+    rows = []
+    dumps = _dumps
+    for span in spans:
+        row: list[Any] = [span.trace_id]
+        for name, is_json in _GETTERS:
+            value = getattr(span, name)
+            row.append(dumps(value) if is_json else value)
+        rows.append(tuple(row))
+    return rows
+
+
+def stage_prepare() -> None:
+    """Make sure the session's staging table exists and is empty; call it before opening the transaction.
+
+    Outside any transaction (the request path) a missing table is created in autocommit, so it survives the
+    ingest transaction rolling back, and the DB-API connection remembers it: every later transaction finds it
+    empty (COMMIT empties it, ROLLBACK undoes the COPY). Inside someone else's transaction (tests, nested
+    callers) it is created if missing and emptied, since ON COMMIT DELETE ROWS has not run since the last call.
+    """
+    outside = not connection.in_atomic_block and connection.get_autocommit()  # connects if needed
+    raw = connection.connection
+    if outside and getattr(raw, _SESSION_ATTR, False):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(STAGE_CREATE_SQL)
+        if not outside:
+            cursor.execute(f"DELETE FROM {STAGE_TABLE}")
+    if outside:
+        setattr(raw, _SESSION_ATTR, True)
+
+
+def stage_copy(rows: Sequence[tuple]) -> None:
+    """COPY the rows into the staging table (inside the caller's transaction)."""
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(COPY_SQL) as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+
+
+def spans_insert_from_stage(*, project_id: int) -> int:
+    """Move the staged spans into traces_span (each stored once); return how many were new."""
+    with connection.cursor() as cursor:
+        cursor.execute(SPAN_INSERT_SQL, {"project": project_id})
+        return cursor.rowcount

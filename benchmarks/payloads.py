@@ -1,0 +1,171 @@
+"""Realistic OTLP/protobuf trace batches for the ingest benchmark, built with the real OpenTelemetry SDK.
+
+Each trace is one RAG request as an instrumented app emits it: a root span carrying the request-wide
+dimensions (route, prompt version, user, session), a retrieval span with 3-5 documents, and an LLM
+span with 1-2 KB of gen_ai.input.messages / gen_ai.output.messages. Spans come from a real
+TracerProvider (random, unique ids; real timestamps) and are encoded by the exporter's own
+`encode_spans`, so each body is byte-for-byte what OTLPSpanExporter would POST.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+SPANS_PER_TRACE = 3
+
+_WORDS = (
+    "account password reset settings security billing invoice refund plan upgrade team member invite "
+    "workspace export data api key token rate limit webhook integration slack email notification "
+    "two-factor login session browser mobile app sync error timeout retry support article guide step "
+    "click open choose select confirm save verify the your a to and of in for with on from by"
+).split()
+_ROUTES = ("/support/chat", "/support/search", "/billing/assistant", "/onboarding/guide", "/docs/qa")
+_MODELS = ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "claude-sonnet-4-20250514")
+_PROMPTS = ("support-v12", "support-v13", "billing-v4", "onboarding-v2")
+
+
+class _Collector(SpanExporter):
+    """Keep finished SDK spans in memory."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _text(rng: random.Random, chars: int) -> str:
+    """Sentence-like filler of about `chars` characters."""
+    out: list[str] = []
+    size = 0
+    while size < chars:
+        sentence = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 16))).capitalize() + "."
+        out.append(sentence)
+        size += len(sentence) + 1
+    return " ".join(out)
+
+
+def _record_trace(tracer: Any, rng: random.Random, n: int) -> None:
+    """Record one RAG request: root span, retrieval span with documents, LLM span with messages."""
+    model = rng.choice(_MODELS)
+    question = _text(rng, rng.randint(80, 200))
+    docs = [
+        {"id": f"kb-{rng.randint(1, 5000)}", "score": round(rng.uniform(0.5, 0.95), 3), "content": _text(rng, 220)}
+        for _ in range(rng.randint(3, 5))
+    ]
+    with tracer.start_as_current_span(
+        "answer_question",
+        attributes={
+            "sightline.route": rng.choice(_ROUTES),
+            "sightline.prompt.version": rng.choice(_PROMPTS),
+            "sightline.environment": "production",
+            "user.id": f"user-{rng.randint(1, 2000)}",
+            "session.id": f"sess-{n // 4}",
+        },
+    ):
+        with tracer.start_as_current_span(
+            "retrieval help-center",
+            attributes={
+                "gen_ai.operation.name": "retrieval",
+                "gen_ai.data_source.id": "help-center",
+                "gen_ai.retrieval.query.text": question[:120],
+                "gen_ai.retrieval.documents": json.dumps(docs),
+            },
+        ):
+            pass
+        input_messages = [
+            {
+                "role": "system",
+                "parts": [{"type": "text", "content": "Answer from the help center only. " + _text(rng, 200)}],
+            },
+            {"role": "user", "parts": [{"type": "text", "content": "Context: " + _text(rng, rng.randint(350, 650))}]},
+            {"role": "user", "parts": [{"type": "text", "content": question}]},
+        ]
+        output_messages = [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": _text(rng, rng.randint(250, 500)) + " [1]"}],
+                "finish_reason": "stop",
+            }
+        ]
+        with tracer.start_as_current_span(
+            f"chat {model}",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "anthropic" if model.startswith("claude") else "openai",
+                "gen_ai.request.model": model.rsplit("-20", 1)[0],
+                "gen_ai.response.model": model,
+                "gen_ai.request.temperature": 0.2,
+                "gen_ai.request.max_tokens": 512,
+                "gen_ai.usage.input_tokens": rng.randint(300, 900),
+                "gen_ai.usage.output_tokens": rng.randint(40, 200),
+                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.input.messages": json.dumps(input_messages),
+                "gen_ai.output.messages": json.dumps(output_messages),
+            },
+        ):
+            pass
+
+
+@dataclass
+class Batch:
+    """One POST body: `spans` spans in `traces` traces."""
+
+    body: bytes
+    spans: int
+    traces: int
+
+
+def make_batches(count: int, traces_per_batch: int = 33, seed: int = 7) -> list[Batch]:
+    """Return `count` protobuf ExportTraceServiceRequest bodies of `traces_per_batch` × 3 spans each."""
+    rng = random.Random(seed)
+    collector = _Collector()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "support-bot", "deployment.environment": "production"})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(collector))
+    tracer = provider.get_tracer("sightline.bench", "1.0")
+    batches: list[Batch] = []
+    n = 0
+    for _ in range(count):
+        collector.spans.clear()
+        for _ in range(traces_per_batch):
+            _record_trace(tracer, rng, n)
+            n += 1
+        body = encode_spans(collector.spans).SerializeToString()
+        batches.append(Batch(body=body, spans=len(collector.spans), traces=traces_per_batch))
+    provider.shutdown()
+    return batches
+
+
+def llm_span_message_bytes(batch: Batch) -> list[int]:
+    """Sizes of input+output messages on the LLM spans of a batch (for the report's sanity line)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    msg = ExportTraceServiceRequest()
+    msg.ParseFromString(batch.body)
+    sizes: list[int] = []
+    for rs in msg.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                total = sum(
+                    len(kv.value.string_value.encode())
+                    for kv in span.attributes
+                    if kv.key in ("gen_ai.input.messages", "gen_ai.output.messages")
+                )
+                if total:
+                    sizes.append(total)
+    return sizes
