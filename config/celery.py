@@ -15,6 +15,7 @@ app.autodiscover_tasks()
 
 # Queues: ingest (post-ingest batch work), evaluations, judge (LLM-bound), alerts, default.
 app.conf.task_routes = {
+    "evaluators.judge_request_run": {"queue": "judge"},  # exact names win over the globs below
     "traces.*": {"queue": "ingest"},
     "evaluators.*": {"queue": "evaluations"},
     "judges.*": {"queue": "judge"},
@@ -25,6 +26,12 @@ app.conf.beat_schedule = {
     # Re-enqueue ingest batches whose post-ingest job never ran (broker down at ingest time).
     "ingest-batch-sweep": {
         "task": "traces.ingest_batch_sweep",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    # Re-enqueue judge requests that never reached a worker, and free ones stuck running.
+    "judge-requests-sweep": {
+        "task": "evaluators.judge_requests_sweep",
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },

@@ -124,6 +124,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "apps.traces",
     "apps.scores",
+    "apps.judges",
+    "apps.evaluators",
 ]
 
 MIDDLEWARE = [
@@ -273,12 +275,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
 INGEST_BATCH_CONSUMERS = [
     "apps.scores.services.scores_dimensions_refresh",
     "apps.scores.services.scores_from_span_evaluations",
+    "apps.evaluators.services.evaluations_run",
+]
+# Called with (project=) when a project is created: higher apps give new projects their defaults.
+PROJECT_CREATED_HOOKS = [
+    "apps.evaluators.services.evaluators_default_create",
 ]
 
 # Judges (LLM-as-judge) reach any OpenAI-compatible endpoint.
 JUDGE_BASE_URL = env("JUDGE_BASE_URL", "")
 JUDGE_API_KEY = env_secret("JUDGE_API_KEY", "")
 JUDGE_MODEL = env("JUDGE_MODEL", "")
+JUDGE_SECRETS_KEY = env_secret("JUDGE_SECRETS_KEY", "")
+# At most this many judge calls of one project run at once, across all workers.
+JUDGE_MAX_CONCURRENCY_PER_PROJECT = env_int("JUDGE_MAX_CONCURRENCY_PER_PROJECT", 4)
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("apps.projects.api.urls")),
     path("api/v1/", include("apps.traces.api.urls")),
+    path("api/v1/", include("apps.scores.api.urls")),
+    path("api/v1/", include("apps.judges.api.urls")),
+    path("api/v1/", include("apps.evaluators.api.urls")),
     path("", include("apps.traces.urls")),
+    path("", include("apps.evaluators.urls")),
+    path("", include("apps.judges.urls")),
     path("", include("apps.projects.urls")),
 ]

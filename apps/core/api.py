@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -67,3 +68,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     code = getattr(exc, "default_code", "error")
     response.data = {"error": str(detail), "detail": code}
     return response
+
+
+def validation_error_response(exc: DjangoValidationError) -> Response:
+    """Answer a service's ValidationError as 400 naming the first bad field."""
+    if hasattr(exc, "message_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        return error_response(f"{field}: {messages[0]}", exc.message_dict, 400, field=field)
+    return error_response(exc.messages[0], exc.messages, 400)

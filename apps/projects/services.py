@@ -8,11 +8,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from apps.projects.models import ApiKey, Membership, Project
@@ -62,6 +64,9 @@ def project_create(*, name: str, slug: str | None = None, owner: AbstractBaseUse
     project = Project.objects.create(name=name, slug=slug or _unique_slug(name))
     if owner is not None:
         Membership.objects.create(project=project, user=owner, role=Membership.Role.ADMIN)
+    # Higher apps (evaluators) add their defaults by dotted path: projects never imports them.
+    for path in settings.PROJECT_CREATED_HOOKS:
+        import_string(path)(project=project)
     return project
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,44 +36,57 @@ class ScoreInput:
     metadata: dict | None = None
 
 
+# One fixed statement whatever the batch size: arrays in, rows out. Dimensions are copied from the
+# trace in the same statement, so a score never carries stale slicing values at insert time.
+SCORES_UPSERT_SQL = """
+INSERT INTO scores_score (
+    project_id, trace_id, span_id, name, value, label, passed, explanation, source, evaluator_version,
+    judge_model, metadata, route, model, prompt_version, environment, trace_started_at, created_at, updated_at
+)
+SELECT t.project_id, t.id, i.span_id, i.name, i.value, i.label, i.passed, i.explanation, i.source,
+       i.evaluator_version, i.judge_model, i.metadata, t.route, t.model, t.prompt_version, t.environment,
+       t.started_at, now(), now()
+FROM unnest(%(trace_pk)s::bigint[], %(span_id)s::text[], %(name)s::text[], %(value)s::float8[], %(label)s::text[],
+            %(passed)s::boolean[], %(explanation)s::text[], %(source)s::text[], %(evaluator_version)s::text[],
+            %(judge_model)s::text[], %(metadata)s::jsonb[])
+     AS i(trace_pk, span_id, name, value, label, passed, explanation, source, evaluator_version, judge_model, metadata)
+JOIN traces_trace t ON t.id = i.trace_pk AND t.project_id = %(project_id)s
+ON CONFLICT (trace_id, name, source, evaluator_version, span_id) DO UPDATE SET
+    value = EXCLUDED.value, label = EXCLUDED.label, passed = EXCLUDED.passed, explanation = EXCLUDED.explanation,
+    judge_model = EXCLUDED.judge_model, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
+"""
+
+
 def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
     """Insert or replace scores (unique per trace, name, source, evaluator version, span), with trace dims copied."""
-    if not items:
+    # One statement cannot update a row twice: of repeated keys, the last item wins.
+    unique: dict[tuple[int, str, str, str, str], ScoreInput] = {}
+    for item in items:
+        unique[(item.trace_pk, item.name[:100], item.source, item.evaluator_version, item.span_id)] = item
+    if not unique:
         return 0
-    traces = {
-        t.id: t
-        for t in Trace.objects.filter(project=project, id__in={i.trace_pk for i in items}).only(
-            "id", "started_at", *DIMENSIONS
-        )
+    rows = list(unique.values())
+    params = {
+        "project_id": project.id,
+        "trace_pk": [r.trace_pk for r in rows],
+        "span_id": [r.span_id for r in rows],
+        "name": [r.name[:100] for r in rows],
+        "value": [r.value for r in rows],
+        "label": [r.label[:100] for r in rows],
+        "passed": [r.passed for r in rows],
+        "explanation": [r.explanation for r in rows],
+        "source": [r.source for r in rows],
+        "evaluator_version": [r.evaluator_version for r in rows],
+        "judge_model": [r.judge_model for r in rows],
+        "metadata": [json.dumps(r.metadata or {}) for r in rows],
     }
-    rows = [
-        Score(
-            project=project,
-            trace_id=item.trace_pk,
-            span_id=item.span_id,
-            name=item.name[:100],
-            value=item.value,
-            label=item.label[:100],
-            passed=item.passed,
-            explanation=item.explanation,
-            source=item.source,
-            evaluator_version=item.evaluator_version,
-            judge_model=item.judge_model,
-            metadata=item.metadata or {},
-            trace_started_at=traces[item.trace_pk].started_at,
-            **{dim: getattr(traces[item.trace_pk], dim) for dim in DIMENSIONS},
-        )
-        for item in items
-        if item.trace_pk in traces
-    ]
     with transaction.atomic():
-        Score.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["trace", "name", "source", "evaluator_version", "span_id"],
-            update_fields=["value", "label", "passed", "explanation", "judge_model", "metadata", "updated_at"],
-        )
-    return len(rows)
+        connection.ensure_connection()
+        # Server-side binding: the arrays travel as parameters instead of being quoted into the SQL text,
+        # which is what makes a batch cost one round trip and little Python.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(SCORES_UPSERT_SQL, params)
+            return cursor.rowcount
 
 
 def scores_dimensions_refresh(*, project_id: int, trace_pks: Sequence[int]) -> int:
@@ -148,3 +163,23 @@ def scores_from_span_evaluations(*, project_id: int, trace_pks: Sequence[int]) -
                 )
             )
     return scores_upsert(project=project, items=items)
+
+
+def external_scores_ingest(*, project: Project, items: Sequence[tuple[int, dict]]) -> list[tuple[int, str]]:
+    """Store validated external scores; return (index, trace_id) of those naming a trace the project lacks."""
+    trace_ids = {data["trace_id"].lower() for _, data in items}
+    pks = dict(Trace.objects.filter(project=project, trace_id__in=trace_ids).values_list("trace_id", "id"))
+    missing = [(i, data["trace_id"]) for i, data in items if data["trace_id"].lower() not in pks]
+    scores_upsert(
+        project=project,
+        items=[
+            ScoreInput(
+                trace_pk=pks[data["trace_id"].lower()], span_id=data["span_id"].lower(), name=data["name"],
+                source=Score.Source.EXTERNAL, value=data["value"], label=data["label"], passed=data["passed"],
+                explanation=data["explanation"], evaluator_version=data["version"],
+            )
+            for _, data in items
+            if data["trace_id"].lower() in pks
+        ],
+    )
+    return missing

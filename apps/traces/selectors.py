@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
@@ -30,6 +31,41 @@ class FilterError(ValueError):
         self.message = message
 
 
+SCORE_CONDITION = re.compile(r"^\s*([A-Za-z0-9_.:-]+?)\s*(<=|>=|!=|<|>|=|:)\s*([A-Za-z0-9_.+-]+)\s*$")
+SCORE_OPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact"}
+
+
+@dataclass(frozen=True)
+class ScoreCondition:
+    """A condition on a trace's scores: `refusal:failed`, `grounding<0.7`, `helpfulness>=4`, `tone=rude`."""
+
+    text: str
+    name: str
+    lookup: dict[str, Any]
+    negate: bool = False
+
+    @classmethod
+    def parse(cls, raw: str) -> ScoreCondition:
+        """Parse one condition; raise FilterError naming `score` when it is not understood."""
+        match = SCORE_CONDITION.match(raw)
+        if not match:
+            raise FilterError("score", f"use name:failed, name:passed or name<0.7 (also <=, >, >=, =); got {raw!r}")
+        name, op, value = match.groups()
+        if op == ":":
+            if value not in {"failed", "passed"}:
+                raise FilterError("score", f"after ':' use failed or passed; got {value!r}")
+            return cls(text=raw.strip(), name=name, lookup={"passed": value == "passed"})
+        try:
+            number = float(value)
+        except ValueError:
+            if op not in {"=", "!="}:
+                raise FilterError("score", f"{value!r} is not a number") from None
+            return cls(text=raw.strip(), name=name, lookup={"label": value}, negate=op == "!=")
+        if op == "!=":
+            return cls(text=raw.strip(), name=name, lookup={"value": number}, negate=True)
+        return cls(text=raw.strip(), name=name, lookup={f"value__{SCORE_OPS[op]}": number})
+
+
 @dataclass
 class TraceFilters:
     """The trace list's filters, parsed once from a query string."""
@@ -46,6 +82,7 @@ class TraceFilters:
     status: str = ""
     has_feedback: bool | None = None
     q: str = ""
+    scores: list[ScoreCondition] = field(default_factory=list)
 
     TEXT_FIELDS = ("route", "model", "prompt_version", "environment", "user_id", "session_id", "status", "q")
 
@@ -71,6 +108,8 @@ class TraceFilters:
             raise FilterError("status", "use ok, error or unset")
         tags = params.getlist("tag") if hasattr(params, "getlist") else [params.get("tag") or ""]
         filters.tags = [t.strip() for raw in tags for t in raw.split(",") if t.strip()]
+        raw_scores = params.getlist("score") if hasattr(params, "getlist") else [params.get("score") or ""]
+        filters.scores = [ScoreCondition.parse(raw) for raw in raw_scores if raw and raw.strip()]
         feedback = (params.get("has_feedback") or "").strip().lower()
         if feedback:
             if feedback not in {"true", "false", "1", "0", "yes", "no"}:
@@ -91,6 +130,8 @@ class TraceFilters:
             out["tag"] = ",".join(self.tags)
         if self.has_feedback is not None:
             out["has_feedback"] = "true" if self.has_feedback else "false"
+        if self.scores:
+            out["score"] = self.scores[0].text  # the list page keeps one score condition in its form
         return out
 
 
@@ -111,6 +152,12 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
         qs = qs.filter(has_feedback=filters.has_feedback)
     if filters.q:
         qs = qs.filter(Q(trace_id=filters.q.lower()) | Q(name__icontains=filters.q))
+    for condition in filters.scores:
+        # Scores point at traces (the scores app registers the reverse relation); traces imports nothing above it.
+        score_model = Trace.scores.rel.related_model
+        matching = score_model.objects.filter(trace=OuterRef("pk"), name=condition.name)
+        matching = matching.exclude(**condition.lookup) if condition.negate else matching.filter(**condition.lookup)
+        qs = qs.filter(Exists(matching))
     return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
 
 
@@ -192,3 +239,22 @@ def trace_facets(*, project: Project, limit: int = 50) -> dict[str, list[str]]:
         values = {v for v in recent.values_list(name, flat=True) if v}
         facets[name] = sorted(values)[:limit]
     return facets
+
+
+def traces_with_failed_scores(*, traces: list[Trace]) -> list[Trace]:
+    """Attach `failed_scores` (the names of failing scores, one query for the page) to each trace."""
+    if not traces:
+        return traces
+    score_model = Trace.scores.rel.related_model  # registered by the scores app; nothing imported from above
+    failed: dict[int, list[str]] = {}
+    rows = (
+        score_model.objects.filter(trace_id__in=[t.id for t in traces], passed=False)
+        .values_list("trace_id", "name")
+        .order_by("trace_id", "name")
+        .distinct()
+    )
+    for trace_pk, name in rows:
+        failed.setdefault(trace_pk, []).append(name)
+    for trace in traces:
+        trace.failed_scores = failed.get(trace.id, [])  # type: ignore[attr-defined]
+    return traces

@@ -18,6 +18,7 @@ from apps.traces.selectors import (
     trace_facets,
     trace_get,
     trace_page,
+    traces_with_failed_scores,
 )
 
 LIST_TEMPLATE = "traces/trace_list.html"
@@ -35,6 +36,7 @@ FORM_FIELDS = (
     "tag",
     "status",
     "has_feedback",
+    "score",
     "q",
 )
 
@@ -61,7 +63,7 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
         context["filter_error"] = exc
         status = 400
     else:
-        context["rows"] = rows
+        context["rows"] = traces_with_failed_scores(traces=rows)
         if next_cursor:
             context["next_url"] = "?" + urlencode({**filters.as_query(), "cursor": next_cursor})
     if is_partial(request):

@@ -59,6 +59,6 @@ def test_openinference_span_evaluations_become_external_scores(client, api_key, 
     assert response.status_code == 200
     batch = IngestBatch.objects.get(project=project)
     assert ingest_batch_process(batch_id=batch.id) is True
-    score = Score.objects.get(project=project)
+    score = Score.objects.get(project=project, source="external")
     assert (score.name, score.value, score.label, score.source) == ("hallucination", 1.0, "hallucinated", "external")
     assert score.model == Trace.objects.get(project=project).model == "gpt-4o"

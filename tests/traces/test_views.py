@@ -371,3 +371,19 @@ def test_home_redirects_to_the_trace_list(client, alice, project):
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"] == reverse("traces:list", args=[project.slug])
+
+
+def test_list_filters_by_score_and_shows_failing_checks(client, alice, project):
+    from apps.evaluators.services import evaluations_run
+    from tests.traces.factories import simple_trace as make
+
+    good = make(project, name="good one", output_text="Sure, open Settings.")
+    bad = make(project, name="refused one", output_text="I'm sorry, but I can't help with that request.")
+    evaluations_run(project_id=project.id, trace_pks=[good.id, bad.id])
+    client.force_login(alice)
+    page = client.get(f"/p/{project.slug}/traces/", {"score": "refusal:failed"}).content.decode()
+    assert "refused one" in page and "good one" not in page
+    assert 'data-testid="failing"><a class="badge error" href="?score=refusal:failed">refusal</a>' in page
+    bad_filter = client.get(f"/p/{project.slug}/traces/", {"score": "refusal??"}, HTTP_HX_REQUEST="true")
+    assert bad_filter.status_code == 400
+    assert "score" in bad_filter.content.decode()

@@ -137,6 +137,10 @@ class TracesApi(APIView):
             OpenApiParameter("tag", str, description="comma-separated; traces carrying all of them"),
             OpenApiParameter("status", str, enum=["ok", "error", "unset"]),
             OpenApiParameter("has_feedback", bool),
+            OpenApiParameter(
+                "score", str, many=True,
+                description="repeatable; traces with a matching score: refusal:failed, grounding<0.7, helpfulness>=4",
+            ),
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
             OpenApiParameter("limit", int, description="1–200, default 50"),
         ],

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo`: the admin user and a demo project, made once, for `make run`."""
+"""`manage.py seed_demo`: the admin user and a demo project with a day of scored traffic, made once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.evaluators.demo import demo_traces_seed
 from apps.projects.services import demo_seed
 
 
@@ -17,7 +18,10 @@ class Command(BaseCommand):
         username = os.environ.get("SIGHTLINE_ADMIN_USER", "admin")
         password = os.environ.get("SIGHTLINE_ADMIN_PASSWORD", "sightline-admin")
         seed = demo_seed(username=username, password=password)
+        traces = demo_traces_seed(project=seed.project)
         self.stdout.write(f"Login: {seed.username} / {seed.password}")
+        if traces:
+            self.stdout.write(f"Demo project '{seed.project.slug}': {traces} traces from the last 24 h, scored.")
         if seed.plaintext_key:
             self.stdout.write(f"Demo project '{seed.project.slug}' API key: {seed.plaintext_key}")
             self.stdout.write("Store the key now: only its hash is kept.")

@@ -1,0 +1,198 @@
+"""Cheap text helpers shared by the checks: masking, sentence splitting, word and number tokens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Fenced code blocks (closed, or running to the end of the text) and inline code spans.
+CODE_RE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`", re.S)
+# Quoted passages: double quotes, typographic quotes, guillemets, and single quotes that open after
+# a non-word character (so the apostrophes in "I'm" and "can't" never start or end a quote).
+QUOTE_RE = re.compile(
+    # Every branch starts with a literal so the engine can skip ahead; the lookbehind after the single quote
+    # rejects apostrophes ("I'm", "can't").
+    r"\"[^\"\n]{2,400}\"|“[^”\n]{2,400}”|«[^»\n]{2,400}»|„[^“”\n]{2,400}[“”]|'(?<!\w')[^'\n]{2,400}?'(?!\w)"
+)
+BLOCKQUOTE_RE = re.compile(r"^[ \t]*>.*$", re.M)
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
+
+WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+WHITESPACE_RE = re.compile(r"\s+")
+
+
+def normalise_apostrophes(text: str) -> str:
+    """Return text with typographic apostrophes replaced by ASCII ones (same length)."""
+    return text.translate(APOSTROPHES)
+
+
+def mask(text: str, *patterns: re.Pattern[str]) -> str:
+    """Return text with every match of patterns replaced by spaces, keeping offsets intact."""
+    for pattern in patterns:
+        text = pattern.sub(lambda m: " " * len(m.group()), text)
+    return text
+
+
+def mask_code(text: str) -> str:
+    """Blank out code blocks and inline code, keeping offsets."""
+    return mask(text, CODE_RE) if "`" in text or "~~~" in text else text
+
+
+def mask_quotes(text: str) -> str:
+    """Blank out code, quoted passages and blockquote lines, keeping offsets."""
+    return mask(mask_code(text), BLOCKQUOTE_RE, QUOTE_RE)
+
+
+def word_count(text: str) -> int:
+    """Return the number of words in text."""
+    return len(WORD_RE.findall(text))
+
+
+# --- sentences -----------------------------------------------------------------------------
+
+# Words that end with a period without ending the sentence (lowercased, without the final period).
+ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs cf al approx ca dr mr mrs ms prof sr jr st no nos fig figs vol p pp inc ltd co corp "
+    "dept est jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun u.s u.k a.m p.m "
+    "min max ref refs sec e.t.a".split()
+)
+BULLET_RE = re.compile(r"^\s*(?:[-*•+>]+|\d{1,3}[.)]|[a-zA-Z][.)]|#{1,6})\s+")
+# A run of sentence-ending punctuation, closing quotes/brackets, then whitespace.
+BOUNDARY_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+
+
+@dataclass(slots=True)
+class Sentence:
+    """One sentence of an answer with its offset in the original text."""
+
+    text: str
+    start: int
+
+
+def split_sentences(text: str, limit: int | None = None) -> list[Sentence]:
+    """Split text into sentences (at most limit): lines and bullets first, then end punctuation, minding
+    abbreviations and decimals."""
+    sentences: list[Sentence] = []
+    offset = 0
+    for line in text.split("\n"):
+        line_start = offset
+        offset += len(line) + 1
+        bullet = BULLET_RE.match(line)
+        start = bullet.end() if bullet else 0
+        if not line[start:].strip():
+            continue
+        for boundary in BOUNDARY_RE.finditer(line, start):
+            end = boundary.end()
+            if _is_abbreviation(line, boundary.start(), end):
+                continue
+            _append(sentences, line[start:end], line_start + start)
+            start = end
+        _append(sentences, line[start:], line_start + start)
+        if limit is not None and len(sentences) >= limit:
+            return sentences[:limit]
+    return sentences
+
+
+def _is_abbreviation(line: str, dot: int, end: int) -> bool:
+    """Return whether the period at `dot` belongs to an abbreviation or an initial."""
+    if line[dot] != ".":
+        return False
+    word = line[line.rfind(" ", 0, dot) + 1 : dot].lower().lstrip("\"'([").rstrip(".")
+    size = len(line)
+    nxt = end
+    while nxt < size and line[nxt].isspace():
+        nxt += 1
+    following = line[nxt] if nxt < size else ""
+    if word in ABBREVIATIONS:
+        # "etc." and friends may still end a sentence when a capitalised word follows.
+        return not (word in {"etc", "al"} and following.isupper())
+    if len(word) == 1 and word.isalpha():
+        return True  # an initial: "J. Smith"
+    return following.islower()  # "…see fig. below": a lowercase start rarely begins a sentence
+
+
+def _append(sentences: list[Sentence], chunk: str, start: int) -> None:
+    """Append a stripped chunk as a sentence when it holds any word."""
+    stripped = chunk.strip()
+    if stripped and (stripped[0].isalnum() or WORD_RE.search(stripped)):
+        sentences.append(Sentence(stripped, start + chunk.index(stripped[0])))
+
+
+# --- content words and numbers --------------------------------------------------------------
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during
+    each either etc few for from further get gets got had hadn't has hasn't have haven't having he he'd he'll
+    he's her here here's hers herself him himself his how how's however i i'd i'll i'm i've if in into is isn't
+    it it's its itself just let's like may me might more most much must mustn't my myself neither no nor not
+    now of off on once one only or other ought our ours ourselves out over own per please same shall shan't she
+    she'd she'll she's should shouldn't so some such than that that's the their theirs them themselves then
+    there there's these they they'd they'll they're they've this those though through thus to too under until
+    up upon us very via was wasn't we we'd we'll we're we've were weren't what what's when when's where where's
+    whether which while who who's whom whose why why's will with within without won't would wouldn't yes yet
+    you you'd you'll you're you've your yours yourself yourselves also already always just really simply
+    typically usually generally st nd rd th""".split()
+)
+NUMBER_WORDS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20",
+    "thirty": "30", "hundred": "100",
+}  # fmt: skip
+NUMBER_WORD_SET = frozenset(NUMBER_WORDS)
+# Words, and numbers ("1,299.50", "3.5", "2024"); "$49" and "30%" yield their digits.
+WORD_TOKEN_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+ASCII_WORD_TOKEN_RE = re.compile(r"[a-z]+(?:'[a-z]+)*")  # twice as fast; used when the text is ASCII
+NUMBER_TOKEN_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
+NUMBER_RE = re.compile(r"\d")
+VOWEL_RE = re.compile(r"[aeiouy]")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Return a crude stem of a lowercase word, consistent enough to match inflections."""
+    if len(word) <= 2:
+        return word
+    if word.endswith("'s"):
+        word = word[:-2]
+    for suffix, replacement in (
+        ("ies", "y"), ("ied", "y"), ("sses", "ss"), ("ingly", ""), ("edly", ""), ("ings", ""), ("ing", ""),
+        ("ations", "at"), ("ation", "at"), ("ly", ""), ("ed", ""), ("s", ""),
+    ):  # fmt: skip
+        if word.endswith(suffix) and len(word) - len(suffix) >= (3 if suffix == "s" else 2):
+            if suffix == "s" and word[-2] in "su'":
+                break  # "process", "status", "analysis" keep their s
+            if suffix in ("ed", "ing", "ings", "edly", "ingly") and (
+                word.endswith("eed") or not VOWEL_RE.search(word, 0, len(word) - len(suffix))
+            ):
+                continue  # "need", "speed", "bring", "thing" are not inflections
+            word = word[: -len(suffix)] + replacement
+            if replacement == "" and suffix != "s" and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]  # "stopped" → "stop", "running" → "run"
+            break
+    if len(word) > 2 and word.endswith("e"):
+        word = word[:-1]  # "use"/"used"/"using" all become "us"
+    return word
+
+
+@lru_cache(maxsize=8192)
+def normalise_number(token: str) -> str:
+    """Return a canonical spelling of a number token ("1,000" → "1000", "3.50" → "3.5", "05" → "5")."""
+    token = token.replace(",", "")
+    if "." in token:
+        whole, _, frac = token.partition(".")
+        frac = frac.replace(".", "").rstrip("0")
+        whole = whole.lstrip("0") or "0"
+        return f"{whole}.{frac}" if frac else whole
+    return token.lstrip("0") or "0"
+
+
+def content_terms(text: str) -> tuple[set[str], set[str]]:
+    """Return (stemmed content words, normalised numbers) of text, without stopwords."""
+    lowered = text.lower()
+    tokens = set((ASCII_WORD_TOKEN_RE if lowered.isascii() else WORD_TOKEN_RE).findall(lowered))
+    numbers = {NUMBER_WORDS[t] for t in tokens & NUMBER_WORD_SET}
+    numbers.update(map(normalise_number, set(NUMBER_TOKEN_RE.findall(lowered))))
+    words = {stem(t) for t in tokens - STOPWORDS - NUMBER_WORD_SET if len(t) > 1}
+    return words, numbers

@@ -1,0 +1,122 @@
+"""Evaluators (what to score, on which traces, how often), judge requests and backfills."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from apps.core.models import BaseModel
+from apps.judges.models import Judge
+from apps.projects.models import Project
+from apps.traces.models import Trace
+
+
+class Evaluator(BaseModel):
+    """A metric definition: a programmatic check or an LLM judge, its filters and sampling rate."""
+
+    class Kind(models.TextChoices):
+        NOT_EMPTY = "not_empty", "Not empty"
+        REFUSAL = "refusal", "Refusal"
+        JSON_VALID = "json_valid", "Valid JSON"
+        JSON_SCHEMA = "json_schema", "JSON Schema"
+        REGEX = "regex", "Regex"
+        FORMAT = "format", "Format / length"
+        CITATIONS = "citations", "Citations"
+        GROUNDING = "grounding", "Grounding"
+        TOOL_CALL_VALID = "tool_call_valid", "Tool call arguments"
+        LLM_JUDGE = "llm_judge", "LLM judge"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="evaluators", db_index=False)
+    name = models.SlugField(max_length=100, help_text="the metric the scores carry")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    # Changes whenever what the evaluator computes changes; scores are unique per version.
+    version = models.CharField(max_length=16)
+    filters = models.JSONField(default=dict, blank=True)
+    sample_rate = models.FloatField(default=1.0)
+    is_enabled = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    judge = models.ForeignKey(Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="evaluators")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="eval_uniq_project_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind} {self.version})"
+
+    @property
+    def is_judge(self) -> bool:
+        return self.kind == self.Kind.LLM_JUDGE
+
+
+class JudgeRequest(models.Model):
+    """One trace sampled for one judge evaluator version: the row is the job's truth, Celery carries its id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="judge_requests", db_index=False)
+    evaluator_version = models.CharField(max_length=16)
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # At-least-once delivery and re-runs never judge a trace twice for one evaluator version.
+            models.UniqueConstraint(fields=["evaluator", "evaluator_version", "trace"], name="judgereq_uniq"),
+        ]
+        indexes = [
+            # The per-project concurrency count and the sweeper.
+            models.Index(fields=["project", "status"], name="judgereq_project_status"),
+            models.Index(fields=["status", "created_at"], name="judgereq_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"judge {self.evaluator_id} on trace {self.trace_id} ({self.status})"
+
+
+class Backfill(BaseModel):
+    """Running one evaluator over past traces of a time range, in chunks; progress lives in the row."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="backfills")
+    evaluator_version = models.CharField(max_length=16)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    total = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    scored = models.IntegerField(default=0)
+    # Keyset cursor: traces are walked by id so a re-run resumes where the last chunk ended.
+    last_trace_pk = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-created_at"], name="backfill_project_created")]
+
+    def __str__(self) -> str:
+        return f"backfill {self.pk} of {self.evaluator_id} ({self.status} {self.processed}/{self.total})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.processed / self.total)

@@ -1,0 +1,149 @@
+"""Reads for evaluators: traces flattened into Subjects, evaluator lists and their recent pass rates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.utils import timezone
+
+from apps.evaluators.models import Backfill, Evaluator
+from apps.evaluators.subject import Document, Subject, ToolCall
+from apps.projects.models import Project
+from apps.scores.models import Score
+from apps.traces.models import Span, Trace
+
+TRACE_FIELDS = ("id", "trace_id", "input_text", "output_text", "route", "model", "prompt_version", "environment", "tags")
+SPAN_FIELDS = (
+    "trace_id", "kind", "started_at", "ended_at", "input_text", "output_text", "system_instructions", "documents",
+    "retrieval_query", "output_messages", "tool_definitions", "finish_reasons", "request_params",
+)
+JSON_FORMATS = {"json", "json_object", "json_schema"}
+
+
+def _asks_for_json(request_params: dict[str, Any], attributes: dict[str, Any]) -> bool:
+    """Whether an LLM request asked for JSON output (response_format, structured output or output type)."""
+    fmt = request_params.get("response_format")
+    if isinstance(fmt, dict):
+        fmt = fmt.get("type")
+    if isinstance(fmt, str) and fmt.lower() in JSON_FORMATS:
+        return True
+    if request_params.get("structured_output_schema") or request_params.get("output_schema"):
+        return True
+    output_type = request_params.get("output_type") or attributes.get("gen_ai.output.type")
+    return isinstance(output_type, str) and output_type.lower() == "json"
+
+
+def _tool_calls(messages: list[dict[str, Any]]) -> list[ToolCall]:
+    calls = []
+    for message in messages or []:
+        for part in message.get("parts") or []:
+            if isinstance(part, dict) and part.get("type") == "tool_call":
+                calls.append(ToolCall(name=str(part.get("name") or ""), arguments=part.get("arguments"),
+                                      id=str(part.get("id") or "")))
+    return calls
+
+
+def subjects_build(*, trace_pks: Sequence[int]) -> dict[int, Subject]:
+    """Return each trace flattened for evaluation, in two queries (traces, then their LLM/retrieval spans)."""
+    subjects: dict[int, Subject] = {}
+    for t in Trace.objects.filter(id__in=list(trace_pks)).values(*TRACE_FIELDS):
+        subjects[t["id"]] = Subject(
+            trace_id=t["trace_id"], input=t["input_text"], output=t["output_text"], route=t["route"],
+            model=t["model"], prompt_version=t["prompt_version"], environment=t["environment"], tags=list(t["tags"]),
+        )
+    spans = (
+        Span.objects.filter(trace_id__in=list(subjects), kind__in=["llm", "retrieval"])
+        # Only the one attribute evaluators need; spans' attribute maps can be large.
+        .annotate(output_type=KT("attributes__gen_ai.output.type"))
+        .values(*SPAN_FIELDS, "output_type")
+        .order_by("trace_id", "started_at")
+    )
+    kinds = Span.objects.filter(trace_id__in=list(subjects)).values_list("trace_id", "kind").distinct()
+    for trace_pk, kind in kinds:
+        subjects[trace_pk].span_kinds.add(kind)
+    first_llm_input: dict[int, str] = {}
+    for s in spans:
+        subject = subjects[s["trace_id"]]
+        if s["documents"]:
+            subject.documents.extend(
+                Document(id=str(d.get("id") or ""), content=str(d.get("content") or ""), score=d.get("score"))
+                for d in s["documents"] if isinstance(d, dict)
+            )
+            subject.retrieval_query = subject.retrieval_query or s["retrieval_query"]
+        if s["kind"] != "llm":
+            continue
+        first_llm_input.setdefault(s["trace_id"], s["input_text"])
+        subject.system_prompt = subject.system_prompt or s["system_instructions"]
+        subject.tool_calls.extend(_tool_calls(s["output_messages"]))
+        subject.tool_definitions.extend(d for d in s["tool_definitions"] if isinstance(d, dict))
+        subject.finish_reason = (s["finish_reasons"] or [""])[-1]  # spans come in start order: the last wins
+        subject.expects_json = subject.expects_json or _asks_for_json(s["request_params"], {"gen_ai.output.type": s["output_type"]})
+        if s["output_text"]:
+            subject.output = subject.output or s["output_text"]
+    for pk, text in first_llm_input.items():
+        subjects[pk].input = subjects[pk].input or text
+    return subjects
+
+
+def evaluator_list(*, project: Project, enabled_only: bool = False) -> QuerySet[Evaluator]:
+    """Return the project's evaluators by name."""
+    qs = Evaluator.objects.filter(project=project).select_related("judge")
+    return qs.filter(is_enabled=True) if enabled_only else qs.order_by("name")
+
+
+def evaluator_get(*, project: Project, evaluator_id: int) -> Evaluator | None:
+    """Return one evaluator of the project."""
+    return Evaluator.objects.filter(project=project, id=evaluator_id).select_related("judge").first()
+
+
+def evaluator_pass_rates(*, project: Project, hours: int = 24) -> dict[str, dict[str, Any]]:
+    """Return per evaluator (by name and current version) the count, pass rate and mean over the last hours."""
+    since = timezone.now() - timedelta(hours=hours)
+    rows = (
+        Score.objects.filter(project=project, trace_started_at__gte=since)
+        .exclude(source__in=[Score.Source.EXTERNAL, Score.Source.HUMAN, Score.Source.FEEDBACK])
+        .values("name", "evaluator_version")
+        .annotate(n=Count("id"), n_passed=Count("id", filter=Q(passed=True)),
+                  judged=Count("id", filter=Q(passed__isnull=False)), mean=Avg("value"))
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = f"{row['name']}@{row['evaluator_version']}"
+        rate = row["n_passed"] / row["judged"] if row["judged"] else None
+        out[key] = {"count": row["n"], "pass_rate": rate, "mean": row["mean"]}
+    return out
+
+
+def backfill_get(*, project: Project, backfill_id: int) -> Backfill | None:
+    """Return one backfill of the project."""
+    return Backfill.objects.filter(project=project, id=backfill_id).select_related("evaluator").first()
+
+
+def backfill_list(*, project: Project, evaluator: Evaluator | None = None, limit: int = 10) -> list[Backfill]:
+    """Return recent backfills, newest first."""
+    qs = Backfill.objects.filter(project=project).select_related("evaluator")
+    if evaluator is not None:
+        qs = qs.filter(evaluator=evaluator)
+    return list(qs.order_by("-created_at")[:limit])
+
+
+def sampled(*, trace_id: str, evaluator_name: str, rate: float) -> bool:
+    """Decide deterministically from the trace id whether a trace is in an evaluator's sample."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    digest = hashlib.blake2b(f"{evaluator_name}:{trace_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < rate
+
+
+def config_version(*, kind: str, config: dict[str, Any], extra: str = "") -> str:
+    """Return a short hash of what an evaluator computes (kind, config, judge pin, rubric version)."""
+    payload = json.dumps({"kind": kind, "config": config, "extra": extra}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]

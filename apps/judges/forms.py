@@ -1,0 +1,38 @@
+"""Forms of the judge pages."""
+
+from __future__ import annotations
+
+from django import forms
+
+
+class JudgeCreateForm(forms.Form):
+    """Pin a judge: endpoint, exact model, and where its API key comes from."""
+
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "gpt-4o judge"}))
+    base_url = forms.URLField(
+        max_length=300,
+        label="Base URL",
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://api.openai.com/v1"}),
+    )
+    model = forms.CharField(
+        max_length=200, label="Pinned model", widget=forms.TextInput(attrs={"placeholder": "gpt-4o-2024-08-06"})
+    )
+    api_key_env = forms.RegexField(
+        regex=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        max_length=100,
+        required=False,
+        label="API key env var",
+        error_messages={"invalid": "must be an environment variable name, e.g. OPENAI_API_KEY"},
+        widget=forms.TextInput(attrs={"placeholder": "OPENAI_API_KEY"}),
+    )
+    # Never rendered back: a failed submit makes the user type it again rather than echoing a secret.
+    api_key = forms.CharField(
+        max_length=500,
+        required=False,
+        label="or API key (stored encrypted)",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    timeout_s = forms.FloatField(min_value=1, max_value=600, initial=30, label="Timeout (s)")
+    input_price_per_mtok = forms.FloatField(min_value=0, required=False, label="$ / M input tokens")
+    output_price_per_mtok = forms.FloatField(min_value=0, required=False, label="$ / M output tokens")

@@ -1,0 +1,13 @@
+"""Reads for judges."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from apps.judges.models import Judge
+from apps.projects.models import Project
+
+
+def judge_list(*, project: Project) -> QuerySet[Judge]:
+    """Return the project's judges by name, with how many evaluators use each."""
+    return Judge.objects.filter(project=project).annotate(evaluator_count=Count("evaluators")).order_by("name")

@@ -1,0 +1,71 @@
+"""Judge pages: the project's pinned judges and the form that adds one (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.htmx import is_partial
+from apps.judges.forms import JudgeCreateForm
+from apps.judges.selectors import judge_list
+from apps.judges.services import judge_create
+from apps.projects.access import project_view
+from apps.projects.models import Membership, Project
+
+ADMIN = Membership.Role.ADMIN
+TEMPLATE = "judges/judge_list.html"
+
+
+def _context(project: Project, form: JudgeCreateForm) -> dict[str, Any]:
+    judges = judge_list(project=project)
+    return {
+        "project": project,
+        "nav": "judges",
+        "judges": judges,
+        "form": form,
+        "is_admin": getattr(project, "user_role", None) == ADMIN,
+    }
+
+
+@project_view()
+def judge_list_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """List the project's judges: endpoint, pinned model, where the key comes from (never the key)."""
+    return render(request, TEMPLATE, _context(project, JudgeCreateForm()))
+
+
+@require_POST
+@project_view(min_role=ADMIN)
+def judge_create_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Pin a new judge; htmx gets the judges fragment (400 with inline errors when invalid)."""
+    form = JudgeCreateForm(request.POST)
+    created = False
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            judge_create(
+                project=project,
+                name=data["name"],
+                base_url=data["base_url"],
+                model=data["model"],
+                api_key=data["api_key"],
+                api_key_env=data["api_key_env"],
+                timeout_s=data["timeout_s"],
+                input_price_per_mtok=data["input_price_per_mtok"],
+                output_price_per_mtok=data["output_price_per_mtok"],
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+            for key, messages in errors.items():
+                for message in messages:
+                    form.add_error(key if key in form.fields else None, message)
+        else:
+            created = True
+    if created and not is_partial(request):
+        return redirect("judges:list", project_slug=project.slug)
+    context = _context(project, JudgeCreateForm() if created else form)
+    template = TEMPLATE + ("#judges" if is_partial(request) else "")
+    return render(request, template, context, status=200 if created else 400)

@@ -1,0 +1,91 @@
+"""Benchmark: programmatic evaluation of ingest batches with the default evaluator set, in one process.
+
+Reports traces/s for `evaluations_run` (load subjects, run not_empty/refusal/citations/grounding/json_valid,
+upsert scores) on realistic RAG traces in batches of 33 traces (what one 99-span OTLP request carries).
+Speed is reported, not asserted; correctness (every trace scored once per applicable check) is asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as stdlib_platform
+import random
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from apps.evaluators.demo import _trace
+from apps.evaluators.models import Evaluator
+from apps.evaluators.selectors import subjects_build
+from apps.evaluators.services import evaluate_subjects, evaluations_run
+from apps.projects.services import project_create
+from apps.scores.models import Score
+from apps.traces.models import Trace
+from apps.traces.native import native_trace_spans
+from apps.traces.services import spans_ingest
+
+TRACES = int(os.environ.get("BENCH_EVAL_TRACES", "3300"))
+BATCH = int(os.environ.get("BENCH_EVAL_BATCH", "33"))
+REPORT = Path(os.environ.get("BENCH_EVAL_REPORT", "/tmp/bench_eval_report.md"))
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return stdlib_platform.processor()
+
+
+@pytest.mark.django_db
+def test_programmatic_evaluation_throughput():
+    project = project_create(name="eval bench")
+    rng = random.Random(11)
+    now = timezone.now()
+    spans = []
+    for n in range(TRACES):
+        spans.extend(native_trace_spans(_trace(rng, n, now - timedelta(seconds=rng.randint(60, 86_400)))))
+    for start in range(0, len(spans), 3000):
+        spans_ingest(project=project, spans=spans[start : start + 3000])
+    pks = list(Trace.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    batches = [pks[i : i + BATCH] for i in range(0, len(pks), BATCH)]
+    evaluators = list(Evaluator.objects.filter(project=project, is_enabled=True))
+
+    # Checks alone (subjects already loaded): the CPU cost of the evaluators themselves.
+    subjects = subjects_build(trace_pks=pks)
+    started = time.perf_counter()
+    scores, _ = evaluate_subjects(evaluators=evaluators, subjects=subjects)
+    checks_s = time.perf_counter() - started
+
+    # The whole job per batch: load subjects, run checks, upsert scores (what the worker does).
+    started = time.perf_counter()
+    for batch in batches:
+        evaluations_run(project_id=project.id, trace_pks=batch, evaluators=evaluators)
+    full_s = time.perf_counter() - started
+    # Re-running every batch (at-least-once delivery) must not add rows.
+    count = Score.objects.filter(project=project).count()
+    started = time.perf_counter()
+    for batch in batches[:10]:
+        evaluations_run(project_id=project.id, trace_pks=batch, evaluators=evaluators)
+    rerun_s = time.perf_counter() - started
+
+    assert count == len(scores)
+    assert Score.objects.filter(project=project).count() == count
+    lines = [
+        "# Programmatic evaluation benchmark",
+        "",
+        f"Machine: {os.cpu_count()} cores, {_cpu_model()}; shared and noisy. Command: `make bench`"
+        " (or `.venv/bin/python -m pytest benchmarks/test_evaluate_bench.py -q -s`).",
+        f"Data: {len(pks)} demo RAG traces (retrieval with 2 documents + LLM span), default evaluator set "
+        f"({', '.join(sorted(e.name for e in evaluators))}), batches of {BATCH} traces.",
+        "",
+        "| measure | traces/s | scores written |",
+        "|---|---|---|",
+        f"| checks only (subjects in memory) | {len(pks) / checks_s:,.0f} | {len(scores):,} |",
+        f"| whole job per batch (load, check, upsert) | {len(pks) / full_s:,.0f} | {count:,} |",
+        f"| re-run of 10 batches (idempotent upsert) | {10 * BATCH / rerun_s:,.0f} | +0 |",
+    ]
+    REPORT.write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
