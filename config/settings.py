@@ -103,7 +103,8 @@ SECRET_KEY = env_secret("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 if not SECRET_KEY:
     # A fixed key is only acceptable for a local machine; deployments must set SECRET_KEY.
-    SECRET_KEY = "sightline-local-insecure-key-change-me-in-production-0123456789"
+    # The "django-insecure-" prefix makes `check --deploy` flag it (security.W009).
+    SECRET_KEY = "django-insecure-sightline-local-key-change-me-in-production-0123456789"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

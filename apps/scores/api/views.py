@@ -44,6 +44,17 @@ class ScoreBatchInputSerializer(serializers.Serializer):
     scores = serializers.ListField(child=serializers.DictField(), max_length=5000)
 
 
+class RejectedScoreSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    error = serializers.CharField()
+
+
+class ScoreBatchOutputSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    rejected = RejectedScoreSerializer(many=True)
+
+
 class ScoresApi(APIView):
     """Record scores computed outside Sightline against traces it has."""
 
@@ -54,6 +65,7 @@ class ScoresApi(APIView):
             "even when others are rejected; each rejected one comes back with its index, field and reason."
         ),
         request=ScoreBatchInputSerializer,
+        responses={200: ScoreBatchOutputSerializer, 400: ScoreBatchOutputSerializer},
         examples=[OpenApiExample("One external score", value=SCORE_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:

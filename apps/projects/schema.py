@@ -1,0 +1,21 @@
+"""OpenAPI description of the bearer API key authentication (drf-spectacular extension)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class ProjectApiKeyScheme(OpenApiAuthenticationExtension):
+    """Document `Authorization: Bearer <project API key>` in the schema."""
+
+    target_class = "apps.projects.authentication.ProjectApiKeyAuthentication"
+    name = "ProjectApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A project API key (sl_w_… ingests and reads, sl_r_… reads), from the Settings page.",
+        }
