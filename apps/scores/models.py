@@ -49,8 +49,8 @@ class Score(BaseModel):
         indexes = [
             # Metric series per name over time, and their slices.
             models.Index(fields=["project", "name", "-trace_started_at"], name="score_project_name_time"),
-            models.Index(fields=["trace"], name="score_trace"),
         ]
+        # A trace's scores are found through score_uniq_eval, which starts with trace: no separate index.
 
     def __str__(self) -> str:
         return f"{self.name}={self.value} ({self.source})"
