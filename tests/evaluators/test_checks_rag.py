@@ -312,3 +312,16 @@ def test_default_set_throughput(unique_documents: bool, capsys: pytest.CaptureFi
         print(f"\ndefault set ({'unique' if unique_documents else 'recurring'} docs): {rate:,.0f} subjects/s")
     assert produced == len(subjects) * 4  # json_valid does not apply without expects_json
     assert rate > 300  # a loose floor; the target is ≥ 2,000/s, see the printed figure
+
+
+def test_grounding_does_not_count_a_refusal_as_an_unsupported_claim():
+    from apps.evaluators.checks import run_check
+    from apps.evaluators.subject import Document, Subject
+
+    docs = [Document(id="kb-7", content="Two-factor authentication is enabled under Settings, Security, Two-factor.")]
+    refusal = Subject(trace_id="t", output="I'm sorry, but I can't help with that request.", documents=docs)
+    result = run_check("grounding", {}, refusal)
+    assert (result.label, result.passed) == ("no_claims", True)
+    mixed = Subject(trace_id="t", output="Sorry for the wait. The refund window is 90 days for monthly plans.",
+                    documents=docs)
+    assert run_check("grounding", {}, mixed).passed is False  # the apology is skipped, the claim is not

@@ -199,7 +199,10 @@ NON_CLAIM_START_RE = re.compile(
     r"(?:hi|hello|hey|thanks|thank you|sure|certainly|of course|great question|good question|absolutely|"
     r"(?:i'm |i am |i'd be )?(?:happy|glad) to help|i hope|hope this|you're welcome|no problem|good luck|"
     r"in summary|to summari[sz]e|here(?:'s| is| are) (?:a |an |the |some |what|how)|"
-    r"i (?:don't|do not|can't|cannot|am not|'m not|couldn't|could not) (?:know|have|find|see|access|sure|able|tell))\b"
+    r"i (?:don't|do not|can't|cannot|am not|'m not|couldn't|could not) (?:know|have|find|see|access|sure|able|tell)|"
+    # Refusals and apologies claim nothing about the world; the refusal evaluator scores them.
+    r"(?:i'm |i am )?sorry|unfortunately,? i\b|as an ai\b|i(?:'m| am) (?:unable|not able)|"
+    r"i (?:can't|cannot|won't|will not) (?:help|assist|provide|answer|do that|share))\b"
 )
 # The same kind of talk anywhere in a sentence; plain substrings are far cheaper than an unanchored regex.
 NON_CLAIM_PHRASES = (
