@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
+from apps.projects import keycache
 from apps.projects.models import ApiKey, Membership, Project
 
 # Only a hash of the secret is stored; the key is high-entropy, so a fast hash is safe here.
@@ -103,17 +104,34 @@ def api_key_revoke(*, project: Project, api_key_id: int) -> bool:
     return updated == 1
 
 
-def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
-    """Return the active key matching the plaintext (with its project), recording its use."""
+def api_key_authenticate(*, plaintext: str, cached: bool = False) -> ApiKey | None:
+    """Return the active key matching the plaintext (with its project), recording its use.
+
+    With `cached=True` (the OTLP receivers) a key found active in the last few seconds is served from
+    process memory (apps.projects.keycache): a revocation takes effect there within KEY_CACHE_TTL_SECONDS.
+    """
     if not plaintext or len(plaintext) < 20:
         return None
+    digest = key_hash(plaintext)
+    key_cache = keycache.key_cache if cached else None
+    if key_cache is not None:
+        row = key_cache.get(digest)
+        if row is not None:
+            now = timezone.now()
+            if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+                ApiKey.objects.filter(id=row.id).update(last_used_at=now)
+                row.last_used_at = now
+                key_cache.used(digest, now)
+            return row
     row = ApiKey.objects.select_related("project").filter(prefix=key_prefix(plaintext)).first()
-    if row is None or not hmac.compare_digest(row.key_hash, key_hash(plaintext)) or row.revoked_at is not None:
+    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         return None
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(id=row.id).update(last_used_at=now)
         row.last_used_at = now
+    if key_cache is not None:
+        key_cache.put(digest, row)
     return row
 
 

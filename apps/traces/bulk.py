@@ -8,9 +8,12 @@ of brand-new traces are computed from the staging table in the statement that cr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import orjson
+import psycopg
 from django.db import connection
 
 STAGE_TABLE = "sightline_span_stage"
@@ -26,7 +29,7 @@ SPAN_FIELDS = (
     "request_params", "raw_input", "raw_output", "input_text", "output_text", "attributes", "resource", "scope",
     "events", "truncated", "evaluations", "dropped_attributes_count",
 )
-# jsonb columns of Span: written as JSON text, exactly what JSONField.get_prep_value produces (json.dumps).
+# jsonb columns of Span: written as JSON text, the same jsonb value JSONField.get_prep_value (json.dumps) yields.
 JSON_FIELDS = frozenset({
     "input_messages", "output_messages", "finish_reasons", "tool_definitions", "tool_calls", "documents",
     "request_params", "attributes", "resource", "scope", "events", "truncated", "evaluations",
@@ -52,14 +55,26 @@ SPAN_INSERT_SQL = (
 _SESSION_ATTR = "_sightline_span_stage"
 
 
+_orjson_dumps = orjson.dumps
+
+
 def _dumps(value: Any) -> str:
-    """JSON text for a jsonb column; the empty containers (most of them) skip the encoder."""
+    """JSON text for a jsonb column; the empty containers (most of them) skip the encoder.
+
+    orjson writes compact UTF-8 where json.dumps writes `, `/`: ` and \\u escapes: the same jsonb value.
+    NaN/Infinity (normalize maps attribute doubles to None already, but JSON-parsed content may hold them)
+    become null, where json.dumps would write NaN and PostgreSQL would reject the whole COPY. What orjson
+    refuses (integers beyond 64 bits, lone surrogates, non-string keys) goes through json.dumps as before.
+    """
     if not value:
         if value == []:
             return "[]"
         if value == {}:
             return "{}"
-    return json.dumps(value)
+    try:
+        return _orjson_dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
 
 
 _GETTERS = tuple((name, name in JSON_FIELDS) for name in SPAN_FIELDS)
@@ -76,6 +91,25 @@ def span_rows(spans: Sequence[Any]) -> list[tuple]:
             row.append(dumps(value) if is_json else value)
         rows.append(tuple(row))
     return rows
+
+
+@contextmanager
+def bound_cursor() -> Iterator[psycopg.Cursor]:
+    """A server-side-binding psycopg cursor on Django's connection, for the fixed ingest statements.
+
+    Django's default cursor binds client-side (psycopg quotes every parameter into the query text, and
+    PostgreSQL parses and plans the long statements on every request); this one sends parameters apart,
+    so psycopg prepares a statement once it has run `prepare_threshold` times on the connection (5 by
+    default; set `prepare_threshold: None` in the database OPTIONS behind a transaction-mode pooler).
+    psycopg errors surface as Django's database exceptions, as through connection.cursor().
+    """
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
 
 def stage_prepare() -> None:
@@ -109,6 +143,6 @@ def stage_copy(rows: Sequence[tuple]) -> None:
 
 def spans_insert_from_stage(*, project_id: int) -> int:
     """Move the staged spans into traces_span (each stored once); return how many were new."""
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(SPAN_INSERT_SQL, {"project": project_id})
         return cursor.rowcount

@@ -156,6 +156,19 @@ FROM unnest(%(tids)s::varchar[], %(started)s::timestamptz[]) AS u(tid, started_a
 ON CONFLICT (project_id, trace_id) DO NOTHING
 """
 TRACE_IDS_SQL = "SELECT trace_id, id FROM traces_trace WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s)"
+# TRACE_IDS_SQL plus a flag row ('', 0) when log content waits for spans of these traces: one round trip.
+TRACE_LOOKUP_SQL = (
+    "SELECT trace_id, id FROM traces_trace WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s::varchar[])\n"
+    "UNION ALL\n"
+    "SELECT '', 0 WHERE EXISTS (SELECT 1 FROM traces_pendingspancontent\n"
+    "    WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s::varchar[]))"
+)
+# IngestBatch.objects.create(...) without the ORM: every NOT NULL column, the model's defaults.
+INGEST_BATCH_INSERT_SQL = (
+    "INSERT INTO traces_ingestbatch (project_id, trace_ids, span_count, state, attempts, created_at) "
+    f"VALUES (%(project)s, %(touched)s::bigint[], %(spans)s, '{IngestBatch.State.PENDING.value}', 0, %(now)s) "
+    "RETURNING id"
+)
 
 
 def traces_recompute(*, trace_pks: Sequence[int]) -> None:
@@ -183,25 +196,35 @@ def traces_ensure(*, project: Project, started: dict[str, datetime]) -> dict[str
         return _trace_ids(cursor, project_id=project.pk, tids=tids)
 
 
+def _trace_lookup(*, project: Project, tids: list[str]) -> tuple[dict[str, int], bool]:
+    """One round trip: the request's traces that exist already (trace_id → row id), and whether any log
+    content waits for spans of these traces (a row with trace_id '' flags it; real ids are 32 hex digits)."""
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(TRACE_LOOKUP_SQL, {"project": project.pk, "tids": tids})
+        existing = dict(cursor.fetchall())
+    has_pending = existing.pop("", None) is not None
+    return existing, has_pending
+
+
 def _trace_rows_ensure(
-    *, project: Project, spans: Sequence[NormalizedSpan]
+    *, project: Project, tids: list[str], existing: dict[str, int]
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Create missing trace rows for the staged spans' trace ids; return (existing, created) trace_id → row id.
 
-    Needs the spans already COPYed into the staging table: brand-new traces are created with their derived
-    fields; the ones that existed before (or that a concurrent request created first) need `traces_recompute`
-    once the spans are in. (Excluding the existing ids by list is cheaper than a NOT EXISTS per staged row.)
+    `existing` is what `_trace_lookup` found. Needs the spans already COPYed into the staging table:
+    brand-new traces are created with their derived fields; the ones that existed before (or that a
+    concurrent request created first) need `traces_recompute` once the spans are in. (Excluding the
+    existing ids by list is cheaper than a NOT EXISTS per staged row.)
     """
-    tids = list(dict.fromkeys(s.trace_id for s in spans))
-    with connection.cursor() as cursor:
-        existing = _trace_ids(cursor, project_id=project.pk, tids=tids)
-        created: dict[str, int] = {}
-        if len(existing) < len(tids):
+    created: dict[str, int] = {}
+    if len(existing) < len(tids):
+        with bulk.bound_cursor() as cursor:
             cursor.execute(TRACE_CREATE_SQL, {"project": project.pk, "existing": list(existing)})
             created = dict(cursor.fetchall())
             missing = [t for t in tids if t not in existing and t not in created]
             if missing:  # created by a concurrent request after our first look
-                existing.update(_trace_ids(cursor, project_id=project.pk, tids=missing))
+                cursor.execute(TRACE_IDS_SQL, {"project": project.pk, "tids": missing})
+                existing.update(cursor.fetchall())
     return existing, created
 
 
@@ -241,20 +264,28 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     result = IngestResult(accepted=len(batch))
     if not batch:
         return result
+    tids = list(dict.fromkeys(s.trace_id for s in batch))
     bulk.stage_prepare()
     with transaction.atomic():
-        _pending_content_take(project=project, spans=batch)
+        existing, has_pending = _trace_lookup(project=project, tids=tids)
+        if has_pending:  # log content that arrived before these spans
+            _pending_content_take(project=project, spans=batch)
         bulk.stage_copy(bulk.span_rows(batch))
-        existing, created = _trace_rows_ensure(project=project, spans=batch)
+        existing, created = _trace_rows_ensure(project=project, tids=tids, existing=existing)
         # Spans of brand-new traces are all new; those of existing traces are kept once by ON CONFLICT.
         result.inserted = bulk.spans_insert_from_stage(project_id=project.pk)
         # New traces got their derived fields from the staged spans; existing ones are recomputed from all.
         traces_recompute(trace_pks=sorted(existing.values()))
         touched = sorted([*existing.values(), *created.values()])
-        ingest_batch = IngestBatch.objects.create(project=project, trace_ids=touched, span_count=len(batch))
-        result.batch_id = ingest_batch.id
+        with bulk.bound_cursor() as cursor:
+            cursor.execute(
+                INGEST_BATCH_INSERT_SQL,
+                {"project": project.pk, "touched": touched, "spans": len(batch), "now": timezone.now()},
+            )
+            batch_id = cursor.fetchone()[0]
+        result.batch_id = batch_id
         result.trace_ids = sorted([*existing, *created])
-        transaction.on_commit(lambda: ingest_batch_enqueue(batch_id=ingest_batch.id))
+        transaction.on_commit(lambda: ingest_batch_enqueue(batch_id=batch_id))
     return result
 
 

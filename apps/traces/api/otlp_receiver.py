@@ -9,10 +9,11 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, AuthenticationFailed
 
-from apps.projects.authentication import api_key_from_request
+from apps.projects.authentication import bearer_key_from
 from apps.projects.models import ApiKey
+from apps.projects.services import api_key_authenticate
 from apps.traces.otlp import OtlpError, encode_status, read_body
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,14 @@ def otlp_error(request: HttpRequest, status: int, message: str, retry_after: int
     return response
 
 
+def _otlp_api_key(request: HttpRequest) -> ApiKey:
+    """The request's API key (401 when wrong, revoked or missing); a hot key is served from the key cache."""
+    api_key = api_key_authenticate(plaintext=bearer_key_from(request), cached=True)
+    if api_key is None:
+        raise AuthenticationFailed("Invalid or revoked API key.")
+    return api_key
+
+
 def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], HttpResponse]) -> HttpResponse:
     """Authenticate, enforce size limits, decompress, then hand the body to `ingest`; map failures to OTLP codes."""
     if request.method != "POST":
@@ -38,7 +47,7 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
         response["Allow"] = "POST"
         return response
     try:
-        api_key = api_key_from_request(request)
+        api_key = _otlp_api_key(request)
     except APIException as exc:
         response = otlp_error(request, 401, str(exc.detail))
         response["WWW-Authenticate"] = 'Bearer realm="sightline"'
