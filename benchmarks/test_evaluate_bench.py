@@ -7,8 +7,11 @@ Speed is reported, not asserted; correctness (every trace scored once per applic
 
 from __future__ import annotations
 
+import cProfile
+import io
 import os
 import platform as stdlib_platform
+import pstats
 import random
 import time
 from datetime import timedelta
@@ -31,6 +34,7 @@ from apps.traces.services import spans_ingest
 TRACES = int(os.environ.get("BENCH_EVAL_TRACES", "3300"))
 BATCH = int(os.environ.get("BENCH_EVAL_BATCH", "33"))
 REPORT = Path(os.environ.get("BENCH_EVAL_REPORT", "/tmp/bench_eval_report.md"))
+PROFILE = os.environ.get("BENCH_EVAL_PROFILE") == "1"  # print a cProfile breakdown of the whole job
 
 
 def _cpu_model() -> str:
@@ -65,6 +69,29 @@ def unique_rag_trace(rng: random.Random, n: int, at) -> dict:
     return trace
 
 
+def _phase_breakdown(project, batches, evaluators) -> None:
+    """Print where a batch's time goes (a re-run pass, so the upsert updates rows instead of inserting them)."""
+    from apps.scores.services import scores_upsert
+
+    phases = {"subjects_build": 0.0, "evaluate_subjects": 0.0, "scores_upsert": 0.0}
+    traces = 0
+    for batch in batches:
+        t0 = time.perf_counter()
+        subjects = subjects_build(trace_pks=batch)
+        t1 = time.perf_counter()
+        batch_scores, _ = evaluate_subjects(evaluators=evaluators, subjects=subjects)
+        t2 = time.perf_counter()
+        scores_upsert(project=project, items=batch_scores)
+        t3 = time.perf_counter()
+        phases["subjects_build"] += t1 - t0
+        phases["evaluate_subjects"] += t2 - t1
+        phases["scores_upsert"] += t3 - t2
+        traces += len(batch)
+    print("\nphase breakdown (re-run pass, microseconds per trace):")
+    for name, seconds in phases.items():
+        print(f"  {name:18s} {seconds * 1e6 / traces:7.1f}")
+
+
 @pytest.mark.django_db
 def test_programmatic_evaluation_throughput():
     project = project_create(name="eval bench")
@@ -89,16 +116,30 @@ def test_programmatic_evaluation_throughput():
     checks_s = time.perf_counter() - started
 
     # The whole job per batch: load subjects, run checks, upsert scores (what the worker does).
+    profiler = cProfile.Profile() if PROFILE else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     for batch in batches:
         evaluations_run(project_id=project.id, trace_pks=batch, evaluators=evaluators)
+    if profiler is not None:
+        profiler.disable()
     full_s = time.perf_counter() - started
+    if profiler is not None:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(35)
+        stats.sort_stats("tottime").print_stats(30)
+        print(out.getvalue())
     # Re-running every batch (at-least-once delivery) must not add rows.
     count = Score.objects.filter(project=project).count()
     started = time.perf_counter()
     for batch in batches[:10]:
         evaluations_run(project_id=project.id, trace_pks=batch, evaluators=evaluators)
     rerun_s = time.perf_counter() - started
+
+    if PROFILE:
+        _phase_breakdown(project, batches, evaluators)
 
     assert count == len(scores)
     assert Score.objects.filter(project=project).count() == count

@@ -8,21 +8,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import orjson
+import psycopg
+from django.db import connection
 from django.db.models import Avg, Count, Q, QuerySet
-from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.subject import Document, Subject, ToolCall
 from apps.projects.models import Project
 from apps.scores.models import Score
-from apps.traces.models import Span, Trace
 
-TRACE_FIELDS = ("id", "trace_id", "input_text", "output_text", "route", "model", "prompt_version", "environment", "tags")
-SPAN_FIELDS = (
-    "trace_id", "kind", "started_at", "ended_at", "input_text", "output_text", "system_instructions", "documents",
-    "retrieval_query", "output_messages", "tool_definitions", "finish_reasons", "request_params",
-)
 JSON_FORMATS = {"json", "json_object", "json_schema"}
 
 
@@ -49,43 +45,80 @@ def _tool_calls(messages: list[dict[str, Any]]) -> list[ToolCall]:
     return calls
 
 
+# One round trip for a batch: the traces, the kinds of all their spans, then their LLM and retrieval spans in start
+# order. Only the columns evaluators read; of the attribute map only the output type; JSON columns come back as text.
+SUBJECTS_SQL = """
+SELECT id, trace_id, input_text, output_text, route, model, prompt_version, environment, tags
+FROM traces_trace WHERE id = ANY(%(pks)s::bigint[]);
+SELECT DISTINCT trace_id, kind FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]);
+SELECT trace_id, kind, input_text, output_text, system_instructions, documents, retrieval_query, output_messages,
+       tool_definitions, finish_reasons, request_params, attributes ->> 'gen_ai.output.type'
+FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]) AND kind IN ('llm', 'retrieval')
+ORDER BY trace_id, started_at
+"""
+
+
+def _json(value: Any) -> Any:
+    """Decode a jsonb column read as text (Django's connections load jsonb as text); pass decoded values through."""
+    if not isinstance(value, str):
+        return value
+    if value == "[]":
+        return []
+    if value == "{}":
+        return {}
+    try:
+        return orjson.loads(value)  # several times faster on the documents' text
+    except orjson.JSONDecodeError:
+        return json.loads(value)  # what orjson refuses (integers beyond 64 bits) the stdlib reads
+
+
 def subjects_build(*, trace_pks: Sequence[int]) -> dict[int, Subject]:
-    """Return each trace flattened for evaluation, in two queries (traces, then their LLM/retrieval spans)."""
+    """Return each trace flattened for evaluation, in one round trip (traces, span kinds, LLM/retrieval spans)."""
+    if not trace_pks:
+        return {}
+    pks = "{" + ",".join(str(int(pk)) for pk in trace_pks) + "}"  # one array literal: no per-element adaptation
+    connection.ensure_connection()
+    # Client-side binding sends the three statements as one message; psycopg returns one result set each.
+    with psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute(SUBJECTS_SQL, {"pks": pks})
+        traces = cursor.fetchall()
+        cursor.nextset()
+        kinds = cursor.fetchall()
+        cursor.nextset()
+        spans = cursor.fetchall()
     subjects: dict[int, Subject] = {}
-    for t in Trace.objects.filter(id__in=list(trace_pks)).values(*TRACE_FIELDS):
-        subjects[t["id"]] = Subject(
-            trace_id=t["trace_id"], input=t["input_text"], output=t["output_text"], route=t["route"],
-            model=t["model"], prompt_version=t["prompt_version"], environment=t["environment"], tags=list(t["tags"]),
+    for pk, trace_id, input_text, output_text, route, model, prompt_version, environment, tags in traces:
+        subjects[pk] = Subject(
+            trace_id=trace_id, input=input_text, output=output_text, route=route, model=model,
+            prompt_version=prompt_version, environment=environment, tags=list(tags),
         )
-    spans = (
-        Span.objects.filter(trace_id__in=list(subjects), kind__in=["llm", "retrieval"])
-        # Only the one attribute evaluators need; spans' attribute maps can be large.
-        .annotate(output_type=KT("attributes__gen_ai.output.type"))
-        .values(*SPAN_FIELDS, "output_type")
-        .order_by("trace_id", "started_at")
-    )
-    kinds = Span.objects.filter(trace_id__in=list(subjects)).values_list("trace_id", "kind").distinct()
     for trace_pk, kind in kinds:
         subjects[trace_pk].span_kinds.add(kind)
     first_llm_input: dict[int, str] = {}
-    for s in spans:
-        subject = subjects[s["trace_id"]]
-        if s["documents"]:
+    for (trace_pk, kind, input_text, output_text, system_instructions, documents, retrieval_query, output_messages,
+         tool_definitions, finish_reasons, request_params, output_type) in spans:  # fmt: skip
+        subject = subjects[trace_pk]
+        documents = _json(documents)
+        if documents:
             subject.documents.extend(
                 Document(id=str(d.get("id") or ""), content=str(d.get("content") or ""), score=d.get("score"))
-                for d in s["documents"] if isinstance(d, dict)
+                for d in documents if isinstance(d, dict)
             )
-            subject.retrieval_query = subject.retrieval_query or s["retrieval_query"]
-        if s["kind"] != "llm":
+            subject.retrieval_query = subject.retrieval_query or retrieval_query
+        if kind != "llm":
             continue
-        first_llm_input.setdefault(s["trace_id"], s["input_text"])
-        subject.system_prompt = subject.system_prompt or s["system_instructions"]
-        subject.tool_calls.extend(_tool_calls(s["output_messages"]))
-        subject.tool_definitions.extend(d for d in s["tool_definitions"] if isinstance(d, dict))
-        subject.finish_reason = (s["finish_reasons"] or [""])[-1]  # spans come in start order: the last wins
-        subject.expects_json = subject.expects_json or _asks_for_json(s["request_params"], {"gen_ai.output.type": s["output_type"]})
-        if s["output_text"]:
-            subject.output = subject.output or s["output_text"]
+        first_llm_input.setdefault(trace_pk, input_text)
+        subject.system_prompt = subject.system_prompt or system_instructions
+        # Messages without a tool call part cannot yield one: skip decoding them (jsonb prints strings verbatim).
+        if not isinstance(output_messages, str) or '"tool_call"' in output_messages:
+            subject.tool_calls.extend(_tool_calls(_json(output_messages)))
+        subject.tool_definitions.extend(d for d in _json(tool_definitions) if isinstance(d, dict))
+        subject.finish_reason = (_json(finish_reasons) or [""])[-1]  # spans come in start order: the last wins
+        subject.expects_json = subject.expects_json or _asks_for_json(
+            _json(request_params), {"gen_ai.output.type": output_type}
+        )
+        if output_text:
+            subject.output = subject.output or output_text
     for pk, text in first_llm_input.items():
         subjects[pk].input = subjects[pk].input or text
     return subjects

@@ -183,10 +183,15 @@ def evaluate_subjects(
     for evaluator in evaluators:
         # Stored configs were validated when saved: run the check directly, not through run_check.
         check = None if evaluator.is_judge else CHECKS.get(evaluator.kind)
+        # Without filters every trace applies, and at rate 1 every trace is sampled: skip both per-trace calls.
+        filtered = bool(evaluator.filters)
+        everything = evaluator.sample_rate >= 1.0
         for trace_pk, subject in subjects.items():
-            if not _applies(evaluator, subject):
+            if filtered and not _applies(evaluator, subject):
                 continue
-            if not sampled(trace_id=subject.trace_id, evaluator_name=evaluator.name, rate=evaluator.sample_rate):
+            if not everything and not sampled(
+                trace_id=subject.trace_id, evaluator_name=evaluator.name, rate=evaluator.sample_rate
+            ):
                 continue
             if evaluator.is_judge:
                 judged.append((evaluator, trace_pk))
@@ -213,6 +218,8 @@ def evaluations_run(*, project_id: int, trace_pks: Sequence[int], evaluators: Se
         return 0
     subjects = subjects_build(trace_pks=trace_pks)
     scores, judged = evaluate_subjects(evaluators=evaluators, subjects=subjects)
+    if not judged:
+        return scores_upsert(project=project, items=scores)  # one statement: atomic without a transaction block
     with transaction.atomic():
         written = scores_upsert(project=project, items=scores)
         judge_requests_create(project=project, pairs=judged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,8 +37,10 @@ class ScoreInput:
     metadata: dict | None = None
 
 
-# One fixed statement whatever the batch size: arrays in, rows out. Dimensions are copied from the
-# trace in the same statement, so a score never carries stale slicing values at insert time.
+# One fixed statement whatever the batch size: the rows travel as one JSON array of arrays (json.dumps is C code,
+# where adapting eleven typed arrays element by element was Python), and are read back by position. Dimensions are
+# copied from the trace in the same statement, so a score never carries stale slicing values at insert time. The
+# trace ids are passed again as an array so the planner looks the batch's traces up by primary key.
 SCORES_UPSERT_SQL = """
 INSERT INTO scores_score (
     project_id, trace_id, span_id, name, value, label, passed, explanation, source, evaluator_version,
@@ -46,47 +49,58 @@ INSERT INTO scores_score (
 SELECT t.project_id, t.id, i.span_id, i.name, i.value, i.label, i.passed, i.explanation, i.source,
        i.evaluator_version, i.judge_model, i.metadata, t.route, t.model, t.prompt_version, t.environment,
        t.started_at, now(), now()
-FROM unnest(%(trace_pk)s::bigint[], %(span_id)s::text[], %(name)s::text[], %(value)s::float8[], %(label)s::text[],
-            %(passed)s::boolean[], %(explanation)s::text[], %(source)s::text[], %(evaluator_version)s::text[],
-            %(judge_model)s::text[], %(metadata)s::jsonb[])
-     AS i(trace_pk, span_id, name, value, label, passed, explanation, source, evaluator_version, judge_model, metadata)
-JOIN traces_trace t ON t.id = i.trace_pk AND t.project_id = %(project_id)s
+FROM (
+    SELECT (e ->> 0)::bigint AS trace_pk, e ->> 1 AS span_id, e ->> 2 AS name, (e ->> 3)::float8 AS value,
+           e ->> 4 AS label, (e ->> 5)::boolean AS passed, e ->> 6 AS explanation, e ->> 7 AS source,
+           e ->> 8 AS evaluator_version, e ->> 9 AS judge_model, e -> 10 AS metadata
+    FROM jsonb_array_elements(%(rows)s::jsonb) AS e
+) AS i
+JOIN traces_trace t ON t.id = i.trace_pk AND t.project_id = %(project_id)s AND t.id = ANY(%(trace_pks)s::bigint[])
 ON CONFLICT (trace_id, name, source, evaluator_version, span_id) DO UPDATE SET
     value = EXCLUDED.value, label = EXCLUDED.label, passed = EXCLUDED.passed, explanation = EXCLUDED.explanation,
     judge_model = EXCLUDED.judge_model, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
 
 
+def _float(value: float | None) -> float | str | None:
+    """A score value for the JSON rows: NaN and infinities (not JSON) as text that float8 reads."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
 def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
     """Insert or replace scores (unique per trace, name, source, evaluator version, span), with trace dims copied."""
     # One statement cannot update a row twice: of repeated keys, the last item wins.
-    unique: dict[tuple[int, str, str, str, str], ScoreInput] = {}
-    for item in items:
-        unique[(item.trace_pk, item.name[:100], item.source, item.evaluator_version, item.span_id)] = item
+    unique: dict[tuple[int, str, str, str, str], list] = {}
+    for r in items:
+        name = r.name[:100]
+        unique[(r.trace_pk, name, r.source, r.evaluator_version, r.span_id)] = [
+            r.trace_pk, r.span_id, name, _float(r.value), r.label[:100], r.passed, r.explanation, r.source,
+            r.evaluator_version, r.judge_model, r.metadata or {},
+        ]
     if not unique:
         return 0
-    rows = list(unique.values())
     params = {
         "project_id": project.id,
-        "trace_pk": [r.trace_pk for r in rows],
-        "span_id": [r.span_id for r in rows],
-        "name": [r.name[:100] for r in rows],
-        "value": [r.value for r in rows],
-        "label": [r.label[:100] for r in rows],
-        "passed": [r.passed for r in rows],
-        "explanation": [r.explanation for r in rows],
-        "source": [r.source for r in rows],
-        "evaluator_version": [r.evaluator_version for r in rows],
-        "judge_model": [r.judge_model for r in rows],
-        "metadata": [json.dumps(r.metadata or {}) for r in rows],
+        "rows": json.dumps(list(unique.values()), ensure_ascii=False),
+        "trace_pks": "{" + ",".join(str(int(pk)) for pk in {key[0] for key in unique}) + "}",
     }
-    with transaction.atomic():
-        connection.ensure_connection()
-        # Server-side binding: the arrays travel as parameters instead of being quoted into the SQL text,
-        # which is what makes a batch cost one round trip and little Python.
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(SCORES_UPSERT_SQL, params)
-            return cursor.rowcount
+    if not connection.in_atomic_block:
+        return _scores_upsert_execute(params)  # autocommit: one statement is its own transaction
+    # Inside the caller's transaction a single statement needs no savepoint (two round trips saved); a failure
+    # still marks the transaction for rollback.
+    with transaction.atomic(savepoint=False):
+        return _scores_upsert_execute(params)
+
+
+def _scores_upsert_execute(params: dict) -> int:
+    connection.ensure_connection()
+    # Server-side binding: the rows travel as one parameter instead of being quoted into the SQL text.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(SCORES_UPSERT_SQL, params)
+        return cursor.rowcount
 
 
 def scores_dimensions_refresh(*, project_id: int, trace_pks: Sequence[int]) -> int:

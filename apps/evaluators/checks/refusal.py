@@ -157,7 +157,8 @@ def detect_refusal(
     text = normalise_apostrophes(text or "")
     if not text.strip():
         return RefusalVerdict("answer")
-    is_long = len(text.split()) > short_answer_words
+    # "More than short_answer_words words": splitting at most that many times + 1 answers it without a full split.
+    is_long = len(text.split(None, short_answer_words + 1)) > short_answer_words
     # Only the opening of a long answer can hold its refusal, so mask and split just that part.
     region = text[:OPENING_CHARS] if is_long else text
     masked_region = mask_quotes(region)
