@@ -57,8 +57,10 @@ def unique_rag_trace(rng: random.Random, n: int, at) -> dict:
     trace = _trace(rng, n, at)
     docs = []
     for d in range(4):
-        sentences = [" ".join(rng.choice(WORDS) for _ in range(12)).capitalize() + f" {rng.randint(1, 90)} days."
-                     for _ in range(9)]
+        sentences = [
+            " ".join(rng.choice(WORDS) for _ in range(12)).capitalize() + f" {rng.randint(1, 90)} days."
+            for _ in range(9)
+        ]
         docs.append({"id": f"kb-{n}-{d}", "content": " ".join(sentences), "score": 0.8, "metadata": {}})
     retrieval = trace["spans"][0]
     retrieval["documents"] = docs

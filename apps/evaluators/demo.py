@@ -63,20 +63,28 @@ def _trace(rng: random.Random, n: int, at: datetime) -> dict[str, Any]:
         "status": "ok",
         "spans": [
             {
-                "span_id": f"{rng.getrandbits(64):016x}", "kind": "retrieval", "name": "search help center",
+                "span_id": f"{rng.getrandbits(64):016x}",
+                "kind": "retrieval",
+                "name": "search help center",
                 "started_at": start + timedelta(milliseconds=5),
                 "ended_at": start + timedelta(milliseconds=5 + retrieval_ms),
                 "retrieval_query": question,
-                "documents": [{"id": i, "content": c, "score": round(rng.uniform(0.5, 0.95), 2), "metadata": {}}
-                              for i, c in docs],
+                "documents": [
+                    {"id": i, "content": c, "score": round(rng.uniform(0.5, 0.95), 2), "metadata": {}} for i, c in docs
+                ],
             },
             {
-                "span_id": f"{rng.getrandbits(64):016x}", "kind": "llm", "name": f"chat {model}", "model": model,
+                "span_id": f"{rng.getrandbits(64):016x}",
+                "kind": "llm",
+                "name": f"chat {model}",
+                "model": model,
                 "provider": "openai",
                 "started_at": start + timedelta(milliseconds=10 + retrieval_ms),
                 "ended_at": start + timedelta(milliseconds=10 + retrieval_ms + llm_ms),
-                "input": [{"role": "system", "content": "Answer from the help center only and cite it as [n]."},
-                          {"role": "user", "content": question}],
+                "input": [
+                    {"role": "system", "content": "Answer from the help center only and cite it as [n]."},
+                    {"role": "user", "content": question},
+                ],
                 "output": [{"role": "assistant", "content": answer}] if answer else None,
                 "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
                 "cost": round((input_tokens * price[0] + output_tokens * price[1]) / 1e6, 6),

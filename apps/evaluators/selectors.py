@@ -40,8 +40,11 @@ def _tool_calls(messages: list[dict[str, Any]]) -> list[ToolCall]:
     for message in messages or []:
         for part in message.get("parts") or []:
             if isinstance(part, dict) and part.get("type") == "tool_call":
-                calls.append(ToolCall(name=str(part.get("name") or ""), arguments=part.get("arguments"),
-                                      id=str(part.get("id") or "")))
+                calls.append(
+                    ToolCall(
+                        name=str(part.get("name") or ""), arguments=part.get("arguments"), id=str(part.get("id") or "")
+                    )
+                )
     return calls
 
 
@@ -89,8 +92,14 @@ def subjects_build(*, trace_pks: Sequence[int]) -> dict[int, Subject]:
     subjects: dict[int, Subject] = {}
     for pk, trace_id, input_text, output_text, route, model, prompt_version, environment, tags in traces:
         subjects[pk] = Subject(
-            trace_id=trace_id, input=input_text, output=output_text, route=route, model=model,
-            prompt_version=prompt_version, environment=environment, tags=list(tags),
+            trace_id=trace_id,
+            input=input_text,
+            output=output_text,
+            route=route,
+            model=model,
+            prompt_version=prompt_version,
+            environment=environment,
+            tags=list(tags),
         )
     for trace_pk, kind in kinds:
         subjects[trace_pk].span_kinds.add(kind)
@@ -102,7 +111,8 @@ def subjects_build(*, trace_pks: Sequence[int]) -> dict[int, Subject]:
         if documents:
             subject.documents.extend(
                 Document(id=str(d.get("id") or ""), content=str(d.get("content") or ""), score=d.get("score"))
-                for d in documents if isinstance(d, dict)
+                for d in documents
+                if isinstance(d, dict)
             )
             subject.retrieval_query = subject.retrieval_query or retrieval_query
         if kind != "llm":
@@ -142,8 +152,12 @@ def evaluator_pass_rates(*, project: Project, hours: int = 24) -> dict[str, dict
         Score.objects.filter(project=project, trace_started_at__gte=since)
         .exclude(source__in=[Score.Source.EXTERNAL, Score.Source.HUMAN, Score.Source.FEEDBACK])
         .values("name", "evaluator_version")
-        .annotate(n=Count("id"), n_passed=Count("id", filter=Q(passed=True)),
-                  judged=Count("id", filter=Q(passed__isnull=False)), mean=Avg("value"))
+        .annotate(
+            n=Count("id"),
+            n_passed=Count("id", filter=Q(passed=True)),
+            judged=Count("id", filter=Q(passed__isnull=False)),
+            mean=Avg("value"),
+        )
     )
     out: dict[str, dict[str, Any]] = {}
     for row in rows:

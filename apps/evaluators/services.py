@@ -70,7 +70,9 @@ def rubric_for(config: dict[str, Any]) -> Rubric:
                 rubric = custom_rubric(rubric.name, rubric.criteria, scale, requires_context=rubric.requires_context)
             return rubric
         return custom_rubric(
-            name or "custom", config.get("criteria") or "", config.get("scale") or "binary",
+            name or "custom",
+            config.get("criteria") or "",
+            config.get("scale") or "binary",
             requires_context=bool(config.get("requires_context")),
         )
     except ValueError as exc:
@@ -122,8 +124,16 @@ def evaluator_create(*, project: Project, spec: EvaluatorSpec, is_default: bool 
     if Evaluator.objects.filter(project=project, name=spec.name).exists():
         raise ValidationError({"name": f"an evaluator named {spec.name!r} exists already"})
     return Evaluator.objects.create(
-        project=project, name=spec.name, kind=spec.kind, config=config, version=version, filters=filters,
-        sample_rate=spec.sample_rate, is_enabled=spec.is_enabled, judge=spec.judge, is_default=is_default,
+        project=project,
+        name=spec.name,
+        kind=spec.kind,
+        config=config,
+        version=version,
+        filters=filters,
+        sample_rate=spec.sample_rate,
+        is_enabled=spec.is_enabled,
+        judge=spec.judge,
+        is_default=is_default,
     )
 
 
@@ -133,8 +143,13 @@ def evaluator_update(*, evaluator: Evaluator, spec: EvaluatorSpec) -> Evaluator:
         raise ValidationError({"kind": "the kind of an evaluator cannot change; create another one"})
     config, version, filters = _checked(evaluator.project, spec)
     Evaluator.objects.filter(id=evaluator.id).update(
-        config=config, version=version, filters=filters, sample_rate=spec.sample_rate, is_enabled=spec.is_enabled,
-        judge=spec.judge, updated_at=timezone.now(),
+        config=config,
+        version=version,
+        filters=filters,
+        sample_rate=spec.sample_rate,
+        is_enabled=spec.is_enabled,
+        judge=spec.judge,
+        updated_at=timezone.now(),
     )
     evaluator.refresh_from_db()
     return evaluator
@@ -168,8 +183,13 @@ def _applies(evaluator: Evaluator, subject: Subject) -> bool:
 
 def _score_from(evaluator: Evaluator, trace_pk: int, result: CheckResult) -> ScoreInput:
     return ScoreInput(
-        trace_pk=trace_pk, name=evaluator.name, source=Score.Source.PROGRAMMATIC, value=result.value,
-        label=result.label, passed=result.passed, explanation=result.explanation,
+        trace_pk=trace_pk,
+        name=evaluator.name,
+        source=Score.Source.PROGRAMMATIC,
+        value=result.value,
+        label=result.label,
+        passed=result.passed,
+        explanation=result.explanation,
         evaluator_version=evaluator.version,
     )
 
@@ -261,7 +281,9 @@ class JudgeBusy(Exception):
 
 def _judge_input(subject: Subject) -> JudgeInput:
     return JudgeInput(
-        question=subject.input, answer=subject.output, contexts=[d.content for d in subject.documents],
+        question=subject.input,
+        answer=subject.output,
+        contexts=[d.content for d in subject.documents],
         system_prompt=subject.system_prompt,
     )
 
@@ -314,13 +336,24 @@ def judge_request_run(*, request_id: int, client: JudgeClient | None = None) -> 
         if owned:
             judge.close()  # type: ignore[attr-defined]  # free the HTTP connection pool
     score = ScoreInput(
-        trace_pk=request.trace_id, name=evaluator.name, source=Score.Source.JUDGE, value=verdict.score,
-        label=verdict.label, passed=verdict.passed, explanation=verdict.reason,
-        evaluator_version=request.evaluator_version, judge_model=verdict.model_pinned,
+        trace_pk=request.trace_id,
+        name=evaluator.name,
+        source=Score.Source.JUDGE,
+        value=verdict.score,
+        label=verdict.label,
+        passed=verdict.passed,
+        explanation=verdict.reason,
+        evaluator_version=request.evaluator_version,
+        judge_model=verdict.model_pinned,
         metadata={
-            "model_reported": verdict.model_reported, "rubric": rubric.name, "rubric_version": verdict.rubric_version,
-            "confidence": verdict.confidence, "latency_ms": verdict.latency_ms, "input_tokens": verdict.input_tokens,
-            "output_tokens": verdict.output_tokens, "cost": verdict.cost,
+            "model_reported": verdict.model_reported,
+            "rubric": rubric.name,
+            "rubric_version": verdict.rubric_version,
+            "confidence": verdict.confidence,
+            "latency_ms": verdict.latency_ms,
+            "input_tokens": verdict.input_tokens,
+            "output_tokens": verdict.output_tokens,
+            "cost": verdict.cost,
         },
     )
     with transaction.atomic():
@@ -380,8 +413,15 @@ class PreviewRow:
 def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20) -> list[PreviewRow]:
     """Run an unsaved evaluator on the project's most recent traces (judges on at most 3), storing nothing."""
     config, _, filters = _checked(project, spec)
-    draft = Evaluator(project=project, name=spec.name or "preview", kind=spec.kind, config=config, filters=filters,
-                      sample_rate=1.0, judge=spec.judge)
+    draft = Evaluator(
+        project=project,
+        name=spec.name or "preview",
+        kind=spec.kind,
+        config=config,
+        filters=filters,
+        sample_rate=1.0,
+        judge=spec.judge,
+    )
     traces = list(Trace.objects.filter(project=project).order_by("-started_at", "-id")[:limit])
     subjects = subjects_build(trace_pks=[t.id for t in traces])
     rows = []
@@ -423,8 +463,12 @@ def backfill_start(*, evaluator: Evaluator, since: datetime, until: datetime) ->
         raise ValidationError({"until": "must be after since"})
     total = Trace.objects.filter(project_id=evaluator.project_id, started_at__gte=since, started_at__lt=until).count()
     backfill = Backfill.objects.create(
-        project_id=evaluator.project_id, evaluator=evaluator, evaluator_version=evaluator.version, since=since,
-        until=until, total=total,
+        project_id=evaluator.project_id,
+        evaluator=evaluator,
+        evaluator_version=evaluator.version,
+        since=since,
+        until=until,
+        total=total,
     )
 
     def enqueue() -> None:
@@ -445,14 +489,20 @@ def backfill_step(*, backfill_id: int, chunk: int = 500) -> bool:
     evaluator = backfill.evaluator
     if evaluator.version != backfill.evaluator_version:
         Backfill.objects.filter(id=backfill_id).update(
-            status=Backfill.Status.FAILED, error="the evaluator changed; start a new backfill", finished_at=timezone.now()
+            status=Backfill.Status.FAILED,
+            error="the evaluator changed; start a new backfill",
+            finished_at=timezone.now(),
         )
         return False
     pks = list(
         Trace.objects.filter(
-            project_id=backfill.project_id, started_at__gte=backfill.since, started_at__lt=backfill.until,
+            project_id=backfill.project_id,
+            started_at__gte=backfill.since,
+            started_at__lt=backfill.until,
             id__gt=backfill.last_trace_pk,
-        ).order_by("id").values_list("id", flat=True)[:chunk]
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:chunk]
     )
     if not pks:
         Backfill.objects.filter(id=backfill_id, status=Backfill.Status.RUNNING).update(
@@ -462,7 +512,9 @@ def backfill_step(*, backfill_id: int, chunk: int = 500) -> bool:
     written = evaluations_run(project_id=backfill.project_id, trace_pks=pks, evaluators=[evaluator])
     # Conditional on the cursor: a duplicate delivery of the same step does not count twice.
     Backfill.objects.filter(id=backfill_id, last_trace_pk=backfill.last_trace_pk).update(
-        last_trace_pk=pks[-1], processed=F("processed") + len(pks), scored=F("scored") + written,
+        last_trace_pk=pks[-1],
+        processed=F("processed") + len(pks),
+        scored=F("scored") + written,
         updated_at=timezone.now(),
     )
     return True

@@ -8,8 +8,13 @@ MAX_JUDGE_RETRIES = 8
 
 
 @shared_task(
-    bind=True, name="evaluators.judge_request_run", ignore_result=True, acks_late=True, max_retries=MAX_JUDGE_RETRIES,
-    soft_time_limit=90, time_limit=120,
+    bind=True,
+    name="evaluators.judge_request_run",
+    ignore_result=True,
+    acks_late=True,
+    max_retries=MAX_JUDGE_RETRIES,
+    soft_time_limit=90,
+    time_limit=120,
 )
 def judge_request_run_task(self, request_id: int) -> None:  # noqa: ANN001 - Celery's bound task
     """Grade one sampled trace; judge outages and the concurrency limit retry with backoff."""
@@ -22,7 +27,9 @@ def judge_request_run_task(self, request_id: int) -> None:  # noqa: ANN001 - Cel
         raise self.retry(countdown=retry_delay(0, None), exc=exc, max_retries=None) from exc
     except JudgeUnavailable as exc:
         if self.request.retries >= MAX_JUDGE_RETRIES:
-            judge_request_fail(request_id=request_id, error=f"judge unavailable after {MAX_JUDGE_RETRIES} retries: {exc}")
+            judge_request_fail(
+                request_id=request_id, error=f"judge unavailable after {MAX_JUDGE_RETRIES} retries: {exc}"
+            )
             return
         raise self.retry(countdown=retry_delay(self.request.retries, exc.retry_after), exc=exc) from exc
 

@@ -13,8 +13,16 @@ from apps.projects.models import Project
 
 
 def judge_create(
-    *, project: Project, name: str, base_url: str, model: str, api_key: str = "", api_key_env: str = "",
-    timeout_s: float = 30.0, input_price_per_mtok: float | None = None, output_price_per_mtok: float | None = None,
+    *,
+    project: Project,
+    name: str,
+    base_url: str,
+    model: str,
+    api_key: str = "",
+    api_key_env: str = "",
+    timeout_s: float = 30.0,
+    input_price_per_mtok: float | None = None,
+    output_price_per_mtok: float | None = None,
 ) -> Judge:
     """Pin a judge: endpoint, exact model, and where its API key comes from (env var, or stored encrypted)."""
     if not model.strip():
@@ -24,9 +32,15 @@ def judge_create(
     if timeout_s <= 0:
         raise ValidationError({"timeout_s": "must be positive"})
     return Judge.objects.create(
-        project=project, name=name, base_url=base_url.rstrip("/"), model=model.strip(), api_key_env=api_key_env.strip(),
-        api_key_encrypted=secret_encrypt(api_key) if api_key else "", timeout_s=timeout_s,
-        input_price_per_mtok=input_price_per_mtok, output_price_per_mtok=output_price_per_mtok,
+        project=project,
+        name=name,
+        base_url=base_url.rstrip("/"),
+        model=model.strip(),
+        api_key_env=api_key_env.strip(),
+        api_key_encrypted=secret_encrypt(api_key) if api_key else "",
+        timeout_s=timeout_s,
+        input_price_per_mtok=input_price_per_mtok,
+        output_price_per_mtok=output_price_per_mtok,
     )
 
 
@@ -42,8 +56,11 @@ def judge_api_key(judge: Judge) -> str:
 def judge_client_for(judge: Judge) -> OpenAIJudge:
     """Build the OpenAI-compatible client for a pinned judge."""
     config = JudgeConfig(
-        base_url=judge.base_url, api_key=judge_api_key(judge) or "no-key", model=judge.model,
-        timeout_s=judge.timeout_s, input_price_per_mtok=judge.input_price_per_mtok,
+        base_url=judge.base_url,
+        api_key=judge_api_key(judge) or "no-key",
+        model=judge.model,
+        timeout_s=judge.timeout_s,
+        input_price_per_mtok=judge.input_price_per_mtok,
         output_price_per_mtok=judge.output_price_per_mtok,
     )
     return OpenAIJudge(config)

@@ -123,7 +123,9 @@ def membership_remove_view(request: HttpRequest, project: Project, membership_id
     return _render_fragment(request, context, "members", status=400 if member_error else 200)
 
 
-def _render_fragment(request: HttpRequest, context: dict[str, object], fragment: str, status: int = 200) -> HttpResponse:
+def _render_fragment(
+    request: HttpRequest, context: dict[str, object], fragment: str, status: int = 200
+) -> HttpResponse:
     """Answer htmx with the fragment; a plain form post returns to the settings page."""
     if is_partial(request):
         return render(request, f"projects/project_settings.html#{fragment}", context, status=status)

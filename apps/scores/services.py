@@ -77,8 +77,17 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
     for r in items:
         name = r.name[:100]
         unique[(r.trace_pk, name, r.source, r.evaluator_version, r.span_id)] = [
-            r.trace_pk, r.span_id, name, _float(r.value), r.label[:100], r.passed, r.explanation, r.source,
-            r.evaluator_version, r.judge_model, r.metadata or {},
+            r.trace_pk,
+            r.span_id,
+            name,
+            _float(r.value),
+            r.label[:100],
+            r.passed,
+            r.explanation,
+            r.source,
+            r.evaluator_version,
+            r.judge_model,
+            r.metadata or {},
         ]
     if not unique:
         return 0
@@ -133,7 +142,9 @@ def log_events_ingest(*, project: Project, events: Sequence[LogContent | LogEval
             return
         # An evaluation may arrive before its trace: a placeholder row is completed when the spans come.
         now = timezone.now()
-        trace_pks = traces_ensure(project=project, started={e.trace_id: getattr(e, "time", None) or now for e in evaluations})
+        trace_pks = traces_ensure(
+            project=project, started={e.trace_id: getattr(e, "time", None) or now for e in evaluations}
+        )
         scores_upsert(
             project=project,
             items=[
@@ -156,8 +167,10 @@ def scores_from_span_evaluations(*, project_id: int, trace_pks: Sequence[int]) -
     """Store evaluations that arrived inside spans (OpenInference `evaluations.*`) as external scores."""
     project = Project.objects.get(id=project_id)
     items = []
-    spans = Span.objects.filter(trace_id__in=list(trace_pks)).exclude(evaluations=[]).values_list(
-        "trace_id", "span_id", "evaluations"
+    spans = (
+        Span.objects.filter(trace_id__in=list(trace_pks))
+        .exclude(evaluations=[])
+        .values_list("trace_id", "span_id", "evaluations")
     )
     for trace_pk, span_id, evaluations in spans:
         for evaluation in evaluations:
@@ -188,9 +201,15 @@ def external_scores_ingest(*, project: Project, items: Sequence[tuple[int, dict]
         project=project,
         items=[
             ScoreInput(
-                trace_pk=pks[data["trace_id"].lower()], span_id=data["span_id"].lower(), name=data["name"],
-                source=Score.Source.EXTERNAL, value=data["value"], label=data["label"], passed=data["passed"],
-                explanation=data["explanation"], evaluator_version=data["version"],
+                trace_pk=pks[data["trace_id"].lower()],
+                span_id=data["span_id"].lower(),
+                name=data["name"],
+                source=Score.Source.EXTERNAL,
+                value=data["value"],
+                label=data["label"],
+                passed=data["passed"],
+                explanation=data["explanation"],
+                evaluator_version=data["version"],
             )
             for _, data in items
             if data["trace_id"].lower() in pks

@@ -10,7 +10,16 @@ from __future__ import annotations
 # -- kind -------------------------------------------------------------------------------------
 
 KINDS = (
-    "llm", "embedding", "retrieval", "reranker", "tool", "agent", "chain", "guardrail", "evaluator", "other",
+    "llm",
+    "embedding",
+    "retrieval",
+    "reranker",
+    "tool",
+    "agent",
+    "chain",
+    "guardrail",
+    "evaluator",
+    "other",
 )
 
 LANGFUSE_TYPE_KIND = {

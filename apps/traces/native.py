@@ -96,8 +96,9 @@ def native_trace_spans(trace: dict[str, Any]) -> list[NormalizedSpan]:
     started = trace.get("started_at") or min(s["started_at"] for s in given)
     ended = trace.get("ended_at") or max([s.get("ended_at") or s["started_at"] for s in given] or [started])
     kind = trace.get("kind") or ("llm" if trace.get("model") and not given else "chain")
-    root = _span_from({**trace, "span_id": root_id, "started_at": started, "ended_at": ended, "kind": kind},
-                      trace_id, is_root=True)
+    root = _span_from(
+        {**trace, "span_id": root_id, "started_at": started, "ended_at": ended, "kind": kind}, trace_id, is_root=True
+    )
     root.trace_name = trace.get("name") or ""
     children = [{**s, "parent_span_id": s.get("parent_span_id") or root_id} for s in given]
     return [root, *(_span_from(s, trace_id, is_root=False) for s in children)]

@@ -28,17 +28,19 @@ _COST_KEYS = frozenset(A.COST_INPUT_KEYS + A.COST_OUTPUT_KEYS + A.COST_TOTAL_KEY
 
 # Content attributes parsed as JSON; they are truncated after parsing (inside the text parts) so a
 # long conversation stays valid JSON instead of being cut mid-string.
-_JSON_CONTENT_KEYS = frozenset({
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.tool.definitions",
-    "gen_ai.retrieval.documents",
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "langfuse.observation.input",
-    "langfuse.observation.output",
-})
+_JSON_CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.retrieval.documents",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "langfuse.observation.input",
+        "langfuse.observation.output",
+    }
+)
 
 # Flattened families: prefix -> family tag. Only `prefix.{int}.*` keys belong to a family, which
 # keeps `gen_ai.prompt.prompt_filter_results` and MCP's `gen_ai.prompt.name` out of the messages.
@@ -185,7 +187,7 @@ def _json_maybe(value: Any) -> Any:
     """Parse value when it is a string holding a JSON object/array/string, else return it unchanged."""
     if isinstance(value, str) and value:
         c = value[0]
-        if c in "[{\"" or (c.isspace() and value.lstrip()[:1] in ("[", "{")):
+        if c in '[{"' or (c.isspace() and value.lstrip()[:1] in ("[", "{")):
             try:
                 return json.loads(value)
             except ValueError:
@@ -247,7 +249,7 @@ def _pick(a: dict[str, Any], keys: tuple[str, ...]) -> Any:
         value = a.get(key)
         if value is not None and value != "" and value != []:
             del a[key]
-            for other in keys[i + 1:]:
+            for other in keys[i + 1 :]:
                 if other in a and a[other] == value:
                     del a[other]
             return value
@@ -376,10 +378,22 @@ def _listify(node: Any) -> Any:
 
 # -- message canonicalization (OTel GenAI parts shape) -------------------------------------------
 
-_MSG_KNOWN_KEYS = frozenset({
-    "role", "parts", "content", "name", "finish_reason", "tool_calls", "tool_call_id", "function_call",
-    "refusal", "id", "index", "message",
-})
+_MSG_KNOWN_KEYS = frozenset(
+    {
+        "role",
+        "parts",
+        "content",
+        "name",
+        "finish_reason",
+        "tool_calls",
+        "tool_call_id",
+        "function_call",
+        "refusal",
+        "id",
+        "index",
+        "message",
+    }
+)
 
 
 def _parse_args(value: Any) -> Any:
@@ -442,8 +456,12 @@ def _canon_part(p: Any) -> dict[str, Any] | None:
             return _image_part(_to_str(src.get("url", "")))
         return p
     if t == "tool_use":
-        return {"type": "tool_call", "id": p.get("id", ""), "name": p.get("name", ""),
-                "arguments": _parse_args(p.get("input"))}
+        return {
+            "type": "tool_call",
+            "id": p.get("id", ""),
+            "name": p.get("name", ""),
+            "arguments": _parse_args(p.get("input")),
+        }
     if t == "tool_result":
         return {"type": "tool_call_response", "id": p.get("tool_use_id", ""), "response": p.get("content")}
     if t == "thinking":
@@ -499,8 +517,13 @@ def _canon_message(m: dict[str, Any], default_role: str) -> dict[str, Any]:
     else:
         content = m.get("content")
         if (role == "tool" or m.get("tool_call_id")) and content is not None and not isinstance(content, list):
-            parts = [{"type": "tool_call_response", "id": _to_str(m.get("tool_call_id") or m.get("id") or ""),
-                      "response": _json_maybe(content) if isinstance(content, str) else content}]
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": _to_str(m.get("tool_call_id") or m.get("id") or ""),
+                    "response": _json_maybe(content) if isinstance(content, str) else content,
+                }
+            ]
         else:
             parts = _content_to_parts(content)
         if m.get("refusal"):
@@ -667,8 +690,12 @@ def _document(d: Any) -> dict[str, Any] | None:
     content = d.get("content")
     if content is None:
         content = d.get("page_content", d.get("text", d.get("document")))
-    return {"id": _to_str(d.get("id", "")), "content": _to_str(content), "score": _to_float(d.get("score")),
-            "metadata": metadata}
+    return {
+        "id": _to_str(d.get("id", "")),
+        "content": _to_str(content),
+        "score": _to_float(d.get("score")),
+        "metadata": metadata,
+    }
 
 
 def _tool_definition(t: Any) -> Any:
@@ -695,8 +722,12 @@ def _evaluation(entry: Any) -> dict[str, Any] | None:
     e = entry.get("evaluation") or entry.get("annotation") or entry
     if not isinstance(e, dict) or not e.get("name"):
         return None
-    return {"name": _to_str(e.get("name")), "score": _to_float(e.get("score")),
-            "label": _to_str(e.get("label")), "explanation": _to_str(e.get("explanation"))}
+    return {
+        "name": _to_str(e.get("name")),
+        "score": _to_float(e.get("score")),
+        "label": _to_str(e.get("label")),
+        "explanation": _to_str(e.get("explanation")),
+    }
 
 
 # -- usage and cost -----------------------------------------------------------------------------------
@@ -712,8 +743,11 @@ def _langfuse_usage(d: dict[str, Any]) -> dict[str, int | None]:
     if "input" in ints or "output" in ints:
         if "input" in ints:
             extra = sum(v for k, v in ints.items() if k.startswith("input_"))
-            extra += sum(ints[k] for k in A.LANGFUSE_CACHE_READ_KEYS + A.LANGFUSE_CACHE_WRITE_KEYS
-                         if k in ints and not k.startswith("input_"))
+            extra += sum(
+                ints[k]
+                for k in A.LANGFUSE_CACHE_READ_KEYS + A.LANGFUSE_CACHE_WRITE_KEYS
+                if k in ints and not k.startswith("input_")
+            )
             out["input_tokens"] = ints["input"] + extra
         if "output" in ints:
             extra = sum(v for k, v in ints.items() if k.startswith("output_"))
@@ -821,7 +855,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
                     prefix = key[:d3] if d3 else ""
             family = _FLAT_FAMILIES.get(prefix)
             if family is not None:
-                rest = key[len(prefix):]
+                rest = key[len(prefix) :]
                 idx = rest.partition(".")[0]
                 if idx.isdigit() and int(idx) <= SLOT_CAP:
                     flat.setdefault(family, []).append((rest, key))
@@ -831,7 +865,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
                 else:
                     for prefix in A.REQUEST_PARAM_PREFIXES:
                         if key.startswith(prefix):
-                            param_keys.append((key, key[len(prefix):]))
+                            param_keys.append((key, key[len(prefix) :]))
                             break
 
     def take_flat(family: str) -> list[Any]:
@@ -919,7 +953,9 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         elif name == "gen_ai.content.completion":
             leg_out.extend(_canon_messages(eattrs.pop("gen_ai.completion", None), "assistant"))
         elif name == "db.query.result":
-            doc = {k[len("db.query.result."):]: eattrs.pop(k) for k in list(eattrs) if k.startswith("db.query.result.")}
+            doc = {
+                k[len("db.query.result.") :]: eattrs.pop(k) for k in list(eattrs) if k.startswith("db.query.result.")
+            }
             if "document" in doc and "content" not in doc:
                 doc["content"] = doc.pop("document")
             if "score" not in doc and "distance" in doc:
@@ -1075,7 +1111,9 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         finish_reasons = [m["finish_reason"] for m in output_messages if m.get("finish_reason")]
     tool_calls = [
         {"id": _to_str(p.get("id", "")), "name": _to_str(p.get("name", "")), "arguments": p.get("arguments")}
-        for m in output_messages for p in m.get("parts") or () if p.get("type") == "tool_call"
+        for m in output_messages
+        for p in m.get("parts") or ()
+        if p.get("type") == "tool_call"
     ]
 
     tool_definitions: list[Any] = []
@@ -1115,13 +1153,15 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     name = span.name
     if kind == "tool":
         tool_name = _to_str(_pick(a, A.TOOL_NAME_KEYS)) or _to_str(a.get("traceloop.entity.name", "")) or name
-        tool_calls.append({
-            "id": _to_str(_pick(a, A.TOOL_CALL_ID_KEYS)),
-            "name": tool_name,
-            "type": _to_str(_pick(a, A.TOOL_TYPE_KEYS)),
-            "arguments": _parse_args(tool_args if tool_args is not None else raw_input),
-            "result": _parse_args(tool_result if tool_result is not None else raw_output),
-        })
+        tool_calls.append(
+            {
+                "id": _to_str(_pick(a, A.TOOL_CALL_ID_KEYS)),
+                "name": tool_name,
+                "type": _to_str(_pick(a, A.TOOL_TYPE_KEYS)),
+                "arguments": _parse_args(tool_args if tool_args is not None else raw_input),
+                "result": _parse_args(tool_result if tool_result is not None else raw_output),
+            }
+        )
         name = tool_name or name
 
     # 13. Retrieval.
@@ -1337,8 +1377,11 @@ def normalize_log_record(raw: RawLogRecord) -> LogContent | LogEvaluation | None
     body = any_value_to_python(record.body) if record.HasField("body") else None
     content = LogContent(trace_id=tid.hex(), span_id=sid.hex(), time=when)
     if event_name == DETAILS_EVENT:
-        source = attrs if "gen_ai.input.messages" in attrs or "gen_ai.output.messages" in attrs else (
-            body if isinstance(body, dict) else {})
+        source = (
+            attrs
+            if "gen_ai.input.messages" in attrs or "gen_ai.output.messages" in attrs
+            else (body if isinstance(body, dict) else {})
+        )
         content.input_messages = _canon_messages(source.get("gen_ai.input.messages"))
         content.output_messages = _canon_messages(source.get("gen_ai.output.messages"), "assistant")
         sys_parts = _instructions_parts(source.get("gen_ai.system_instructions"))
@@ -1406,5 +1449,10 @@ def merge_log_content(span: NormalizedSpan, content: LogContent) -> None:
         for m in content.output_messages:
             for p in m.get("parts") or ():
                 if p.get("type") == "tool_call" and (_to_str(p.get("id", "")), _to_str(p.get("name", ""))) not in known:
-                    span.tool_calls.append({"id": _to_str(p.get("id", "")), "name": _to_str(p.get("name", "")),
-                                            "arguments": p.get("arguments")})
+                    span.tool_calls.append(
+                        {
+                            "id": _to_str(p.get("id", "")),
+                            "name": _to_str(p.get("name", "")),
+                            "arguments": p.get("arguments"),
+                        }
+                    )

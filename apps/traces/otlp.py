@@ -236,8 +236,14 @@ def _id_to_b64(value: Any, size: int) -> str | None:
     return base64.b64encode(raw).decode() if raw is not None else None
 
 
-_SPAN_ID_KEYS = (("traceId", 16), ("trace_id", 16), ("spanId", 8), ("span_id", 8),
-                 ("parentSpanId", 8), ("parent_span_id", 8))
+_SPAN_ID_KEYS = (
+    ("traceId", 16),
+    ("trace_id", 16),
+    ("spanId", 8),
+    ("span_id", 8),
+    ("parentSpanId", 8),
+    ("parent_span_id", 8),
+)
 _LINK_ID_KEYS = (("traceId", 16), ("trace_id", 16), ("spanId", 8), ("span_id", 8))
 
 

@@ -16,9 +16,29 @@ from apps.projects.models import Project
 from apps.traces.models import Span, Trace
 
 LIST_FIELDS = (
-    "id", "trace_id", "name", "route", "environment", "model", "provider", "prompt_version", "user_id",
-    "session_id", "tags", "input_text", "output_text", "started_at", "latency_ms", "status", "error",
-    "input_tokens", "output_tokens", "total_tokens", "cost", "span_count", "has_feedback",
+    "id",
+    "trace_id",
+    "name",
+    "route",
+    "environment",
+    "model",
+    "provider",
+    "prompt_version",
+    "user_id",
+    "session_id",
+    "tags",
+    "input_text",
+    "output_text",
+    "started_at",
+    "latency_ms",
+    "status",
+    "error",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "span_count",
+    "has_feedback",
 )
 
 
@@ -166,7 +186,9 @@ def encode_cursor(trace: Trace) -> str:
     return base64.urlsafe_b64encode(f"{trace.started_at.isoformat()}|{trace.id}".encode()).decode().rstrip("=")
 
 
-def trace_page(*, project: Project, filters: TraceFilters, cursor: str = "", limit: int = 50) -> tuple[list[Trace], str]:
+def trace_page(
+    *, project: Project, filters: TraceFilters, cursor: str = "", limit: int = 50
+) -> tuple[list[Trace], str]:
     """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end)."""
     qs = trace_list(project=project, filters=filters)
     if cursor:

@@ -109,16 +109,24 @@ _DERIVED = (
     ("tags", "coalesce(tags.tags, '{{}}')"),
     ("input_text", "coalesce(nullif(root.input_text, ''), agg.llm_input, '')"),
     ("output_text", "coalesce(nullif(root.output_text, ''), agg.llm_output, '')"),
-    ("status", "CASE WHEN root.is_root AND root.status <> 'unset' THEN root.status\n"
-               "                  WHEN agg.any_error THEN 'error' ELSE root.status END"),
-    ("error", "coalesce(CASE WHEN root.is_root AND root.status = 'error' THEN root.error_message END, "
-              "agg.first_error, '')"),
+    (
+        "status",
+        "CASE WHEN root.is_root AND root.status <> 'unset' THEN root.status\n"
+        "                  WHEN agg.any_error THEN 'error' ELSE root.status END",
+    ),
+    (
+        "error",
+        "coalesce(CASE WHEN root.is_root AND root.status = 'error' THEN root.error_message END, agg.first_error, '')",
+    ),
     ("input_tokens", "agg.input_tokens"),
     ("output_tokens", "agg.output_tokens"),
     ("total_tokens", "agg.total_tokens"),
     ("cost", "agg.cost"),
-    ("metadata", "CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, "
-                 "'resource', root.resource)\n                    ELSE {prior_metadata} END"),
+    (
+        "metadata",
+        "CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, "
+        "'resource', root.resource)\n                    ELSE {prior_metadata} END",
+    ),
 )
 
 # One statement recomputes every derived field of the touched traces from all their spans, so the
@@ -135,7 +143,9 @@ TRACE_RECOMPUTE_SQL = (
 # such a trace has), so they are written once instead of INSERT + recompute UPDATE. A trace that already
 # exists (or that a concurrent request creates first) is skipped here and recomputed after the span insert.
 TRACE_CREATE_SQL = (
-    _AGG_CTES.format(key="s.trace_hex", table=f"{bulk.STAGE_TABLE} s", where="s.trace_hex <> ALL(%(existing)s::varchar[])")
+    _AGG_CTES.format(
+        key="s.trace_hex", table=f"{bulk.STAGE_TABLE} s", where="s.trace_hex <> ALL(%(existing)s::varchar[])"
+    )
     + "\nINSERT INTO traces_trace (project_id, trace_id, created_at, updated_at, has_feedback, "
     + ", ".join(col for col, _ in _DERIVED)
     + ")\nSELECT %(project)s, agg.tid, now(), now(), false,\n"
@@ -190,9 +200,7 @@ def traces_ensure(*, project: Project, started: dict[str, datetime]) -> dict[str
         return {}
     tids = list(started)
     with connection.cursor() as cursor:
-        cursor.execute(
-            TRACE_ENSURE_SQL, {"project": project.pk, "tids": tids, "started": [started[t] for t in tids]}
-        )
+        cursor.execute(TRACE_ENSURE_SQL, {"project": project.pk, "tids": tids, "started": [started[t] for t in tids]})
         return _trace_ids(cursor, project_id=project.pk, tids=tids)
 
 
@@ -315,9 +323,7 @@ def ingest_batch_process(*, batch_id: int) -> bool:
             import_string(path)(project_id=batch.project_id, trace_pks=batch.trace_ids)
     except Exception:
         # Hand the batch back so the sweeper (or the task's retry) runs it again.
-        IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(
-            state=IngestBatch.State.PENDING
-        )
+        IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(state=IngestBatch.State.PENDING)
         raise
     IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(
         state=IngestBatch.State.DONE, finished_at=timezone.now()
@@ -375,6 +381,8 @@ def span_content_attach(*, project: Project, content: LogContent) -> bool:
         merge_log_content(normalized, content)
         for name in ("input_messages", "output_messages", "system_instructions", "input_text", "output_text"):
             setattr(span, name, getattr(normalized, name))
-        span.save(update_fields=["input_messages", "output_messages", "system_instructions", "input_text", "output_text"])
+        span.save(
+            update_fields=["input_messages", "output_messages", "system_instructions", "input_text", "output_text"]
+        )
         traces_recompute(trace_pks=[span.trace_id])
     return True

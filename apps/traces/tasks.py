@@ -5,7 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="traces.ingest_batch_process", ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=180)
+@shared_task(
+    name="traces.ingest_batch_process", ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=180
+)
 def ingest_batch_process_task(batch_id: int) -> None:
     """Run the post-ingest work of one accepted batch; a redelivery is a no-op."""
     from apps.traces.services import ingest_batch_process

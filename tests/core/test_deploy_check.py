@@ -17,19 +17,25 @@ def production_env(**overrides: str) -> dict[str, str]:
 
 
 def test_check_deploy_is_clean_with_production_variables():
-    env = production_env(**{
-        "SECRET_KEY": "k3J9-vQ2_pLm8ZxR7tWb4NcYh6Fs1DgUe0aKoPiXjEnTqMr5S-w8Hy2Lc4Vb7Nm",
-        "ALLOWED_HOSTS": "sightline.example.com",
-        "DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "true",
-        "SECURE_HSTS_SECONDS": "31536000",
-        "SECURE_HSTS_PRELOAD": "true",
-        "SESSION_COOKIE_SECURE": "true",
-        "CSRF_COOKIE_SECURE": "true",
-    })
+    env = production_env(
+        **{
+            "SECRET_KEY": "k3J9-vQ2_pLm8ZxR7tWb4NcYh6Fs1DgUe0aKoPiXjEnTqMr5S-w8Hy2Lc4Vb7Nm",
+            "ALLOWED_HOSTS": "sightline.example.com",
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "true",
+            "SECURE_HSTS_SECONDS": "31536000",
+            "SECURE_HSTS_PRELOAD": "true",
+            "SESSION_COOKIE_SECURE": "true",
+            "CSRF_COOKIE_SECURE": "true",
+        }
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -39,7 +45,11 @@ def test_check_deploy_flags_a_missing_secret_key():
     env = production_env(SECRET_KEY="", DEBUG="false", ALLOWED_HOSTS="sightline.example.com")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr  # the local fallback key is flagged

@@ -5,8 +5,19 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ORDER = ["core", "projects", "traces", "scores", "feedback", "review", "judges", "evaluators", "datasets", "slis",
-         "dashboards"]
+ORDER = [
+    "core",
+    "projects",
+    "traces",
+    "scores",
+    "feedback",
+    "review",
+    "judges",
+    "evaluators",
+    "datasets",
+    "slis",
+    "dashboards",
+]
 APPS = Path(__file__).resolve().parents[2] / "apps"
 
 

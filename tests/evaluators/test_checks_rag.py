@@ -322,6 +322,7 @@ def test_grounding_does_not_count_a_refusal_as_an_unsupported_claim():
     refusal = Subject(trace_id="t", output="I'm sorry, but I can't help with that request.", documents=docs)
     result = run_check("grounding", {}, refusal)
     assert (result.label, result.passed) == ("no_claims", True)
-    mixed = Subject(trace_id="t", output="Sorry for the wait. The refund window is 90 days for monthly plans.",
-                    documents=docs)
+    mixed = Subject(
+        trace_id="t", output="Sorry for the wait. The refund window is 90 days for monthly plans.", documents=docs
+    )
     assert run_check("grounding", {}, mixed).passed is False  # the apology is skipped, the claim is not

@@ -75,8 +75,9 @@ def test_a_refusal_and_an_empty_answer_fail_with_explanations(project):
 
 
 def test_filters_and_sampling_choose_traces_deterministically(project):
-    spec = EvaluatorSpec(name="short_answers", kind="format", config={"max_length": 10}, filters={"route": ["a"]},
-                         sample_rate=0.5)
+    spec = EvaluatorSpec(
+        name="short_answers", kind="format", config={"max_length": 10}, filters={"route": ["a"]}, sample_rate=0.5
+    )
     ev = evaluator_create(project=project, spec=spec)
     traces = [simple_trace(project, route="a", output_text="x" * 50) for _ in range(40)]
     other = simple_trace(project, route="b", output_text="x" * 50)
@@ -89,13 +90,15 @@ def test_filters_and_sampling_choose_traces_deterministically(project):
 
 
 def test_changing_the_config_changes_the_version_and_keeps_old_scores(project):
-    ev = evaluator_create(project=project, spec=EvaluatorSpec(name="len", kind="format", config={"max_length": 10},
-                                                              filters={}))
+    ev = evaluator_create(
+        project=project, spec=EvaluatorSpec(name="len", kind="format", config={"max_length": 10}, filters={})
+    )
     trace = simple_trace(project, output_text="x" * 50)
     evaluations_run(project_id=project.id, trace_pks=[trace.id], evaluators=[ev])
     old_version = ev.version
-    ev = evaluator_update(evaluator=ev, spec=EvaluatorSpec(name="len", kind="format", config={"max_length": 100},
-                                                           filters={}))
+    ev = evaluator_update(
+        evaluator=ev, spec=EvaluatorSpec(name="len", kind="format", config={"max_length": 100}, filters={})
+    )
     assert ev.version != old_version
     evaluations_run(project_id=project.id, trace_pks=[trace.id], evaluators=[ev])
     versions = dict(Score.objects.filter(name="len").values_list("evaluator_version", "passed"))
@@ -123,10 +126,19 @@ def test_bad_definitions_name_the_field(project, spec, field):
 
 @pytest.fixture
 def judge_evaluator(project, fake_openai):
-    judge = judge_create(project=project, name="grader", base_url=fake_openai.base_url, model="judge-model-2024-08-06",
-                         api_key="sk-test-stored", timeout_s=1.0, input_price_per_mtok=2.5, output_price_per_mtok=10)
-    spec = EvaluatorSpec(name="helpfulness", kind="llm_judge", config={"rubric": "helpfulness"}, filters={},
-                         sample_rate=1.0, judge=judge)
+    judge = judge_create(
+        project=project,
+        name="grader",
+        base_url=fake_openai.base_url,
+        model="judge-model-2024-08-06",
+        api_key="sk-test-stored",
+        timeout_s=1.0,
+        input_price_per_mtok=2.5,
+        output_price_per_mtok=10,
+    )
+    spec = EvaluatorSpec(
+        name="helpfulness", kind="llm_judge", config={"rubric": "helpfulness"}, filters={}, sample_rate=1.0, judge=judge
+    )
     return evaluator_create(project=project, spec=spec)
 
 
@@ -157,8 +169,14 @@ def test_a_judged_score_records_model_rubric_latency_and_cost(project, judge_eva
 
 
 def test_rate_limits_and_server_errors_hand_the_request_back_for_a_retry(project, judge_evaluator, fake_openai):
-    fake_openai.replies.extend([Reply(status=429, headers={"Retry-After": "3"}), Reply(status=500),
-                                Reply(delay=2.0, content=judge_answer()), Reply(content=judge_answer(5))])
+    fake_openai.replies.extend(
+        [
+            Reply(status=429, headers={"Retry-After": "3"}),
+            Reply(status=500),
+            Reply(delay=2.0, content=judge_answer()),
+            Reply(content=judge_answer(5)),
+        ]
+    )
     request = one_request(project, judge_evaluator)
     with pytest.raises(JudgeUnavailable) as exc:
         judge_request_run(request_id=request.id)
@@ -219,8 +237,9 @@ def test_a_judge_outage_never_stops_programmatic_evaluation(project, judge_evalu
 
 
 def test_backfill_walks_the_range_in_chunks_and_counts_each_trace_once(project):
-    ev = evaluator_create(project=project, spec=EvaluatorSpec(name="len", kind="format", config={"max_length": 5},
-                                                              filters={}))
+    ev = evaluator_create(
+        project=project, spec=EvaluatorSpec(name="len", kind="format", config={"max_length": 5}, filters={})
+    )
     now = timezone.now()
     inside = [simple_trace(project, at=now - timedelta(hours=1), output_text="long answer") for _ in range(7)]
     simple_trace(project, at=now - timedelta(days=3), output_text="outside")
@@ -240,8 +259,9 @@ def test_end_to_end_with_a_real_worker_ingest_then_scores_appear(client, api_key
 
     body = protobuf_body(record_spans(genai_request))
     for _ in range(2):  # the same batch twice
-        response = client.post("/v1/traces", data=body, content_type="application/x-protobuf",
-                               HTTP_AUTHORIZATION=f"Bearer {api_key}")
+        response = client.post(
+            "/v1/traces", data=body, content_type="application/x-protobuf", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+        )
         assert response.status_code == 200
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -62,7 +62,7 @@ def test_scores_upsert_sends_rows_as_json_and_replaces_on_conflict(project):
         assert scores_upsert(project=project, items=items) == 3
     rows = {s.name: s for s in Score.objects.filter(trace=trace)}
     assert math.isnan(rows["a"].value) and rows["a"].passed is None
-    assert rows["a"].explanation == "ünïcode ‘quotes’ \\ \" \n 😀" and rows["a"].metadata == {"k": [1, "two"]}
+    assert rows["a"].explanation == 'ünïcode ‘quotes’ \\ " \n 😀' and rows["a"].metadata == {"k": [1, "two"]}
     assert rows["b"].value == float("inf") and rows["b"].passed is True
     assert rows["c"].value == 0.1 + 0.2 and rows["c"].label == "" and rows["c"].metadata == {}
     assert (rows["a"].route, rows["a"].trace_started_at) == (trace.route, trace.started_at)

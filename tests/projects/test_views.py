@@ -21,7 +21,9 @@ def test_login_page_renders(client):
 
 def test_alice_sees_settings_and_can_create_a_key_shown_once(client, alice, project):
     client.force_login(alice)
-    response = client.post(f"/p/{project.slug}/settings/keys/", {"name": "prod", "scope": "write"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/p/{project.slug}/settings/keys/", {"name": "prod", "scope": "write"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     key = ApiKey.objects.get(project=project, name="prod")
     body = response.content.decode()
@@ -58,10 +60,14 @@ def test_alice_revokes_a_key(client, alice, project):
 
 def test_alice_adds_a_member_and_bad_usernames_are_named(client, alice, carol, project):
     client.force_login(alice)
-    ok = client.post(f"/p/{project.slug}/settings/members/", {"username": "carol", "role": "reviewer"}, HTTP_HX_REQUEST="true")
+    ok = client.post(
+        f"/p/{project.slug}/settings/members/", {"username": "carol", "role": "reviewer"}, HTTP_HX_REQUEST="true"
+    )
     assert ok.status_code == 200
     assert Membership.objects.get(project=project, user=carol).role == "reviewer"
-    bad = client.post(f"/p/{project.slug}/settings/members/", {"username": "nobody", "role": "viewer"}, HTTP_HX_REQUEST="true")
+    bad = client.post(
+        f"/p/{project.slug}/settings/members/", {"username": "nobody", "role": "viewer"}, HTTP_HX_REQUEST="true"
+    )
     assert bad.status_code == 400
     assert "No user named" in bad.content.decode()
 

@@ -19,7 +19,9 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 def test_upsert_replaces_a_score_of_the_same_evaluator_version(project):
     pks = traces_ensure(project=project, started={"cd" * 16: T0})
-    item = ScoreInput(trace_pk=pks["cd" * 16], name="grounding", source="programmatic", value=0.5, evaluator_version="v1")
+    item = ScoreInput(
+        trace_pk=pks["cd" * 16], name="grounding", source="programmatic", value=0.5, evaluator_version="v1"
+    )
     scores_upsert(project=project, items=[item])
     scores_upsert(project=project, items=[ScoreInput(**{**item.__dict__, "value": 0.9})])
     scores_upsert(project=project, items=[ScoreInput(**{**item.__dict__, "evaluator_version": "v2", "value": 0.1})])
@@ -29,8 +31,17 @@ def test_upsert_replaces_a_score_of_the_same_evaluator_version(project):
 def test_a_score_for_a_trace_whose_spans_come_later_gets_their_dimensions(project):
     pks = traces_ensure(project=project, started={"cd" * 16: T0})
     scores_upsert(project=project, items=[ScoreInput(trace_pk=pks["cd" * 16], name="Relevance", source="external")])
-    span = NormalizedSpan(trace_id="cd" * 16, span_id="1" * 16, started_at=T0, ended_at=T0 + timedelta(seconds=1),
-                          route="/chat", model="m-1", prompt_version="p7", environment="prod", kind="llm")
+    span = NormalizedSpan(
+        trace_id="cd" * 16,
+        span_id="1" * 16,
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=1),
+        route="/chat",
+        model="m-1",
+        prompt_version="p7",
+        environment="prod",
+        kind="llm",
+    )
     spans_ingest(project=project, spans=[span])
     assert Score.objects.get().route == ""
     assert scores_dimensions_refresh(project_id=project.id, trace_pks=[pks["cd" * 16]]) == 1
@@ -54,8 +65,9 @@ def test_openinference_span_evaluations_become_external_scores(client, api_key, 
             pass
 
     body = protobuf_body(record_spans(build))
-    response = client.post("/v1/traces", data=body, content_type="application/x-protobuf",
-                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    response = client.post(
+        "/v1/traces", data=body, content_type="application/x-protobuf", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
     assert response.status_code == 200
     batch = IngestBatch.objects.get(project=project)
     assert ingest_batch_process(batch_id=batch.id) is True

@@ -55,13 +55,24 @@ def json_body(spans: list[ReadableSpan]) -> bytes:
     return json.dumps(data).encode()
 
 
-def genai_request(tracer: Any, *, route: str = "/support/chat", prompt_version: str = "support-v12",
-                  model: str = "gpt-4o-2024-08-06", answer: str = "Open Settings → Security [1].") -> None:
+def genai_request(
+    tracer: Any,
+    *,
+    route: str = "/support/chat",
+    prompt_version: str = "support-v12",
+    model: str = "gpt-4o-2024-08-06",
+    answer: str = "Open Settings → Security [1].",
+) -> None:
     """Record one realistic RAG request: a root span, a retrieval span with documents, an LLM span with messages."""
     with tracer.start_as_current_span(
         "answer_question",
-        attributes={"sightline.route": route, "sightline.prompt.version": prompt_version, "user.id": "user-812",
-                    "session.id": "sess-77", "sightline.environment": "production"},
+        attributes={
+            "sightline.route": route,
+            "sightline.prompt.version": prompt_version,
+            "user.id": "user-812",
+            "session.id": "sess-77",
+            "sightline.environment": "production",
+        },
     ):
         with tracer.start_as_current_span(
             "retrieval help-center",
@@ -85,13 +96,15 @@ def genai_request(tracer: Any, *, route: str = "/support/chat", prompt_version: 
                 "gen_ai.usage.input_tokens": 412,
                 "gen_ai.usage.output_tokens": 31,
                 "gen_ai.response.finish_reasons": ["stop"],
-                "gen_ai.input.messages": json.dumps([
-                    {"role": "system", "parts": [{"type": "text", "content": "Answer from the help center only."}]},
-                    {"role": "user", "parts": [{"type": "text", "content": "How do I reset my password?"}]},
-                ]),
-                "gen_ai.output.messages": json.dumps([
-                    {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}
-                ]),
+                "gen_ai.input.messages": json.dumps(
+                    [
+                        {"role": "system", "parts": [{"type": "text", "content": "Answer from the help center only."}]},
+                        {"role": "user", "parts": [{"type": "text", "content": "How do I reset my password?"}]},
+                    ]
+                ),
+                "gen_ai.output.messages": json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]
+                ),
             },
         ):
             pass

@@ -33,7 +33,11 @@ def test_the_documented_example_is_accepted_and_builds_a_span_tree(api_client, p
     assert response.status_code == 200
     assert response.json() == {"accepted": 1, "rejected": []}
     detail = api_client.get("/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736").json()
-    assert (detail["name"], detail["route"], detail["prompt_version"]) == ("answer_question", "/support/chat", "support-v12")
+    assert (detail["name"], detail["route"], detail["prompt_version"]) == (
+        "answer_question",
+        "/support/chat",
+        "support-v12",
+    )
     assert detail["model"] == "gpt-4o-2024-08-06"  # from the LLM span
     assert detail["latency_ms"] == pytest.approx(2300.0)
     assert [c["kind"] for c in detail["spans"][0]["children"]] == ["retrieval", "llm"]
@@ -117,8 +121,13 @@ def test_list_filters_and_cursor_pagination(api_client, project):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"since": "yesterday"}, "since"), ({"status": "bad"}, "status"), ({"cursor": "@@@"}, "cursor"),
-     ({"limit": "0"}, "limit"), ({"has_feedback": "maybe"}, "has_feedback")],
+    [
+        ({"since": "yesterday"}, "since"),
+        ({"status": "bad"}, "status"),
+        ({"cursor": "@@@"}, "cursor"),
+        ({"limit": "0"}, "limit"),
+        ({"has_feedback": "maybe"}, "has_feedback"),
+    ],
 )
 def test_bad_filters_are_400_naming_the_field(api_client, params, field):
     response = api_client.get("/api/v1/traces", params)
@@ -149,4 +158,3 @@ def test_batch_example_is_in_the_openapi_schema(client):
     post = schema["paths"]["/api/v1/traces"]["post"]
     examples = post["requestBody"]["content"]["application/json"]["examples"]
     assert any(e["value"]["traces"][0]["trace_id"] == BATCH_EXAMPLE["traces"][0]["trace_id"] for e in examples.values())
-

@@ -15,8 +15,8 @@ from apps.traces.bulk import _dumps
     [
         [],
         {},
-        [{"role": "user", "parts": [{"type": "text", "content": "héllo \u2603 \"quoted\"\n\ttab \\ back"}]}],
-        {"a": 1, "b": 1.5, "c": None, "d": True, "e": [1e16, -2**63, 2**63 - 1], "f": {"nested": ["x", 0.1]}},
+        [{"role": "user", "parts": [{"type": "text", "content": 'héllo \u2603 "quoted"\n\ttab \\ back'}]}],
+        {"a": 1, "b": 1.5, "c": None, "d": True, "e": [1e16, -(2**63), 2**63 - 1], "f": {"nested": ["x", 0.1]}},
         {"ctrl": "\x01\x1f", "emoji": "\U0001f600"},
     ],
 )

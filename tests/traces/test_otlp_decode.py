@@ -68,14 +68,21 @@ def sdk_spans() -> list:
 
 def otlp_json(spans: list[dict], resource_attrs: list | None = None) -> bytes:
     """Wrap span dicts in an OTLP JSON ExportTraceServiceRequest."""
-    return json.dumps({
-        "resourceSpans": [{
-            "resource": {"attributes": resource_attrs or [{"key": "service.name", "value": {"stringValue": "svc"}}]},
-            "scopeSpans": [{"scope": {"name": "scope-x", "version": "1.0"}, "spans": spans,
-                            "someFutureField": {"x": 1}}],
-            "schemaUrl": "https://opentelemetry.io/schemas/1.26.0",
-        }],
-    }).encode()
+    return json.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {
+                        "attributes": resource_attrs or [{"key": "service.name", "value": {"stringValue": "svc"}}]
+                    },
+                    "scopeSpans": [
+                        {"scope": {"name": "scope-x", "version": "1.0"}, "spans": spans, "someFutureField": {"x": 1}}
+                    ],
+                    "schemaUrl": "https://opentelemetry.io/schemas/1.26.0",
+                }
+            ],
+        }
+    ).encode()
 
 
 def json_span(**overrides: object) -> dict:
@@ -97,8 +104,13 @@ def json_span(**overrides: object) -> dict:
             {"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": 2}]}}},
             {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "x", "value": {"stringValue": "y"}}]}}},
         ],
-        "events": [{"timeUnixNano": "1700000000100000000", "name": "e1",
-                    "attributes": [{"key": "a", "value": {"stringValue": "b"}}]}],
+        "events": [
+            {
+                "timeUnixNano": "1700000000100000000",
+                "name": "e1",
+                "attributes": [{"key": "a", "value": {"stringValue": "b"}}],
+            }
+        ],
         "links": [{"traceId": TRACE_HEX.lower(), "spanId": PARENT_HEX.lower()}],
         "status": {"code": 2, "message": "boom"},
         "unknownSpanField": "ignored",
@@ -210,8 +222,9 @@ def test_parse_protobuf_from_real_sdk() -> None:
     assert norm.request_params == {"temperature": 0.2}
 
 
-@pytest.mark.parametrize("ctype", ["application/x-protobuf", "application/protobuf",
-                                   "application/x-protobuf; charset=utf-8"])
+@pytest.mark.parametrize(
+    "ctype", ["application/x-protobuf", "application/protobuf", "application/x-protobuf; charset=utf-8"]
+)
 def test_parse_protobuf_content_type_variants(ctype: str) -> None:
     body = encode_spans(sdk_spans()).SerializeToString()
     assert len(list(iter_spans(parse_traces_request(body, ctype)))) == 2
@@ -279,8 +292,13 @@ def test_fast_json_builder_matches_json_format() -> None:
 
     from apps.traces import otlp
 
-    span = json_span(traceState="rojo=00f067aa0ba902b7", flags=257, droppedAttributesCount=2, droppedEventsCount=1,
-                     droppedLinksCount=0)
+    span = json_span(
+        traceState="rojo=00f067aa0ba902b7",
+        flags=257,
+        droppedAttributesCount=2,
+        droppedEventsCount=1,
+        droppedLinksCount=0,
+    )
     span["attributes"].append({"key": "empty_list", "value": {"arrayValue": {}}})
     span["attributes"].append({"key": "no_value"})
     body = otlp_json([span, json_span(spanId="ff" * 8, name="second")])
@@ -333,8 +351,10 @@ def test_parse_json_accepts_snake_case_and_numbers() -> None:
 
 
 def test_parse_json_accepts_base64_ids_from_noncompliant_senders() -> None:
-    span = json_span(traceId=base64.b64encode(bytes.fromhex(TRACE_HEX)).decode(),
-                     spanId=base64.b64encode(bytes.fromhex(SPAN_HEX)).decode())
+    span = json_span(
+        traceId=base64.b64encode(bytes.fromhex(TRACE_HEX)).decode(),
+        spanId=base64.b64encode(bytes.fromhex(SPAN_HEX)).decode(),
+    )
     (raw,) = iter_spans(parse_traces_request(otlp_json([span]), JS))
     assert raw.span.trace_id.hex() == TRACE_HEX.lower()
     assert raw.span.span_id.hex() == SPAN_HEX.lower()
@@ -408,10 +428,29 @@ def test_json_non_utf8_is_400() -> None:
 
 
 def test_parse_logs_json_rewrites_ids() -> None:
-    body = json.dumps({"resourceLogs": [{"resource": {}, "scopeLogs": [{"scope": {"name": "s"}, "logRecords": [{
-        "timeUnixNano": "1700000000000000000", "eventName": "gen_ai.evaluation.result",
-        "traceId": TRACE_HEX, "spanId": SPAN_HEX, "body": {"stringValue": "x"},
-    }]}]}]}).encode()
+    body = json.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {},
+                    "scopeLogs": [
+                        {
+                            "scope": {"name": "s"},
+                            "logRecords": [
+                                {
+                                    "timeUnixNano": "1700000000000000000",
+                                    "eventName": "gen_ai.evaluation.result",
+                                    "traceId": TRACE_HEX,
+                                    "spanId": SPAN_HEX,
+                                    "body": {"stringValue": "x"},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    ).encode()
     (raw,) = iter_log_records(parse_logs_request(body, JS))
     assert raw.record.trace_id.hex() == TRACE_HEX.lower()
     assert raw.record.span_id.hex() == SPAN_HEX.lower()

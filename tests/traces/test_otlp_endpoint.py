@@ -18,7 +18,9 @@ PB = "application/x-protobuf"
 
 
 def post(client, key, body: bytes, content_type: str = PB, **headers):
-    return client.post("/v1/traces", data=body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {key}", **headers)
+    return client.post(
+        "/v1/traces", data=body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {key}", **headers
+    )
 
 
 def test_protobuf_from_the_sdk_is_stored_with_its_genai_fields(client, api_key, project):
@@ -147,7 +149,9 @@ def test_missing_or_wrong_key_is_401_in_otlp_form(client):
     response = client.post("/v1/traces", data=b"", content_type="application/json")
     assert response.status_code == 401
     assert "Authorization" in response.json()["message"]
-    response = client.post("/v1/traces", data=b"", content_type="application/json", HTTP_AUTHORIZATION="Bearer nope-nope-nope-nope-nope")
+    response = client.post(
+        "/v1/traces", data=b"", content_type="application/json", HTTP_AUTHORIZATION="Bearer nope-nope-nope-nope-nope"
+    )
     assert response.status_code == 401
 
 

@@ -55,7 +55,9 @@ def test_exporter_sees_success_for_an_accepted_batch(live_server, api_key):
     spans = record_spans(genai_request)
     exporter = OTLPSpanExporter(endpoint=f"{live_server.url}/v1/traces", headers={"Authorization": f"Bearer {api_key}"})
     assert exporter.export(spans) == SpanExportResult.SUCCESS
-    bad = OTLPSpanExporter(endpoint=f"{live_server.url}/v1/traces", headers={"Authorization": "Bearer wrong-key-wrong-key"})
+    bad = OTLPSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces", headers={"Authorization": "Bearer wrong-key-wrong-key"}
+    )
     assert bad.export(spans) == SpanExportResult.FAILURE
 
 

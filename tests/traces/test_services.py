@@ -21,18 +21,45 @@ def span(span_id: str, parent: str = "", **fields) -> NormalizedSpan:
     start = fields.pop("start", 0)
     duration = fields.pop("ms", 100)
     return NormalizedSpan(
-        trace_id=TRACE, span_id=span_id, parent_span_id=parent, is_root=not parent,
-        started_at=T0 + timedelta(milliseconds=start), ended_at=T0 + timedelta(milliseconds=start + duration),
-        latency_ms=duration, **fields,
+        trace_id=TRACE,
+        span_id=span_id,
+        parent_span_id=parent,
+        is_root=not parent,
+        started_at=T0 + timedelta(milliseconds=start),
+        ended_at=T0 + timedelta(milliseconds=start + duration),
+        latency_ms=duration,
+        **fields,
     )
 
 
 def test_trace_fields_do_not_depend_on_arrival_order(project):
     root = span("1" * 16, name="handle", route="/chat", ms=1000, input_text="q", output_text="")
-    first_llm = span("2" * 16, "1" * 16, kind="llm", model="m-old", start=100, ms=200, input_tokens=10,
-                     output_tokens=2, cost_total=0.001, output_text="draft")
-    last_llm = span("3" * 16, "1" * 16, kind="llm", model="m-final", provider="openai", start=400, ms=300,
-                    input_tokens=20, output_tokens=5, cost_total=0.002, output_text="final answer", tags=["x"])
+    first_llm = span(
+        "2" * 16,
+        "1" * 16,
+        kind="llm",
+        model="m-old",
+        start=100,
+        ms=200,
+        input_tokens=10,
+        output_tokens=2,
+        cost_total=0.001,
+        output_text="draft",
+    )
+    last_llm = span(
+        "3" * 16,
+        "1" * 16,
+        kind="llm",
+        model="m-final",
+        provider="openai",
+        start=400,
+        ms=300,
+        input_tokens=20,
+        output_tokens=5,
+        cost_total=0.002,
+        output_text="final answer",
+        tags=["x"],
+    )
     spans_ingest(project=project, spans=[last_llm])
     spans_ingest(project=project, spans=[root, first_llm])
     trace = Trace.objects.get(project=project, trace_id=TRACE)
@@ -53,7 +80,9 @@ def test_tokens_of_agent_spans_are_not_added_to_the_llm_calls_they_contain(proje
 
 
 def test_an_error_anywhere_marks_a_trace_without_a_root_status(project):
-    spans_ingest(project=project, spans=[span("1" * 16), span("2" * 16, "1" * 16, status="error", error_message="boom")])
+    spans_ingest(
+        project=project, spans=[span("1" * 16), span("2" * 16, "1" * 16, status="error", error_message="boom")]
+    )
     trace = Trace.objects.get(project=project)
     assert (trace.status, trace.error) == ("error", "boom")
 
@@ -68,7 +97,9 @@ def test_duplicates_inside_and_across_requests_are_stored_once(project):
 
 def test_log_content_arriving_before_its_span_is_merged_when_the_span_comes(project):
     content = LogContent(
-        trace_id=TRACE, span_id="2" * 16, time=T0,
+        trace_id=TRACE,
+        span_id="2" * 16,
+        time=T0,
         input_messages=[{"role": "user", "parts": [{"type": "text", "content": "hello?"}]}],
         output_messages=[{"role": "assistant", "parts": [{"type": "text", "content": "hi!"}]}],
     )
@@ -84,8 +115,12 @@ def test_log_content_arriving_before_its_span_is_merged_when_the_span_comes(proj
 
 def test_log_content_after_its_span_is_attached_directly(project):
     spans_ingest(project=project, spans=[span("1" * 16, kind="llm")])
-    content = LogContent(trace_id=TRACE, span_id="1" * 16, time=T0,
-                         output_messages=[{"role": "assistant", "parts": [{"type": "text", "content": "late"}]}])
+    content = LogContent(
+        trace_id=TRACE,
+        span_id="1" * 16,
+        time=T0,
+        output_messages=[{"role": "assistant", "parts": [{"type": "text", "content": "late"}]}],
+    )
     assert span_content_attach(project=project, content=content) is True
     assert Trace.objects.get(project=project).output_text == "late"
 
@@ -100,7 +135,10 @@ def test_a_batch_is_claimed_once(project, settings):
 
 
 def test_a_failing_consumer_hands_the_batch_back_for_a_retry(project, settings):
-    settings.INGEST_BATCH_CONSUMERS = ["tests.traces.test_services.quiet_consumer", "tests.traces.test_services.exploding_consumer"]
+    settings.INGEST_BATCH_CONSUMERS = [
+        "tests.traces.test_services.quiet_consumer",
+        "tests.traces.test_services.exploding_consumer",
+    ]
     result = spans_ingest(project=project, spans=[span("1" * 16)])
     with pytest.raises(RuntimeError):
         ingest_batch_process(batch_id=result.batch_id)

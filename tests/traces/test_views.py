@@ -394,11 +394,23 @@ def test_trace_page_shows_a_judged_score_with_its_pinned_model_and_confidence(cl
     from tests.traces.factories import simple_trace as make
 
     trace = make(project, name="judged")
-    scores_upsert(project=project, items=[ScoreInput(
-        trace_pk=trace.id, name="helpfulness", source="judge", value=2.0, label="2", passed=False,
-        explanation="misses the second question", evaluator_version="abc123def456", judge_model="gpt-4o-2024-08-06",
-        metadata={"confidence": 0.85, "model_reported": "gpt-4o-2024-08-06"},
-    )])
+    scores_upsert(
+        project=project,
+        items=[
+            ScoreInput(
+                trace_pk=trace.id,
+                name="helpfulness",
+                source="judge",
+                value=2.0,
+                label="2",
+                passed=False,
+                explanation="misses the second question",
+                evaluator_version="abc123def456",
+                judge_model="gpt-4o-2024-08-06",
+                metadata={"confidence": 0.85, "model_reported": "gpt-4o-2024-08-06"},
+            )
+        ],
+    )
     client.force_login(alice)
     page = client.get(f"/p/{project.slug}/traces/{trace.trace_id}/").content.decode()
     assert "gpt-4o-2024-08-06" in page and "confidence 0.85" in page

@@ -48,8 +48,13 @@ def _spec(request: Request, data: dict[str, Any]) -> EvaluatorSpec:
         if judge is None:
             raise ValidationError({"judge": f"no judge named {data['judge']!r} in this project"})
     return EvaluatorSpec(
-        name=data["name"], kind=data["kind"], config=data["config"], filters=data["filters"],
-        sample_rate=data["sample_rate"], is_enabled=data["is_enabled"], judge=judge,
+        name=data["name"],
+        kind=data["kind"],
+        config=data["config"],
+        filters=data["filters"],
+        sample_rate=data["sample_rate"],
+        is_enabled=data["is_enabled"],
+        judge=judge,
     )
 
 
@@ -67,7 +72,9 @@ class EvaluatorsApi(APIView):
             rows.append(data)
         return Response({"results": rows})
 
-    @extend_schema(summary="Define an evaluator", request=EvaluatorInputSerializer, responses={201: EvaluatorOutputSerializer})
+    @extend_schema(
+        summary="Define an evaluator", request=EvaluatorInputSerializer, responses={201: EvaluatorOutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         payload = EvaluatorInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -123,7 +130,9 @@ class BackfillOutputSerializer(serializers.Serializer):
 class BackfillsApi(APIView):
     """Run an evaluator over past traces of a time range."""
 
-    @extend_schema(summary="Start a backfill", request=BackfillInputSerializer, responses={202: BackfillOutputSerializer})
+    @extend_schema(
+        summary="Start a backfill", request=BackfillInputSerializer, responses={202: BackfillOutputSerializer}
+    )
     def post(self, request: Request, evaluator_id: int) -> Response:
         evaluator = evaluator_get(project=request.auth.project, evaluator_id=evaluator_id)
         if evaluator is None:

@@ -15,24 +15,41 @@ from apps.scores.services import external_scores_ingest
 
 SCORE_EXAMPLE = {
     "scores": [
-        {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "name": "resolution", "value": 1, "passed": True,
-         "label": "resolved", "explanation": "customer confirmed the fix"},
+        {
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "name": "resolution",
+            "value": 1,
+            "passed": True,
+            "label": "resolved",
+            "explanation": "customer confirmed the fix",
+        },
     ]
 }
 
 
 class ScoreInputSerializer(serializers.Serializer):
     trace_id = serializers.RegexField(r"^[0-9a-fA-F]{32}$", error_messages={"invalid": "must be 32 hex characters"})
-    span_id = serializers.RegexField(r"^[0-9a-fA-F]{16}$", required=False, allow_blank=True, default="",
-                                     error_messages={"invalid": "must be 16 hex characters"})
-    name = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,100}$",
-                                  error_messages={"invalid": "use 1-100 letters, digits, _ . : -"})
+    span_id = serializers.RegexField(
+        r"^[0-9a-fA-F]{16}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "must be 16 hex characters"},
+    )
+    name = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]{1,100}$", error_messages={"invalid": "use 1-100 letters, digits, _ . : -"}
+    )
     value = serializers.FloatField(required=False, allow_null=True, default=None)
     label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     passed = serializers.BooleanField(required=False, allow_null=True, default=None)
     explanation = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
-    version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
-                                    help_text="your evaluator's version; a resend of the same version replaces")
+    version = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="your evaluator's version; a resend of the same version replaces",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["value"] is None and not attrs["label"] and attrs["passed"] is None:
@@ -79,7 +96,9 @@ class ScoresApi(APIView):
                 valid.append((index, serializer.validated_data))
             else:
                 field = error_field(serializer.errors)
-                rejected.append({"index": index, "field": f"scores[{index}].{field}", "error": error_lines(serializer.errors)[0]})
+                rejected.append(
+                    {"index": index, "field": f"scores[{index}].{field}", "error": error_lines(serializer.errors)[0]}
+                )
         missing = external_scores_ingest(project=request.auth.project, items=valid)
         rejected += [
             {"index": i, "field": f"scores[{i}].trace_id", "error": f"trace_id: no trace {tid!r} in this project"}

@@ -63,7 +63,9 @@ BATCH_EXAMPLE = {
                         {"role": "system", "content": "Answer from the help center only."},
                         {"role": "user", "content": "How do I reset my password?"},
                     ],
-                    "output": [{"role": "assistant", "content": "Open Settings → Security and choose Reset password [1]."}],
+                    "output": [
+                        {"role": "assistant", "content": "Open Settings → Security and choose Reset password [1]."}
+                    ],
                     "usage": {"input_tokens": 412, "output_tokens": 31},
                     "cost": 0.00134,
                 },
@@ -133,12 +135,17 @@ class TracesApi(APIView):
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="started at or after (UTC when no offset)"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="started before"),
-            *[OpenApiParameter(n, str) for n in ("route", "model", "prompt_version", "environment", "user_id", "session_id")],
+            *[
+                OpenApiParameter(n, str)
+                for n in ("route", "model", "prompt_version", "environment", "user_id", "session_id")
+            ],
             OpenApiParameter("tag", str, description="comma-separated; traces carrying all of them"),
             OpenApiParameter("status", str, enum=["ok", "error", "unset"]),
             OpenApiParameter("has_feedback", bool),
             OpenApiParameter(
-                "score", str, many=True,
+                "score",
+                str,
+                many=True,
                 description="repeatable; traces with a matching score: refusal:failed, grounding<0.7, helpfulness>=4",
             ),
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
@@ -151,7 +158,10 @@ class TracesApi(APIView):
             filters = TraceFilters.from_query(request.query_params)
             limit = _limit(request.query_params.get("limit"))
             rows, next_cursor = trace_page(
-                project=request.auth.project, filters=filters, cursor=request.query_params.get("cursor", ""), limit=limit
+                project=request.auth.project,
+                filters=filters,
+                cursor=request.query_params.get("cursor", ""),
+                limit=limit,
             )
         except FilterError as exc:
             return error_response(str(exc), "invalid_filter", 400, field=exc.field)
@@ -177,7 +187,9 @@ class TraceDetailApi(APIView):
     def get(self, request: Request, trace_id: str) -> Response:
         trace = trace_get(project=request.auth.project, trace_id=trace_id)
         if trace is None:
-            return error_response(f"trace_id: no trace {trace_id!r} in this project", "not_found", 404, field="trace_id")
+            return error_response(
+                f"trace_id: no trace {trace_id!r} in this project", "not_found", 404, field="trace_id"
+            )
         roots = span_tree(trace=trace)
         children: dict[str, list[Any]] = {}
         stack = list(roots)
