@@ -29,6 +29,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Restart backfills whose chain of chunk tasks was lost.
+    "backfills-sweep": {
+        "task": "evaluators.backfills_sweep",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     # Re-enqueue judge requests that never reached a worker, and free ones stuck running.
     "judge-requests-sweep": {
         "task": "evaluators.judge_requests_sweep",

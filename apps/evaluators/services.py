@@ -375,8 +375,12 @@ def judge_request_fail(*, request_id: int, error: str) -> None:
     ).update(status=JudgeRequest.Status.FAILED, error=error[:2000], finished_at=timezone.now())
 
 
-def judge_requests_sweep(*, older_than: timedelta = timedelta(minutes=2), limit: int = 500) -> list[int]:
-    """Re-enqueue pending requests that were never delivered, and free ones stuck running past the time limit."""
+def judge_requests_sweep(*, older_than: timedelta = timedelta(minutes=15), limit: int = 500) -> list[int]:
+    """Re-enqueue pending requests that were never delivered, and free ones stuck running past the time limit.
+
+    `older_than` exceeds the longest retry backoff (10 minutes), so a request waiting out its own
+    countdown is not sent twice.
+    """
     now = timezone.now()
     stuck = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     JudgeRequest.objects.filter(status=JudgeRequest.Status.RUNNING, started_at__lt=stuck).update(
@@ -518,3 +522,21 @@ def backfill_step(*, backfill_id: int, chunk: int = 500) -> bool:
         updated_at=timezone.now(),
     )
     return True
+
+
+def backfills_sweep(*, idle_for: timedelta = timedelta(minutes=10), limit: int = 100) -> list[int]:
+    """Re-enqueue backfills whose chain of chunk tasks was lost (broker outage, worker killed)."""
+    idle = timezone.now() - idle_for
+    ids = list(
+        Backfill.objects.filter(
+            status__in=[Backfill.Status.PENDING, Backfill.Status.RUNNING], updated_at__lt=idle
+        ).values_list("id", flat=True)[:limit]
+    )
+    from apps.evaluators.tasks import backfill_run_task
+
+    for backfill_id in ids:
+        try:
+            backfill_run_task.apply_async(args=[backfill_id], retry=False)
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            break
+    return ids

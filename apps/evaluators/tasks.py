@@ -49,3 +49,11 @@ def judge_requests_sweep_task() -> None:
     from apps.evaluators.services import judge_requests_sweep
 
     judge_requests_sweep()
+
+
+@shared_task(name="evaluators.backfills_sweep", ignore_result=True, soft_time_limit=50, time_limit=60)
+def backfills_sweep_task() -> None:
+    """Restart backfills whose chunk tasks were lost."""
+    from apps.evaluators.services import backfills_sweep
+
+    backfills_sweep()

@@ -272,3 +272,17 @@ def test_end_to_end_with_a_real_worker_ingest_then_scores_appear(client, api_key
     assert names == ["citations", "grounding", "not_empty", "refusal"]  # each once, despite the resend
     assert IngestBatch.objects.filter(project=project, state="done").count() == 2
     assert Backfill.objects.count() == 0
+
+
+def test_the_backfill_sweep_restarts_only_idle_unfinished_backfills(project):
+    from apps.evaluators.services import backfills_sweep
+
+    ev = Evaluator.objects.get(project=project, name="not_empty")
+    now = timezone.now()
+    idle = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)
+    fresh = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)
+    done = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)
+    Backfill.objects.filter(id=done.id).update(status="done")
+    Backfill.objects.filter(id__in=[idle.id, done.id]).update(updated_at=now - timedelta(hours=1))
+    assert backfills_sweep() == [idle.id]
+    assert fresh.id != idle.id
