@@ -808,6 +808,87 @@ def _marker(kvs: Any) -> str:
 # -- the span normalizer ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _MessageSources:
+    """The attribute names of one side (input or output) in precedence order, and its default role."""
+
+    role: str
+    langfuse: str
+    genai: str
+    openinference: str
+    indexed: str
+    texts: str
+    legacy: str
+
+
+_INPUT_SOURCES = _MessageSources(
+    "user",
+    "langfuse.observation.input",
+    "gen_ai.input.messages",
+    "llm.input_messages",
+    "gen_ai.prompt",
+    "llm.prompts",
+    "gen_ai.prompt",
+)
+_OUTPUT_SOURCES = _MessageSources(
+    "assistant",
+    "langfuse.observation.output",
+    "gen_ai.output.messages",
+    "llm.output_messages",
+    "gen_ai.completion",
+    "llm.choices",
+    "gen_ai.completion",
+)
+
+
+def _resolve_messages(
+    names: _MessageSources,
+    *,
+    langfuse: Any,
+    genai: Any,
+    details: list[dict[str, Any]],
+    legacy_events: list[dict[str, Any]],
+    openinference: list[Any],
+    indexed: list[Any],
+    texts: list[Any],
+    legacy: Any,
+) -> tuple[list[dict[str, Any]], str, Any]:
+    """Return one side's messages from the first source that has any, the attribute they came from, and
+    the raw value to fall back on when no source parsed as messages."""
+    role, fallback = names.role, None
+    if langfuse is not None:
+        messages = _canon_messages(langfuse, role, strict=True)
+        if messages:
+            return messages, names.langfuse, None
+        fallback = langfuse
+    if genai is not None:
+        messages = _canon_messages(genai, role)
+        if messages:
+            return messages, names.genai, fallback
+        if isinstance(genai, str):
+            fallback = fallback or genai
+    if details:
+        return details, "events", fallback
+    if legacy_events:
+        return legacy_events, "events", fallback
+    if openinference:
+        messages = [m for m in (_oi_message(e, role) for e in openinference) if m is not None]
+        if messages:
+            return messages, names.openinference, fallback
+    if indexed:
+        messages = [_canon_message(m, role) for m in indexed if isinstance(m, dict)]
+        if messages:
+            return messages, names.indexed, fallback
+    if texts:
+        return [_text_message(role, _prompt_text(t)) for t in texts], names.texts, fallback
+    if legacy is not None:
+        messages = _canon_messages(legacy, role)
+        if messages:
+            return messages, names.legacy, fallback
+        fallback = fallback or legacy
+    return [], "", fallback
+
+
 def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> NormalizedSpan:
     """Validate one OTLP span and map it onto NormalizedSpan; raise SpanRejected on bad ids."""
     span = raw.span
@@ -1017,8 +1098,6 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     cost_source = "reported" if cost_total is not None else ""
 
     # 9. Messages (section 5.1 rule 2): the first source with messages wins, per side.
-    raw_fallback_in: Any = None
-    raw_fallback_out: Any = None
     lf_in = a.pop("langfuse.observation.input", None)
     lf_out = a.pop("langfuse.observation.output", None)
     genai_in = a.pop("gen_ai.input.messages", None)
@@ -1032,67 +1111,28 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     if not oi_prompts and isinstance(a.get("llm.prompts"), list):
         oi_prompts = a.pop("llm.prompts")
 
-    input_messages: list[dict[str, Any]] = []
-    in_source = ""
-    if lf_in is not None:
-        input_messages = _canon_messages(lf_in, strict=True)
-        in_source = "langfuse.observation.input"
-        if not input_messages:
-            raw_fallback_in = lf_in
-    if not input_messages and genai_in is not None:
-        input_messages = _canon_messages(genai_in)
-        in_source = "gen_ai.input.messages"
-        if not input_messages and isinstance(genai_in, str):
-            raw_fallback_in = raw_fallback_in or genai_in
-    if not input_messages and det_in:
-        input_messages, in_source = det_in, "events"
-    if not input_messages and leg_in:
-        input_messages, in_source = leg_in, "events"
-    if not input_messages and oi_in:
-        input_messages = [m for m in (_oi_message(e, "user") for e in oi_in) if m is not None]
-        in_source = "llm.input_messages"
-    if not input_messages and ol_in:
-        input_messages = [_canon_message(m, "user") for m in ol_in if isinstance(m, dict)]
-        in_source = "gen_ai.prompt"
-    if not input_messages and oi_prompts:
-        input_messages = [_text_message("user", _prompt_text(p)) for p in oi_prompts]
-        in_source = "llm.prompts"
-    if not input_messages and legacy_prompt is not None:
-        input_messages = _canon_messages(legacy_prompt)
-        in_source = "gen_ai.prompt"
-        if not input_messages:
-            raw_fallback_in = raw_fallback_in or legacy_prompt
-
-    output_messages: list[dict[str, Any]] = []
-    out_source = ""
-    if lf_out is not None:
-        output_messages = _canon_messages(lf_out, "assistant", strict=True)
-        out_source = "langfuse.observation.output"
-        if not output_messages:
-            raw_fallback_out = lf_out
-    if not output_messages and genai_out is not None:
-        output_messages = _canon_messages(genai_out, "assistant")
-        out_source = "gen_ai.output.messages"
-        if not output_messages and isinstance(genai_out, str):
-            raw_fallback_out = raw_fallback_out or genai_out
-    if not output_messages and det_out:
-        output_messages, out_source = det_out, "events"
-    if not output_messages and leg_out:
-        output_messages, out_source = leg_out, "events"
-    if not output_messages and oi_out:
-        output_messages = [m for m in (_oi_message(e, "assistant") for e in oi_out) if m is not None]
-        out_source = "llm.output_messages"
-    if not output_messages and ol_out:
-        output_messages = [_canon_message(m, "assistant") for m in ol_out if isinstance(m, dict)]
-        out_source = "gen_ai.completion"
-    if not output_messages and oi_choices:
-        output_messages = [_text_message("assistant", _prompt_text(c)) for c in oi_choices]
-        out_source = "llm.choices"
-    if not output_messages and legacy_completion is not None:
-        output_messages = _canon_messages(legacy_completion, "assistant")
-        out_source = "gen_ai.completion"
-        if not output_messages:
-            raw_fallback_out = raw_fallback_out or legacy_completion
+    input_messages, in_source, raw_fallback_in = _resolve_messages(
+        _INPUT_SOURCES,
+        langfuse=lf_in,
+        genai=genai_in,
+        details=det_in,
+        legacy_events=leg_in,
+        openinference=oi_in,
+        indexed=ol_in,
+        texts=oi_prompts,
+        legacy=legacy_prompt,
+    )
+    output_messages, out_source, raw_fallback_out = _resolve_messages(
+        _OUTPUT_SOURCES,
+        langfuse=lf_out,
+        genai=genai_out,
+        details=det_out,
+        legacy_events=leg_out,
+        openinference=oi_out,
+        indexed=ol_out,
+        texts=oi_choices,
+        legacy=legacy_completion,
+    )
 
     sys_parts = _instructions_parts(sys_value) if sys_value is not None else det_sys
     if sys_parts and not any(m.get("role") in ("system", "developer") for m in input_messages):
