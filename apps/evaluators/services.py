@@ -118,6 +118,20 @@ def _checked(project: Project, spec: EvaluatorSpec) -> tuple[dict[str, Any], str
     return config, version, _clean_filters(spec.filters)
 
 
+def _changeable_fields(
+    spec: EvaluatorSpec, config: dict[str, Any], version: str, filters: dict[str, list[str]]
+) -> dict[str, Any]:
+    """The columns a user may set on an evaluator (name and kind are fixed once created)."""
+    return {
+        "config": config,
+        "version": version,
+        "filters": filters,
+        "sample_rate": spec.sample_rate,
+        "is_enabled": spec.is_enabled,
+        "judge": spec.judge,
+    }
+
+
 def evaluator_create(*, project: Project, spec: EvaluatorSpec, is_default: bool = False) -> Evaluator:
     """Define a new evaluator (validated config, a version derived from it)."""
     config, version, filters = _checked(project, spec)
@@ -127,13 +141,8 @@ def evaluator_create(*, project: Project, spec: EvaluatorSpec, is_default: bool 
         project=project,
         name=spec.name,
         kind=spec.kind,
-        config=config,
-        version=version,
-        filters=filters,
-        sample_rate=spec.sample_rate,
-        is_enabled=spec.is_enabled,
-        judge=spec.judge,
         is_default=is_default,
+        **_changeable_fields(spec, config, version, filters),
     )
 
 
@@ -143,13 +152,7 @@ def evaluator_update(*, evaluator: Evaluator, spec: EvaluatorSpec) -> Evaluator:
         raise ValidationError({"kind": "the kind of an evaluator cannot change; create another one"})
     config, version, filters = _checked(evaluator.project, spec)
     Evaluator.objects.filter(id=evaluator.id).update(
-        config=config,
-        version=version,
-        filters=filters,
-        sample_rate=spec.sample_rate,
-        is_enabled=spec.is_enabled,
-        judge=spec.judge,
-        updated_at=timezone.now(),
+        updated_at=timezone.now(), **_changeable_fields(spec, config, version, filters)
     )
     evaluator.refresh_from_db()
     return evaluator
