@@ -270,6 +270,9 @@ OTLP_MAX_DECOMPRESSED_BYTES = env_int("OTLP_MAX_DECOMPRESSED_BYTES", 64 * 1024 *
 INGEST_MAX_SPANS_PER_REQUEST = env_int("INGEST_MAX_SPANS_PER_REQUEST", 10_000)
 INGEST_MAX_VALUE_CHARS = env_int("INGEST_MAX_VALUE_CHARS", 32_000)
 INGEST_MAX_TRACES_PER_REQUEST = env_int("INGEST_MAX_TRACES_PER_REQUEST", 1_000)
+# An ingest transaction that waits longer than this on a lock, or runs a statement longer, answers 503.
+INGEST_LOCK_TIMEOUT_MS = env_int("INGEST_LOCK_TIMEOUT_MS", 2_000)
+INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
 # Post-ingest work, by dotted path, called with (project_id=, trace_pks=) once per accepted batch.
 # Higher apps subscribe here so that traces never imports them.

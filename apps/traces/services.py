@@ -275,6 +275,12 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     tids = list(dict.fromkeys(s.trace_id for s in batch))
     bulk.stage_prepare()
     with transaction.atomic():
+        # Waiting on a locked trace row or a slow statement must end in a retryable 503, not a hung request.
+        with bulk.bound_cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %(lock)s, true), set_config('statement_timeout', %(stmt)s, true)",
+                {"lock": f"{settings.INGEST_LOCK_TIMEOUT_MS}ms", "stmt": f"{settings.INGEST_STATEMENT_TIMEOUT_MS}ms"},
+            )
         existing, has_pending = _trace_lookup(project=project, tids=tids)
         if has_pending:  # log content that arrived before these spans
             _pending_content_take(project=project, spans=batch)

@@ -286,3 +286,21 @@ def test_the_backfill_sweep_restarts_only_idle_unfinished_backfills(project):
     Backfill.objects.filter(id__in=[idle.id, done.id]).update(updated_at=now - timedelta(hours=1))
     assert backfills_sweep() == [idle.id]
     assert fresh.id != idle.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_retries_a_rate_limited_judge_call_and_stores_the_verdict(
+    project, judge_evaluator, fake_openai, celery_worker
+):
+    fake_openai.replies.extend([Reply(status=429, headers={"Retry-After": "1"}), Reply(content=judge_answer(5))])
+    trace = rag_trace(project)
+    evaluations_run(project_id=project.id, trace_pks=[trace.id], evaluators=[judge_evaluator])  # enqueues on commit
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if JudgeRequest.objects.filter(trace=trace, status="done").exists():
+            break
+        time.sleep(0.2)
+    request = JudgeRequest.objects.get(trace=trace)
+    assert (request.status, request.attempts) == ("done", 2)
+    assert len(fake_openai.requests) == 2  # the 429, then the retry after Retry-After
+    assert Score.objects.get(trace=trace, name="helpfulness", source="judge").value == 5.0

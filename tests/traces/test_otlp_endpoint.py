@@ -212,3 +212,32 @@ def test_ingest_succeeds_when_the_broker_is_down_and_the_sweeper_catches_up(clie
     assert Span.objects.filter(project=project).count() == 3  # the 2xx meant stored
     IngestBatch.objects.filter(id=batch.id).update(created_at=batch.created_at.replace(year=2000))
     assert ingest_batch_sweep() == [batch.id]  # the broker is back: the sweeper enqueues it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_trace_row_answers_503_with_retry_after_instead_of_hanging(client, api_key, project, settings):
+    import psycopg
+
+    settings.INGEST_LOCK_TIMEOUT_MS = 200
+    spans = record_spans(genai_request)
+    root = next(s for s in spans if s.parent is None)
+    children = [s for s in spans if s.parent is not None]
+    assert post(client, api_key, protobuf_body([root])).status_code == 200
+    trace_id = format(root.context.trace_id, "032x")
+    db = connection.settings_dict
+    other = psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"] or None
+    )
+    try:
+        other.execute("BEGIN")
+        other.execute("SELECT id FROM traces_trace WHERE trace_id = %s FOR UPDATE", [trace_id])  # a long writer
+        busy = post(client, api_key, protobuf_body(children))
+        assert busy.status_code == 503
+        assert busy["Retry-After"] == "2"
+        assert b"lock wait timed out" in busy.content
+        assert Span.objects.filter(project=project).count() == 1  # nothing half-stored
+    finally:
+        other.rollback()
+        other.close()
+    assert post(client, api_key, protobuf_body(children)).status_code == 200  # the exporter's retry succeeds
+    assert Trace.objects.get(project=project).span_count == 3

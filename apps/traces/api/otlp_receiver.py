@@ -73,13 +73,23 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
         return ingest(api_key, body, content_type)
     except OtlpError as exc:
         return otlp_error(request, exc.status, exc.message)
-    except (OperationalError, InterfaceError) as exc:
-        logger.warning("OTLP ingest hit a database outage: %s", exc)
-        return otlp_error(request, 503, "database unavailable, retry later", RETRY_AFTER_SECONDS)
     except DatabaseError as exc:
-        # Statement timeouts and lock waits under load: temporary, so a retryable answer.
+        # Outages, lock waits and statement timeouts under load are temporary: a retryable answer.
         logger.warning("OTLP ingest database error: %s", exc)
-        return otlp_error(request, 503, "storage overloaded, retry later", RETRY_AFTER_SECONDS)
+        return otlp_error(request, 503, database_problem(exc), RETRY_AFTER_SECONDS)
+
+
+BUSY_SQLSTATES = {"55P03": "a lock wait timed out", "57014": "a statement timed out", "53300": "too many connections"}
+
+
+def database_problem(exc: DatabaseError) -> str:
+    """Say which temporary database problem stopped a request (for the 503 body and the logs)."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None)
+    if sqlstate in BUSY_SQLSTATES:
+        return f"storage busy ({BUSY_SQLSTATES[sqlstate]}), retry later"
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "database unavailable, retry later"
+    return "storage error, retry later"
 
 
 def otlp_answer(body_and_type: tuple[bytes, str], status: int = 200) -> HttpResponse:
