@@ -153,3 +153,17 @@ def test_env_example_lists_every_variable_with_a_comment() -> None:
     assert required <= set(keys)
     for index in keys.values():
         assert lines[index - 1].startswith("# ")  # each variable has its comment line
+
+
+def test_env_example_lists_every_variable_the_settings_read() -> None:
+    import re
+
+    settings_text = (REPO / "config" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:_bool|_int|_secret|_list)?\("([A-Z_]+)"', settings_text))
+    listed = {
+        line.split("=", 1)[0]
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert read, "the pattern found no env reads in settings.py"
+    assert read - listed == set()
