@@ -234,9 +234,10 @@ def evaluate_subjects(
 
 def evaluations_run(*, project_id: int, trace_pks: Sequence[int], evaluators: Sequence[Evaluator] | None = None) -> int:
     """Score traces with the project's enabled evaluators; queue sampled judge calls. Return scores written."""
-    project = Project.objects.get(id=project_id)
+    # Only the id is needed to score; no query for the project row on the hot path.
+    project = Project(id=project_id)
     if evaluators is None:
-        evaluators = list(Evaluator.objects.filter(project=project, is_enabled=True).select_related("judge"))
+        evaluators = list(Evaluator.objects.filter(project_id=project_id, is_enabled=True).select_related("judge"))
     if not evaluators or not trace_pks:
         return 0
     subjects = subjects_build(trace_pks=trace_pks)
