@@ -805,6 +805,150 @@ def _marker(kvs: Any) -> str:
     return ""
 
 
+# -- attribute key classification ------------------------------------------------------------------
+
+# Each attribute key is classified once (memoized: emitters use a small key vocabulary) into a bit
+# mask of the sections that read it; sections whose keys are all absent are skipped outright.
+_B_KIND = 1
+_B_STATUS = 1 << 1
+_B_MODEL = 1 << 2
+_B_USAGE = 1 << 3
+_B_COST = 1 << 4
+_B_LF_DETAILS = 1 << 5
+_B_MSG = 1 << 6
+_B_FINISH = 1 << 7
+_B_TOOL_DEFS = 1 << 8
+_B_RAW = 1 << 9
+_B_RETRIEVAL = 1 << 10
+_B_CTX = 1 << 11
+_B_PARAMS = 1 << 12
+_B_RETRIEVAL_PREFIX = 1 << 13  # a `gen_ai.retrieval.*` key that is no flattened family: marks retrieval kind
+_B_PARAM_PREFIX = 1 << 14  # a `gen_ai.request.*`-style key: the info's remainder is the request param name
+
+_FINISH_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason")
+_SECTION_KEYS: tuple[tuple[int, frozenset[str]], ...] = (
+    (
+        _B_KIND,
+        frozenset(
+            (
+                "langfuse.observation.type",
+                "openinference.span.kind",
+                "gen_ai.operation.name",
+                "llm.request.type",
+                "traceloop.span.kind",
+                "gen_ai.tool.name",
+                "gen_ai.tool.call.id",
+            )
+            + A.MODEL_MARKER_KEYS
+        ),
+    ),
+    (
+        _B_STATUS,
+        frozenset(("error.type", "langfuse.observation.level", "langfuse.observation.status_message")),
+    ),
+    (
+        _B_MODEL,
+        frozenset(
+            A.MODEL_RESPONDED_KEYS
+            + A.MODEL_REQUESTED_KEYS
+            + A.MODEL_FALLBACK_KEYS
+            + A.PROVIDER_KEYS
+            + ("llm.provider", "llm.system")
+        ),
+    ),
+    (_B_USAGE, _USAGE_KEYS),
+    (_B_COST, _COST_KEYS),
+    (_B_LF_DETAILS, frozenset(("langfuse.observation.usage_details", "langfuse.observation.cost_details"))),
+    (
+        _B_MSG,
+        frozenset(
+            (
+                "langfuse.observation.input",
+                "langfuse.observation.output",
+                "gen_ai.input.messages",
+                "gen_ai.output.messages",
+                "gen_ai.system_instructions",
+                "gen_ai.prompt",
+                "gen_ai.completion",
+                "llm.prompts",
+            )
+        ),
+    ),
+    (_B_FINISH, frozenset(_FINISH_KEYS)),
+    (_B_TOOL_DEFS, frozenset(("gen_ai.tool.definitions",))),
+    (
+        _B_RAW,
+        frozenset(
+            A.RAW_INPUT_KEYS
+            + A.RAW_OUTPUT_KEYS
+            + A.TOOL_ARGUMENTS_KEYS
+            + A.TOOL_RESULT_KEYS
+            + ("input.mime_type", "output.mime_type")
+        ),
+    ),
+    (_B_RETRIEVAL, frozenset(A.RETRIEVAL_QUERY_KEYS + ("gen_ai.retrieval.documents",))),
+    (_B_CTX, frozenset(k for _, keys in _CTX_FIELDS for k in keys) | frozenset(A.TAG_KEYS)),
+    (_B_PARAMS, frozenset(tuple(A.REQUEST_PARAM_FLAT_KEYS) + A.REQUEST_PARAM_JSON_KEYS)),
+)
+_REQUEST_PARAM_FLAT_ITEMS = tuple(A.REQUEST_PARAM_FLAT_KEYS.items())
+_MODEL_MARKERS = frozenset(A.MODEL_MARKER_KEYS)
+_USAGE_ITEMS = tuple(A.USAGE_ALIASES.items())
+_CTX_FIELD_SETS = tuple((fname, keys, frozenset(keys)) for fname, keys in _CTX_FIELDS)
+
+# key -> (section bits, flattened family or None, remainder after the family prefix / request param name)
+_KeyInfo = tuple[int, "str | None", str]
+_PLAIN: _KeyInfo = (0, None, "")
+_key_info: dict[str, _KeyInfo] = {}
+_KEY_INFO_MAX = 50_000
+
+
+def _classify_key(key: str) -> _KeyInfo:
+    """Classify one attribute key (see _key_info); the scan rules of normalize_span section 2."""
+    bits = 0
+    for bit, keyset in _SECTION_KEYS:
+        if key in keyset:
+            bits |= bit
+    family = None
+    rest = ""
+    if key.startswith(_SCAN_PREFIXES):
+        # Find the family by dict lookups on the 1-, 2- and 3-segment prefixes.
+        d1 = key.find(".") + 1
+        d2 = key.find(".", d1) + 1
+        prefix = key[:d2] if d2 else ""
+        if prefix not in _FLAT_FAMILIES:
+            prefix = key[:d1]
+            if prefix not in _FLAT_FAMILIES and d2:
+                d3 = key.find(".", d2) + 1
+                prefix = key[:d3] if d3 else ""
+        fam = _FLAT_FAMILIES.get(prefix)
+        if fam is not None:
+            tail = key[len(prefix) :]
+            idx = tail.partition(".")[0]
+            if idx.isdigit() and int(idx) <= SLOT_CAP:
+                family, rest = fam, tail
+        elif key.startswith("gen_ai.retrieval."):
+            bits |= _B_RETRIEVAL_PREFIX
+        else:
+            for p in A.REQUEST_PARAM_PREFIXES:
+                if key.startswith(p):
+                    bits |= _B_PARAM_PREFIX
+                    rest = key[len(p) :]
+                    break
+    if not bits and family is None:
+        return _PLAIN
+    return (bits, family, rest)
+
+
+def _key_info_of(key: str) -> _KeyInfo:
+    """Memoized _classify_key (bounded: cleared when full)."""
+    info = _key_info.get(key)
+    if info is None:
+        if len(_key_info) >= _KEY_INFO_MAX:
+            _key_info.clear()
+        info = _key_info[key] = _classify_key(key)
+    return info
+
+
 # -- the span normalizer ---------------------------------------------------------------------------
 
 
@@ -898,11 +1042,15 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     cap = max_value_chars
     resource = raw.resource
 
-    # 1. Decode attributes, truncating long strings (JSON content keys are capped after parsing).
+    # 1. Decode attributes, truncating long strings (JSON content keys are capped after parsing), and
+    # 2. classify each key once: section bits, flattened families, request params, retrieval markers.
     a: dict[str, Any] = {}
     truncated: list[str] = []
     deferred_long: set[str] = set()
-    for kv in span.attributes:
+    special: list[tuple[str, _KeyInfo]] = []
+    key_info = _key_info
+    attrs = span.attributes
+    for kv in attrs:
         key = kv.key
         v = kv.value
         value: Any = v.string_value  # strings dominate: skip WhichOneof unless this one is empty
@@ -916,38 +1064,30 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         else:
             value = any_value_to_python(v)
         a[key] = value
+        info = key_info.get(key)
+        if info is None:
+            info = _key_info_of(key)
+        if info is not _PLAIN:
+            special.append((key, info))
+    if len(a) != len(attrs) and special:  # duplicate keys: keep each key's first position, as dict order does
+        special = list(dict(special).items())
     a.pop(INVALID_ID_ATTR, None)
     keys = a.keys()  # live view: isdisjoint() below skips whole sections cheaply
 
-    # 2. Scan once for flattened families, request params and retrieval markers.
+    bits = 0
     flat: dict[str, list[tuple[str, Any]]] = {}
     param_keys: list[tuple[str, str]] = []
-    has_retrieval_attr = False
-    for key in a:
-        if key.startswith(_SCAN_PREFIXES):
-            # Find the family by dict lookups on the 1-, 2- and 3-segment prefixes.
-            d1 = key.find(".") + 1
-            d2 = key.find(".", d1) + 1
-            prefix = key[:d2] if d2 else ""
-            if prefix not in _FLAT_FAMILIES:
-                prefix = key[:d1]
-                if prefix not in _FLAT_FAMILIES and d2:
-                    d3 = key.find(".", d2) + 1
-                    prefix = key[:d3] if d3 else ""
-            family = _FLAT_FAMILIES.get(prefix)
-            if family is not None:
-                rest = key[len(prefix) :]
-                idx = rest.partition(".")[0]
-                if idx.isdigit() and int(idx) <= SLOT_CAP:
-                    flat.setdefault(family, []).append((rest, key))
+    for key, (kbits, family, rest) in special:
+        bits |= kbits
+        if family is not None:
+            entries = flat.get(family)
+            if entries is None:
+                flat[family] = [(rest, key)]
             else:
-                if key.startswith("gen_ai.retrieval."):
-                    has_retrieval_attr = True
-                else:
-                    for prefix in A.REQUEST_PARAM_PREFIXES:
-                        if key.startswith(prefix):
-                            param_keys.append((key, key[len(prefix) :]))
-                            break
+                entries.append((rest, key))
+        elif kbits & _B_PARAM_PREFIX:
+            param_keys.append((key, rest))
+    has_retrieval_attr = bool(bits & _B_RETRIEVAL_PREFIX)
 
     def take_flat(family: str) -> list[Any]:
         """Unflatten one family, popping its keys unless the family is kept in attributes."""
@@ -959,35 +1099,39 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         return _unflatten(items)
 
     # 3. Kind (precedence of section 5.1 rule 1) and operation.
-    kind = ""
-    lf_type = a.get("langfuse.observation.type")
-    if lf_type:
-        kind = A.LANGFUSE_TYPE_KIND.get(_to_str(lf_type).lower(), "")
-    if not kind:
-        oi_kind = a.get("openinference.span.kind")
-        if oi_kind:
-            kind = A.OPENINFERENCE_KIND.get(_to_str(oi_kind).upper(), "")
-    operation = _to_str(a.pop("gen_ai.operation.name", ""))
-    request_type = _to_str(a.get("llm.request.type", ""))
-    if not kind and operation:
-        kind = A.OPERATION_KIND.get(operation.lower(), "")
-    if not kind:
-        tl_kind = a.get("traceloop.span.kind")
-        if tl_kind:
-            kind = A.TRACELOOP_KIND.get(_to_str(tl_kind).lower(), "")
-    if not kind and request_type:
-        kind = A.LLM_REQUEST_TYPE_KIND.get(request_type.lower(), "")
-    if not kind and ("gen_ai.tool.name" in a or "gen_ai.tool.call.id" in a):
-        kind = "tool"
-    if not kind and has_retrieval_attr:
-        kind = "retrieval"
-    if not kind and any(k in a for k in A.MODEL_MARKER_KEYS):
-        kind = "llm"
-    if not kind:
-        kind = "other"
-    if not operation and request_type:
-        operation = request_type
-        del a["llm.request.type"]
+    if bits & _B_KIND:
+        kind = ""
+        lf_type = a.get("langfuse.observation.type")
+        if lf_type:
+            kind = A.LANGFUSE_TYPE_KIND.get(_to_str(lf_type).lower(), "")
+        if not kind:
+            oi_kind = a.get("openinference.span.kind")
+            if oi_kind:
+                kind = A.OPENINFERENCE_KIND.get(_to_str(oi_kind).upper(), "")
+        operation = _to_str(a.pop("gen_ai.operation.name", ""))
+        request_type = _to_str(a.get("llm.request.type", ""))
+        if not kind and operation:
+            kind = A.OPERATION_KIND.get(operation.lower(), "")
+        if not kind:
+            tl_kind = a.get("traceloop.span.kind")
+            if tl_kind:
+                kind = A.TRACELOOP_KIND.get(_to_str(tl_kind).lower(), "")
+        if not kind and request_type:
+            kind = A.LLM_REQUEST_TYPE_KIND.get(request_type.lower(), "")
+        if not kind and ("gen_ai.tool.name" in a or "gen_ai.tool.call.id" in a):
+            kind = "tool"
+        if not kind and has_retrieval_attr:
+            kind = "retrieval"
+        if not kind and not keys.isdisjoint(_MODEL_MARKERS):
+            kind = "llm"
+        if not kind:
+            kind = "other"
+        if not operation and request_type:
+            operation = request_type
+            del a["llm.request.type"]
+    else:
+        operation = ""
+        kind = "retrieval" if has_retrieval_attr else "other"
 
     # 4. Timestamps (a missing end falls back to the other; end < start clamps).
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
@@ -1001,14 +1145,16 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     # 5. Status and errors.
     status = _STATUS.get(span.status.code, "unset")
     error_message = span.status.message
-    error_type = _to_str(a.pop("error.type", ""))
-    lf_level = _to_str(a.get("langfuse.observation.level", "")).upper()
-    if lf_level == "ERROR" and status == "unset":
-        status = "error"
-        del a["langfuse.observation.level"]
-    lf_status_message = a.pop("langfuse.observation.status_message", None)
-    if lf_status_message and not error_message:
-        error_message = _to_str(lf_status_message)
+    error_type = ""
+    if bits & _B_STATUS:
+        error_type = _to_str(a.pop("error.type", ""))
+        lf_level = _to_str(a.get("langfuse.observation.level", "")).upper()
+        if lf_level == "ERROR" and status == "unset":
+            status = "error"
+            del a["langfuse.observation.level"]
+        lf_status_message = a.pop("langfuse.observation.status_message", None)
+        if lf_status_message and not error_message:
+            error_message = _to_str(lf_status_message)
 
     # 6. Span events: content events feed messages, exceptions feed the error, the rest is kept.
     events: list[dict[str, Any]] = []
@@ -1058,93 +1204,104 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         events.append({"name": name, "time": _ns_to_iso(ev.time_unix_nano), "attributes": eattrs})
 
     # 7. Model, provider.
-    model_responded = _to_str(_pick(a, A.MODEL_RESPONDED_KEYS))
-    model_requested = _to_str(_pick(a, A.MODEL_REQUESTED_KEYS))
-    model = model_responded or _to_str(_pick(a, A.MODEL_FALLBACK_KEYS)) or model_requested
-    provider_value = _pick(a, A.PROVIDER_KEYS)
-    if provider_value is not None:
-        provider = _normalize_provider(provider_value)
-    elif "llm.provider" in a or "llm.system" in a:
-        provider = _openinference_provider(a.pop("llm.provider", ""), a.pop("llm.system", ""))
+    if bits & _B_MODEL:
+        model_responded = _to_str(_pick(a, A.MODEL_RESPONDED_KEYS))
+        model_requested = _to_str(_pick(a, A.MODEL_REQUESTED_KEYS))
+        model = model_responded or _to_str(_pick(a, A.MODEL_FALLBACK_KEYS)) or model_requested
+        provider_value = _pick(a, A.PROVIDER_KEYS)
+        if provider_value is not None:
+            provider = _normalize_provider(provider_value)
+        elif "llm.provider" in a or "llm.system" in a:
+            provider = _openinference_provider(a.pop("llm.provider", ""), a.pop("llm.system", ""))
+        else:
+            provider = ""
     else:
-        provider = ""
+        model_responded = model_requested = model = provider = ""
 
     # 8. Usage (OTel-inclusive) and reported cost.
-    if keys.isdisjoint(_USAGE_KEYS):
+    if not bits & _B_USAGE:
         usage = dict.fromkeys(A.USAGE_ALIASES)
     else:
-        usage = {name: _to_int(_pick(a, aliases)) for name, aliases in A.USAGE_ALIASES.items()}
-    lf_usage = _json_maybe(a.pop("langfuse.observation.usage_details", None))
-    if isinstance(lf_usage, dict):
-        for name, value in _langfuse_usage(lf_usage).items():
-            if usage.get(name) is None:
-                usage[name] = value
+        usage = {name: _to_int(_pick(a, aliases)) for name, aliases in _USAGE_ITEMS}
+    lf_details = bits & _B_LF_DETAILS
+    if lf_details:
+        lf_usage = _json_maybe(a.pop("langfuse.observation.usage_details", None))
+        if isinstance(lf_usage, dict):
+            for name, value in _langfuse_usage(lf_usage).items():
+                if usage.get(name) is None:
+                    usage[name] = value
     total = usage["total_tokens"]
     if total is None and (usage["input_tokens"] is not None or usage["output_tokens"] is not None):
         total = (usage["input_tokens"] or 0) + (usage["output_tokens"] or 0)
     cost_input = cost_output = cost_total = None
-    if not keys.isdisjoint(_COST_KEYS):
+    if bits & _B_COST:
         cost_input = _to_float(_pick(a, A.COST_INPUT_KEYS))
         cost_output = _to_float(_pick(a, A.COST_OUTPUT_KEYS))
         cost_total = _to_float(_pick(a, A.COST_TOTAL_KEYS))
-    lf_cost = _json_maybe(a.pop("langfuse.observation.cost_details", None))
-    if isinstance(lf_cost, dict):
-        li, lo, lt = _langfuse_cost(lf_cost)
-        cost_input = cost_input if cost_input is not None else li
-        cost_output = cost_output if cost_output is not None else lo
-        cost_total = cost_total if cost_total is not None else lt
+    if lf_details:
+        lf_cost = _json_maybe(a.pop("langfuse.observation.cost_details", None))
+        if isinstance(lf_cost, dict):
+            li, lo, lt = _langfuse_cost(lf_cost)
+            cost_input = cost_input if cost_input is not None else li
+            cost_output = cost_output if cost_output is not None else lo
+            cost_total = cost_total if cost_total is not None else lt
     if cost_total is None and (cost_input is not None or cost_output is not None):
         cost_total = (cost_input or 0.0) + (cost_output or 0.0)
     cost_source = "reported" if cost_total is not None else ""
 
     # 9. Messages (section 5.1 rule 2): the first source with messages wins, per side.
-    lf_in = a.pop("langfuse.observation.input", None)
-    lf_out = a.pop("langfuse.observation.output", None)
-    genai_in = a.pop("gen_ai.input.messages", None)
-    genai_out = a.pop("gen_ai.output.messages", None)
-    sys_value = a.pop("gen_ai.system_instructions", None)
-    legacy_prompt = a.pop("gen_ai.prompt", None)
-    legacy_completion = a.pop("gen_ai.completion", None)
-    oi_in, oi_out = take_flat("oi_in"), take_flat("oi_out")
-    ol_in, ol_out = take_flat("ol_in"), take_flat("ol_out")
-    oi_prompts, oi_choices = take_flat("oi_prompts"), take_flat("oi_choices")
-    if not oi_prompts and isinstance(a.get("llm.prompts"), list):
-        oi_prompts = a.pop("llm.prompts")
+    if bits & _B_MSG or flat or det_in or det_out or det_sys or leg_in or leg_out:
+        lf_in = a.pop("langfuse.observation.input", None)
+        lf_out = a.pop("langfuse.observation.output", None)
+        genai_in = a.pop("gen_ai.input.messages", None)
+        genai_out = a.pop("gen_ai.output.messages", None)
+        sys_value = a.pop("gen_ai.system_instructions", None)
+        legacy_prompt = a.pop("gen_ai.prompt", None)
+        legacy_completion = a.pop("gen_ai.completion", None)
+        oi_in, oi_out = take_flat("oi_in"), take_flat("oi_out")
+        ol_in, ol_out = take_flat("ol_in"), take_flat("ol_out")
+        oi_prompts, oi_choices = take_flat("oi_prompts"), take_flat("oi_choices")
+        if not oi_prompts and isinstance(a.get("llm.prompts"), list):
+            oi_prompts = a.pop("llm.prompts")
 
-    input_messages, in_source, raw_fallback_in = _resolve_messages(
-        _INPUT_SOURCES,
-        langfuse=lf_in,
-        genai=genai_in,
-        details=det_in,
-        legacy_events=leg_in,
-        openinference=oi_in,
-        indexed=ol_in,
-        texts=oi_prompts,
-        legacy=legacy_prompt,
-    )
-    output_messages, out_source, raw_fallback_out = _resolve_messages(
-        _OUTPUT_SOURCES,
-        langfuse=lf_out,
-        genai=genai_out,
-        details=det_out,
-        legacy_events=leg_out,
-        openinference=oi_out,
-        indexed=ol_out,
-        texts=oi_choices,
-        legacy=legacy_completion,
-    )
+        input_messages, in_source, raw_fallback_in = _resolve_messages(
+            _INPUT_SOURCES,
+            langfuse=lf_in,
+            genai=genai_in,
+            details=det_in,
+            legacy_events=leg_in,
+            openinference=oi_in,
+            indexed=ol_in,
+            texts=oi_prompts,
+            legacy=legacy_prompt,
+        )
+        output_messages, out_source, raw_fallback_out = _resolve_messages(
+            _OUTPUT_SOURCES,
+            langfuse=lf_out,
+            genai=genai_out,
+            details=det_out,
+            legacy_events=leg_out,
+            openinference=oi_out,
+            indexed=ol_out,
+            texts=oi_choices,
+            legacy=legacy_completion,
+        )
 
-    sys_parts = _instructions_parts(sys_value) if sys_value is not None else det_sys
-    if sys_parts and not any(m.get("role") in ("system", "developer") for m in input_messages):
-        input_messages.insert(0, {"role": "system", "parts": sys_parts})
-    system_instructions = _parts_text(sys_parts) if sys_parts else _system_text(input_messages)
-    if _cap_messages(input_messages, cap):
-        truncated.append(in_source)
-    if _cap_messages(output_messages, cap):
-        truncated.append(out_source)
+        sys_parts = _instructions_parts(sys_value) if sys_value is not None else det_sys
+        if sys_parts and not any(m.get("role") in ("system", "developer") for m in input_messages):
+            input_messages.insert(0, {"role": "system", "parts": sys_parts})
+        system_instructions = _parts_text(sys_parts) if sys_parts else _system_text(input_messages)
+        if _cap_messages(input_messages, cap):
+            truncated.append(in_source)
+        if _cap_messages(output_messages, cap):
+            truncated.append(out_source)
+    else:  # no message source at all
+        input_messages, in_source, raw_fallback_in = [], "", None
+        output_messages, out_source, raw_fallback_out = [], "", None
+        system_instructions = ""
 
     # 10. Finish reasons and tool calls.
-    fr_value = _pick(a, ("gen_ai.response.finish_reasons", "llm.finish_reason"))
+    fr_value = _pick(a, _FINISH_KEYS) if bits & _B_FINISH else None
     if fr_value is not None:
         finish_reasons = [r for r in map(_normalize_finish_reason, _as_str_list(fr_value)) if r]
     else:
@@ -1157,26 +1314,31 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     ]
 
     tool_definitions: list[Any] = []
-    tool_defs_value = _json_maybe(a.pop("gen_ai.tool.definitions", None))
-    if isinstance(tool_defs_value, list):
-        tool_definitions = [_tool_definition(t) for t in tool_defs_value]
-    elif isinstance(tool_defs_value, dict):
-        tool_definitions = [_tool_definition(tool_defs_value)]
-    oi_tools, ol_tools = take_flat("oi_tools"), take_flat("ol_tools")
-    if not tool_definitions:
-        tool_definitions = [_tool_definition(t) for t in (oi_tools or ol_tools)]
+    if bits & _B_TOOL_DEFS:
+        tool_defs_value = _json_maybe(a.pop("gen_ai.tool.definitions", None))
+        if isinstance(tool_defs_value, list):
+            tool_definitions = [_tool_definition(t) for t in tool_defs_value]
+        elif isinstance(tool_defs_value, dict):
+            tool_definitions = [_tool_definition(tool_defs_value)]
+    if flat:
+        oi_tools, ol_tools = take_flat("oi_tools"), take_flat("ol_tools")
+        if not tool_definitions:
+            tool_definitions = [_tool_definition(t) for t in (oi_tools or ol_tools)]
 
     # 11. Raw input/output (untyped payloads).
-    raw_in_value = _pick(a, A.RAW_INPUT_KEYS)
-    raw_out_value = _pick(a, A.RAW_OUTPUT_KEYS)
-    a.pop("input.mime_type", None)
-    a.pop("output.mime_type", None)
+    if bits & _B_RAW:
+        raw_in_value = _pick(a, A.RAW_INPUT_KEYS)
+        raw_out_value = _pick(a, A.RAW_OUTPUT_KEYS)
+        a.pop("input.mime_type", None)
+        a.pop("output.mime_type", None)
+        tool_args = _pick(a, A.TOOL_ARGUMENTS_KEYS)
+        tool_result = _pick(a, A.TOOL_RESULT_KEYS)
+    else:
+        raw_in_value = raw_out_value = tool_args = tool_result = None
     if raw_in_value is None:
         raw_in_value = raw_fallback_in
     if raw_out_value is None:
         raw_out_value = raw_fallback_out
-    tool_args = _pick(a, A.TOOL_ARGUMENTS_KEYS)
-    tool_result = _pick(a, A.TOOL_RESULT_KEYS)
     if raw_in_value is None and tool_args is not None:
         raw_in_value = tool_args
     if raw_out_value is None and tool_result is not None:
@@ -1205,14 +1367,17 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         name = tool_name or name
 
     # 13. Retrieval.
-    retrieval_query = _to_str(_pick(a, A.RETRIEVAL_QUERY_KEYS))
+    documents: list[dict[str, Any]] = []
+    if bits & _B_RETRIEVAL:
+        retrieval_query = _to_str(_pick(a, A.RETRIEVAL_QUERY_KEYS))
+        docs_value = _json_maybe(a.pop("gen_ai.retrieval.documents", None))
+        if isinstance(docs_value, list):
+            documents = [d for d in map(_document, docs_value) if d is not None]
+    else:
+        retrieval_query = ""
     if not retrieval_query and kind in ("retrieval", "reranker"):
         retrieval_query = raw_input
-    documents: list[dict[str, Any]] = []
-    docs_value = _json_maybe(a.pop("gen_ai.retrieval.documents", None))
-    if isinstance(docs_value, list):
-        documents = [d for d in map(_document, docs_value) if d is not None]
-    if not documents:
+    if not documents and flat:
         documents = [d for d in map(_document, take_flat("oi_docs") or take_flat("rr_docs")) if d is not None]
     if not documents:
         documents = event_docs
@@ -1224,11 +1389,17 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
 
     # 14. Context: route, prompt, environment, release, user, session, tags, trace name.
     res_ctx, res_tags = _resource_context(resource)
-    if keys.isdisjoint(_CTX_KEYS):  # fast path: everything comes from the resource
+    if not bits & _B_CTX or keys.isdisjoint(_CTX_KEYS):  # fast path: everything comes from the resource
         ctx = {fname: hit[1] for fname, hit in res_ctx.items()}
         tags = list(res_tags)
     else:
-        ctx = {fname: _pick_ctx(a, aliases, res_ctx.get(fname)) for fname, aliases in _CTX_FIELDS}
+        ctx = {}
+        for fname, aliases, alias_set in _CTX_FIELD_SETS:
+            hit = res_ctx.get(fname)
+            if keys.isdisjoint(alias_set):  # nothing on the span: the resource's value (if any)
+                ctx[fname] = hit[1] if hit else ""
+            else:
+                ctx[fname] = _pick_ctx(a, aliases, hit)
         tags = []
         for key in A.TAG_KEYS:
             value = a.pop(key, None)
@@ -1245,15 +1416,16 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     for key, param in param_keys:
         if key in a and param != "model":
             request_params[param] = _json_maybe(a.pop(key))
-    for key, param in A.REQUEST_PARAM_FLAT_KEYS.items():
-        if key in a:
-            request_params.setdefault(param, a.pop(key))
-    for key in A.REQUEST_PARAM_JSON_KEYS:
-        value = _json_maybe(a.get(key))
-        if isinstance(value, dict):
-            del a[key]
-            for k, v in value.items():
-                request_params.setdefault(k, v)
+    if bits & _B_PARAMS:
+        for key, param in _REQUEST_PARAM_FLAT_ITEMS:
+            if key in a:
+                request_params.setdefault(param, a.pop(key))
+        for key in A.REQUEST_PARAM_JSON_KEYS:
+            value = _json_maybe(a.get(key))
+            if isinstance(value, dict):
+                del a[key]
+                for k, v in value.items():
+                    request_params.setdefault(k, v)
 
     # 16. Plain-text renderings.
     if kind == "llm":
@@ -1264,7 +1436,9 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
         output_text = raw_output or _output_text(output_messages)
 
     # 17. Evaluations (keys stay in attributes) and leftovers.
-    evaluations = [e for e in map(_evaluation, take_flat("oi_evals") + take_flat("oi_annots")) if e is not None]
+    evaluations = (
+        [e for e in map(_evaluation, take_flat("oi_evals") + take_flat("oi_annots")) if e is not None] if flat else []
+    )
     metadata = a.get("metadata")
     if isinstance(metadata, str):
         parsed = _json_maybe(metadata)
@@ -1276,64 +1450,64 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
             a[key] = value[:cap]
             truncated.append(key)
 
-    started_at = _ns_to_dt(start_ns)
+    # Positional arguments in field order: a 56-keyword call costs more than the rest of this block.
     return NormalizedSpan(
-        trace_id=tid.hex(),
-        span_id=sid.hex(),
-        parent_span_id=pid.hex(),
-        is_root=is_root,
-        name=name,
-        kind=kind,
-        operation=operation,
-        started_at=started_at,
-        ended_at=_ns_to_dt(end_ns),
-        latency_ms=(end_ns - start_ns) / 1e6,
-        status=status,
-        error_type=error_type,
-        error_message=error_message,
-        model=model,
-        model_requested=model_requested,
-        model_responded=model_responded,
-        provider=provider,
-        prompt_name=ctx.get("prompt_name", ""),
-        prompt_version=ctx.get("prompt_version", ""),
-        route=ctx.get("route", ""),
-        environment=ctx.get("environment", ""),
-        release=ctx.get("release", ""),
-        user_id=ctx.get("user_id", ""),
-        session_id=ctx.get("session_id", ""),
-        tags=tags,
-        trace_name=ctx.get("trace_name", ""),
-        system_instructions=system_instructions,
-        input_messages=input_messages,
-        output_messages=output_messages,
-        finish_reasons=finish_reasons,
-        tool_definitions=tool_definitions,
-        tool_calls=tool_calls,
-        retrieval_query=retrieval_query,
-        documents=documents,
-        input_tokens=usage["input_tokens"],
-        output_tokens=usage["output_tokens"],
-        total_tokens=total,
-        cache_read_tokens=usage["cache_read_tokens"],
-        cache_write_tokens=usage["cache_write_tokens"],
-        reasoning_tokens=usage["reasoning_tokens"],
-        cost_input=cost_input,
-        cost_output=cost_output,
-        cost_total=cost_total,
-        cost_source=cost_source,
-        request_params=request_params,
-        raw_input=raw_input,
-        raw_output=raw_output,
-        input_text=input_text,
-        output_text=output_text,
-        attributes=a,
-        resource=resource,
-        scope={"name": raw.scope_name, "version": raw.scope_version},
-        events=events,
-        evaluations=evaluations,
-        truncated=truncated,
-        dropped_attributes_count=span.dropped_attributes_count,
+        tid.hex(),  # trace_id
+        sid.hex(),  # span_id
+        pid.hex(),  # parent_span_id
+        is_root,  # is_root
+        name,  # name
+        kind,  # kind
+        operation,  # operation
+        _EPOCH + timedelta(0, 0, start_ns // 1000),  # started_at
+        _EPOCH + timedelta(0, 0, end_ns // 1000),  # ended_at
+        (end_ns - start_ns) / 1e6,  # latency_ms
+        status,  # status
+        error_type,  # error_type
+        error_message,  # error_message
+        model,  # model
+        model_requested,  # model_requested
+        model_responded,  # model_responded
+        provider,  # provider
+        ctx.get("prompt_name", ""),  # prompt_name
+        ctx.get("prompt_version", ""),  # prompt_version
+        ctx.get("route", ""),  # route
+        ctx.get("environment", ""),  # environment
+        ctx.get("release", ""),  # release
+        ctx.get("user_id", ""),  # user_id
+        ctx.get("session_id", ""),  # session_id
+        tags,  # tags
+        ctx.get("trace_name", ""),  # trace_name
+        system_instructions,  # system_instructions
+        input_messages,  # input_messages
+        output_messages,  # output_messages
+        finish_reasons,  # finish_reasons
+        tool_definitions,  # tool_definitions
+        tool_calls,  # tool_calls
+        retrieval_query,  # retrieval_query
+        documents,  # documents
+        usage["input_tokens"],  # input_tokens
+        usage["output_tokens"],  # output_tokens
+        total,  # total_tokens
+        usage["cache_read_tokens"],  # cache_read_tokens
+        usage["cache_write_tokens"],  # cache_write_tokens
+        usage["reasoning_tokens"],  # reasoning_tokens
+        cost_input,  # cost_input
+        cost_output,  # cost_output
+        cost_total,  # cost_total
+        cost_source,  # cost_source
+        request_params,  # request_params
+        raw_input,  # raw_input
+        raw_output,  # raw_output
+        input_text,  # input_text
+        output_text,  # output_text
+        a,  # attributes
+        resource,  # resource
+        {"name": raw.scope_name, "version": raw.scope_version},  # scope
+        events,  # events
+        evaluations,  # evaluations
+        truncated,  # truncated
+        span.dropped_attributes_count,  # dropped_attributes_count
     )
 
 
