@@ -78,6 +78,14 @@ def _tokens(inner: str, doc_ids: set[str]) -> list[str] | None:
     return tokens or None
 
 
+def _may_have_sources_line(text: str) -> bool:
+    """Whether SOURCES_LINE_RE can match: it needs one of its keywords (re's anchored scan costs ~5 µs per answer)."""
+    if not text.isascii():
+        return True  # re.I folds some non-ASCII letters ("ſ") onto ASCII ones: let the pattern decide
+    lowered = text.lower()
+    return "source" in lowered or "reference" in lowered or "citation" in lowered
+
+
 def find_citations(text: str, documents: Sequence[Document]) -> list[Citation]:
     """Return the distinct citation tokens in text, in order of first appearance (code is ignored)."""
     text = mask_code(text)
@@ -90,6 +98,8 @@ def find_citations(text: str, documents: Sequence[Document]) -> list[Citation]:
         (SOURCES_LINE_RE, "Sources: {}"),
     ):
         if pattern is BRACKET_RE and "[" not in text or pattern is LENTICULAR_RE and "【" not in text:
+            continue
+        if pattern is SOURCES_LINE_RE and not _may_have_sources_line(text):
             continue
         for match in pattern.finditer(text):
             tokens = _tokens(match.group(1), doc_ids)
@@ -190,9 +200,12 @@ STRIPS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("【", re.compile(r"【[^】\n]{1,60}】")),
     (":", re.compile(r"\((?:[Ss]ources?|[Rr]efs?)\s*:[^()\n]{1,120}\)")),
     ("://", re.compile(r"https?://\S+")),
-    ("*", re.compile(r"\*{1,3}")),
-    ("__", re.compile(r"_{2,3}")),
+    # "\*\*{0,2}" is "\*{1,3}" opening on a literal, which CPython's re can skip ahead to (ten times faster).
+    ("*", re.compile(r"\*\*{0,2}")),
+    ("__", re.compile(r"___?")),
 )
+# STRIPS' first pattern without its "](url)" branch: it opens on a literal, which re scans for far faster.
+CITATION_MARKER_RE = re.compile(r"\[[^\[\]\n]{1,40}\](?!\()")
 SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?])")
 # Openers of pleasantries, hedges and meta talk that are not claims about the world (matched at the start only).
 NON_CLAIM_START_RE = re.compile(
@@ -256,6 +269,8 @@ def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_
     cleaned = mask_code(normalise_apostrophes(answer))
     for trigger, pattern in STRIPS:
         if trigger in cleaned:
+            if pattern is STRIPS[0][1] and "](" not in cleaned:
+                pattern = CITATION_MARKER_RE  # without "](" the link branch cannot match
             cleaned = pattern.sub("", cleaned)
     results: list[Claim] = []
     for sentence in split_sentences(cleaned):

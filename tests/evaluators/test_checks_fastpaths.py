@@ -1,0 +1,185 @@
+"""The checks' fast paths give the same results as the plain code they replace.
+
+Each fast path (bytes tokenizing in content_terms, the inlined abbreviation test and the re-spelt patterns) is
+swapped back for its reference version here, and every default check is run both ways over the evaluation
+benchmark's generated subjects plus hand-written edge cases.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from apps.evaluators.checks import CHECKS, rag, refusal, text
+from apps.evaluators.checks.text import (
+    ASCII_NON_CONTENT,
+    ASCII_NON_WORD_TO_SPACE,
+    ASCII_WORD_TOKEN_RE,
+    NUMBER_TOKEN_RE,
+    NUMBER_WORD_SET,
+    NUMBER_WORDS,
+    STOPWORDS,
+    WORD_RE,
+    WORD_TOKEN_RE,
+    Sentence,
+    normalise_number,
+    stem,
+)
+from apps.evaluators.subject import Document, Subject
+from benchmarks.test_evaluate_bench import unique_rag_trace
+
+KINDS = ("not_empty", "refusal", "json_valid", "citations", "grounding")
+
+# --- the reference versions -----------------------------------------------------------------
+
+REFERENCE_BOUNDARY_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+REFERENCE_REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in refusal.REFUSAL_PATTERNS), re.I)
+REFERENCE_STRIPS = (
+    ("[", re.compile(r"\[[^\[\]\n]{1,40}\](?!\()|\]\([^)\s]*\)")),
+    *rag.STRIPS[1:4],
+    ("*", re.compile(r"\*{1,3}")),
+    ("__", re.compile(r"_{2,3}")),
+)
+
+
+def reference_content_terms(value: str) -> tuple[set[str], set[str]]:
+    """content_terms as it was before the bytes path."""
+    lowered = value.lower()
+    if lowered.isascii():
+        tokens = set(lowered.translate(ASCII_NON_WORD_TO_SPACE).split())
+        if "'" in lowered:
+            quoted = {t for t in tokens if "'" in t}
+            tokens -= quoted
+            for run in quoted:
+                tokens.update(ASCII_WORD_TOKEN_RE.findall(run))
+        words = set(map(stem, tokens - ASCII_NON_CONTENT))
+    else:
+        tokens = set(WORD_TOKEN_RE.findall(lowered))
+        words = {stem(t) for t in tokens - STOPWORDS - NUMBER_WORD_SET if len(t) > 1}
+    numbers = set(map(normalise_number, NUMBER_TOKEN_RE.findall(lowered)))
+    spelled = tokens & NUMBER_WORD_SET
+    if spelled:
+        numbers.update(NUMBER_WORDS[t] for t in spelled)
+    return words, numbers
+
+
+def reference_split_sentences(value: str, limit: int | None = None) -> list[Sentence]:
+    """split_sentences as it was: the abbreviation test through _is_abbreviation, the original boundary pattern."""
+    sentences: list[Sentence] = []
+    offset = 0
+    for line in value.split("\n"):
+        line_start = offset
+        offset += len(line) + 1
+        bullet = text.BULLET_RE.match(line)
+        start = bullet.end() if bullet else 0
+        if not line[start:].strip():
+            continue
+        for boundary in REFERENCE_BOUNDARY_RE.finditer(line, start):
+            dot, end = boundary.span()
+            if line[dot] == "." and text._is_abbreviation(line, dot, end):
+                continue
+            chunk = line[start:end]
+            stripped = chunk.strip()
+            if stripped and (stripped[0].isalnum() or WORD_RE.search(stripped)):
+                sentences.append(Sentence(stripped, line_start + start + chunk.index(stripped[0])))
+            start = end
+            if limit is not None and len(sentences) >= limit:
+                return sentences[:limit]
+        text._append(sentences, line[start:], line_start + start)
+        if limit is not None and len(sentences) >= limit:
+            return sentences[:limit]
+    return sentences
+
+
+# --- the subjects ---------------------------------------------------------------------------
+
+EDGE_ANSWERS = [
+    "**Annual plans** renew every 12 months [1]. __Refunds__ take 30 days ___ [2]. See [the docs](https://x.io/a) "
+    "and [1](x) or ][2](y).\nSources: kb-1, kb-2",
+    "References: the employee handbook. Dr. Smith approved it, e.g. for twenty seats, etc. The end. J. Smith agrees.",
+    "Plans cost $1,299.50 or 1.,2 or 05 or 3.50 (source: kb-3). It’s restored within four hours — “usually”.",
+    "ſources: kb-1\nThe \u212aelvin-scale policy isn't ours. Citation: [doc-2]",
+    "I'm sorry, but I can't help with that. However, you can open settings and export the audit log for 90 days.",
+    "x'sorry, but Ican't do that under the content policy. Against my policy, I must decline.",
+    "Lo siento, pero no puedo ayudarte con eso. Je ne peux pas répondre. Ich kann Ihnen nicht helfen.",
+    "As an AI language model, I don't have access to your account... Really?! Yes.) Next. (a) b. fig. below.",
+    "- first point about billing 12 days.\n- second [3]\n1. numbered 4 days\n> quoted 77\n```\ncode 12\n```",
+]
+
+
+def _subjects() -> list[Subject]:
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    subjects = []
+    for n in range(300):
+        trace = unique_rag_trace(rng, n, now)
+        documents = [Document(d["id"], d["content"], d["score"]) for d in trace["spans"][0]["documents"]]
+        output = trace["output"] if n % 3 else EDGE_ANSWERS[n // 3 % len(EDGE_ANSWERS)] + " " + trace["output"]
+        if n % 7 == 0:
+            output = EDGE_ANSWERS[n % len(EDGE_ANSWERS)]
+        subjects.append(Subject(trace_id=str(n), output=output, documents=documents, finish_reason="stop"))
+    return subjects
+
+
+def _run_all(subjects: list[Subject]) -> list[tuple]:
+    rag.document_terms.cache_clear()
+    results = []
+    for kind in KINDS:
+        check = CHECKS[kind]
+        config = check.validate_config({})
+        for subject in subjects:
+            if check.applies(subject, config):
+                result = check.run(subject, config)
+                results.append((kind, subject.trace_id, result.value, result.passed, result.label, result.explanation))
+            else:
+                results.append((kind, subject.trace_id, None))
+    rag.document_terms.cache_clear()
+    return results
+
+
+def test_default_checks_match_the_reference_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    subjects = _subjects()
+    fast = _run_all(subjects)
+    monkeypatch.setattr(rag, "content_terms", reference_content_terms)
+    monkeypatch.setattr(rag, "split_sentences", reference_split_sentences)
+    monkeypatch.setattr(refusal, "split_sentences", reference_split_sentences)
+    monkeypatch.setattr(refusal, "REFUSAL_RE", REFERENCE_REFUSAL_RE)
+    monkeypatch.setattr(rag, "STRIPS", REFERENCE_STRIPS)
+    monkeypatch.setattr(rag, "CITATION_MARKER_RE", REFERENCE_STRIPS[0][1])
+    monkeypatch.setattr(rag, "_may_have_sources_line", lambda _text: True)
+    reference = _run_all(subjects)
+    assert fast == reference
+    assert {r[4] for r in fast if len(r) > 3} >= {"ok", "grounded", "ungrounded", "refusal", "answer"}
+
+
+def test_content_terms_match_the_reference() -> None:
+    samples = [s.output for s in _subjects()] + [d.content for s in _subjects()[:50] for d in s.documents]
+    samples += EDGE_ANSWERS + ["", "'", "'quoted' don't", "1.,2", ",5", "0.0", "\u212a", "İstanbul 3", "ﬁve 5"]
+    for sample in samples:
+        for piece in [sample, *(s.text for s in text.split_sentences(sample))]:
+            assert text.content_terms(piece) == reference_content_terms(piece), piece
+
+
+def test_patterns_match_their_reference_spelling() -> None:
+    rng = random.Random(3)
+    pairs = [
+        (text.BOUNDARY_RE, REFERENCE_BOUNDARY_RE, "ab .!?…\"'”’)] \n\tX"),
+        (rag.STRIPS[4][1], REFERENCE_STRIPS[4][1], "a**_ \n"),
+        (rag.STRIPS[5][1], REFERENCE_STRIPS[5][1], "a_*_ \n"),
+        (rag.CITATION_MARKER_RE, REFERENCE_STRIPS[0][1], "ab[]( \n"),
+    ]
+    for fast, reference, alphabet in pairs:
+        for _ in range(20_000):
+            sample = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+            if fast is rag.CITATION_MARKER_RE and "](" in sample:
+                continue  # only used without "]("
+            assert [m.span() for m in fast.finditer(sample)] == [m.span() for m in reference.finditer(sample)]
+    for sample in EDGE_ANSWERS + [s.output for s in _subjects()[:60]]:
+        for sentence in text.split_sentences(sample):
+            fast_spans = [m.span() for m in refusal.REFUSAL_RE.finditer(sentence.text)]
+            assert fast_spans == [m.span() for m in REFERENCE_REFUSAL_RE.finditer(sentence.text)]
+        if sample.isascii() and rag.SOURCES_LINE_RE.search(sample):
+            assert rag._may_have_sources_line(sample)
