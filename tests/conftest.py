@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.REDIS_URL = test_url
     settings.CELERY_BROKER_URL = test_url
     settings.CACHES["default"]["LOCATION"] = test_url
-    celery_app.conf.broker_url = test_url
+    celery_app.conf.update(CELERY_BROKER_URL=test_url)  # the namespaced key is the one the app reads
     # The live server serves static files from the finders, which know no collectstatic hashes:
     # link them by plain names even when a `make run` left a manifest in STATIC_ROOT.
     settings.STORAGES = {

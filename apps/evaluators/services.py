@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.queue import task_enqueue
 from apps.evaluators.checks import CHECKS, CheckConfigError, run_check
 from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
 from apps.evaluators.selectors import config_version, sampled, subjects_build
@@ -269,11 +270,8 @@ def judge_requests_create(*, project: Project, pairs: Sequence[tuple[Evaluator, 
         from apps.evaluators.tasks import judge_request_run_task
 
         for request_id in ids:
-            try:
-                judge_request_run_task.apply_async(args=[request_id], retry=False)
-            except Exception as exc:  # noqa: BLE001 - the sweeper picks pending requests up again
-                logger.warning("judge request %s not enqueued (%s)", request_id, exc)
-                return
+            if not task_enqueue(judge_request_run_task, request_id):
+                return  # the broker is down: the sweeper sends the rest
 
     transaction.on_commit(enqueue)
     return ids
@@ -398,9 +396,7 @@ def judge_requests_sweep(*, older_than: timedelta = timedelta(minutes=15), limit
     from apps.evaluators.tasks import judge_request_run_task
 
     for request_id in ids:
-        try:
-            judge_request_run_task.apply_async(args=[request_id], retry=False)
-        except Exception:  # noqa: BLE001
+        if not task_enqueue(judge_request_run_task, request_id):
             break
     return ids
 
@@ -482,7 +478,7 @@ def backfill_start(*, evaluator: Evaluator, since: datetime, until: datetime) ->
     def enqueue() -> None:
         from apps.evaluators.tasks import backfill_run_task
 
-        backfill_run_task.apply_async(args=[backfill.id], retry=False)
+        task_enqueue(backfill_run_task, backfill.id)  # if the broker is down, backfills_sweep starts it
 
     transaction.on_commit(enqueue)
     return backfill
@@ -539,8 +535,6 @@ def backfills_sweep(*, idle_for: timedelta = timedelta(minutes=10), limit: int =
     from apps.evaluators.tasks import backfill_run_task
 
     for backfill_id in ids:
-        try:
-            backfill_run_task.apply_async(args=[backfill_id], retry=False)
-        except Exception:  # noqa: BLE001 - the next sweep tries again
+        if not task_enqueue(backfill_run_task, backfill_id):
             break
     return ids

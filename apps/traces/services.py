@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,13 +12,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from apps.core.queue import task_enqueue
 from apps.projects.models import Project
 from apps.traces import bulk
 from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
 from apps.traces.models import IngestBatch, PendingSpanContent, Span
 from apps.traces.normalize import LogContent, NormalizedSpan, merge_log_content
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -307,12 +305,7 @@ def ingest_batch_enqueue(*, batch_id: int) -> bool:
     """Send the batch's job to the broker; a broker outage is logged and left to the sweeper."""
     from apps.traces.tasks import ingest_batch_process_task
 
-    try:
-        ingest_batch_process_task.apply_async(args=[batch_id], retry=False)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the row stays pending for the sweep
-        logger.warning("ingest batch %s not enqueued (%s); the sweeper will retry", batch_id, exc)
-        return False
-    return True
+    return task_enqueue(ingest_batch_process_task, batch_id)
 
 
 def ingest_batch_process(*, batch_id: int) -> bool:

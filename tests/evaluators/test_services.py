@@ -304,3 +304,15 @@ def test_a_real_worker_retries_a_rate_limited_judge_call_and_stores_the_verdict(
     assert (request.status, request.attempts) == ("done", 2)
     assert len(fake_openai.requests) == 2  # the 429, then the retry after Retry-After
     assert Score.objects.get(trace=trace, name="helpfulness", source="judge").value == 5.0
+
+
+def test_starting_a_backfill_with_the_broker_down_still_records_it_for_the_sweep(
+    project, django_capture_on_commit_callbacks
+):
+    from tests.support.broker import broker_unreachable
+
+    ev = Evaluator.objects.get(project=project, name="not_empty")
+    now = timezone.now()
+    with broker_unreachable(), django_capture_on_commit_callbacks(execute=True):
+        backfill = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)  # must not raise
+    assert Backfill.objects.get(id=backfill.id).status == "pending"
