@@ -19,7 +19,8 @@ from tests.projects.factories import UserFactory
 # Playwright's sync API runs an event loop in this thread; the ORM calls in browser tests are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-TEST_REDIS_DB = 15
+# Parallel checkouts (one per developer helper) each take their own Redis database through this variable.
+TEST_REDIS_DB = int(os.environ.get("SIGHTLINE_TEST_REDIS_DB", "15"))
 
 
 def _redis_url_with_db(url: str, db: int) -> str:
