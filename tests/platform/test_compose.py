@@ -35,6 +35,12 @@ def test_compose_has_the_five_services(services: dict[str, Any]) -> None:
     assert set(services) == {"db", "redis", "web", "worker", "beat"}
 
 
+@pytest.mark.parametrize("name", ["db", "redis", *APP_SERVICES])
+def test_compose_restarts_every_service_unless_stopped(services: dict[str, Any], name: str) -> None:
+    # A crashed worker (or database) comes back by itself; `docker compose stop` still stops it.
+    assert services[name]["restart"] == "unless-stopped"
+
+
 def test_compose_uses_postgres_16_and_redis_7(services: dict[str, Any]) -> None:
     assert services["db"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
