@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -124,9 +125,20 @@ def merge_env_text(text: str, updates: Mapping[str, str]) -> str:
     if missing:
         if out and out[-1].strip():
             out.append("")
-        out.append("# Written by platform/runner.py (the services it chose); real env vars win.")
+        out.append("# Written by platform/runner.py (the services it chose, a local key); real env vars win.")
         out.extend(f"{key}={updates[key]}" for key in missing)
     return "\n".join(out) + "\n"
+
+
+def local_secret_key(values: Mapping[str, str]) -> dict[str, str]:
+    """Return {"SECRET_KEY": <new random key>} when `values` hold no key (nor SECRET_KEY_FILE), else {}.
+
+    Settings refuse to start with DEBUG off and no real key; a key generated once into .env keeps
+    `make run`, `make test` and manage.py working locally, and sessions valid from run to run.
+    """
+    if values.get("SECRET_KEY", "").strip() or values.get("SECRET_KEY_FILE", "").strip():
+        return {}
+    return {"SECRET_KEY": secrets.token_urlsafe(50)}  # 67 URL-safe characters: no quoting needed
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -135,11 +147,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def write_env_file(path: Path, updates: Mapping[str, str]) -> None:
-    """Set `updates` in the .env file at `path`, keeping its other lines."""
+    """Set `updates` in the .env file at `path`, keeping its other lines; a new file is private (0600)."""
     text = path.read_text() if path.exists() else ""
     merged = merge_env_text(text, updates)
-    if merged != text:
-        path.write_text(merged)
+    if merged == text:
+        return
+    if not path.exists():
+        path.touch(mode=0o600)  # it holds the SECRET_KEY
+    path.write_text(merged)
 
 
 def effective_env(environ: Mapping[str, str], file_values: Mapping[str, str]) -> dict[str, str]:
@@ -713,7 +728,11 @@ def setup() -> tuple[Services, dict[str, str]]:
         log(f"database: {redact(services.database.url)} ({services.database.source})")
         log(f"broker:   {redact(services.redis.url)} ({services.redis.source})")
         verify_services(services)
-        write_env_file(env_file, services.urls())
+        # A SECRET_KEY exported in the real environment wins anyway; otherwise keep the one in .env.
+        key = local_secret_key(settings)
+        if key:
+            log(f"SECRET_KEY: none set; generated a random one into {env_file} (kept for later runs)")
+        write_env_file(env_file, {**services.urls(), **key})
         env = app_env(os.environ, services)
         manage("migrate", "--noinput", env=env)
     except BaseException:

@@ -58,6 +58,37 @@ def test_write_env_file_creates_and_updates(runner: ModuleType, tmp_path: Path) 
     assert runner.read_env_file(path) == {"REDIS_URL": "redis://y/0", "PORT": "9000"}
 
 
+def _write_local_key(runner: ModuleType, path: Path) -> str:
+    """Do what setup() does with the key: generate one only when .env has none; return .env's key."""
+    runner.write_env_file(path, runner.local_secret_key(runner.read_env_file(path)))
+    return runner.read_env_file(path)["SECRET_KEY"]
+
+
+def test_local_secret_key_is_generated_once_into_env_and_kept(runner: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    first = _write_local_key(runner, path)
+    assert len(first) >= 50 and not first.startswith("django-insecure")
+    assert _write_local_key(runner, path) == first  # stable across runs
+    assert path.stat().st_mode & 0o077 == 0  # a new .env holding a key is private
+    assert runner.local_secret_key({}) != runner.local_secret_key({})  # random, not a constant
+
+
+def test_local_secret_key_fills_an_empty_line_in_place(runner: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# Django secret key\nSECRET_KEY=\nDEBUG=false\n")  # as copied from .env.example
+    key = _write_local_key(runner, path)
+    assert path.read_text().splitlines() == ["# Django secret key", f"SECRET_KEY={key}", "DEBUG=false"]
+
+
+@pytest.mark.parametrize("existing", ["SECRET_KEY=mine-do-not-touch\n", "SECRET_KEY_FILE=/run/secrets/key\n"])
+def test_local_secret_key_never_replaces_an_existing_key(runner: ModuleType, tmp_path: Path, existing: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text(existing)
+    runner.write_env_file(path, runner.local_secret_key(runner.read_env_file(path)))
+    assert path.read_text() == existing
+    assert runner.local_secret_key({"SECRET_KEY": "from-the-real-environment"}) == {}
+
+
 def test_effective_env_real_environment_wins_over_env_file(runner: ModuleType) -> None:
     merged = runner.effective_env({"PORT": "9001"}, {"PORT": "8000", "HOST": "0.0.0.0"})
     assert merged == {"PORT": "9001", "HOST": "0.0.0.0"}
