@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.evaluators.demo import demo_traces_seed
+from apps.demo.services import demo_traces_seed
 from apps.projects.services import demo_seed
 
 
