@@ -1214,6 +1214,9 @@ def install_signal_handlers() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch a subcommand; build .venv and re-exec inside it first when needed."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"], ["help"]):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in {*COMMANDS, "venv"}:
         print(__doc__, file=sys.stderr)
         return 2

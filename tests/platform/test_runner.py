@@ -438,6 +438,15 @@ def test_redact_hides_passwords(runner: ModuleType) -> None:
     assert runner.redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
+def test_main_help_prints_the_usage_without_touching_the_venv(
+    runner: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runner, "ensure_venv", _fail)
+    assert runner.main(["--help"]) == 0
+    assert "python3 platform/runner.py run" in capsys.readouterr().out
+    assert runner.main(["no-such-command"]) == 2
+
+
 def test_exit_code_is_non_zero_for_any_death(runner: ModuleType) -> None:
     assert (runner.exit_code(0), runner.exit_code(3), runner.exit_code(-9)) == (1, 3, 137)
 
