@@ -14,7 +14,7 @@ help: ## List the targets
 setup: ## Build .venv (dev), pick services, write .env, migrate
 	$(RUNNER) setup --dev
 
-run: ## Run web + worker + beat on HOST:PORT (default 127.0.0.1:8000); Ctrl-C stops all
+run: ## Run web + worker + beat on HOST:PORT (default 127.0.0.1:8000), restarting a crashed one; Ctrl-C stops all
 	$(RUNNER) run
 
 test: ## Run the test suite (pytest $(ARGS)) against real PostgreSQL and Redis

@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.evaluators.demo import _trace
+from apps.demo.services import _trace
 from apps.evaluators.models import Evaluator
 from apps.evaluators.selectors import subjects_build
 from apps.evaluators.services import evaluate_subjects, evaluations_run

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "apps.scores",
     "apps.judges",
     "apps.evaluators",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

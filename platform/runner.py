@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -124,9 +125,20 @@ def merge_env_text(text: str, updates: Mapping[str, str]) -> str:
     if missing:
         if out and out[-1].strip():
             out.append("")
-        out.append("# Written by platform/runner.py (the services it chose); real env vars win.")
+        out.append("# Written by platform/runner.py (the services it chose, a local key); real env vars win.")
         out.extend(f"{key}={updates[key]}" for key in missing)
     return "\n".join(out) + "\n"
+
+
+def local_secret_key(values: Mapping[str, str]) -> dict[str, str]:
+    """Return {"SECRET_KEY": <new random key>} when `values` hold no key (nor SECRET_KEY_FILE), else {}.
+
+    Settings refuse to start with DEBUG off and no real key; a key generated once into .env keeps
+    `make run`, `make test` and manage.py working locally, and sessions valid from run to run.
+    """
+    if values.get("SECRET_KEY", "").strip() or values.get("SECRET_KEY_FILE", "").strip():
+        return {}
+    return {"SECRET_KEY": secrets.token_urlsafe(50)}  # 67 URL-safe characters: no quoting needed
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -135,11 +147,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def write_env_file(path: Path, updates: Mapping[str, str]) -> None:
-    """Set `updates` in the .env file at `path`, keeping its other lines."""
+    """Set `updates` in the .env file at `path`, keeping its other lines; a new file is private (0600)."""
     text = path.read_text() if path.exists() else ""
     merged = merge_env_text(text, updates)
-    if merged != text:
-        path.write_text(merged)
+    if merged == text:
+        return
+    if not path.exists():
+        path.touch(mode=0o600)  # it holds the SECRET_KEY
+    path.write_text(merged)
 
 
 def effective_env(environ: Mapping[str, str], file_values: Mapping[str, str]) -> dict[str, str]:
@@ -713,7 +728,11 @@ def setup() -> tuple[Services, dict[str, str]]:
         log(f"database: {redact(services.database.url)} ({services.database.source})")
         log(f"broker:   {redact(services.redis.url)} ({services.redis.source})")
         verify_services(services)
-        write_env_file(env_file, services.urls())
+        # A SECRET_KEY exported in the real environment wins anyway; otherwise keep the one in .env.
+        key = local_secret_key(settings)
+        if key:
+            log(f"SECRET_KEY: none set; generated a random one into {env_file} (kept for later runs)")
+        write_env_file(env_file, {**services.urls(), **key})
         env = app_env(os.environ, services)
         manage("migrate", "--noinput", env=env)
     except BaseException:
@@ -798,15 +817,23 @@ def cmd_run(args: Sequence[str]) -> int:
     try:
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         login_lines = seed_demo(env)
-        specs = [ProcessSpec(name, resolve_argv(argv), env) for name, argv in parse_procfile(PROCFILE.read_text())]
-        host, port = env["HOST"], env["PORT"]
-        supervisor = Supervisor(specs, watch=services.embedded)
-        url = f"http://{host}:{port}/"
-        poll_host = "127.0.0.1" if host in {"0.0.0.0", "", "::", "[::]"} else host
-        supervisor.on_ready(f"http://{poll_host}:{port}/healthz", banner(url, login_lines))
-        return supervisor.run()
+        return supervise_procfile(env, login_lines=login_lines, watch=services.embedded)
     finally:
         services.stop()
+
+
+def supervise_procfile(
+    env: Mapping[str, str], *, login_lines: Iterable[str] = (), watch: Sequence[EmbeddedServer] = ()
+) -> int:
+    """Run the Procfile's processes under a Supervisor until stopped; print the banner once /healthz answers."""
+    DATA.mkdir(exist_ok=True)  # beat keeps its schedule in .data/
+    specs = [ProcessSpec(name, resolve_argv(argv), env) for name, argv in parse_procfile(PROCFILE.read_text())]
+    host, port = env["HOST"], env["PORT"]
+    supervisor = Supervisor(specs, watch=watch)
+    url = f"http://{host}:{port}/"
+    poll_host = "127.0.0.1" if host in {"0.0.0.0", "", "::", "[::]"} else host
+    supervisor.on_ready(f"http://{poll_host}:{port}/healthz", banner(url, login_lines))
+    return supervisor.run()
 
 
 def seed_demo(env: Mapping[str, str]) -> list[str]:
@@ -878,10 +905,58 @@ class ProcessSpec:
 
 
 COLORS = ("\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a crashed child is started again: exponential backoff, and when to give up instead."""
+
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    max_crashes: int = 5  # this many crashes of one child within `window` seconds stop everything
+    window: float = 60.0
+
+    def delay(self, crashes: int) -> float:
+        """Return the wait before restart number `crashes` (1 s, 2 s, 4 s … capped at max_delay)."""
+        return min(self.initial_delay * 2 ** max(crashes - 1, 0), self.max_delay)
+
+    def recent(self, crash_times: Sequence[float], now: float) -> list[float]:
+        """Return the crash times that fall inside the window ending at `now`."""
+        return [at for at in crash_times if now - at < self.window]
+
+    def gives_up(self, crash_times: Sequence[float], now: float) -> bool:
+        """Return True when the child crashed max_crashes times within the window."""
+        return len(self.recent(crash_times, now)) >= self.max_crashes
+
+
+@dataclass
+class Child:
+    """One supervised process: its spec, the current Popen, its crash history and pending restart."""
+
+    spec: ProcessSpec
+    proc: subprocess.Popen[bytes] | None = None
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None  # monotonic time of the pending restart, None when none is pending
+
+
+def describe_exit(returncode: int) -> str:
+    """Return how a child ended, in words ("exited with code 3", "was killed by SIGKILL")."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
 
 
 class Supervisor:
-    """Run processes as one group: prefix their output, stop all when one dies or on Ctrl-C."""
+    """Run processes as one group: prefix their output, restart crashed ones, stop all on a signal.
+
+    Signal handlers only record the signal; the main loop acts on it. (A handler that printed took
+    the output lock the main thread may hold, and deadlocked: `make` forwards the SIGTERM it gets,
+    so a `kill` of make's process group delivers two SIGTERMs at once.)
+    """
 
     def __init__(
         self,
@@ -889,15 +964,19 @@ class Supervisor:
         *,
         watch: Sequence[EmbeddedServer] = (),
         stop_timeout: float = STOP_TIMEOUT,
+        restart: RestartPolicy | None = None,
         out: IO[str] | None = None,
     ) -> None:
         """Prepare to supervise `specs`; `watch` are servers whose death also stops the group."""
         self.specs = list(specs)
         self.watch = list(watch)
         self.stop_timeout = stop_timeout
+        self.policy = restart or RestartPolicy()
         self.out = out or sys.stdout
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.children = {spec.name: Child(spec) for spec in self.specs}
         self.stopping = threading.Event()
+        self.signals: list[int] = []  # appended by the signal handler; read by the main loop only
+        self.failure = ""  # why the supervisor gave up, when it did
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._ready: tuple[str, str] | None = None
@@ -905,19 +984,27 @@ class Supervisor:
         self._names = [spec.name for spec in self.specs]
         self._color = hasattr(self.out, "isatty") and self.out.isatty()
 
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        """Return the current process of each child that has been started."""
+        return {name: child.proc for name, child in self.children.items() if child.proc is not None}
+
     def on_ready(self, url: str, message: str) -> None:
         """Print `message` once `url` answers 200 (polled in a thread after start)."""
         self._ready = (url, message)
 
     def emit(self, name: str, line: str) -> None:
-        """Write one prefixed output line."""
+        """Write one prefixed output line; a closed or broken output is ignored, never fatal."""
         prefix = f"{name:<{self._width}} | "
         if self._color:
             index = self._names.index(name) if name in self._names else len(self._names)
             prefix = f"{COLORS[index % len(COLORS)]}{prefix}\033[0m"
         with self._lock:
-            self.out.write(prefix + line.rstrip("\n") + "\n")
-            self.out.flush()
+            try:
+                self.out.write(prefix + line.rstrip("\n") + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                pass  # nobody reads our output any more; the children must still be stopped
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         """Copy a child's output to ours, line by line, with its name in front."""
@@ -925,22 +1012,32 @@ class Supervisor:
             self.emit(name, raw.decode(errors="replace"))
         stream.close()
 
+    def _spawn(self, child: Child) -> None:
+        """Start one child in its own session, with its output piped through `_pump`."""
+        spec = child.spec
+        # Its own session: a Ctrl-C or a kill of make's process group reaches only the runner,
+        # which stops the children in order (and can SIGKILL a child's whole group, grandchildren
+        # included). Children in our group would get the signal directly: that is handled too,
+        # since an exit after a stop request is never taken for a crash.
+        proc = subprocess.Popen(
+            spec.argv,
+            cwd=ROOT,
+            env=dict(spec.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        child.proc, child.restart_at = proc, None
+        self.emit("runner", f"{spec.name} started (pid {proc.pid})")
+        thread = threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
     def start(self) -> None:
-        """Start every process in its own session, with output piped through `_pump`."""
-        for spec in self.specs:
-            proc = subprocess.Popen(
-                spec.argv,
-                cwd=ROOT,
-                env=dict(spec.env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            self.procs[spec.name] = proc
-            thread = threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        """Start every process, then the health poller when a ready URL is set."""
+        for child in self.children.values():
+            self._spawn(child)
         if self._ready:
             threading.Thread(target=self._poll_ready, args=self._ready, daemon=True).start()
 
@@ -951,9 +1048,7 @@ class Supervisor:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local URL)
                     if response.status == 200:
-                        with self._lock:
-                            self.out.write(message + "\n")
-                            self.out.flush()
+                        self.emit_raw(message)
                         return
             except (urllib.error.URLError, OSError):
                 pass
@@ -961,58 +1056,105 @@ class Supervisor:
         if not self.stopping.is_set():
             warn(f"{url} did not answer within {timeout:.0f}s")
 
+    def emit_raw(self, text: str) -> None:
+        """Write text without a prefix (the banner)."""
+        with self._lock:
+            try:
+                self.out.write(text + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                pass
+
+    def _record_signal(self, signum: int, _frame: object) -> None:
+        """Signal handler: remember the signal and return; no I/O, no locks (see the class doc)."""
+        self.signals.append(signum)
+
     def run(self) -> int:
-        """Start, wait until a process exits or a stop signal arrives, stop all; return the code."""
-        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        requested = threading.Event()
+        """Start, supervise until a stop signal or a give-up, stop all; return the exit code.
 
-        def request_stop(signum: int, _frame: object) -> None:
-            """First signal: stop gracefully; a second one: kill."""
-            if requested.is_set():
-                self.emit("runner", "second signal: killing everything")
-                self.kill_all()
-            requested.set()
-
-        for sig in handlers:
-            signal.signal(sig, request_stop)
+        The handlers are installed before the first child starts, and the children are stopped
+        whatever ends the loop (a signal, a give-up, an exception).
+        """
+        handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._record_signal)
         try:
             self.start()
-            code = self.wait(requested)
-            self.stop_all()
-            return code
+            return self.supervise()
         finally:
-            self.stopping.set()
+            self.stop_all()
+            if self.failure:
+                print(f"==> ERROR: {self.failure}", file=sys.stderr, flush=True)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             for thread in self._threads:
                 thread.join(timeout=2)
 
-    def wait(self, requested: threading.Event) -> int:
-        """Block until a stop is requested (return 0) or something dies (return non-zero)."""
-        while not requested.wait(0.2):
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    self.emit("runner", f"{name} exited with code {proc.returncode}; stopping the others")
-                    return exit_code(proc.returncode)
+    def supervise(self, poll: float = 0.1) -> int:
+        """Restart crashed children until a stop signal (return 0) or a give-up (return non-zero)."""
+        while not self.signals:
+            now = time.monotonic()
+            for child in self.children.values():
+                code = self._tend(child, now)
+                if code is not None:
+                    return code
             for server in self.watch:
                 if not server.alive():
                     self.emit("runner", f"the embedded {server.name} died (log {server.log_path}); stopping")
                     return 1
+            time.sleep(poll)  # a signal interrupts the sleep and is seen on the next pass
         self.emit("runner", "stopping (Ctrl-C again to kill)")
         return 0
 
+    def _tend(self, child: Child, now: float) -> int | None:
+        """Notice a crash, schedule or perform its restart; return an exit code when giving up."""
+        proc = child.proc
+        if proc is None or proc.poll() is None or self.signals:
+            return None  # running, never started, or the exit is part of a requested stop
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                self._spawn(child)
+            return None
+        name, how = child.spec.name, describe_exit(proc.returncode)
+        # The leader is gone; its group may hold orphans (celery pool, gunicorn workers): end them.
+        _signal_group(proc, signal.SIGKILL, leader_only=False)
+        child.crashes = [*self.policy.recent(child.crashes, now), now]
+        if self.policy.gives_up(child.crashes, now):
+            self.failure = (
+                f"{name} {how}: {len(child.crashes)} crashes within {self.policy.window:.0f}s "
+                f"(the limit is {self.policy.max_crashes}), so the runner gave up and stopped everything"
+            )
+            self.emit("runner", f"GIVING UP: {self.failure}")
+            return exit_code(proc.returncode)
+        delay = self.policy.delay(len(child.crashes))
+        self.emit(
+            "runner",
+            f"{name} {how}; restarting it in {delay:g}s "
+            f"(crash {len(child.crashes)} of {self.policy.max_crashes} allowed within {self.policy.window:.0f}s)",
+        )
+        child.restart_at = now + delay
+        return None
+
     def stop_all(self) -> None:
-        """SIGTERM every process still running, wait up to stop_timeout, then SIGKILL the groups."""
+        """SIGTERM every running child, wait up to stop_timeout, then SIGKILL the groups.
+
+        A second SIGINT (Ctrl-C) during the wait kills at once. Repeated SIGTERMs do not: make
+        forwards the SIGTERM it gets, so one `kill` of its process group arrives twice.
+        """
         self.stopping.set()
         for proc in self.procs.values():
             if proc.poll() is None:
                 _signal_group(proc, signal.SIGTERM, leader_only=True)
         deadline = time.monotonic() + self.stop_timeout
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.emit("runner", f"{name} did not stop in {self.stop_timeout:.0f}s; killing it")
+        while any(proc.poll() is None for proc in self.procs.values()):
+            if self.signals.count(signal.SIGINT) >= 2:
+                self.emit("runner", "second Ctrl-C: killing everything")
+                break
+            if time.monotonic() >= deadline:
+                late = [name for name, proc in self.procs.items() if proc.poll() is None]
+                self.emit("runner", f"{', '.join(late)} did not stop in {self.stop_timeout:.0f}s; killing")
+                break
+            time.sleep(0.05)
         self.kill_all()
 
     def kill_all(self) -> None:
@@ -1057,19 +1199,30 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 DEV_COMMANDS = {"test", "bench"}
 
 
+def install_signal_handlers() -> None:
+    """Turn SIGINT/SIGTERM/SIGHUP into exceptions, so any step's cleanup runs; first thing, before any child.
+
+    Ctrl-C must work even when started from a shell that ignored SIGINT (a background job); children
+    inherit the default then, since exec resets handled signals. The Supervisor swaps in its own
+    handlers (record, then stop in order) for as long as it runs.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGHUP, _raise_terminated)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch a subcommand; build .venv and re-exec inside it first when needed."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"], ["help"]):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in {*COMMANDS, "venv"}:
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     dev = command in DEV_COMMANDS or "--dev" in rest
-    # Ctrl-C must work even when started from a shell that ignored SIGINT (a background job);
-    # children inherit the default then, since exec resets handled signals.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    signal.signal(signal.SIGHUP, _raise_terminated)
+    install_signal_handlers()
     try:
         ensure_venv(dev)
         if command == "venv":

@@ -17,6 +17,7 @@ ORDER = [
     "datasets",
     "slis",
     "dashboards",
+    "demo",  # composes every other app to seed the demo; nothing imports it
 ]
 APPS = Path(__file__).resolve().parents[2] / "apps"
 

@@ -35,6 +35,12 @@ def test_compose_has_the_five_services(services: dict[str, Any]) -> None:
     assert set(services) == {"db", "redis", "web", "worker", "beat"}
 
 
+@pytest.mark.parametrize("name", ["db", "redis", *APP_SERVICES])
+def test_compose_restarts_every_service_unless_stopped(services: dict[str, Any], name: str) -> None:
+    # A crashed worker (or database) comes back by itself; `docker compose stop` still stops it.
+    assert services[name]["restart"] == "unless-stopped"
+
+
 def test_compose_uses_postgres_16_and_redis_7(services: dict[str, Any]) -> None:
     assert services["db"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
@@ -158,8 +164,11 @@ def test_env_example_lists_every_variable_with_a_comment() -> None:
 def test_env_example_lists_every_variable_the_settings_read() -> None:
     import re
 
-    settings_text = (REPO / "config" / "settings.py").read_text()
-    read = set(re.findall(r'env(?:_bool|_int|_secret|_list)?\("([A-Z_]+)"', settings_text))
+    # Settings, and the apps' code too (seed_demo reads the admin login through the same helpers).
+    sources = [REPO / "config" / "settings.py", *sorted((REPO / "apps").rglob("*.py"))]
+    text = "\n".join(path.read_text() for path in sources)
+    read = set(re.findall(r'\benv(?:_bool|_int|_secret|_list)?\("([A-Z_]+)"', text))
+    read |= set(re.findall(r'os\.environ(?:\.get\(|\[)"([A-Z_]+)"', text))
     listed = {
         line.split("=", 1)[0]
         for line in (REPO / ".env.example").read_text().splitlines()

@@ -6,6 +6,7 @@ import http.server
 import io
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -55,6 +56,37 @@ def test_write_env_file_creates_and_updates(runner: ModuleType, tmp_path: Path) 
     path.write_text(path.read_text() + "PORT=9000\n")
     runner.write_env_file(path, {"REDIS_URL": "redis://y/0"})
     assert runner.read_env_file(path) == {"REDIS_URL": "redis://y/0", "PORT": "9000"}
+
+
+def _write_local_key(runner: ModuleType, path: Path) -> str:
+    """Do what setup() does with the key: generate one only when .env has none; return .env's key."""
+    runner.write_env_file(path, runner.local_secret_key(runner.read_env_file(path)))
+    return runner.read_env_file(path)["SECRET_KEY"]
+
+
+def test_local_secret_key_is_generated_once_into_env_and_kept(runner: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    first = _write_local_key(runner, path)
+    assert len(first) >= 50 and not first.startswith("django-insecure")
+    assert _write_local_key(runner, path) == first  # stable across runs
+    assert path.stat().st_mode & 0o077 == 0  # a new .env holding a key is private
+    assert runner.local_secret_key({}) != runner.local_secret_key({})  # random, not a constant
+
+
+def test_local_secret_key_fills_an_empty_line_in_place(runner: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# Django secret key\nSECRET_KEY=\nDEBUG=false\n")  # as copied from .env.example
+    key = _write_local_key(runner, path)
+    assert path.read_text().splitlines() == ["# Django secret key", f"SECRET_KEY={key}", "DEBUG=false"]
+
+
+@pytest.mark.parametrize("existing", ["SECRET_KEY=mine-do-not-touch\n", "SECRET_KEY_FILE=/run/secrets/key\n"])
+def test_local_secret_key_never_replaces_an_existing_key(runner: ModuleType, tmp_path: Path, existing: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text(existing)
+    runner.write_env_file(path, runner.local_secret_key(runner.read_env_file(path)))
+    assert path.read_text() == existing
+    assert runner.local_secret_key({"SECRET_KEY": "from-the-real-environment"}) == {}
 
 
 def test_effective_env_real_environment_wins_over_env_file(runner: ModuleType) -> None:
@@ -156,44 +188,157 @@ def _spec(runner: ModuleType, name: str, code: str) -> object:
     return runner.ProcessSpec(name, [sys.executable, "-u", "-c", code], {**os.environ})
 
 
-def test_supervisor_prefixes_output_and_stops_the_rest_when_one_dies(runner: ModuleType) -> None:
+SLEEPER = "import time; print('ready'); time.sleep(120)"
+DEADLINE = 60.0  # only turns a hang into a failure; every wait ends on a line or a condition
+
+
+def _wait_for(out: io.StringIO, text: str, count: int = 1) -> None:
+    """Block until `text` appears `count` times in the captured output (fail after DEADLINE)."""
+    deadline = time.monotonic() + DEADLINE
+    while out.getvalue().count(text) < count:
+        assert time.monotonic() < deadline, f"{text!r} x{count} never printed:\n{out.getvalue()}"
+        time.sleep(0.01)
+
+
+def _signal_when(out: io.StringIO, cues: list[tuple[str, int]], sig: int = signal.SIGTERM) -> threading.Thread:
+    """From a thread, wait for each (text, count) cue in turn and signal this process after each one."""
+
+    def send() -> None:
+        for text, count in cues:
+            _wait_for(out, text, count)
+            os.kill(os.getpid(), sig)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_restart_policy_backs_off_exponentially_up_to_a_cap(runner: ModuleType) -> None:
+    policy = runner.RestartPolicy()
+    assert [policy.delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_restart_policy_gives_up_only_on_crashes_within_the_window(runner: ModuleType) -> None:
+    policy = runner.RestartPolicy(max_crashes=5, window=60)
+    assert not policy.gives_up([0, 10, 20, 30], now=30)
+    assert policy.gives_up([0, 10, 20, 30, 40], now=40)
+    assert not policy.gives_up([0, 10, 20, 30, 70], now=70)  # the crash at 0 is older than a minute
+    assert policy.recent([0, 15, 70], now=70) == [15, 70]
+
+
+def test_describe_exit_names_the_signal(runner: ModuleType) -> None:
+    assert runner.describe_exit(-9) == "was killed by SIGKILL"
+    assert runner.describe_exit(3) == "exited with code 3"
+
+
+def test_supervisor_restarts_a_crashed_child_and_leaves_the_others_alone(runner: ModuleType, tmp_path: Path) -> None:
     out = io.StringIO()
-    sleeper = _spec(runner, "sleeper", "import time; print('up'); time.sleep(60)")
-    crasher = _spec(runner, "crash", "import time; time.sleep(0.5); print('bye'); raise SystemExit(3)")
-    supervisor = runner.Supervisor([sleeper, crasher], out=out, stop_timeout=5)
-    started = time.monotonic()
-    code = supervisor.run()
-    assert code == 3
-    assert time.monotonic() - started < 10
+    marker = tmp_path / "crashed-once"
+    flaky = _spec(
+        runner,
+        "flaky",
+        f"import pathlib, time; p = pathlib.Path({str(marker)!r})\n"
+        "if not p.exists(): p.touch(); print('crashing'); raise SystemExit(3)\n"
+        "print('second life'); time.sleep(120)",
+    )
+    policy = runner.RestartPolicy(initial_delay=0.01)
+    supervisor = runner.Supervisor([_spec(runner, "steady", SLEEPER), flaky], out=out, stop_timeout=5, restart=policy)
+    _signal_when(out, [("second life", 1)])
+    assert supervisor.run() == 0
+    lines = out.getvalue().splitlines()
+    assert "runner | flaky exited with code 3; restarting it in 0.01s (crash 1 of 5 allowed within 60s)" in lines
+    assert sum("steady started (pid" in line for line in lines) == 1
+    assert sum("flaky started (pid" in line for line in lines) == 2
+    assert all(proc.returncode == -15 for proc in supervisor.procs.values())
+
+
+def test_supervisor_gives_up_after_repeated_crashes_and_stops_the_rest(
+    runner: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    crasher = _spec(runner, "crash", "print('bye'); raise SystemExit(3)")
+    policy = runner.RestartPolicy(initial_delay=0.01, max_crashes=3, window=60)
+    supervisor = runner.Supervisor(
+        [_spec(runner, "sleeper", SLEEPER), crasher], out=out, stop_timeout=5, restart=policy
+    )
+    assert supervisor.run() == 3
     assert all(proc.poll() is not None for proc in supervisor.procs.values())
     lines = out.getvalue().splitlines()
-    assert "sleeper | up" in lines and "crash   | bye" in lines
-    assert any("crash exited with code 3" in line for line in lines)
+    assert "sleeper | ready" in lines and lines.count("crash   | bye") == 3
+    assert sum("restarting it in" in line for line in lines) == 2
+    assert "runner  | GIVING UP: crash exited with code 3: 3 crashes within 60s (the limit is 3)" in "\n".join(lines)
+    assert "gave up and stopped everything" in capsys.readouterr().err
 
 
 def test_supervisor_kills_a_child_that_ignores_sigterm(runner: ModuleType) -> None:
+    out = io.StringIO()
     stubborn = _spec(
         runner,
         "stubborn",
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready'); time.sleep(60)",
     )
-    supervisor = runner.Supervisor([stubborn], out=io.StringIO(), stop_timeout=1)
+    supervisor = runner.Supervisor([stubborn], out=out, stop_timeout=1)
     supervisor.start()
-    time.sleep(0.5)
+    _wait_for(out, "stubborn | ready")  # SIGTERM is ignored only once the child said so
     supervisor.stop_all()
     assert supervisor.procs["stubborn"].returncode == -9
 
 
 def test_supervisor_stops_everything_on_sigterm(runner: ModuleType) -> None:
     out = io.StringIO()
-    specs = [_spec(runner, name, "import time; time.sleep(60)") for name in ("web", "worker", "beat")]
+    specs = [_spec(runner, name, SLEEPER) for name in ("web", "worker", "beat")]
     supervisor = runner.Supervisor(specs, out=out, stop_timeout=5)
-    timer = threading.Timer(0.5, os.kill, args=(os.getpid(), 15))
-    timer.start()
+    _signal_when(out, [("| ready", 3)])
     code = supervisor.run()
     assert code == 0
     assert [proc.returncode for proc in supervisor.procs.values()] == [-15, -15, -15]
     assert "stopping" in out.getvalue()
+    assert "restarting" not in out.getvalue()  # exits during a stop are not crashes
+
+
+# A child that takes a while to stop: a second signal arrives while it is still stopping.
+SLOW_STOPPER = (
+    "import signal, sys, time\n"
+    "def bye(*_):\n    print('stopping slowly'); time.sleep(2); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, bye); print('ready'); time.sleep(120)"
+)
+
+
+def test_supervisor_a_repeated_sigterm_still_stops_gracefully(runner: ModuleType) -> None:
+    # make forwards the SIGTERM it gets, so `kill -TERM -<pgid of make run>` reaches the runner twice.
+    out = io.StringIO()
+    supervisor = runner.Supervisor([_spec(runner, "web", SLOW_STOPPER)], out=out, stop_timeout=30)
+    _signal_when(out, [("web | ready", 1), ("web | stopping slowly", 1)])
+    assert supervisor.run() == 0
+    assert supervisor.procs["web"].returncode == 0  # finished its own shutdown, not SIGKILLed
+
+
+def test_supervisor_a_second_ctrl_c_kills_at_once(runner: ModuleType) -> None:
+    out = io.StringIO()
+    supervisor = runner.Supervisor([_spec(runner, "web", SLOW_STOPPER)], out=out, stop_timeout=30)
+    _signal_when(out, [("web | ready", 1), ("web | stopping slowly", 1)], sig=signal.SIGINT)
+    assert supervisor.run() == 0
+    assert supervisor.procs["web"].returncode == -9
+    assert "second Ctrl-C: killing everything" in out.getvalue()
+
+
+def test_supervisor_handles_a_signal_sent_as_soon_as_a_child_starts(runner: ModuleType) -> None:
+    # The child signals the runner before printing anything: the handlers must already be ours.
+    out = io.StringIO()
+    early = _spec(runner, "web", "import os, signal, time; os.kill(os.getppid(), signal.SIGTERM); time.sleep(120)")
+    supervisor = runner.Supervisor([early], out=out, stop_timeout=5)
+    assert supervisor.run() == 0
+    assert supervisor.procs["web"].returncode == -15
+
+
+def test_supervisor_output_going_away_does_not_stop_supervision(runner: ModuleType) -> None:
+    out = io.StringIO()
+    supervisor = runner.Supervisor([_spec(runner, "web", SLEEPER)], out=out, stop_timeout=5)
+    out.close()  # the terminal or pipe we print to is gone
+    supervisor.emit("web", "nobody reads this")
+    supervisor.start()
+    supervisor.stop_all()
+    assert supervisor.procs["web"].returncode == -15
 
 
 def test_supervisor_prints_the_banner_once_healthz_answers(runner: ModuleType) -> None:
@@ -208,8 +353,9 @@ def test_supervisor_prints_the_banner_once_healthz_answers(runner: ModuleType) -
     server = http.server.HTTPServer(("127.0.0.1", 0), Ok)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     out = io.StringIO()
-    supervisor = runner.Supervisor([_spec(runner, "web", "import time; time.sleep(1)")], out=out, stop_timeout=2)
+    supervisor = runner.Supervisor([_spec(runner, "web", SLEEPER)], out=out, stop_timeout=2)
     supervisor.on_ready(f"http://127.0.0.1:{server.server_address[1]}/healthz", "Sightline is up")
+    _signal_when(out, [("Sightline is up", 1)])
     supervisor.run()
     server.shutdown()
     assert "Sightline is up" in out.getvalue()
@@ -290,6 +436,15 @@ def test_start_services_forced_embedded_gives_working_urls(runner: ModuleType, d
 def test_redact_hides_passwords(runner: ModuleType) -> None:
     assert runner.redact("postgres://u:secret@h:5432/d") == "postgres://u:***@h:5432/d"
     assert runner.redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_main_help_prints_the_usage_without_touching_the_venv(
+    runner: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runner, "ensure_venv", _fail)
+    assert runner.main(["--help"]) == 0
+    assert "python3 platform/runner.py run" in capsys.readouterr().out
+    assert runner.main(["no-such-command"]) == 2
 
 
 def test_exit_code_is_non_zero_for_any_death(runner: ModuleType) -> None:

@@ -1,15 +1,19 @@
-"""Demo traffic for `make run`: a support bot's last day of requests, scored, so every page has data."""
+"""The demo for `make run`: an admin login, and a support bot's last day of requests, scored, so every page has data."""
 
 from __future__ import annotations
 
 import random
+import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from apps.evaluators.services import evaluations_run
 from apps.projects.models import Project
+from apps.projects.services import demo_seed
 from apps.traces.models import Trace
 from apps.traces.native import native_trace_spans
 from apps.traces.services import spans_ingest
@@ -108,3 +112,53 @@ def demo_traces_seed(*, project: Project, count: int = 240, seed: int = 7) -> in
     pks = list(Trace.objects.filter(project=project).values_list("id", flat=True))
     evaluations_run(project_id=project.id, trace_pks=pks)
     return len(result.trace_ids)
+
+
+# The admin password seed_demo used to set, known to anyone who read the source: an admin that
+# still has it gets a new password at the next seed.
+LEGACY_ADMIN_PASSWORD = "sightline-admin"
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    """What demo_setup did: the admin login to tell, the demo project, its new key, the traces stored."""
+
+    username: str
+    password: str  # set by this run (given or generated); "" when the admin's password was left alone
+    password_generated: bool
+    project: Project
+    plaintext_key: str | None
+    traces: int
+
+
+def admin_password_generate() -> str:
+    """Return a new random admin password (128 bits, URL-safe, easy to copy)."""
+    return secrets.token_urlsafe(16)
+
+
+def demo_setup(*, username: str, password: str = "", traces: int = 240) -> DemoSetup:
+    """Create the admin, the demo project and its scored traffic once; a missing password is generated.
+
+    1. A new admin gets `password`, or a generated one.
+    2. An existing admin keeps its password, unless it is still LEGACY_ADMIN_PASSWORD.
+    3. The demo project gets its traffic only while it has no traces.
+    """
+    admin = get_user_model().objects.filter(username=username).first()
+    chosen = password or admin_password_generate()
+    seed = demo_seed(username=username, password=chosen)  # creates the admin only when missing
+    shown = chosen
+    if admin is not None:
+        if admin.check_password(LEGACY_ADMIN_PASSWORD):
+            admin.set_password(chosen)
+            admin.save(update_fields=["password"])
+        else:
+            shown = ""
+    stored = demo_traces_seed(project=seed.project, count=traces)
+    return DemoSetup(
+        username=username,
+        password=shown,
+        password_generated=bool(shown) and not password,
+        project=seed.project,
+        plaintext_key=seed.plaintext_key,
+        traces=stored,
+    )
