@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from apps.core.jobs import Outcome
 from apps.traces.models import IngestBatch, PendingSpanContent, Span, Trace
 from apps.traces.normalize import LogContent, NormalizedSpan
 from apps.traces.services import ingest_batch_process, ingest_batch_sweep, span_content_attach, spans_ingest
@@ -128,8 +129,8 @@ def test_log_content_after_its_span_is_attached_directly(project):
 def test_a_batch_is_claimed_once(project, settings):
     settings.INGEST_BATCH_CONSUMERS = []
     result = spans_ingest(project=project, spans=[span("1" * 16)])
-    assert ingest_batch_process(batch_id=result.batch_id) is True
-    assert ingest_batch_process(batch_id=result.batch_id) is False
+    assert ingest_batch_process(batch_id=result.batch_id).outcome is Outcome.CLAIMED
+    assert ingest_batch_process(batch_id=result.batch_id).outcome is Outcome.GONE
     batch = IngestBatch.objects.get(id=result.batch_id)
     assert (batch.state, batch.attempts) == (IngestBatch.State.DONE, 1)
 
@@ -157,10 +158,10 @@ def test_the_sweeper_picks_up_old_pending_and_stuck_batches_only(project, settin
     settings.INGEST_BATCH_CONSUMERS = []
     fresh = spans_ingest(project=project, spans=[span("1" * 16)]).batch_id
     old = IngestBatch.objects.create(project=project, trace_ids=[], state=IngestBatch.State.PENDING)
-    IngestBatch.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(minutes=5))
+    IngestBatch.objects.filter(id=old.id).update(enqueued_at=timezone.now() - timedelta(minutes=5))
     stuck = IngestBatch.objects.create(project=project, trace_ids=[], state=IngestBatch.State.RUNNING)
     IngestBatch.objects.filter(id=stuck.id).update(
-        created_at=timezone.now() - timedelta(hours=1), started_at=timezone.now() - timedelta(hours=1)
+        enqueued_at=timezone.now() - timedelta(hours=1), started_at=timezone.now() - timedelta(hours=1)
     )
     swept = ingest_batch_sweep()
     assert set(swept) == {old.id, stuck.id}
