@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
 
 from apps.core.models import BaseModel
 from apps.judges.models import Judge
@@ -57,16 +58,19 @@ class JudgeRequest(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Discarded"  # a failed request an admin gave up on (dead letters)
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="judge_requests", db_index=False)
     evaluator_version = models.CharField(max_length=16)
     trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.IntegerField(default=0)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    # When its job was last sent or is due (a retry's countdown); 1970 = not sent, or parked for a free slot.
+    enqueued_at = models.DateTimeField(null=True, blank=True, db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)  # the claim (apps/core/jobs.py)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -105,6 +109,10 @@ class Backfill(BaseModel):
     # Keyset cursor: traces are walked by id so a re-run resumes where the last chunk ended.
     last_trace_pk = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # Each chunk task claims the row (running with claimed_at set) and releases it before queueing the next.
+    attempts = models.IntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, db_default=Now())
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

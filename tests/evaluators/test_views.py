@@ -238,7 +238,7 @@ def test_backfill_start_shows_progress_that_polls_and_stops_with_286(client, ali
     running = client.get(status_url, **HTMX)
     assert running.status_code == 200 and "every 1s" in running.content.decode()
 
-    while backfill_step(backfill_id=backfill.id):
+    while backfill_step(backfill_id=backfill.id).more:
         pass
     done = client.get(status_url, **HTMX)
     assert done.status_code == HTMX_STOP_POLLING
