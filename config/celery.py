@@ -35,6 +35,11 @@ app.conf.beat_schedule = {
         "schedule": timedelta(seconds=15),
         "options": {"expires": 14},
     },
+    "judge-previews-sweep": {
+        "task": "judges.judge_previews_sweep",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
         "schedule": timedelta(seconds=30),

@@ -34,9 +34,9 @@ from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
 from apps.evaluators.selectors import config_version, sampled, subjects_build
 from apps.evaluators.subject import CheckResult, Subject
 from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, retry_delay
-from apps.judges.models import Judge
+from apps.judges.models import Judge, JudgePreview
 from apps.judges.rubrics import BUILTIN_RUBRICS, Rubric, custom_rubric
-from apps.judges.services import judge_client_for
+from apps.judges.services import judge_client_for, judge_preview_start
 from apps.projects.models import Project
 from apps.scores.models import Score
 from apps.scores.services import ScoreInput, scores_upsert
@@ -532,8 +532,17 @@ class PreviewRow:
     error: str = ""
 
 
-def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20) -> list[PreviewRow]:
-    """Run an unsaved evaluator on the project's most recent traces (judges on at most 3), storing nothing."""
+@dataclass
+class Preview:
+    """A preview's rows; for a judge, the job that grades up to 3 of them (polled, never inside the request)."""
+
+    rows: list[PreviewRow]
+    judge_preview: JudgePreview | None = None
+
+
+def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20) -> Preview:
+    """Run an unsaved evaluator on the project's most recent traces, storing no scores; judges grade at most 3
+    traces in a background job (the LLM never runs in the web request)."""
     config, _, filters = _checked(project, spec)
     draft = Evaluator(
         project=project,
@@ -547,36 +556,24 @@ def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20)
     traces = list(Trace.objects.filter(project=project).order_by("-started_at", "-id")[:limit])
     subjects = subjects_build(trace_pks=[t.id for t in traces])
     rows = []
-    judged = 0
+    judged: list[tuple[int, str, JudgeInput]] = []
     for trace in traces:
         subject = subjects[trace.id]
         if not _applies(draft, subject):
             rows.append(PreviewRow(trace=trace, result=None, applies=False))
             continue
         if draft.is_judge:
-            if judged >= 3:
-                continue
-            judged += 1
-            rows.append(_preview_judge(draft, trace, subject))
+            if len(judged) < 3:
+                judged.append((trace.id, trace.trace_id, _judge_input(subject)))
             continue
         try:
             rows.append(PreviewRow(trace=trace, result=run_check(draft.kind, config, subject), applies=True))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a preview shows a broken check's error on its row
             rows.append(PreviewRow(trace=trace, result=None, applies=True, error=str(exc)))
-    return rows
-
-
-def _preview_judge(draft: Evaluator, trace: Trace, subject: Subject) -> PreviewRow:
-    rubric = rubric_for(draft.config)
-    client = judge_client_for(draft.judge)
-    try:
-        verdict = client.grade(rubric=rubric, item=_judge_input(subject))
-    except (JudgeUnavailable, JudgeOutputInvalid) as exc:
-        return PreviewRow(trace=trace, result=None, applies=True, error=str(exc))
-    finally:
-        client.close()
-    result = CheckResult(value=verdict.score, passed=verdict.passed, label=verdict.label, explanation=verdict.reason)
-    return PreviewRow(trace=trace, result=result, applies=True)
+    job = None
+    if judged:
+        job = judge_preview_start(project=project, judge=draft.judge, rubric=rubric_for(config), items=judged)
+    return Preview(rows=rows, judge_preview=job)
 
 
 BACKFILL_JOB = RowJob(

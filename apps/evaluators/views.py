@@ -20,7 +20,7 @@ from apps.evaluators.selectors import (
     evaluator_pass_rates,
 )
 from apps.evaluators.services import (
-    PreviewRow,
+    Preview,
     backfill_start,
     evaluator_create,
     evaluator_preview,
@@ -107,7 +107,7 @@ def evaluator_preview_view(request: HttpRequest, project: Project) -> HttpRespon
     if request.POST.get("evaluator_id"):
         evaluator = _evaluator_or_404(project, int(request.POST["evaluator_id"]))
     form = EvaluatorForm(request.POST, project=project, evaluator=evaluator)
-    preview: list[PreviewRow] | None = None
+    preview: Preview | None = None
     if form.is_valid():
         try:
             preview = evaluator_preview(project=project, spec=form.to_spec(), limit=20)
@@ -177,7 +177,7 @@ def _evaluator_or_404(project: Project, evaluator_id: int) -> Evaluator:
 
 
 def _form_context(
-    project: Project, form: EvaluatorForm, evaluator: Evaluator | None = None, preview: list[PreviewRow] | None = None
+    project: Project, form: EvaluatorForm, evaluator: Evaluator | None = None, preview: Preview | None = None
 ) -> dict[str, Any]:
     kind = form.kind_value
     context: dict[str, Any] = {
@@ -189,16 +189,18 @@ def _form_context(
         "kind_help": KIND_HELP.get(kind, ""),
         "kind_options": config_options(kind),
         "is_admin": _is_admin(project),
-        "preview": preview,
+        "preview": preview.rows if preview is not None else None,
+        "judge_preview": preview.judge_preview if preview is not None else None,
     }
     if preview is not None:
-        applicable = [row for row in preview if row.applies and row.result is not None]
+        rows = preview.rows
+        applicable = [row for row in rows if row.applies and row.result is not None]
         context["preview_summary"] = {
-            "total": len(preview),
+            "total": len(rows),
             "scored": len(applicable),
             "passed": sum(1 for row in applicable if row.result and row.result.passed is True),
             "failed": sum(1 for row in applicable if row.result and row.result.passed is False),
-            "errors": sum(1 for row in preview if row.error),
+            "errors": sum(1 for row in rows if row.error),
         }
     return context
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
 
 from apps.core.models import BaseModel
 from apps.projects.models import Project
@@ -27,3 +28,37 @@ class Judge(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.model})"
+
+
+class JudgePreview(models.Model):
+    """A "Try it" run of an unsaved judge evaluator on a few recent traces: the row is the job's truth, polled."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="previews")
+    # The rubric's fields (apps.judges.rubrics.Rubric) and what the judge sees of each trace (JudgeInput + trace).
+    rubric = models.JSONField(default=dict)
+    items = models.JSONField(default=list)
+    results = models.JSONField(default=list)  # per item: label, score, passed, reason, or error
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)  # the claim (apps/core/jobs.py)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="judgepreview_status_created")]
+
+    def __str__(self) -> str:
+        return f"judge preview {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
