@@ -41,6 +41,7 @@ from apps.projects.models import Project
 from apps.scores.models import Score
 from apps.scores.services import ScoreInput, scores_upsert
 from apps.traces.models import Trace
+from apps.traces.services import ingest_batch_discard, ingest_batch_retry
 
 logger = logging.getLogger(__name__)
 
@@ -684,3 +685,24 @@ def backfill_step(*, backfill_id: int, chunk: int = 500) -> BackfillStep:
 def backfills_sweep(*, limit: int = 100) -> list[int]:
     """Send a chunk job for backfills with none in flight (broker outage, worker killed, chunk handed back)."""
     return job_sweep(BACKFILL_JOB, send=lambda backfill_id: backfill_enqueue(backfill_id=backfill_id), limit=limit)
+
+
+# -- dead letters ----------------------------------------------------------------------------------
+
+DEAD_LETTER_KINDS = ("batch", "judge")
+
+
+def dead_letter_act(*, project: Project, kind: str, row_id: int, action: str) -> bool:
+    """Retry (back to pending, job sent after commit) or discard one failed ingest batch or judge request.
+
+    Conditional on the row being failed and the project's: False when it no longer is (a double click).
+    """
+    if kind not in DEAD_LETTER_KINDS:
+        raise ValidationError({"kind": f"unknown kind {kind!r}; use {', '.join(DEAD_LETTER_KINDS)}"})
+    if action not in ("retry", "discard"):
+        raise ValidationError({"action": f"unknown action {action!r}; use retry or discard"})
+    if kind == "batch":
+        act = ingest_batch_retry if action == "retry" else ingest_batch_discard
+        return act(project=project, batch_id=row_id)
+    act = judge_request_retry if action == "retry" else judge_request_discard
+    return act(project=project, request_id=row_id)

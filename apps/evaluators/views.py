@@ -18,16 +18,19 @@ from apps.evaluators.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_pass_rates,
+    judge_request_failed_list,
 )
 from apps.evaluators.services import (
     Preview,
     backfill_start,
+    dead_letter_act,
     evaluator_create,
     evaluator_preview,
     evaluator_update,
 )
 from apps.projects.access import project_view
 from apps.projects.models import Membership, Project
+from apps.traces.selectors import ingest_batch_failed_list
 
 ADMIN = Membership.Role.ADMIN
 LIST_TEMPLATE = "evaluators/evaluator_list.html"
@@ -216,3 +219,40 @@ def _form_page(
         # Resume polling after a reload while the newest backfill still runs.
         context["backfill"] = next((b for b in backfills[:1] if not b.is_finished), None)
     return render(request, FORM_TEMPLATE, context, status=status)
+
+
+DEAD_LETTERS_TEMPLATE = "evaluators/dead_letters.html"
+
+
+def _dead_letters_context(project: Project, message: str = "") -> dict[str, Any]:
+    return {
+        "project": project,
+        "nav": "dead-letters",
+        "batches": ingest_batch_failed_list(project=project)[:200],
+        "requests": judge_request_failed_list(project=project)[:200],
+        "message": message,
+    }
+
+
+@require_GET
+@project_view(min_role=ADMIN)
+def dead_letter_list_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """List the project's failed ingest batches and judge requests, with their error, attempts and time."""
+    template = DEAD_LETTERS_TEMPLATE + ("#dead-letters" if is_partial(request) else "")
+    return render(request, template, _dead_letters_context(project))
+
+
+@require_POST
+@project_view(min_role=ADMIN)
+def dead_letter_action_view(request: HttpRequest, project: Project, kind: str, row_id: int) -> HttpResponse:
+    """Retry or discard one failed row; htmx gets the refreshed lists, a plain form post a redirect to them."""
+    action = request.POST.get("action", "")
+    try:
+        changed = dead_letter_act(project=project, kind=kind, row_id=row_id, action=action)
+    except ValidationError as exc:
+        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()), status=400)
+    if not is_partial(request):
+        return redirect("evaluators:dead-letters", project_slug=project.slug)
+    done = {"retry": "queued again", "discard": "discarded"}[action]
+    message = f"{kind} {row_id} {done}" if changed else f"{kind} {row_id} is no longer failed"
+    return render(request, f"{DEAD_LETTERS_TEMPLATE}#dead-letters", _dead_letters_context(project, message))
