@@ -14,8 +14,9 @@ from django.db import connection
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
+from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.subject import Document, Subject, ToolCall
+from apps.judges.models import JudgeRequest
 from apps.projects.models import Project
 from apps.scores.models import Score
 

@@ -30,11 +30,11 @@ from apps.core.jobs import (
 )
 from apps.core.queue import task_enqueue
 from apps.evaluators.checks import CHECKS, CheckConfigError, run_check
-from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
+from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.selectors import config_version, sampled, subjects_build
 from apps.evaluators.subject import CheckResult, Subject
 from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, retry_delay
-from apps.judges.models import Judge, JudgePreview
+from apps.judges.models import Judge, JudgePreview, JudgeRequest
 from apps.judges.rubrics import BUILTIN_RUBRICS, Rubric, custom_rubric
 from apps.judges.services import judge_client_for, judge_preview_start
 from apps.projects.models import Project

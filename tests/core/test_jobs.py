@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core.jobs import Outcome, job_claim
 from apps.core.queue import BREAKER, task_enqueue
-from apps.evaluators.models import JudgeRequest
+from apps.judges.models import JudgeRequest
 from apps.traces.models import IngestBatch
 from apps.traces.services import INGEST_BATCH_JOB, ingest_batch_process, ingest_batch_sweep
 from tests.traces.factories import simple_trace

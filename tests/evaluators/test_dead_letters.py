@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from apps.evaluators.models import Evaluator, JudgeRequest
+from apps.evaluators.models import Evaluator
+from apps.judges.models import JudgeRequest
 from apps.traces.models import IngestBatch
 from tests.traces.factories import simple_trace
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
+from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.selectors import sampled
 from apps.evaluators.services import (
     EvaluatorSpec,
@@ -22,6 +22,7 @@ from apps.evaluators.services import (
     judge_request_run,
 )
 from apps.judges.llm import JudgeUnavailable
+from apps.judges.models import JudgeRequest
 from apps.judges.services import judge_create
 from apps.scores.models import Score
 from apps.traces.models import IngestBatch
