@@ -76,6 +76,8 @@ def job_claim(job: RowJob, *, row_id: int, now: datetime | None = None) -> Claim
     row = job.rows(id=row_id).values(job.status, job.claimed_at).first()
     if row is None or row[job.status] != job.running:
         return Claim(Outcome.GONE)
+    if row[job.claimed_at] is None:  # released between our UPDATE and this read: try again shortly
+        return Claim(Outcome.BUSY, wait=1.0)
     expires = row[job.claimed_at] + timedelta(seconds=job.time_limit)
     return Claim(Outcome.BUSY, wait=max(1.0, (expires - now).total_seconds() + 1.0))
 
