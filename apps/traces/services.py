@@ -330,8 +330,13 @@ def ingest_batch_enqueue(*, batch_id: int) -> bool:
     return False
 
 
-def ingest_batch_process(*, batch_id: int) -> Claim:
-    """Run post-ingest consumers for a batch once; a second delivery is a no-op. Return the claim's outcome.
+def ingest_batch_process(*, batch_id: int) -> bool:
+    """Run post-ingest consumers for a batch once; a second delivery is a no-op. Return whether it ran."""
+    return ingest_batch_run(batch_id=batch_id).outcome is Outcome.CLAIMED
+
+
+def ingest_batch_run(*, batch_id: int) -> Claim:
+    """Claim a batch and run its post-ingest consumers; return the claim (BUSY says when to look again).
 
     A redelivered job takes over a batch whose claim outlived the task's time limit (its worker died);
     a claim still live comes back BUSY with how long to wait. A consumer error hands the batch back

@@ -20,9 +20,9 @@ INGEST_BATCH_TIME_LIMIT = settings.INGEST_BATCH_TIME_LIMIT
 def ingest_batch_process_task(self, batch_id: int) -> None:  # noqa: ANN001 - Celery's bound task
     """Run the post-ingest work of one accepted batch; a redelivery takes over a dead worker's claim."""
     from apps.core.jobs import Outcome
-    from apps.traces.services import ingest_batch_process
+    from apps.traces.services import ingest_batch_run
 
-    claim = ingest_batch_process(batch_id=batch_id)
+    claim = ingest_batch_run(batch_id=batch_id)
     if claim.outcome is Outcome.BUSY:
         # Another worker holds a live claim (or did, and died): look again once that claim has expired.
         raise self.retry(countdown=claim.wait)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from apps.core.jobs import Outcome
 from apps.traces.models import IngestBatch, PendingSpanContent, Span, Trace
 from apps.traces.normalize import LogContent, NormalizedSpan
 from apps.traces.services import ingest_batch_process, ingest_batch_sweep, span_content_attach, spans_ingest
@@ -129,8 +128,8 @@ def test_log_content_after_its_span_is_attached_directly(project):
 def test_a_batch_is_claimed_once(project, settings):
     settings.INGEST_BATCH_CONSUMERS = []
     result = spans_ingest(project=project, spans=[span("1" * 16)])
-    assert ingest_batch_process(batch_id=result.batch_id).outcome is Outcome.CLAIMED
-    assert ingest_batch_process(batch_id=result.batch_id).outcome is Outcome.GONE
+    assert ingest_batch_process(batch_id=result.batch_id) is True
+    assert ingest_batch_process(batch_id=result.batch_id) is False
     batch = IngestBatch.objects.get(id=result.batch_id)
     assert (batch.state, batch.attempts) == (IngestBatch.State.DONE, 1)
 
