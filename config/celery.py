@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from celery import Celery
-from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,23 +22,27 @@ app.conf.task_routes = {
     "slis.*": {"queue": "alerts"},
 }
 
+# Sweepers send jobs for rows with none in flight (apps/core/jobs.py). Every 15 s, so that after a broker
+# outage (sends skipped by the breaker in apps/core/queue.py) evaluation catches up within a minute.
 app.conf.beat_schedule = {
-    # Re-enqueue ingest batches whose post-ingest job never ran (broker down at ingest time).
     "ingest-batch-sweep": {
         "task": "traces.ingest_batch_sweep",
-        "schedule": crontab(minute="*"),
-        "options": {"expires": 50},
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
     },
-    # Restart backfills whose chain of chunk tasks was lost.
-    "backfills-sweep": {
-        "task": "evaluators.backfills_sweep",
-        "schedule": crontab(minute="*/5"),
-        "options": {"expires": 240},
-    },
-    # Re-enqueue judge requests that never reached a worker, and free ones stuck running.
     "judge-requests-sweep": {
         "task": "evaluators.judge_requests_sweep",
-        "schedule": crontab(minute="*"),
-        "options": {"expires": 50},
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    "judge-previews-sweep": {
+        "task": "judges.judge_previews_sweep",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    "backfills-sweep": {
+        "task": "evaluators.backfills_sweep",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 29},
     },
 }

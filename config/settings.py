@@ -256,13 +256,27 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A down broker must not hang the request path: enqueueing gives up fast (ingest sweeps later).
+# A send that cannot connect fails within 1 s (no publish retries); after that the per-process breaker in
+# apps/core/queue.py skips sends for BROKER_BREAKER_SECONDS, so an outage costs one request ~1 s, not each.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
-    "socket_connect_timeout": 2,
+    "socket_connect_timeout": 1,
     "socket_timeout": 5,
     "max_retries": 1,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+BROKER_BREAKER_SECONDS = env_int("BROKER_BREAKER_SECONDS", 10)
+
+# Row-claimed jobs (apps/core/jobs.py). A claim older than its task's hard time limit belongs to a dead
+# worker and is taken over, so these limits bound how long a killed worker delays its row.
+INGEST_BATCH_TIME_LIMIT = env_int("INGEST_BATCH_TIME_LIMIT", 45)
+INGEST_BATCH_MAX_ATTEMPTS = env_int("INGEST_BATCH_MAX_ATTEMPTS", 5)
+JUDGE_TASK_TIME_LIMIT = env_int("JUDGE_TASK_TIME_LIMIT", 60)
+JUDGE_MAX_ATTEMPTS = env_int("JUDGE_MAX_ATTEMPTS", 8)
+BACKFILL_TASK_TIME_LIMIT = env_int("BACKFILL_TASK_TIME_LIMIT", 60)
+BACKFILL_MAX_ATTEMPTS = env_int("BACKFILL_MAX_ATTEMPTS", 5)
+JUDGE_PREVIEW_TIME_LIMIT = env_int("JUDGE_PREVIEW_TIME_LIMIT", 120)  # "Try it": up to 3 judge calls in one job
 CELERY_TIMEZONE = "UTC"
 
 # Ingestion limits (OTLP recommends 64 MiB decompressed).

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
 
 from apps.core.models import BaseModel
 from apps.judges.models import Judge
 from apps.projects.models import Project
-from apps.traces.models import Trace
 
 
 class Evaluator(BaseModel):
@@ -49,41 +49,6 @@ class Evaluator(BaseModel):
         return self.kind == self.Kind.LLM_JUDGE
 
 
-class JudgeRequest(models.Model):
-    """One trace sampled for one judge evaluator version: the row is the job's truth, Celery carries its id."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="judge_requests", db_index=False)
-    evaluator_version = models.CharField(max_length=16)
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    attempts = models.IntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            # At-least-once delivery and re-runs never judge a trace twice for one evaluator version.
-            models.UniqueConstraint(fields=["evaluator", "evaluator_version", "trace"], name="judgereq_uniq"),
-        ]
-        indexes = [
-            # The per-project concurrency count and the sweeper.
-            models.Index(fields=["project", "status"], name="judgereq_project_status"),
-            models.Index(fields=["status", "created_at"], name="judgereq_status_created"),
-        ]
-
-    def __str__(self) -> str:
-        return f"judge {self.evaluator_id} on trace {self.trace_id} ({self.status})"
-
-
 class Backfill(BaseModel):
     """Running one evaluator over past traces of a time range, in chunks; progress lives in the row."""
 
@@ -105,6 +70,10 @@ class Backfill(BaseModel):
     # Keyset cursor: traces are walked by id so a re-run resumes where the last chunk ended.
     last_trace_pk = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # Each chunk task claims the row (running with claimed_at set) and releases it before queueing the next.
+    attempts = models.IntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, db_default=Now())
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

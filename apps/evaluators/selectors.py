@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.subject import Document, Subject, ToolCall
+from apps.judges.models import JudgeRequest
 from apps.projects.models import Project
 from apps.scores.models import Score
 
@@ -194,3 +195,12 @@ def config_version(*, kind: str, config: dict[str, Any], extra: str = "") -> str
     """Return a short hash of what an evaluator computes (kind, config, judge pin, rubric version)."""
     payload = json.dumps({"kind": kind, "config": config, "extra": extra}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def judge_request_failed_list(*, project: Project) -> QuerySet[JudgeRequest]:
+    """Return the project's judge requests that failed for good, newest first (dead letters)."""
+    return (
+        JudgeRequest.objects.filter(project=project, status=JudgeRequest.Status.FAILED)
+        .select_related("evaluator")
+        .order_by("-finished_at", "-id")
+    )

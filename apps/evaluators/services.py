@@ -8,25 +8,40 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from apps.core.jobs import (
+    NOT_SENT,
+    Claim,
+    Outcome,
+    RowJob,
+    job_claim,
+    job_fail,
+    job_finish,
+    job_mark_sent,
+    job_release,
+    job_retry,
+    job_sweep,
+)
 from apps.core.queue import task_enqueue
 from apps.evaluators.checks import CHECKS, CheckConfigError, run_check
-from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
+from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.selectors import config_version, sampled, subjects_build
 from apps.evaluators.subject import CheckResult, Subject
-from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable
-from apps.judges.models import Judge
+from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, retry_delay
+from apps.judges.models import Judge, JudgePreview, JudgeRequest
 from apps.judges.rubrics import BUILTIN_RUBRICS, Rubric, custom_rubric
-from apps.judges.services import judge_client_for
+from apps.judges.services import judge_client_for, judge_preview_start
 from apps.projects.models import Project
 from apps.scores.models import Score
 from apps.scores.services import ScoreInput, scores_upsert
 from apps.traces.models import Trace
+from apps.traces.services import ingest_batch_discard, ingest_batch_retry
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +241,8 @@ def evaluate_subjects(
                 if not check.applies(subject, evaluator.config):
                     continue
                 result = check.run(subject, evaluator.config)
+            except SoftTimeLimitExceeded:
+                raise  # the task's time is up: never swallowed as one broken check
             except Exception:  # noqa: BLE001 - one broken check must not stop the others
                 logger.exception("evaluator %s failed on trace %s", evaluator.name, subject.trace_id)
                 continue
@@ -266,19 +283,35 @@ def judge_requests_create(*, project: Project, pairs: Sequence[tuple[Evaluator, 
     ).values_list("id", "evaluator_id", "evaluator_version", "trace_id")
     ids = [rid for rid, ev_id, version, trace_pk in pending if (ev_id, version, trace_pk) in keys]
 
-    def enqueue() -> None:
-        from apps.evaluators.tasks import judge_request_run_task
-
-        for request_id in ids:
-            if not task_enqueue(judge_request_run_task, request_id):
-                return  # the broker is down: the sweeper sends the rest
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: _judge_requests_send(ids))
     return ids
 
 
-class JudgeBusy(Exception):
-    """The project already has its maximum of judge calls in flight; try again shortly."""
+JUDGE_REQUEST_JOB = RowJob(
+    model=JudgeRequest,
+    time_limit=settings.JUDGE_TASK_TIME_LIMIT,
+    in_flight=60,  # counted from when the job is due (a retry's countdown included)
+    max_attempts=settings.JUDGE_MAX_ATTEMPTS,
+)
+
+
+class JudgeRetry(JudgeUnavailable):
+    """The judge was unavailable and the request was handed back: its retry is due in `countdown` seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None, countdown: float = 0.0) -> None:
+        super().__init__(message, retry_after)
+        self.countdown = countdown
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.retry_after, self.countdown))
+
+
+@dataclass(frozen=True)
+class JudgeRun:
+    """What one delivery of a judge request did: its status, and for `busy` when to look again."""
+
+    status: str  # done, failed, parked (project at its limit), busy (live claim elsewhere), skipped
+    wait: float = 0.0
 
 
 def _judge_input(subject: Subject) -> JudgeInput:
@@ -290,50 +323,86 @@ def _judge_input(subject: Subject) -> JudgeInput:
     )
 
 
-def _judge_claim(request_id: int) -> JudgeRequest | None:
-    """Move a pending request to running if its project is under the concurrency limit (row locks serialize)."""
+def _judge_running(project_id: int, now: datetime) -> int:
+    """Judge calls of a project with a live claim (a dead worker's claim frees its slot)."""
+    live = now - timedelta(seconds=JUDGE_REQUEST_JOB.time_limit)
+    return JudgeRequest.objects.filter(
+        project_id=project_id, status=JudgeRequest.Status.RUNNING, started_at__gte=live
+    ).count()
+
+
+def _judge_claim(request_id: int) -> tuple[Claim | None, str, int]:
+    """Claim a request if its project has a free slot, else park it pending until one frees (row locks serialize)."""
+    row = JudgeRequest.objects.filter(id=request_id).values("project_id", "status").first()
+    if row is None:
+        return None, "skipped", 0
     with transaction.atomic():
-        request = JudgeRequest.objects.select_for_update().filter(id=request_id).first()
-        if request is None or request.status != JudgeRequest.Status.PENDING:
-            return None  # finished, failed, or another worker has it: a redelivery is a no-op
         # Lock the project row so concurrent claims of one project count each other.
-        Project.objects.select_for_update().filter(id=request.project_id).first()
-        stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-        running = JudgeRequest.objects.filter(
-            project_id=request.project_id, status=JudgeRequest.Status.RUNNING, started_at__gte=stale
-        ).count()
-        if running >= settings.JUDGE_MAX_CONCURRENCY_PER_PROJECT:
-            raise JudgeBusy(f"{running} judge calls already running for project {request.project_id}")
-        JudgeRequest.objects.filter(id=request_id).update(
-            status=JudgeRequest.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-        )
-    return JudgeRequest.objects.select_related("evaluator__judge", "project").get(id=request_id)
+        Project.objects.select_for_update().filter(id=row["project_id"]).first()
+        now = timezone.now()
+        if row["status"] == JudgeRequest.Status.PENDING and (
+            _judge_running(row["project_id"], now) >= settings.JUDGE_MAX_CONCURRENCY_PER_PROJECT
+        ):
+            # No retry loop: the request waits, parked, until a finishing call dispatches it into its slot.
+            JudgeRequest.objects.filter(id=request_id, status=JudgeRequest.Status.PENDING).update(enqueued_at=NOT_SENT)
+            return None, "parked", row["project_id"]
+        claim = job_claim(JUDGE_REQUEST_JOB, row_id=request_id, now=now)
+    if claim.outcome is Outcome.GONE:
+        return None, "skipped", row["project_id"]
+    return claim, claim.outcome.value, row["project_id"]
 
 
-def judge_request_run(*, request_id: int, client: JudgeClient | None = None) -> str:
-    """Grade one sampled trace with its judge evaluator and store the verdict as a score. Return the new status."""
-    request = _judge_claim(request_id)
-    if request is None:
-        return "skipped"
+def judge_request_run(*, request_id: int, client: JudgeClient | None = None) -> JudgeRun:
+    """Grade one sampled trace with its judge evaluator and store the verdict as a score.
+
+    A judge outage hands the request back and raises JudgeRetry with the backoff, until
+    JUDGE_MAX_ATTEMPTS make it failed; a project at its concurrency limit parks the request.
+    """
+    claim, state, project_id = _judge_claim(request_id)
+    if claim is None:
+        return JudgeRun(state)
+    if claim.outcome is Outcome.BUSY:
+        return JudgeRun("busy", wait=claim.wait)
+    try:
+        return _judge_grade(request_id, claim, client)
+    finally:
+        # Whatever the outcome, a slot of this project may be free now: fill it with a parked request.
+        judge_requests_dispatch(project_id=project_id)
+
+
+def _judge_grade(request_id: int, claim: Claim, client: JudgeClient | None) -> JudgeRun:
+    token = claim.token
+    request = JudgeRequest.objects.select_related("evaluator__judge", "project").get(id=request_id)
     evaluator = request.evaluator
     subject = subjects_build(trace_pks=[request.trace_id]).get(request.trace_id)
     if subject is None or evaluator.judge is None:
-        _judge_finish(request_id, JudgeRequest.Status.FAILED, "trace or judge no longer exists")
-        return JudgeRequest.Status.FAILED
+        _judge_finish(request_id, token, JudgeRequest.Status.FAILED, "trace or judge no longer exists")
+        return JudgeRun(JudgeRequest.Status.FAILED)
     rubric = rubric_for(evaluator.config)
     owned = client is None
     judge = client or judge_client_for(evaluator.judge)
     try:
         verdict = judge.grade(rubric=rubric, item=_judge_input(subject))
-    except JudgeUnavailable:
-        # Hand the row back so the Celery retry can claim it again.
-        JudgeRequest.objects.filter(id=request_id, status=JudgeRequest.Status.RUNNING).update(
-            status=JudgeRequest.Status.PENDING
+    except JudgeUnavailable as exc:
+        countdown = retry_delay(claim.attempts - 1, exc.retry_after)
+        status = job_release(
+            JUDGE_REQUEST_JOB,
+            row_id=request_id,
+            token=token,
+            error=f"judge unavailable (attempt {claim.attempts}): {exc}",
+            retry_in=countdown,
+            finished_at=timezone.now(),
         )
-        raise
+        if status == JudgeRequest.Status.FAILED:
+            return JudgeRun(JudgeRequest.Status.FAILED)
+        raise JudgeRetry(str(exc), exc.retry_after, countdown) from exc
     except JudgeOutputInvalid as exc:
-        _judge_finish(request_id, JudgeRequest.Status.FAILED, f"judge output invalid: {exc}"[:2000])
-        return JudgeRequest.Status.FAILED
+        _judge_finish(request_id, token, JudgeRequest.Status.FAILED, f"judge output invalid: {exc}"[:2000])
+        return JudgeRun(JudgeRequest.Status.FAILED)
+    except Exception as exc:
+        # Anything else (a soft time limit included) hands the row back and propagates: never swallowed.
+        job_release(JUDGE_REQUEST_JOB, row_id=request_id, token=token, error=f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         if owned:
             judge.close()  # type: ignore[attr-defined]  # free the HTTP connection pool
@@ -360,45 +429,95 @@ def judge_request_run(*, request_id: int, client: JudgeClient | None = None) -> 
     )
     with transaction.atomic():
         scores_upsert(project=request.project, items=[score])
-        _judge_finish(request_id, JudgeRequest.Status.DONE, "")
-    return JudgeRequest.Status.DONE
+        _judge_finish(request_id, token, JudgeRequest.Status.DONE, "")
+    return JudgeRun(JudgeRequest.Status.DONE)
 
 
-def _judge_finish(request_id: int, status: str, error: str) -> None:
-    JudgeRequest.objects.filter(id=request_id, status=JudgeRequest.Status.RUNNING).update(
-        status=status, error=error, finished_at=timezone.now()
+def _judge_finish(request_id: int, token: datetime | None, status: str, error: str) -> None:
+    job_finish(
+        JUDGE_REQUEST_JOB, row_id=request_id, token=token, status=status, error=error, finished_at=timezone.now()
     )
 
 
 def judge_request_fail(*, request_id: int, error: str) -> None:
-    """Record that a request ran out of retries (the judge stayed unavailable)."""
-    JudgeRequest.objects.filter(
-        id=request_id, status__in=[JudgeRequest.Status.PENDING, JudgeRequest.Status.RUNNING]
-    ).update(status=JudgeRequest.Status.FAILED, error=error[:2000], finished_at=timezone.now())
+    """Record that a request can run no more (e.g. its task ran out of retries)."""
+    job_fail(JUDGE_REQUEST_JOB, row_id=request_id, error=error, finished_at=timezone.now())
 
 
-def judge_requests_sweep(*, older_than: timedelta = timedelta(minutes=15), limit: int = 500) -> list[int]:
-    """Re-enqueue pending requests that were never delivered, and free ones stuck running past the time limit.
-
-    `older_than` exceeds the longest retry backoff (10 minutes), so a request waiting out its own
-    countdown is not sent twice.
-    """
-    now = timezone.now()
-    stuck = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    JudgeRequest.objects.filter(status=JudgeRequest.Status.RUNNING, started_at__lt=stuck).update(
-        status=JudgeRequest.Status.PENDING
-    )
-    ids = list(
-        JudgeRequest.objects.filter(status=JudgeRequest.Status.PENDING, created_at__lt=now - older_than)
-        .order_by("created_at")
-        .values_list("id", flat=True)[:limit]
-    )
+def judge_request_enqueue(*, request_id: int) -> bool:
+    """Send one request's job; a broker outage marks it unsent for the sweeper."""
     from apps.evaluators.tasks import judge_request_run_task
 
-    for request_id in ids:
-        if not task_enqueue(judge_request_run_task, request_id):
-            break
+    if task_enqueue(judge_request_run_task, request_id):
+        return True
+    job_mark_sent(JUDGE_REQUEST_JOB, row_ids=[request_id], sent=False)
+    return False
+
+
+def judge_requests_dispatch(*, project_id: int) -> list[int]:
+    """Send parked requests of a project into its free judge slots (oldest first)."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=project_id).first()
+        free = settings.JUDGE_MAX_CONCURRENCY_PER_PROJECT - _judge_running(project_id, timezone.now())
+        if free <= 0:
+            return []
+        parked = JudgeRequest.objects.filter(
+            project_id=project_id, status=JudgeRequest.Status.PENDING, enqueued_at=NOT_SENT
+        ).order_by("created_at", "id")
+        ids = list(parked.values_list("id", flat=True)[:free])
+        job_mark_sent(JUDGE_REQUEST_JOB, row_ids=ids, sent=True)  # in flight from now: no second dispatch
+
+        transaction.on_commit(lambda: _judge_requests_send(ids))
     return ids
+
+
+def _judge_requests_send(ids: list[int]) -> None:
+    """Send jobs for these requests; at the first broker failure mark the rest unsent for the sweeper."""
+    for position, request_id in enumerate(ids):
+        if not judge_request_enqueue(request_id=request_id):
+            job_mark_sent(JUDGE_REQUEST_JOB, row_ids=ids[position:], sent=False)
+            return
+
+
+def _judge_sweep_pick(candidates: QuerySet) -> list[int]:
+    """Dead workers' claims always; pending requests only into their project's free slots."""
+    now = timezone.now()
+    free: dict[int, int] = {}
+    ids = []
+    for request_id, project_id, status in candidates.values_list("id", "project_id", "status")[:5000]:
+        if status == JudgeRequest.Status.RUNNING:
+            ids.append(request_id)
+            continue
+        if project_id not in free:
+            free[project_id] = settings.JUDGE_MAX_CONCURRENCY_PER_PROJECT - _judge_running(project_id, now)
+        if free[project_id] > 0:
+            free[project_id] -= 1
+            ids.append(request_id)
+    return ids
+
+
+def judge_requests_sweep(*, limit: int = 500) -> list[int]:
+    """Send jobs for requests with none in flight: unsent, parked with a free slot, or claimed by a dead worker."""
+    return job_sweep(
+        JUDGE_REQUEST_JOB,
+        send=lambda request_id: judge_request_enqueue(request_id=request_id),
+        limit=limit,
+        pick=_judge_sweep_pick,
+    )
+
+
+def judge_request_retry(*, project: Project, request_id: int) -> bool:
+    """Put a failed request back to pending and send its job; False if it is not a failed request of the project."""
+    if not job_retry(JUDGE_REQUEST_JOB, row_id=request_id, project=project):
+        return False
+    transaction.on_commit(lambda: judge_request_enqueue(request_id=request_id))
+    return True
+
+
+def judge_request_discard(*, project: Project, request_id: int) -> bool:
+    """Give up a failed request for good."""
+    failed = JudgeRequest.objects.filter(id=request_id, project=project, status=JudgeRequest.Status.FAILED)
+    return failed.update(status=JudgeRequest.Status.DISCARDED, finished_at=timezone.now()) == 1
 
 
 # -- preview and backfill --------------------------------------------------------------------------
@@ -414,8 +533,17 @@ class PreviewRow:
     error: str = ""
 
 
-def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20) -> list[PreviewRow]:
-    """Run an unsaved evaluator on the project's most recent traces (judges on at most 3), storing nothing."""
+@dataclass
+class Preview:
+    """A preview's rows; for a judge, the job that grades up to 3 of them (polled, never inside the request)."""
+
+    rows: list[PreviewRow]
+    judge_preview: JudgePreview | None = None
+
+
+def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20) -> Preview:
+    """Run an unsaved evaluator on the project's most recent traces, storing no scores; judges grade at most 3
+    traces in a background job (the LLM never runs in the web request)."""
     config, _, filters = _checked(project, spec)
     draft = Evaluator(
         project=project,
@@ -429,36 +557,41 @@ def evaluator_preview(*, project: Project, spec: EvaluatorSpec, limit: int = 20)
     traces = list(Trace.objects.filter(project=project).order_by("-started_at", "-id")[:limit])
     subjects = subjects_build(trace_pks=[t.id for t in traces])
     rows = []
-    judged = 0
+    judged: list[tuple[int, str, JudgeInput]] = []
     for trace in traces:
         subject = subjects[trace.id]
         if not _applies(draft, subject):
             rows.append(PreviewRow(trace=trace, result=None, applies=False))
             continue
         if draft.is_judge:
-            if judged >= 3:
-                continue
-            judged += 1
-            rows.append(_preview_judge(draft, trace, subject))
+            if len(judged) < 3:
+                judged.append((trace.id, trace.trace_id, _judge_input(subject)))
             continue
         try:
             rows.append(PreviewRow(trace=trace, result=run_check(draft.kind, config, subject), applies=True))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a preview shows a broken check's error on its row
             rows.append(PreviewRow(trace=trace, result=None, applies=True, error=str(exc)))
-    return rows
+    job = None
+    if judged:
+        job = judge_preview_start(project=project, judge=draft.judge, rubric=rubric_for(config), items=judged)
+    return Preview(rows=rows, judge_preview=job)
 
 
-def _preview_judge(draft: Evaluator, trace: Trace, subject: Subject) -> PreviewRow:
-    rubric = rubric_for(draft.config)
-    client = judge_client_for(draft.judge)
-    try:
-        verdict = client.grade(rubric=rubric, item=_judge_input(subject))
-    except (JudgeUnavailable, JudgeOutputInvalid) as exc:
-        return PreviewRow(trace=trace, result=None, applies=True, error=str(exc))
-    finally:
-        client.close()
-    result = CheckResult(value=verdict.score, passed=verdict.passed, label=verdict.label, explanation=verdict.reason)
-    return PreviewRow(trace=trace, result=result, applies=True)
+BACKFILL_JOB = RowJob(
+    model=Backfill,
+    time_limit=settings.BACKFILL_TASK_TIME_LIMIT,
+    in_flight=60,
+    max_attempts=settings.BACKFILL_MAX_ATTEMPTS,
+    claimed_at="claimed_at",
+)
+
+
+@dataclass(frozen=True)
+class BackfillStep:
+    """What one chunk task did: whether chunks remain, and for a live claim elsewhere when to look again."""
+
+    more: bool
+    wait: float = 0.0
 
 
 def backfill_start(*, evaluator: Evaluator, since: datetime, until: datetime) -> Backfill:
@@ -474,30 +607,44 @@ def backfill_start(*, evaluator: Evaluator, since: datetime, until: datetime) ->
         until=until,
         total=total,
     )
-
-    def enqueue() -> None:
-        from apps.evaluators.tasks import backfill_run_task
-
-        task_enqueue(backfill_run_task, backfill.id)  # if the broker is down, backfills_sweep starts it
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: backfill_enqueue(backfill_id=backfill.id))
     return backfill
 
 
-def backfill_step(*, backfill_id: int, chunk: int = 500) -> bool:
-    """Evaluate the next chunk of a backfill's traces; return True when more remain."""
-    Backfill.objects.filter(id=backfill_id, status=Backfill.Status.PENDING).update(status=Backfill.Status.RUNNING)
-    backfill = Backfill.objects.select_related("evaluator").filter(id=backfill_id).first()
-    if backfill is None or backfill.status != Backfill.Status.RUNNING:
-        return False
+def backfill_enqueue(*, backfill_id: int) -> bool:
+    """Send the backfill's next chunk job; if the broker is down, mark it unsent for backfills_sweep."""
+    from apps.evaluators.tasks import backfill_run_task
+
+    if task_enqueue(backfill_run_task, backfill_id):
+        return True
+    job_mark_sent(BACKFILL_JOB, row_ids=[backfill_id], sent=False)
+    return False
+
+
+def backfill_step(*, backfill_id: int, chunk: int = 500) -> BackfillStep:
+    """Claim the backfill, evaluate its next chunk of traces and release it; `more` when chunks remain.
+
+    Between chunks the backfill is running with no claim, so the next chunk's job (or, after a worker
+    died, its redelivery or the sweep) claims it again.
+    """
+    claim = job_claim(BACKFILL_JOB, row_id=backfill_id)
+    if claim.outcome is Outcome.BUSY:
+        return BackfillStep(more=False, wait=claim.wait)
+    if claim.outcome is Outcome.GONE:
+        return BackfillStep(more=False)
+    token = claim.token
+    backfill = Backfill.objects.select_related("evaluator").get(id=backfill_id)
     evaluator = backfill.evaluator
     if evaluator.version != backfill.evaluator_version:
-        Backfill.objects.filter(id=backfill_id).update(
+        job_finish(
+            BACKFILL_JOB,
+            row_id=backfill_id,
+            token=token,
             status=Backfill.Status.FAILED,
             error="the evaluator changed; start a new backfill",
             finished_at=timezone.now(),
         )
-        return False
+        return BackfillStep(more=False)
     pks = list(
         Trace.objects.filter(
             project_id=backfill.project_id,
@@ -509,32 +656,53 @@ def backfill_step(*, backfill_id: int, chunk: int = 500) -> bool:
         .values_list("id", flat=True)[:chunk]
     )
     if not pks:
-        Backfill.objects.filter(id=backfill_id, status=Backfill.Status.RUNNING).update(
-            status=Backfill.Status.DONE, finished_at=timezone.now(), processed=F("total")
-        )
-        return False
-    written = evaluations_run(project_id=backfill.project_id, trace_pks=pks, evaluators=[evaluator])
-    # Conditional on the cursor: a duplicate delivery of the same step does not count twice.
-    Backfill.objects.filter(id=backfill_id, last_trace_pk=backfill.last_trace_pk).update(
+        job_finish(BACKFILL_JOB, row_id=backfill_id, token=token, finished_at=timezone.now(), processed=F("total"))
+        return BackfillStep(more=False)
+    try:
+        written = evaluations_run(project_id=backfill.project_id, trace_pks=pks, evaluators=[evaluator])
+    except Exception as exc:
+        # Hand the chunk back (failed after BACKFILL_MAX_ATTEMPTS) and propagate: a soft time limit is never swallowed.
+        job_release(BACKFILL_JOB, row_id=backfill_id, token=token, error=f"{type(exc).__name__}: {exc}")
+        raise
+    # Release the claim with the cursor moved: conditional on our claim, so a chunk never counts twice.
+    job_finish(
+        BACKFILL_JOB,
+        row_id=backfill_id,
+        token=token,
+        status=Backfill.Status.RUNNING,
+        claimed_at=None,
+        attempts=0,
+        error="",
         last_trace_pk=pks[-1],
         processed=F("processed") + len(pks),
         scored=F("scored") + written,
         updated_at=timezone.now(),
+        enqueued_at=timezone.now(),  # the next chunk's job is sent right after
     )
-    return True
+    return BackfillStep(more=True)
 
 
-def backfills_sweep(*, idle_for: timedelta = timedelta(minutes=10), limit: int = 100) -> list[int]:
-    """Re-enqueue backfills whose chain of chunk tasks was lost (broker outage, worker killed)."""
-    idle = timezone.now() - idle_for
-    ids = list(
-        Backfill.objects.filter(
-            status__in=[Backfill.Status.PENDING, Backfill.Status.RUNNING], updated_at__lt=idle
-        ).values_list("id", flat=True)[:limit]
-    )
-    from apps.evaluators.tasks import backfill_run_task
+def backfills_sweep(*, limit: int = 100) -> list[int]:
+    """Send a chunk job for backfills with none in flight (broker outage, worker killed, chunk handed back)."""
+    return job_sweep(BACKFILL_JOB, send=lambda backfill_id: backfill_enqueue(backfill_id=backfill_id), limit=limit)
 
-    for backfill_id in ids:
-        if not task_enqueue(backfill_run_task, backfill_id):
-            break
-    return ids
+
+# -- dead letters ----------------------------------------------------------------------------------
+
+DEAD_LETTER_KINDS = ("batch", "judge")
+
+
+def dead_letter_act(*, project: Project, kind: str, row_id: int, action: str) -> bool:
+    """Retry (back to pending, job sent after commit) or discard one failed ingest batch or judge request.
+
+    Conditional on the row being failed and the project's: False when it no longer is (a double click).
+    """
+    if kind not in DEAD_LETTER_KINDS:
+        raise ValidationError({"kind": f"unknown kind {kind!r}; use {', '.join(DEAD_LETTER_KINDS)}"})
+    if action not in ("retry", "discard"):
+        raise ValidationError({"action": f"unknown action {action!r}; use retry or discard"})
+    if kind == "batch":
+        act = ingest_batch_retry if action == "retry" else ingest_batch_discard
+        return act(project=project, batch_id=row_id)
+    act = judge_request_retry if action == "retry" else judge_request_discard
+    return act(project=project, request_id=row_id)

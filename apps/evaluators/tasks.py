@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-MAX_JUDGE_RETRIES = 8
+JUDGE_TASK_TIME_LIMIT = settings.JUDGE_TASK_TIME_LIMIT
+BACKFILL_TASK_TIME_LIMIT = settings.BACKFILL_TASK_TIME_LIMIT
 
 
 @shared_task(
@@ -12,48 +14,53 @@ MAX_JUDGE_RETRIES = 8
     name="evaluators.judge_request_run",
     ignore_result=True,
     acks_late=True,
-    max_retries=MAX_JUDGE_RETRIES,
-    soft_time_limit=90,
-    time_limit=120,
+    max_retries=None,  # the row counts attempts: JUDGE_MAX_ATTEMPTS end it in failed
+    soft_time_limit=max(1, JUDGE_TASK_TIME_LIMIT - 10),
+    time_limit=JUDGE_TASK_TIME_LIMIT,
 )
 def judge_request_run_task(self, request_id: int) -> None:  # noqa: ANN001 - Celery's bound task
-    """Grade one sampled trace; judge outages and the concurrency limit retry with backoff."""
-    from apps.evaluators.services import JudgeBusy, judge_request_fail, judge_request_run
-    from apps.judges.llm import JudgeUnavailable, retry_delay
+    """Grade one sampled trace; a judge outage retries with backoff, a live claim elsewhere is checked at expiry."""
+    from apps.evaluators.services import JudgeRetry, judge_request_run
 
     try:
-        judge_request_run(request_id=request_id)
-    except JudgeBusy as exc:
-        raise self.retry(countdown=retry_delay(0, None), exc=exc, max_retries=None) from exc
-    except JudgeUnavailable as exc:
-        if self.request.retries >= MAX_JUDGE_RETRIES:
-            judge_request_fail(
-                request_id=request_id, error=f"judge unavailable after {MAX_JUDGE_RETRIES} retries: {exc}"
-            )
-            return
-        raise self.retry(countdown=retry_delay(self.request.retries, exc.retry_after), exc=exc) from exc
+        run = judge_request_run(request_id=request_id)
+    except JudgeRetry as exc:
+        raise self.retry(countdown=exc.countdown, exc=exc) from exc
+    if run.status == "busy":
+        raise self.retry(countdown=run.wait)
 
 
-@shared_task(name="evaluators.backfill_run", ignore_result=True, acks_late=True, soft_time_limit=240, time_limit=300)
-def backfill_run_task(backfill_id: int) -> None:
+@shared_task(
+    bind=True,
+    name="evaluators.backfill_run",
+    ignore_result=True,
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=max(1, BACKFILL_TASK_TIME_LIMIT - 10),
+    time_limit=BACKFILL_TASK_TIME_LIMIT,
+)
+def backfill_run_task(self, backfill_id: int) -> None:  # noqa: ANN001 - Celery's bound task
     """Evaluate one chunk of a backfill, then queue the next chunk."""
-    from apps.evaluators.services import backfill_step
+    from apps.evaluators.services import backfill_enqueue, backfill_step
 
-    if backfill_step(backfill_id=backfill_id):
-        backfill_run_task.apply_async(args=[backfill_id])
+    step = backfill_step(backfill_id=backfill_id)
+    if step.wait:
+        raise self.retry(countdown=step.wait)
+    if step.more:
+        backfill_enqueue(backfill_id=backfill_id)
 
 
-@shared_task(name="evaluators.judge_requests_sweep", ignore_result=True, soft_time_limit=50, time_limit=60)
+@shared_task(name="evaluators.judge_requests_sweep", ignore_result=True, soft_time_limit=10, time_limit=12)
 def judge_requests_sweep_task() -> None:
-    """Re-enqueue judge requests that were accepted while the broker was down."""
+    """Send jobs for judge requests with none in flight."""
     from apps.evaluators.services import judge_requests_sweep
 
     judge_requests_sweep()
 
 
-@shared_task(name="evaluators.backfills_sweep", ignore_result=True, soft_time_limit=50, time_limit=60)
+@shared_task(name="evaluators.backfills_sweep", ignore_result=True, soft_time_limit=10, time_limit=12)
 def backfills_sweep_task() -> None:
-    """Restart backfills whose chunk tasks were lost."""
+    """Send chunk jobs for backfills with none in flight."""
     from apps.evaluators.services import backfills_sweep
 
     backfills_sweep()

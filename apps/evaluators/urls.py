@@ -17,6 +17,12 @@ urlpatterns = [
         views.backfill_start_view,
         name="backfill-start",
     ),
+    path("p/<slug:project_slug>/dead-letters/", views.dead_letter_list_view, name="dead-letters"),
+    path(
+        "p/<slug:project_slug>/dead-letters/<slug:kind>/<int:row_id>/",
+        views.dead_letter_action_view,
+        name="dead-letter-action",
+    ),
     path(
         "p/<slug:project_slug>/evaluators/backfills/<int:backfill_id>/",
         views.backfill_status_view,

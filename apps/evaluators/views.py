@@ -18,16 +18,19 @@ from apps.evaluators.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_pass_rates,
+    judge_request_failed_list,
 )
 from apps.evaluators.services import (
-    PreviewRow,
+    Preview,
     backfill_start,
+    dead_letter_act,
     evaluator_create,
     evaluator_preview,
     evaluator_update,
 )
 from apps.projects.access import project_view
 from apps.projects.models import Membership, Project
+from apps.traces.selectors import ingest_batch_failed_list
 
 ADMIN = Membership.Role.ADMIN
 LIST_TEMPLATE = "evaluators/evaluator_list.html"
@@ -107,7 +110,7 @@ def evaluator_preview_view(request: HttpRequest, project: Project) -> HttpRespon
     if request.POST.get("evaluator_id"):
         evaluator = _evaluator_or_404(project, int(request.POST["evaluator_id"]))
     form = EvaluatorForm(request.POST, project=project, evaluator=evaluator)
-    preview: list[PreviewRow] | None = None
+    preview: Preview | None = None
     if form.is_valid():
         try:
             preview = evaluator_preview(project=project, spec=form.to_spec(), limit=20)
@@ -177,7 +180,7 @@ def _evaluator_or_404(project: Project, evaluator_id: int) -> Evaluator:
 
 
 def _form_context(
-    project: Project, form: EvaluatorForm, evaluator: Evaluator | None = None, preview: list[PreviewRow] | None = None
+    project: Project, form: EvaluatorForm, evaluator: Evaluator | None = None, preview: Preview | None = None
 ) -> dict[str, Any]:
     kind = form.kind_value
     context: dict[str, Any] = {
@@ -189,16 +192,18 @@ def _form_context(
         "kind_help": KIND_HELP.get(kind, ""),
         "kind_options": config_options(kind),
         "is_admin": _is_admin(project),
-        "preview": preview,
+        "preview": preview.rows if preview is not None else None,
+        "judge_preview": preview.judge_preview if preview is not None else None,
     }
     if preview is not None:
-        applicable = [row for row in preview if row.applies and row.result is not None]
+        rows = preview.rows
+        applicable = [row for row in rows if row.applies and row.result is not None]
         context["preview_summary"] = {
-            "total": len(preview),
+            "total": len(rows),
             "scored": len(applicable),
             "passed": sum(1 for row in applicable if row.result and row.result.passed is True),
             "failed": sum(1 for row in applicable if row.result and row.result.passed is False),
-            "errors": sum(1 for row in preview if row.error),
+            "errors": sum(1 for row in rows if row.error),
         }
     return context
 
@@ -214,3 +219,40 @@ def _form_page(
         # Resume polling after a reload while the newest backfill still runs.
         context["backfill"] = next((b for b in backfills[:1] if not b.is_finished), None)
     return render(request, FORM_TEMPLATE, context, status=status)
+
+
+DEAD_LETTERS_TEMPLATE = "evaluators/dead_letters.html"
+
+
+def _dead_letters_context(project: Project, message: str = "") -> dict[str, Any]:
+    return {
+        "project": project,
+        "nav": "dead-letters",
+        "batches": ingest_batch_failed_list(project=project)[:200],
+        "requests": judge_request_failed_list(project=project)[:200],
+        "message": message,
+    }
+
+
+@require_GET
+@project_view(min_role=ADMIN)
+def dead_letter_list_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """List the project's failed ingest batches and judge requests, with their error, attempts and time."""
+    template = DEAD_LETTERS_TEMPLATE + ("#dead-letters" if is_partial(request) else "")
+    return render(request, template, _dead_letters_context(project))
+
+
+@require_POST
+@project_view(min_role=ADMIN)
+def dead_letter_action_view(request: HttpRequest, project: Project, kind: str, row_id: int) -> HttpResponse:
+    """Retry or discard one failed row; htmx gets the refreshed lists, a plain form post a redirect to them."""
+    action = request.POST.get("action", "")
+    try:
+        changed = dead_letter_act(project=project, kind=kind, row_id=row_id, action=action)
+    except ValidationError as exc:
+        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()), status=400)
+    if not is_partial(request):
+        return redirect("evaluators:dead-letters", project_slug=project.slug)
+    done = {"retry": "queued again", "discard": "discarded"}[action]
+    message = f"{kind} {row_id} {done}" if changed else f"{kind} {row_id} is no longer failed"
+    return render(request, f"{DEAD_LETTERS_TEMPLATE}#dead-letters", _dead_letters_context(project, message))

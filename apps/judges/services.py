@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import asdict
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 
-from apps.judges.llm import JudgeConfig, OpenAIJudge
-from apps.judges.models import Judge
+from apps.core.jobs import Claim, Outcome, RowJob, job_claim, job_finish, job_mark_sent, job_release, job_sweep
+from apps.core.queue import task_enqueue
+from apps.judges.llm import JudgeConfig, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, OpenAIJudge
+from apps.judges.models import Judge, JudgePreview
+from apps.judges.rubrics import Rubric
 from apps.judges.secrets import secret_decrypt, secret_encrypt
 from apps.projects.models import Project
 
@@ -64,3 +72,79 @@ def judge_client_for(judge: Judge) -> OpenAIJudge:
         output_price_per_mtok=judge.output_price_per_mtok,
     )
     return OpenAIJudge(config)
+
+
+JUDGE_PREVIEW_JOB = RowJob(
+    model=JudgePreview,
+    time_limit=settings.JUDGE_PREVIEW_TIME_LIMIT,
+    in_flight=60,
+    max_attempts=2,
+)
+
+
+def judge_preview_start(
+    *, project: Project, judge: Judge, rubric: Rubric, items: Sequence[tuple[int, str, JudgeInput]]
+) -> JudgePreview:
+    """Queue a "Try it" run of a rubric on a few traces ((trace pk, trace id, input) each); nothing is stored as a score."""
+    preview = JudgePreview.objects.create(
+        project=project,
+        judge=judge,
+        rubric={f: getattr(rubric, f) for f in ("name", "scale", "criteria", "requires_context", "pass_threshold")},
+        items=[{"trace_pk": pk, "trace_id": tid, **asdict(item)} for pk, tid, item in items],
+    )
+    transaction.on_commit(lambda: judge_preview_enqueue(preview_id=preview.id))
+    return preview
+
+
+def judge_preview_enqueue(*, preview_id: int) -> bool:
+    """Send the preview's job; a broker outage marks it unsent for the sweeper."""
+    from apps.judges.tasks import judge_preview_run_task
+
+    if task_enqueue(judge_preview_run_task, preview_id):
+        return True
+    job_mark_sent(JUDGE_PREVIEW_JOB, row_ids=[preview_id], sent=False)
+    return False
+
+
+def judge_preview_run(*, preview_id: int) -> Claim:
+    """Grade each item of a preview with its judge, recording a verdict or an error per item."""
+    claim = job_claim(JUDGE_PREVIEW_JOB, row_id=preview_id)
+    if claim.outcome is not Outcome.CLAIMED:
+        return claim
+    preview = JudgePreview.objects.select_related("judge").get(id=preview_id)
+    rubric = Rubric(**preview.rubric)
+    client = judge_client_for(preview.judge)
+    results = []
+    try:
+        for item in preview.items:
+            judge_input = JudgeInput(**{k: item[k] for k in ("question", "answer", "contexts", "system_prompt")})
+            shown = {"trace_id": item["trace_id"], "answer": item["answer"][:500]}
+            try:
+                verdict = client.grade(rubric=rubric, item=judge_input)
+            except (JudgeUnavailable, JudgeOutputInvalid) as exc:
+                results.append({**shown, "error": str(exc)[:500]})
+                continue
+            results.append(
+                {
+                    **shown,
+                    "label": verdict.label,
+                    "score": verdict.score,
+                    "passed": verdict.passed,
+                    "reason": verdict.reason,
+                }
+            )
+    except Exception as exc:
+        # A soft time limit (or anything unexpected) hands the row back and propagates: never swallowed.
+        job_release(JUDGE_PREVIEW_JOB, row_id=preview_id, token=claim.token, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        client.close()
+    job_finish(JUDGE_PREVIEW_JOB, row_id=preview_id, token=claim.token, results=results, finished_at=timezone.now())
+    return claim
+
+
+def judge_previews_sweep(*, limit: int = 100) -> list[int]:
+    """Send jobs for previews with none in flight (broker outage, dead worker)."""
+    return job_sweep(
+        JUDGE_PREVIEW_JOB, send=lambda preview_id: judge_preview_enqueue(preview_id=preview_id), limit=limit
+    )

@@ -1,17 +1,17 @@
-"""Judge pages: the project's pinned judges and the form that adds one (admins only)."""
+"""Judge pages: the project's pinned judges, the form that adds one, and polling a "Try it" preview (admins only)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from apps.core.htmx import is_partial
+from apps.core.htmx import HTMX_STOP_POLLING, is_partial
 from apps.judges.forms import JudgeCreateForm
-from apps.judges.selectors import judge_list
+from apps.judges.selectors import judge_list, judge_preview_get
 from apps.judges.services import judge_create
 from apps.projects.access import project_view
 from apps.projects.models import Membership, Project
@@ -69,3 +69,16 @@ def judge_create_view(request: HttpRequest, project: Project) -> HttpResponse:
     context = _context(project, JudgeCreateForm() if created else form)
     template = TEMPLATE + ("#judges" if is_partial(request) else "")
     return render(request, template, context, status=200 if created else 400)
+
+
+@require_GET
+@project_view(min_role=ADMIN)
+def judge_preview_status_view(request: HttpRequest, project: Project, preview_id: int) -> HttpResponse:
+    """Return a "Try it" judge preview's verdicts so far; 286 once it has finished, which stops the polling."""
+    preview = judge_preview_get(project=project, preview_id=preview_id)
+    if preview is None:
+        raise Http404("No such preview in this project.")
+    response = render(request, "judges/_preview_status.html", {"project": project, "judge_preview": preview})
+    if preview.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.functions import Now
 
 from apps.core.models import BaseModel
 from apps.projects.models import Project
@@ -180,14 +181,19 @@ class IngestBatch(models.Model):
         PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Discarded"  # a failed batch an admin gave up on (dead letters)
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     trace_ids = ArrayField(models.BigIntegerField(), default=list)
     span_count = models.IntegerField(default=0)
-    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    # When its job was last sent (the ingest INSERT gets the database default); 1970 = known not sent.
+    enqueued_at = models.DateTimeField(null=True, blank=True, db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)  # the claim (apps/core/jobs.py)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

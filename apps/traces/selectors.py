@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
-from apps.traces.models import Span, Trace
+from apps.traces.models import IngestBatch, Span, Trace
 
 LIST_FIELDS = (
     "id",
@@ -280,3 +280,8 @@ def traces_with_failed_scores(*, traces: list[Trace]) -> list[Trace]:
     for trace in traces:
         trace.failed_scores = failed.get(trace.id, [])  # type: ignore[attr-defined]
     return traces
+
+
+def ingest_batch_failed_list(*, project: Project) -> QuerySet[IngestBatch]:
+    """Return the project's ingest batches whose post-ingest work failed for good, newest first (dead letters)."""
+    return IngestBatch.objects.filter(project=project, state=IngestBatch.State.FAILED).order_by("-finished_at", "-id")

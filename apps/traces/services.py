@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from apps.core.jobs import (
+    Claim,
+    Outcome,
+    RowJob,
+    job_claim,
+    job_finish,
+    job_mark_sent,
+    job_release,
+    job_retry,
+    job_sweep,
+)
 from apps.core.queue import task_enqueue
 from apps.projects.models import Project
 from apps.traces import bulk
@@ -301,51 +311,70 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     return result
 
 
+INGEST_BATCH_JOB = RowJob(
+    model=IngestBatch,
+    time_limit=settings.INGEST_BATCH_TIME_LIMIT,
+    in_flight=30,  # a sent batch job waits at most this long in the queue before the sweep sends another
+    max_attempts=settings.INGEST_BATCH_MAX_ATTEMPTS,
+    status="state",
+)
+
+
 def ingest_batch_enqueue(*, batch_id: int) -> bool:
-    """Send the batch's job to the broker; a broker outage is logged and left to the sweeper."""
+    """Send the batch's job to the broker; a broker outage marks the batch unsent and leaves it to the sweeper."""
     from apps.traces.tasks import ingest_batch_process_task
 
-    return task_enqueue(ingest_batch_process_task, batch_id)
+    if task_enqueue(ingest_batch_process_task, batch_id):
+        return True
+    job_mark_sent(INGEST_BATCH_JOB, row_ids=[batch_id], sent=False)  # the next sweep sends it at once
+    return False
 
 
 def ingest_batch_process(*, batch_id: int) -> bool:
     """Run post-ingest consumers for a batch once; a second delivery is a no-op. Return whether it ran."""
-    claimed = IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.PENDING).update(
-        state=IngestBatch.State.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
-    if claimed != 1:
-        return False
+    return ingest_batch_run(batch_id=batch_id).outcome is Outcome.CLAIMED
+
+
+def ingest_batch_run(*, batch_id: int) -> Claim:
+    """Claim a batch and run its post-ingest consumers; return the claim (BUSY says when to look again).
+
+    A redelivered job takes over a batch whose claim outlived the task's time limit (its worker died);
+    a claim still live comes back BUSY with how long to wait. A consumer error hands the batch back
+    for the sweep, until INGEST_BATCH_MAX_ATTEMPTS attempts make it failed with the error.
+    """
+    claim = job_claim(INGEST_BATCH_JOB, row_id=batch_id)
+    if claim.outcome is not Outcome.CLAIMED:
+        return claim
     batch = IngestBatch.objects.get(id=batch_id)
     try:
         # Higher apps (scores, evaluators) subscribe by dotted path: traces never imports them.
         for path in settings.INGEST_BATCH_CONSUMERS:
             import_string(path)(project_id=batch.project_id, trace_pks=batch.trace_ids)
-    except Exception:
-        # Hand the batch back so the sweeper (or the task's retry) runs it again.
-        IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(state=IngestBatch.State.PENDING)
+    except Exception as exc:
+        # Hand the batch back (or fail it for good) and re-raise: a soft time limit is never swallowed.
+        job_release(INGEST_BATCH_JOB, row_id=batch_id, token=claim.token, error=f"{type(exc).__name__}: {exc}")
         raise
-    IngestBatch.objects.filter(id=batch_id, state=IngestBatch.State.RUNNING).update(
-        state=IngestBatch.State.DONE, finished_at=timezone.now()
-    )
+    job_finish(INGEST_BATCH_JOB, row_id=batch_id, token=claim.token, finished_at=timezone.now(), error="")
+    return claim
+
+
+def ingest_batch_sweep(*, limit: int = 500) -> list[int]:
+    """Send a job for batches without one in flight: unsent (broker down), handed back, or claimed by a dead worker."""
+    return job_sweep(INGEST_BATCH_JOB, send=lambda batch_id: ingest_batch_enqueue(batch_id=batch_id), limit=limit)
+
+
+def ingest_batch_retry(*, project: Project, batch_id: int) -> bool:
+    """Put a failed batch back to pending and send its job; False if it is not a failed batch of the project."""
+    if not job_retry(INGEST_BATCH_JOB, row_id=batch_id, project=project):
+        return False
+    transaction.on_commit(lambda: ingest_batch_enqueue(batch_id=batch_id))
     return True
 
 
-def ingest_batch_sweep(*, older_than: timedelta = timedelta(seconds=60), limit: int = 500) -> list[int]:
-    """Re-enqueue batches still pending (broker was down) or stuck running past the task time limit."""
-    now = timezone.now()
-    stuck_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    IngestBatch.objects.filter(state=IngestBatch.State.RUNNING, started_at__lt=now - stuck_after).update(
-        state=IngestBatch.State.PENDING
-    )
-    ids = list(
-        IngestBatch.objects.filter(state=IngestBatch.State.PENDING, created_at__lt=now - older_than)
-        .order_by("created_at")
-        .values_list("id", flat=True)[:limit]
-    )
-    for batch_id in ids:
-        if not ingest_batch_enqueue(batch_id=batch_id):
-            break
-    return ids
+def ingest_batch_discard(*, project: Project, batch_id: int) -> bool:
+    """Give up a failed batch (its spans stay stored; only the post-ingest work is dropped)."""
+    failed = IngestBatch.objects.filter(id=batch_id, project=project, state=IngestBatch.State.FAILED)
+    return failed.update(state=IngestBatch.State.DISCARDED, finished_at=timezone.now()) == 1
 
 
 def span_content_attach(*, project: Project, content: LogContent) -> bool:

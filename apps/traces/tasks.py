@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+
+INGEST_BATCH_TIME_LIMIT = settings.INGEST_BATCH_TIME_LIMIT
 
 
 @shared_task(
-    name="traces.ingest_batch_process", ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=180
+    bind=True,
+    name="traces.ingest_batch_process",
+    ignore_result=True,
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=max(1, INGEST_BATCH_TIME_LIMIT - 5),
+    time_limit=INGEST_BATCH_TIME_LIMIT,
 )
-def ingest_batch_process_task(batch_id: int) -> None:
-    """Run the post-ingest work of one accepted batch; a redelivery is a no-op."""
-    from apps.traces.services import ingest_batch_process
+def ingest_batch_process_task(self, batch_id: int) -> None:  # noqa: ANN001 - Celery's bound task
+    """Run the post-ingest work of one accepted batch; a redelivery takes over a dead worker's claim."""
+    from apps.core.jobs import Outcome
+    from apps.traces.services import ingest_batch_run
 
-    ingest_batch_process(batch_id=batch_id)
+    claim = ingest_batch_run(batch_id=batch_id)
+    if claim.outcome is Outcome.BUSY:
+        # Another worker holds a live claim (or did, and died): look again once that claim has expired.
+        raise self.retry(countdown=claim.wait)
 
 
-@shared_task(name="traces.ingest_batch_sweep", ignore_result=True, soft_time_limit=50, time_limit=60)
+@shared_task(name="traces.ingest_batch_sweep", ignore_result=True, soft_time_limit=10, time_limit=12)
 def ingest_batch_sweep_task() -> None:
-    """Re-enqueue batches that were accepted while the broker was down."""
+    """Send jobs for batches with none in flight (broker was down, handed back, or a dead worker's claim)."""
     from apps.traces.services import ingest_batch_sweep
 
     ingest_batch_sweep()

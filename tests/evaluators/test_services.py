@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.evaluators.models import Backfill, Evaluator, JudgeRequest
+from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.selectors import sampled
 from apps.evaluators.services import (
     EvaluatorSpec,
@@ -22,6 +22,7 @@ from apps.evaluators.services import (
     judge_request_run,
 )
 from apps.judges.llm import JudgeUnavailable
+from apps.judges.models import JudgeRequest
 from apps.judges.services import judge_create
 from apps.scores.models import Score
 from apps.traces.models import IngestBatch
@@ -155,7 +156,7 @@ def one_request(project, judge_evaluator, **trace_fields) -> JudgeRequest:
 def test_a_judged_score_records_model_rubric_latency_and_cost(project, judge_evaluator, fake_openai):
     fake_openai.replies.append(Reply(content=judge_answer(4), model="judge-model-2024-08-06-served"))
     request = one_request(project, judge_evaluator)
-    assert judge_request_run(request_id=request.id) == "done"
+    assert judge_request_run(request_id=request.id).status == "done"
     score = Score.objects.get(trace_id=request.trace_id, name="helpfulness")
     assert (score.source, score.value, score.passed) == ("judge", 4.0, True)
     assert score.judge_model == "judge-model-2024-08-06"
@@ -165,7 +166,7 @@ def test_a_judged_score_records_model_rubric_latency_and_cost(project, judge_eva
     sent = fake_openai.requests[-1]
     assert sent["json"]["model"] == "judge-model-2024-08-06"
     assert sent["headers"]["Authorization"] == "Bearer sk-test-stored"  # decrypted from the stored secret
-    assert judge_request_run(request_id=request.id) == "skipped"  # a redelivery does nothing
+    assert judge_request_run(request_id=request.id).status == "skipped"  # a redelivery does nothing
 
 
 def test_rate_limits_and_server_errors_hand_the_request_back_for_a_retry(project, judge_evaluator, fake_openai):
@@ -186,7 +187,7 @@ def test_rate_limits_and_server_errors_hand_the_request_back_for_a_retry(project
         judge_request_run(request_id=request.id)  # 500
     with pytest.raises(JudgeUnavailable):
         judge_request_run(request_id=request.id)  # timeout (1 s client timeout, 2 s answer)
-    assert judge_request_run(request_id=request.id) == "done"
+    assert judge_request_run(request_id=request.id).status == "done"
     assert JudgeRequest.objects.get(id=request.id).attempts == 4
     assert Score.objects.get(trace_id=request.trace_id, name="helpfulness").value == 5.0
 
@@ -194,7 +195,7 @@ def test_rate_limits_and_server_errors_hand_the_request_back_for_a_retry(project
 def test_invalid_judge_output_is_an_error_never_a_score(project, judge_evaluator, fake_openai):
     fake_openai.replies.append(Reply(content="PASS"))
     request = one_request(project, judge_evaluator)
-    assert judge_request_run(request_id=request.id) == "failed"
+    assert judge_request_run(request_id=request.id).status == "failed"
     row = JudgeRequest.objects.get(id=request.id)
     assert "invalid" in row.error
     assert not Score.objects.filter(trace_id=request.trace_id, name="helpfulness").exists()
@@ -207,7 +208,7 @@ def test_an_injection_in_the_trace_output_is_delimited_and_cannot_grade_itself(p
     from apps.traces.models import Trace
 
     Trace.objects.filter(id=request.trace_id).update(output_text=attack)
-    assert judge_request_run(request_id=request.id) == "done"
+    assert judge_request_run(request_id=request.id).status == "done"
     messages = fake_openai.requests[-1]["json"]["messages"]
     system, user = messages[0]["content"], messages[-1]["content"]
     assert "untrusted" in system.lower()
@@ -217,15 +218,43 @@ def test_an_injection_in_the_trace_output_is_delimited_and_cannot_grade_itself(p
     assert (score.value, score.passed) == (1.0, False)
 
 
-def test_the_per_project_concurrency_limit_defers_extra_calls(project, judge_evaluator, settings):
-    from apps.evaluators.services import JudgeBusy
-
+def test_a_project_at_its_concurrency_limit_parks_requests_until_a_slot_frees(
+    project, judge_evaluator, fake_openai, settings, django_capture_on_commit_callbacks
+):
     settings.JUDGE_MAX_CONCURRENCY_PER_PROJECT = 1
     first, second = one_request(project, judge_evaluator), one_request(project, judge_evaluator)
+    fake_openai.replies.append(Reply(content=judge_answer(4)))
+    from apps.core.jobs import NOT_SENT
+    from apps.core.queue import BREAKER
+
+    BREAKER.reset()
     JudgeRequest.objects.filter(id=first.id).update(status="running", started_at=timezone.now())
-    with pytest.raises(JudgeBusy):
-        judge_request_run(request_id=second.id)
-    assert JudgeRequest.objects.get(id=second.id).status == "pending"
+    assert judge_request_run(request_id=second.id).status == "parked"  # no retry loop: it waits for a slot
+    parked = JudgeRequest.objects.get(id=second.id)
+    assert (parked.status, parked.enqueued_at, parked.attempts) == ("pending", NOT_SENT, 0)
+    from apps.evaluators.services import judge_requests_sweep
+
+    assert judge_requests_sweep() == []  # the sweeper does not push it into a full project either
+    # The first call finishes: its slot goes to the parked request, sent once.
+    JudgeRequest.objects.filter(id=first.id).update(status="pending", started_at=None)
+    queued_before = queued_judge_ids()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert judge_request_run(request_id=first.id).status == "done"
+    assert queued_judge_ids() == [*queued_before, second.id]  # really sent to the broker, once
+    assert JudgeRequest.objects.get(id=second.id).enqueued_at > NOT_SENT
+
+
+def queued_judge_ids() -> list[int]:
+    """The request ids of the jobs waiting in the real broker's judge queue (oldest first)."""
+    import base64
+
+    import redis
+    from django.conf import settings as django_settings
+
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    messages = [json.loads(raw) for raw in reversed(client.lrange("judge", 0, -1))]  # LPUSHed: newest first
+    client.close()
+    return [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
 
 
 def test_a_judge_outage_never_stops_programmatic_evaluation(project, judge_evaluator, fake_openai):
@@ -246,7 +275,7 @@ def test_backfill_walks_the_range_in_chunks_and_counts_each_trace_once(project):
     backfill = backfill_start(evaluator=ev, since=now - timedelta(hours=2), until=now)
     assert backfill.total == 7
     steps = 0
-    while backfill_step(backfill_id=backfill.id, chunk=3):
+    while backfill_step(backfill_id=backfill.id, chunk=3).more:
         steps += 1
     backfill.refresh_from_db()
     assert (backfill.status, backfill.processed, backfill.scored, steps) == ("done", 7, 7, 3)
@@ -274,18 +303,23 @@ def test_end_to_end_with_a_real_worker_ingest_then_scores_appear(client, api_key
     assert Backfill.objects.count() == 0
 
 
-def test_the_backfill_sweep_restarts_only_idle_unfinished_backfills(project):
+def test_the_backfill_sweep_sends_only_backfills_with_no_job_in_flight(project):
     from apps.evaluators.services import backfills_sweep
 
     ev = Evaluator.objects.get(project=project, name="not_empty")
     now = timezone.now()
-    idle = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)
-    fresh = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)
-    done = backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now)
+    idle, fresh, done, live, dead = (
+        backfill_start(evaluator=ev, since=now - timedelta(hours=1), until=now) for _ in range(5)
+    )
+    long_ago = now - timedelta(hours=1)
     Backfill.objects.filter(id=done.id).update(status="done")
-    Backfill.objects.filter(id__in=[idle.id, done.id]).update(updated_at=now - timedelta(hours=1))
-    assert backfills_sweep() == [idle.id]
-    assert fresh.id != idle.id
+    Backfill.objects.filter(id=live.id).update(status="running", claimed_at=now)
+    Backfill.objects.filter(id=dead.id).update(status="running", claimed_at=long_ago)  # its worker died
+    Backfill.objects.filter(id__in=[idle.id, done.id, live.id, dead.id]).update(enqueued_at=long_ago)
+    swept = backfills_sweep()
+    assert swept == [idle.id, dead.id]
+    assert fresh.id not in swept  # its first job was sent a moment ago and is still in flight
+    assert backfills_sweep() == []  # and now those two have a job in flight
 
 
 @pytest.mark.django_db(transaction=True)

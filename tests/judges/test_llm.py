@@ -195,10 +195,11 @@ def test_grade_503_with_an_html_body_and_retry_after_is_unavailable(fake_openai)
 
 def test_grade_timeout_is_unavailable(fake_openai):
     fake_openai.replies.append(Reply(content=LIKERT_5, delay=2))
-    started = time.monotonic()
-    with pytest.raises(JudgeUnavailable, match="timed out"):
+    with pytest.raises(JudgeUnavailable, match="timed out") as caught:
         make_judge(fake_openai, timeout_s=0.5).grade(rubric=HELPFULNESS, item=ITEM)
-    assert time.monotonic() - started < 1.8
+    # The client gave up on its own timeout (the reply would have been a valid verdict) and did not retry:
+    # retrying is the task's job. How fast belongs in `make bench`, not here.
+    assert caught.value.retry_after is None
     assert len(fake_openai.requests) == 1
 
 

@@ -31,3 +31,6 @@ def broker_unreachable() -> Iterator[None]:
         yield
     finally:
         use_broker(real)
+        from apps.core.queue import BREAKER
+
+        BREAKER.reset()  # the broker is back: later tests send at once instead of waiting out the breaker

@@ -157,10 +157,10 @@ def test_the_sweeper_picks_up_old_pending_and_stuck_batches_only(project, settin
     settings.INGEST_BATCH_CONSUMERS = []
     fresh = spans_ingest(project=project, spans=[span("1" * 16)]).batch_id
     old = IngestBatch.objects.create(project=project, trace_ids=[], state=IngestBatch.State.PENDING)
-    IngestBatch.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(minutes=5))
+    IngestBatch.objects.filter(id=old.id).update(enqueued_at=timezone.now() - timedelta(minutes=5))
     stuck = IngestBatch.objects.create(project=project, trace_ids=[], state=IngestBatch.State.RUNNING)
     IngestBatch.objects.filter(id=stuck.id).update(
-        created_at=timezone.now() - timedelta(hours=1), started_at=timezone.now() - timedelta(hours=1)
+        enqueued_at=timezone.now() - timedelta(hours=1), started_at=timezone.now() - timedelta(hours=1)
     )
     swept = ingest_batch_sweep()
     assert set(swept) == {old.id, stuck.id}

@@ -1,0 +1,35 @@
+"""Celery entry points of the judges app: thin, taking ids."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+JUDGE_PREVIEW_TIME_LIMIT = settings.JUDGE_PREVIEW_TIME_LIMIT
+
+
+@shared_task(
+    bind=True,
+    name="judges.judge_preview_run",
+    ignore_result=True,
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=max(1, JUDGE_PREVIEW_TIME_LIMIT - 10),
+    time_limit=JUDGE_PREVIEW_TIME_LIMIT,
+)
+def judge_preview_run_task(self, preview_id: int) -> None:  # noqa: ANN001 - Celery's bound task
+    """Run one "Try it" preview; a redelivery takes over a dead worker's claim."""
+    from apps.core.jobs import Outcome
+    from apps.judges.services import judge_preview_run
+
+    claim = judge_preview_run(preview_id=preview_id)
+    if claim.outcome is Outcome.BUSY:
+        raise self.retry(countdown=claim.wait)
+
+
+@shared_task(name="judges.judge_previews_sweep", ignore_result=True, soft_time_limit=10, time_limit=12)
+def judge_previews_sweep_task() -> None:
+    """Send jobs for previews with none in flight."""
+    from apps.judges.services import judge_previews_sweep
+
+    judge_previews_sweep()
