@@ -9,6 +9,7 @@ from typing import Any
 
 from apps.traces import genai_aliases as A
 from apps.traces.normalize.context import CTX_FIELDS
+from apps.traces.normalize.sanitize import MAX_DEPTH
 from apps.traces.normalize.values import unflatten
 from apps.traces.otlp import INVALID_ID_ATTR, any_value_to_python
 
@@ -141,12 +142,18 @@ _SECTION_KEYS: tuple[tuple[int, frozenset[str]], ...] = (
 # key -> (section bits, flattened family or None, remainder after the family prefix / request param name)
 KeyInfo = tuple[int, "str | None", str]
 PLAIN: KeyInfo = (0, None, "")
+# First characters of a string that json_maybe (or content parsing) may parse: only such a string can hide a
+# JSON "\\u0000" escape that becomes a NUL.
+JSON_START = frozenset('[{" \t\r\n')
+NUL_KEY: KeyInfo = (0, "\x00", "")  # a key holding a NUL; compared by identity
 _key_info: dict[str, KeyInfo] = {}
 _KEY_INFO_MAX = 50_000
 
 
 def _classify_key(key: str) -> KeyInfo:
     """Classify one attribute key (see _key_info); the scan rules of normalize_span section 2."""
+    if "\x00" in key:
+        return NUL_KEY  # the decoder strips the NUL and classifies the cleaned key
     bits = 0
     for bit, keyset in _SECTION_KEYS:
         if key in keyset:
@@ -192,22 +199,83 @@ def _key_info_of(key: str) -> KeyInfo:
     return info
 
 
-def decode_attributes(attrs: Any, cap: int) -> tuple[dict[str, Any], list[str], set[str], list[tuple[str, KeyInfo]]]:
+def any_value(v: Any, problems: list[str], depth: int = 0) -> Any:
+    """Convert an OTLP AnyValue to plain Python like otlp.any_value_to_python, stripping NUL and cutting nesting.
+
+    A problem met on the way is appended to problems: "nul_stripped" (a NUL removed), "nul_escape" (a
+    string holding a JSON "\\u0000" escape, which parsing would turn into a NUL) or "nested_too_deep" (an
+    array/kvlist below MAX_DEPTH, replaced by None).
+    """
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        s = v.string_value
+        if "\x00" in s:
+            problems.append("nul_stripped")
+            return s.replace("\x00", "")
+        if s[:1] in JSON_START and "\\" in s and "\\u0000" in s:
+            problems.append("nul_escape")
+        return s
+    if which == "int_value":
+        return v.int_value
+    if which == "array_value" or which == "kvlist_value":
+        if depth >= MAX_DEPTH:
+            problems.append("nested_too_deep")
+            return None
+        if which == "array_value":
+            return [any_value(x, problems, depth + 1) for x in v.array_value.values]
+        out = {}
+        for kv in v.kvlist_value.values:
+            key = kv.key
+            if "\x00" in key:
+                problems.append("nul_stripped")
+                key = key.replace("\x00", "")
+            out[key] = any_value(kv.value, problems, depth + 1)
+        return out
+    return any_value_to_python(v)  # bool, double, bytes, unset
+
+
+def decode_plain(kvs: Any, warnings: list[str], where: str = "") -> dict[str, Any]:
+    """Convert repeated KeyValue to a dict (the last duplicate wins), recording each key's problems in warnings."""
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for kv in kvs:
+        key = kv.key
+        value = any_value(kv.value, problems)
+        if "\x00" in key:
+            problems.append("nul_stripped")
+            key = key.replace("\x00", "")
+        out[key] = value
+        if problems:
+            warnings.extend(f"{p}:{where}{key}" for p in dict.fromkeys(problems))
+            problems.clear()
+    return out
+
+
+def decode_attributes(
+    attrs: Any, cap: int, warnings: list[str]
+) -> tuple[dict[str, Any], list[str], set[str], list[tuple[str, KeyInfo]]]:
     """Decode a span's attributes, truncating long strings, and list the keys some section reads.
 
     JSON content keys are not cut here but after parsing, inside their text parts, so a long conversation
-    stays valid JSON. Returns (attributes, truncated keys, deferred long JSON keys, special keys).
+    stays valid JSON. NUL is stripped from strings and keys (see sanitize.py), each change noted in
+    warnings. Returns (attributes, truncated keys, deferred long JSON keys, special keys).
     """
     a: dict[str, Any] = {}
     truncated: list[str] = []
     deferred_long: set[str] = set()
     special: list[tuple[str, KeyInfo]] = []
+    problems: list[str] = []
     key_info = _key_info
     for kv in attrs:
         key = kv.key
         v = kv.value
         value: Any = v.string_value  # strings dominate: skip WhichOneof unless this one is empty
         if value:
+            if "\x00" in value:
+                value = value.replace("\x00", "")
+                problems.append("nul_stripped")
+            elif value[0] in JSON_START and "\\" in value and "\\u0000" in value:  # memchr before the slow search
+                problems.append("nul_escape")
             if len(value) > cap:
                 if key in JSON_CONTENT_KEYS:
                     deferred_long.add(key)
@@ -215,13 +283,21 @@ def decode_attributes(attrs: Any, cap: int) -> tuple[dict[str, Any], list[str], 
                     value = value[:cap]
                     truncated.append(key)
         else:
-            value = any_value_to_python(v)
-        a[key] = value
+            value = any_value(v, problems)
         info = key_info.get(key)
         if info is None:
             info = _key_info_of(key)
         if info is not PLAIN:
-            special.append((key, info))
+            if info is NUL_KEY:
+                key = key.replace("\x00", "")
+                problems.append("nul_stripped")
+                info = _key_info_of(key)
+            if info is not PLAIN:
+                special.append((key, info))
+        a[key] = value
+        if problems:
+            warnings.extend(f"{p}:{key}" for p in dict.fromkeys(problems))
+            problems.clear()
     if len(a) != len(attrs) and special:  # duplicate keys: keep each key's first position, as dict order does
         special = list(dict(special).items())
     a.pop(INVALID_ID_ATTR, None)

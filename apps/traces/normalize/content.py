@@ -40,6 +40,7 @@ class SpanWork:
     param_keys: list[tuple[str, str]]  # (key, request param name) of `gen_ai.request.*`-style keys
     cap: int  # max_value_chars
     truncated: list[str]  # n.truncated
+    warnings: list[str]  # "<what>:<where>" notes of changed values (sanitize.WARNINGS_ATTR)
     raw_fallback_in: Any = None  # a message attribute that did not parse as messages, kept as raw input
     raw_fallback_out: Any = None
     tool_args: Any = None  # tool-call arguments / result given as their own attributes

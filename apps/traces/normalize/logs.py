@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from apps.traces.normalize.attributes import any_value, decode_plain
 from apps.traces.normalize.ids import id_problem
 from apps.traces.normalize.messages import (
     canon_messages,
@@ -16,14 +17,16 @@ from apps.traces.normalize.messages import (
 )
 from apps.traces.normalize.model import LogContent, LogEvaluation, NormalizedSpan, SpanRejected
 from apps.traces.normalize.otel_genai import DETAILS_EVENT, EVALUATION_EVENT, LEGACY_EVENT_ROLES, legacy_event_message
+from apps.traces.normalize.sanitize import strip_nul, strip_nul_deep
 from apps.traces.normalize.values import ZERO8, ZERO16, ns_to_dt, to_float, to_str
-from apps.traces.otlp import INVALID_ID_ATTR, RawLogRecord, any_value_to_python, attributes_to_dict
+from apps.traces.otlp import INVALID_ID_ATTR, RawLogRecord
 
 
 def normalize_log_record(raw: RawLogRecord) -> LogContent | LogEvaluation | None:
     """Map a GenAI log event to LogContent / LogEvaluation; None for unrelated records."""
     record = raw.record
-    attrs = attributes_to_dict(record.attributes)
+    warnings: list[str] = []  # a log record has nowhere to keep them: NUL is stripped, depth is cut
+    attrs = decode_plain(record.attributes, warnings)
     event_name = record.event_name or to_str(attrs.get("event.name", ""))
     is_content = event_name == DETAILS_EVENT or event_name in LEGACY_EVENT_ROLES or event_name == "gen_ai.choice"
     if not is_content and event_name != EVALUATION_EVENT:
@@ -49,17 +52,27 @@ def normalize_log_record(raw: RawLogRecord) -> LogContent | LogEvaluation | None
         return LogEvaluation(
             trace_id=tid.hex(),
             span_id=sid.hex(),
-            name=to_str(attrs.get("gen_ai.evaluation.name", "")),
+            name=strip_nul(to_str(attrs.get("gen_ai.evaluation.name", ""))),
             score=to_float(attrs.get("gen_ai.evaluation.score.value")),
-            label=to_str(attrs.get("gen_ai.evaluation.score.label", "")),
-            explanation=to_str(attrs.get("gen_ai.evaluation.explanation", "")),
-            response_id=response_id,
+            label=strip_nul(to_str(attrs.get("gen_ai.evaluation.score.label", ""))),
+            explanation=strip_nul(to_str(attrs.get("gen_ai.evaluation.explanation", ""))),
+            response_id=strip_nul(response_id),
         )
 
     ns = record.time_unix_nano or record.observed_time_unix_nano
     when = ns_to_dt(ns) if ns else datetime.now(UTC)
-    body = any_value_to_python(record.body) if record.HasField("body") else None
+    body = any_value(record.body, warnings) if record.HasField("body") else None
     content = LogContent(trace_id=tid.hex(), span_id=sid.hex(), time=when)
+    _log_content_fill(content, event_name, attrs, body)
+    if warnings:  # a NUL, or a JSON "\u0000" escape that parsing turned into one
+        content.input_messages = strip_nul_deep(content.input_messages)[0]
+        content.output_messages = strip_nul_deep(content.output_messages)[0]
+        content.system_instructions = strip_nul(content.system_instructions)
+    return content
+
+
+def _log_content_fill(content: LogContent, event_name: str, attrs: dict[str, Any], body: Any) -> None:
+    """Fill a content event's messages and system instructions from its attributes or body."""
     if event_name == DETAILS_EVENT:
         source = (
             attrs
@@ -75,7 +88,7 @@ def normalize_log_record(raw: RawLogRecord) -> LogContent | LogEvaluation | None
                 content.input_messages.insert(0, {"role": "system", "parts": sys_parts})
         else:
             content.system_instructions = system_text(content.input_messages)
-        return content
+        return
     body_dict = body if isinstance(body, dict) else ({"content": body} if body is not None else {})
     msg = legacy_event_message(event_name, body_dict)
     content.append = True
@@ -85,7 +98,6 @@ def normalize_log_record(raw: RawLogRecord) -> LogContent | LogEvaluation | None
         content.input_messages = [msg]
         if msg["role"] in ("system", "developer"):
             content.system_instructions = parts_text(msg["parts"])
-    return content
 
 
 def append_messages(target: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from apps.traces.normalize.attributes import decode_plain
 from apps.traces.normalize.documents import document
 from apps.traces.normalize.messages import canon_message, canon_messages, instructions_parts
 from apps.traces.normalize.model import NormalizedSpan
 from apps.traces.normalize.values import json_maybe, ns_to_iso, to_str
-from apps.traces.otlp import attributes_to_dict
 
 LEGACY_EVENT_ROLES = {
     "gen_ai.system.message": "system",
@@ -40,13 +40,15 @@ class EventContent:
         return bool(self.details_in or self.details_out or self.details_sys or self.legacy_in or self.legacy_out)
 
 
-def span_events(n: NormalizedSpan, pb_events: Any, cap: int, truncated: list[str]) -> EventContent:
+def span_events(n: NormalizedSpan, pb_events: Any, cap: int, truncated: list[str], warnings: list[str]) -> EventContent:
     """Read span events: content events feed messages, exceptions feed the error, the rest is kept in n.events."""
     found = EventContent()
     events = n.events
     for i, ev in enumerate(pb_events):
         name = ev.name
-        eattrs = attributes_to_dict(ev.attributes)
+        eattrs = decode_plain(ev.attributes, warnings, f"events.{i}.")
+        if "\x00" in name:
+            warnings.append(f"nul_stripped:events.{i}.name")  # stripped with the rest by sanitize
         if name == DETAILS_EVENT:
             found.details_in = canon_messages(eattrs.pop("gen_ai.input.messages", None)) or found.details_in
             found.details_out = (

@@ -44,6 +44,7 @@ from apps.traces.normalize.langfuse import langfuse_cost, langfuse_usage
 from apps.traces.normalize.model import NormalizedSpan, SpanRejected
 from apps.traces.normalize.openinference import evaluation, openinference_provider
 from apps.traces.normalize.otel_genai import span_events
+from apps.traces.normalize.sanitize import resource_has_nul, settle_nul_warnings
 from apps.traces.normalize.values import (
     EPOCH,
     ZERO8,
@@ -72,9 +73,10 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     cap = max_value_chars
 
     # 1. Decode attributes (long strings truncated) and 2. classify each key once.
-    a, truncated, deferred_long, special = decode_attributes(span.attributes, cap)
+    warnings: list[str] = []
+    a, truncated, deferred_long, special = decode_attributes(span.attributes, cap, warnings)
     bits, flat, param_keys = scan_special(special)
-    w = SpanWork(a, a.keys(), bits, flat, param_keys, cap, truncated)
+    w = SpanWork(a, a.keys(), bits, flat, param_keys, cap, truncated, warnings)
     n = NormalizedSpan(
         trace_id=tid.hex(),
         span_id=sid.hex(),
@@ -94,7 +96,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     _timestamps_step(n, span.start_time_unix_nano, span.end_time_unix_nano)  # 4.
     if bits & B_STATUS:  # 5.
         _status_step(n, a)
-    ev = span_events(n, span.events, cap, truncated) if span.events else None  # 6.
+    ev = span_events(n, span.events, cap, truncated, warnings) if span.events else None  # 6.
     if bits & B_MODEL:  # 7.
         _model_step(n, a)
     if bits & (B_USAGE | B_COST | B_LF_DETAILS):  # 8.
@@ -115,7 +117,35 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     texts_step(n)  # 16.
     if flat or deferred_long or "metadata" in a:  # 17.
         _leftovers_step(n, w, deferred_long)
+    if warnings or _has_nul_outside_attributes(n, raw):  # 18.
+        settle_nul_warnings(n, _source_warnings(raw, warnings))
     return n
+
+
+def _has_nul_outside_attributes(n: NormalizedSpan, raw: RawSpan) -> bool:
+    """Return True when the span's name, status message, scope or resource holds a NUL (attributes and events
+    are checked while decoding, so n.name and n.error_message can only have it from the span itself)."""
+    return (
+        "\x00" in n.name
+        or "\x00" in n.error_message
+        or "\x00" in raw.scope_name
+        or "\x00" in raw.scope_version
+        or resource_has_nul(raw.resource)
+    )
+
+
+def _source_warnings(raw: RawSpan, warnings: list[str]) -> list[str]:
+    """Return warnings plus one for each non-attribute source of the span that holds a NUL."""
+    span = raw.span
+    sources = (
+        ("name", span.name),
+        ("status.message", span.status.message),
+        ("scope", raw.scope_name + raw.scope_version),
+    )
+    extra = [f"nul_stripped:{where}" for where, text in sources if "\x00" in text]
+    if resource_has_nul(raw.resource):
+        extra.append("nul_stripped:resource")
+    return warnings + extra
 
 
 def _kind_step(n: NormalizedSpan, w: SpanWork) -> None:
