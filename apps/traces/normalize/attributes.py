@@ -9,8 +9,7 @@ from typing import Any
 
 from apps.traces import genai_aliases as A
 from apps.traces.normalize.context import CTX_FIELDS
-from apps.traces.normalize.sanitize import MAX_DEPTH
-from apps.traces.normalize.values import unflatten
+from apps.traces.normalize.values import MAX_DEPTH, unflatten
 from apps.traces.otlp import INVALID_ID_ATTR, any_value_to_python
 
 SLOT_CAP = 10_000  # highest accepted index in flattened `prefix.{i}.*` keys (Langfuse caps at 10,001)
@@ -174,7 +173,9 @@ def _classify_key(key: str) -> KeyInfo:
         if fam is not None:
             tail = key[len(prefix) :]
             idx = tail.partition(".")[0]
-            if idx.isdigit() and int(idx) <= SLOT_CAP:
+            # A key with more segments than MAX_DEPTH stays a plain attribute: unflattening it would nest
+            # that deep (and _listify recursed past Python's limit on a key with 2,000 dots).
+            if idx.isdigit() and int(idx) <= SLOT_CAP and tail.count(".") < MAX_DEPTH:
                 family, rest = fam, tail
         elif key.startswith("gen_ai.retrieval."):
             bits |= B_RETRIEVAL_PREFIX

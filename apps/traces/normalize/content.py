@@ -26,7 +26,14 @@ from apps.traces.normalize.model import NormalizedSpan
 from apps.traces.normalize.openinference import oi_message, prompt_text
 from apps.traces.normalize.openllmetry import indexed_messages
 from apps.traces.normalize.otel_genai import EventContent
-from apps.traces.normalize.values import as_str_list, json_maybe, normalize_finish_reason, pick, to_str
+from apps.traces.normalize.values import (
+    as_str_list,
+    json_maybe,
+    keep_if_too_deep,
+    normalize_finish_reason,
+    pick,
+    to_str,
+)
 
 
 @dataclass(slots=True)
@@ -201,6 +208,8 @@ def tools_step(n: NormalizedSpan, w: SpanWork) -> None:
             tool_definitions = [tool_definition(t) for t in tool_defs_value]
         elif isinstance(tool_defs_value, dict):
             tool_definitions = [tool_definition(tool_defs_value)]
+        else:
+            keep_if_too_deep(a, "gen_ai.tool.definitions", tool_defs_value)
     if w.flat:
         oi_tools, ol_tools = take_flat(a, w.flat, "oi_tools"), take_flat(a, w.flat, "ol_tools")
         if not tool_definitions:
@@ -263,6 +272,8 @@ def retrieval_step(n: NormalizedSpan, w: SpanWork, ev: EventContent | None) -> N
         docs_value = json_maybe(a.pop("gen_ai.retrieval.documents", None))
         if isinstance(docs_value, list):
             documents = [d for d in map(document, docs_value) if d is not None]
+        else:
+            keep_if_too_deep(a, "gen_ai.retrieval.documents", docs_value)
     else:
         retrieval_query = ""
     if not retrieval_query and n.kind in ("retrieval", "reranker"):

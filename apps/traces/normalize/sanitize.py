@@ -14,9 +14,6 @@ from apps.traces.normalize.model import NormalizedSpan
 
 # A reserved attribute: a list of short strings "<what>:<where>", e.g. "nul_stripped:gen_ai.input.messages".
 WARNINGS_ATTR = "sightline.ingest.warnings"
-# Deepest nesting kept in an attribute value or parsed JSON. Real GenAI content nests about ten deep; the
-# cap keeps every later recursive walk (json.dumps, orjson's 254 levels, these walks) well inside its limit.
-MAX_DEPTH = 64
 _WALK_LIMIT = 512  # a walk stops here rather than hit the recursion limit on input from elsewhere
 
 _STR_FIELDS = tuple(f.name for f in fields(NormalizedSpan) if f.type == "str")
@@ -70,7 +67,7 @@ def _strip(value: Any, depth: int) -> tuple[Any, bool]:
 def has_nul_deep(value: Any, depth: int = 0) -> bool:
     """Return True when any string or dict key inside value holds a NUL or a JSON "\\u0000" escape."""
     if type(value) is str:
-        return "\x00" in value or "\\u0000" in value
+        return "\x00" in value or ("\\" in value and "\\u0000" in value)  # memchr before the slow search
     if depth >= _WALK_LIMIT:
         return False
     if isinstance(value, dict):

@@ -44,12 +44,15 @@ from apps.traces.normalize.langfuse import langfuse_cost, langfuse_usage
 from apps.traces.normalize.model import NormalizedSpan, SpanRejected
 from apps.traces.normalize.openinference import evaluation, openinference_provider
 from apps.traces.normalize.otel_genai import span_events
-from apps.traces.normalize.sanitize import resource_has_nul, settle_nul_warnings
+from apps.traces.normalize.sanitize import resource_has_nul, settle_nul_warnings, strip_nul
 from apps.traces.normalize.values import (
     EPOCH,
     ZERO8,
     ZERO16,
     json_maybe,
+    json_too_deep,
+    json_too_deep_count,
+    keep_if_too_deep,
     normalize_provider,
     pick,
     to_float,
@@ -74,6 +77,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
 
     # 1. Decode attributes (long strings truncated) and 2. classify each key once.
     warnings: list[str] = []
+    deep_before = json_too_deep_count()
     a, truncated, deferred_long, special = decode_attributes(span.attributes, cap, warnings)
     bits, flat, param_keys = scan_special(special)
     w = SpanWork(a, a.keys(), bits, flat, param_keys, cap, truncated, warnings)
@@ -117,9 +121,24 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     texts_step(n)  # 16.
     if flat or deferred_long or "metadata" in a:  # 17.
         _leftovers_step(n, w, deferred_long)
-    if warnings or _has_nul_outside_attributes(n, raw):  # 18.
+    if json_too_deep_count() != deep_before:  # 18. Values changed on the way: strip, flag.
+        warnings.extend(_deep_json_warnings(raw))
+    if warnings or _has_nul_outside_attributes(n, raw):
         settle_nul_warnings(n, _source_warnings(raw, warnings))
     return n
+
+
+def _deep_json_warnings(raw: RawSpan) -> list[str]:
+    """Name the attributes (span or event) whose JSON was kept unparsed for nesting deeper than MAX_DEPTH."""
+    span = raw.span
+    found = [f"json_too_deep:{strip_nul(kv.key)}" for kv in span.attributes if json_too_deep(kv.value.string_value)]
+    for i, ev in enumerate(span.events):
+        found += [
+            f"json_too_deep:events.{i}.{strip_nul(kv.key)}"
+            for kv in ev.attributes
+            if json_too_deep(kv.value.string_value)
+        ]
+    return found  # a deep string inside an array/kvlist value is left unnamed (and is still kept unparsed)
 
 
 def _has_nul_outside_attributes(n: NormalizedSpan, raw: RawSpan) -> bool:
@@ -236,6 +255,8 @@ def _usage_step(n: NormalizedSpan, w: SpanWork) -> None:
             for name, value in langfuse_usage(lf_usage).items():
                 if usage.get(name) is None:
                     usage[name] = value
+        else:
+            keep_if_too_deep(a, "langfuse.observation.usage_details", lf_usage)
     total = usage["total_tokens"]
     if total is None and (usage["input_tokens"] is not None or usage["output_tokens"] is not None):
         total = (usage["input_tokens"] or 0) + (usage["output_tokens"] or 0)
@@ -255,6 +276,8 @@ def _usage_step(n: NormalizedSpan, w: SpanWork) -> None:
             cost_input = cost_input if cost_input is not None else li
             cost_output = cost_output if cost_output is not None else lo
             cost_total = cost_total if cost_total is not None else lt
+        else:
+            keep_if_too_deep(a, "langfuse.observation.cost_details", lf_cost)
     if cost_total is None and (cost_input is not None or cost_output is not None):
         cost_total = (cost_input or 0.0) + (cost_output or 0.0)
     n.cost_input, n.cost_output, n.cost_total = cost_input, cost_output, cost_total

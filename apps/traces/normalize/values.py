@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from apps.traces import genai_aliases as A
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ZERO16 = bytes(16)
 ZERO8 = bytes(8)
+# Deepest nesting kept in an attribute value or parsed JSON. Real GenAI content nests about ten deep; the
+# cap keeps every later recursive walk (json.dumps, orjson's 254 levels, the API's renderer) well inside
+# its limit, where JSON nested 2,000 deep raised RecursionError and lost the whole batch.
+MAX_DEPTH = 64
+_BRACKETS = re.compile(r"[\[\]{}]")
+# How many JSON strings json_maybe has kept unparsed because they nest deeper than MAX_DEPTH (process-wide,
+# a plain int: cheaper than a thread-local). normalize_span compares it before and after a span; another
+# thread's increment at worst costs a scan that finds nothing.
+_too_deep_total = 0
 
 
 def ns_to_dt(ns: int) -> datetime:
@@ -24,16 +36,55 @@ def ns_to_iso(ns: int) -> str:
     return ns_to_dt(ns).isoformat() if ns else ""
 
 
+def json_too_deep(text: str) -> bool:
+    """Return True when the brackets of text nest deeper than MAX_DEPTH (strings not skipped: a JSON string
+    inside JSON counts too, and a false alarm only keeps the text unparsed)."""
+    if len(text) <= 2 * MAX_DEPTH or text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        if m.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def json_too_deep_count() -> int:
+    """Return how many JSON strings this thread has kept unparsed for nesting too deep."""
+    return _too_deep_total
+
+
 def json_maybe(value: Any) -> Any:
-    """Parse value when it is a string holding a JSON object/array/string, else return it unchanged."""
+    """Parse value when it is a string holding a JSON object/array/string, else return it unchanged.
+
+    JSON nested deeper than MAX_DEPTH is returned unparsed. orjson parses first (twice as fast); what it
+    refuses (NaN, integers past 64 bits, lone surrogates) goes to json.loads, whose answer stays the rule.
+    """
     if isinstance(value, str) and value:
         c = value[0]
         if c in '[{"' or (c.isspace() and value.lstrip()[:1] in ("[", "{")):
+            if json_too_deep(value):
+                global _too_deep_total
+                _too_deep_total += 1
+                return value
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
             try:
                 return json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return value
     return value
+
+
+def keep_if_too_deep(a: dict[str, Any], key: str, value: Any) -> None:
+    """Put an attribute back when json_maybe left it unparsed for nesting too deep: the raw text is kept."""
+    if isinstance(value, str) and json_too_deep(value):
+        a[key] = value
 
 
 def to_int(value: Any) -> int | None:
