@@ -11,6 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 from apps.traces.normalize.model import NormalizedSpan
+from apps.traces.normalize.values import EPOCH, MAX_TIME
 
 # A reserved attribute: a list of short strings "<what>:<where>", e.g. "nul_stripped:gen_ai.input.messages".
 WARNINGS_ATTR = "sightline.ingest.warnings"
@@ -136,7 +137,14 @@ def settle_nul_warnings(span: NormalizedSpan, warnings: list[str]) -> None:
 
 
 def sanitize_span(span: NormalizedSpan) -> None:
-    """Strip NUL from a span built outside normalize_span (the native REST path) and record which fields changed."""
-    changed = span_strip_nul(span)
-    if changed:
-        add_warnings(span.attributes, [f"nul_stripped:{name}" for name in changed])
+    """Make a span built outside normalize_span (the native REST path) storable: strip NUL, keep its times
+    within 1970..2100, and record what changed."""
+    warnings = [f"nul_stripped:{name}" for name in span_strip_nul(span)]
+    for name, which in (("started_at", "start"), ("ended_at", "end")):
+        when = getattr(span, name)
+        if not EPOCH <= when <= MAX_TIME:
+            setattr(span, name, min(max(when, EPOCH), MAX_TIME))
+            warnings.append(f"timestamp_clamped:{which}")
+    if any(w.startswith("timestamp_clamped:") for w in warnings):
+        span.latency_ms = max((span.ended_at - span.started_at).total_seconds() * 1000.0, 0.0)
+    add_warnings(span.attributes, warnings)

@@ -47,6 +47,7 @@ from apps.traces.normalize.otel_genai import span_events
 from apps.traces.normalize.sanitize import resource_has_nul, settle_nul_warnings, strip_nul
 from apps.traces.normalize.values import (
     EPOCH,
+    MAX_TIME_NS,
     ZERO8,
     ZERO16,
     json_maybe,
@@ -97,7 +98,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     # Each guard skips a step none of whose inputs is present; its fields keep their defaults, which are
     # what the step would have produced (the bits say which sections have keys: attributes.py).
     _kind_step(n, w)  # 3.
-    _timestamps_step(n, span.start_time_unix_nano, span.end_time_unix_nano)  # 4.
+    _timestamps_step(n, span.start_time_unix_nano, span.end_time_unix_nano, warnings)  # 4.
     if bits & B_STATUS:  # 5.
         _status_step(n, a)
     ev = span_events(n, span.events, cap, truncated, warnings) if span.events else None  # 6.
@@ -204,14 +205,21 @@ def _kind_step(n: NormalizedSpan, w: SpanWork) -> None:
     n.kind, n.operation = kind or "other", operation
 
 
-def _timestamps_step(n: NormalizedSpan, start_ns: int, end_ns: int) -> None:
-    """Fill started/ended/latency: a missing end falls back to the other, end < start clamps, both unset is now."""
+def _timestamps_step(n: NormalizedSpan, start_ns: int, end_ns: int, warnings: list[str]) -> None:
+    """Fill started/ended/latency: a missing end falls back to the other, end < start clamps, both unset is now,
+    and a time past MAX_TIME is clamped to it with a warning."""
     if not start_ns and not end_ns:
         start_ns = end_ns = int(datetime.now(UTC).timestamp() * 1e9)
     elif not start_ns:
         start_ns = end_ns
     elif not end_ns or end_ns < start_ns:
         end_ns = start_ns
+    if end_ns > MAX_TIME_NS:  # end >= start here, so this also catches a late start
+        if start_ns > MAX_TIME_NS:
+            start_ns = MAX_TIME_NS
+            warnings.append("timestamp_clamped:start")
+        end_ns = MAX_TIME_NS
+        warnings.append("timestamp_clamped:end")
     n.started_at = EPOCH + timedelta(0, 0, start_ns // 1000)
     n.ended_at = EPOCH + timedelta(0, 0, end_ns // 1000)
     n.latency_ms = (end_ns - start_ns) / 1e6

@@ -15,6 +15,10 @@ from apps.traces import genai_aliases as A
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ZERO16 = bytes(16)
 ZERO8 = bytes(8)
+# Span times are kept within 1970..2100: a later one (OTLP times are unsigned, so only the upper edge can be
+# crossed) is clamped to MAX_TIME and the span flagged, instead of being stored as, say, the year 2554.
+MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_TIME_NS = int((MAX_TIME - EPOCH).total_seconds()) * 1_000_000_000
 # Deepest nesting kept in an attribute value or parsed JSON. Real GenAI content nests about ten deep; the
 # cap keeps every later recursive walk (json.dumps, orjson's 254 levels, the API's renderer) well inside
 # its limit, where JSON nested 2,000 deep raised RecursionError and lost the whole batch.
