@@ -1,8 +1,10 @@
-"""Values PostgreSQL would refuse: NUL characters in text and jsonb, and nesting too deep to walk.
+"""Values PostgreSQL would refuse, made storable: NUL characters, and the warnings that say what changed.
 
 PostgreSQL refuses "\\x00" in text and "\\u0000" in jsonb, and one such value fails the whole COPY. So every
-value is cleaned at normalisation, and the span records what was changed in WARNINGS_ATTR. Public helpers
-for other ingest paths: strip_nul (one string) and strip_nul_deep (any JSON-like value).
+value is cleaned at normalisation, and the span lists what was changed (NUL stripped, JSON too deep to
+parse, nesting cut, a time clamped) in the reserved attribute WARNINGS_ATTR. Public helpers for other
+ingest paths: strip_nul (one string), strip_nul_deep (any JSON-like value), sanitize_span (a span built
+without normalize_span).
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def resource_has_nul(resource: dict[str, Any]) -> bool:
     return dirty
 
 
-def settle_nul_warnings(span: NormalizedSpan, warnings: list[str]) -> None:
-    """Strip NUL from every field of span and make warnings say so, then record them on the span.
+def settle_warnings(span: NormalizedSpan, warnings: list[str]) -> None:
+    """Strip NUL from every field of span and make warnings say so, then record them all on the span.
 
     A "nul_escape:<key>" warning (a JSON "\\u0000" escape in a raw value) becomes "nul_stripped:<key>"
     when the parsed content really held a NUL, and is dropped when nothing changed (an escaped backslash

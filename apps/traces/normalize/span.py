@@ -44,7 +44,7 @@ from apps.traces.normalize.langfuse import langfuse_cost, langfuse_usage
 from apps.traces.normalize.model import NormalizedSpan, SpanRejected
 from apps.traces.normalize.openinference import evaluation, openinference_provider
 from apps.traces.normalize.otel_genai import span_events
-from apps.traces.normalize.sanitize import resource_has_nul, settle_nul_warnings, strip_nul
+from apps.traces.normalize.sanitize import resource_has_nul, settle_warnings, strip_nul
 from apps.traces.normalize.values import (
     EPOCH,
     MAX_TIME_NS,
@@ -125,7 +125,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     if json_too_deep_count() != deep_before:  # 18. Values changed on the way: strip, flag.
         warnings.extend(_deep_json_warnings(raw))
     if warnings or _has_nul_outside_attributes(n, raw):
-        settle_nul_warnings(n, _source_warnings(raw, warnings))
+        settle_warnings(n, _source_warnings(raw, warnings))
     return n
 
 
