@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from apps.traces.normalize import NormalizedSpan
+from apps.traces.normalize import NormalizedSpan, sanitize_span
 from apps.traces.normalize import _canon_messages as canon_messages
 from apps.traces.normalize import _input_text as messages_input_text
 from apps.traces.normalize import _output_text as messages_output_text
@@ -101,4 +101,7 @@ def native_trace_spans(trace: dict[str, Any]) -> list[NormalizedSpan]:
     )
     root.trace_name = trace.get("name") or ""
     children = [{**s, "parent_span_id": s.get("parent_span_id") or root_id} for s in given]
-    return [root, *(_span_from(s, trace_id, is_root=False) for s in children)]
+    spans = [root, *(_span_from(s, trace_id, is_root=False) for s in children)]
+    for span in spans:
+        sanitize_span(span)  # PostgreSQL refuses NUL, which JSON metadata, messages and documents may hold
+    return spans
