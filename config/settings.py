@@ -301,4 +301,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+# Judge hosts allowed although they resolve to a private/loopback address (e.g. "localhost,127.0.0.1"
+# for vLLM or Ollama on this machine). Everything else must resolve to public addresses only.
+JUDGE_ALLOWED_HOSTS = env_list("JUDGE_ALLOWED_HOSTS")
 }

@@ -21,7 +21,12 @@ from apps.projects import keycache
 from apps.projects.models import ApiKey, Membership, Project
 
 # Only a hash of the secret is stored; the key is high-entropy, so a fast hash is safe here.
-KEY_PREFIXES = {ApiKey.Scope.WRITE: "sl_w_", ApiKey.Scope.READ: "sl_r_"}
+KEY_PREFIXES = {
+    ApiKey.Scope.WRITE: "sl_w_",
+    ApiKey.Scope.READ: "sl_r_",
+    ApiKey.Scope.ADMIN: "sl_a_",
+    ApiKey.Scope.FEEDBACK: "sl_f_",
+}
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 

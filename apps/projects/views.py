@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.htmx import is_partial
-from apps.projects.access import project_view
+from apps.projects.access import is_project_admin, project_view
 from apps.projects.forms import ApiKeyCreateForm, MembershipForm, ProjectCreateForm
 from apps.projects.models import Membership, Project
 from apps.projects.selectors import api_key_list, membership_list, project_list_for_user
@@ -55,7 +55,7 @@ def _settings_context(request: HttpRequest, project: Project, **extra: object) -
         "members": membership_list(project=project),
         "key_form": extra.pop("key_form", ApiKeyCreateForm()),
         "member_form": extra.pop("member_form", MembershipForm()),
-        "is_admin": getattr(project, "user_role", None) == ADMIN,
+        "is_admin": is_project_admin(project=project),
         "nav": "settings",
         **extra,
     }
