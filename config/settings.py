@@ -101,10 +101,18 @@ def database_from_url(url: str) -> dict[str, object]:
 
 SECRET_KEY = env_secret("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
-if not SECRET_KEY:
-    # A fixed key is only acceptable for a local machine; deployments must set SECRET_KEY.
+# Only a DEBUG (local development) process may run on this well-known key; it signs sessions and
+# encrypts stored judge API keys, so everywhere else it must be a real secret.
+_DEV_SECRET_KEY = "django-insecure-sightline-local-key-change-me-in-production-0123456789"
+if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`; `make run` writes one into .env. "
+            "Only DEBUG=true runs without one."
+        )
     # The "django-insecure-" prefix makes `check --deploy` flag it (security.W009).
-    SECRET_KEY = "django-insecure-sightline-local-key-change-me-in-production-0123456789"
+    SECRET_KEY = _DEV_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
