@@ -128,6 +128,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "apps.core",
     "apps.projects",
     "django.contrib.postgres",
@@ -146,8 +148,46 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# IP address, that pair is refused (even with the right password) for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # lockouts are still logged as warnings; no line per successful login
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a TLS proxy the client address is the first X-Forwarded-For hop (django-ipware via axes).
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_TLS_PROXY", False) else ["REMOTE_ADDR"]
+)
+
+# Content-Security-Policy (django-csp 4): no inline scripts anywhere; scripts, styles, images and
+# XHR come from this origin only. Plotly figures set inline style attributes on their SVG, which
+# needs 'unsafe-inline' in style-src (styles cannot run code; scripts stay strict).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -301,6 +341,9 @@ JUDGE_MODEL = env("JUDGE_MODEL", "")
 JUDGE_SECRETS_KEY = env_secret("JUDGE_SECRETS_KEY", "")
 # At most this many judge calls of one project run at once, across all workers.
 JUDGE_MAX_CONCURRENCY_PER_PROJECT = env_int("JUDGE_MAX_CONCURRENCY_PER_PROJECT", 4)
+# Judge hosts allowed although they resolve to a private/loopback address (e.g. "localhost,127.0.0.1"
+# for vLLM or Ollama on this machine). Everything else must resolve to public addresses only.
+JUDGE_ALLOWED_HOSTS = env_list("JUDGE_ALLOWED_HOSTS")
 
 LOGGING = {
     "version": 1,
@@ -309,7 +352,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
-# Judge hosts allowed although they resolve to a private/loopback address (e.g. "localhost,127.0.0.1"
-# for vLLM or Ollama on this machine). Everything else must resolve to public addresses only.
-JUDGE_ALLOWED_HOSTS = env_list("JUDGE_ALLOWED_HOSTS")
 }

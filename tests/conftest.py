@@ -160,9 +160,17 @@ def page(browser, live_server) -> Iterator[object]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def on_console(message: object) -> None:
+        # A blocked inline script or style shows only as a console error: fail on those too.
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text or "Content-Security-Policy" in text:
+            errors.append(f"CSP violation: {text}")
+
+    pg.on("console", on_console)
     yield pg
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 @pytest.fixture
