@@ -166,10 +166,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # lockouts are still logged as warnings; no line per successful login
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind a TLS proxy the client address is the first X-Forwarded-For hop (django-ipware via axes).
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_TLS_PROXY", False) else ["REMOTE_ADDR"]
-)
+# The address a lockout is keyed on: REMOTE_ADDR, or behind a TLS proxy the hop that proxy appended to
+# X-Forwarded-For (never the client-supplied leftmost one, which a guesser could rotate).
+AXES_CLIENT_IP_CALLABLE = "apps.projects.access.login_client_ip"
 
 # Content-Security-Policy (django-csp 4): no inline scripts anywhere; scripts, styles, images and
 # XHR come from this origin only. Plotly figures set inline style attributes on their SVG, which

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 
@@ -43,3 +44,12 @@ def project_view(min_role: str = Membership.Role.VIEWER) -> Callable[[ViewFunc],
         return wrapper
 
     return decorator
+
+
+def login_client_ip(request: HttpRequest) -> str:
+    """Return the client address login throttling counts by (the proxy-appended hop when BEHIND_TLS_PROXY)."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return request.META.get("REMOTE_ADDR", "")

@@ -38,3 +38,12 @@ def test_fewer_failures_than_the_limit_do_not_lock(client, alice):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         attempt(client, "wrong-password")
     assert attempt(client, TEST_PASSWORD).status_code == 302
+
+
+def test_behind_a_proxy_the_proxy_appended_address_counts(rf, settings):
+    from apps.projects.access import login_client_ip
+
+    request = rf.post("/login/", HTTP_X_FORWARDED_FOR="6.6.6.6, 8.8.4.4", REMOTE_ADDR="10.0.0.1")
+    assert login_client_ip(request) == "10.0.0.1"  # no proxy configured: the header is not trusted
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # BEHIND_TLS_PROXY=true
+    assert login_client_ip(request) == "8.8.4.4"  # not the spoofable leftmost hop
