@@ -74,13 +74,14 @@ def _request_api_key(request: Request) -> ApiKey:
 class HasProjectApiKey(BasePermission):
     """Allow reads to read/write/admin keys; writes need a write- or admin-scoped key."""
 
-    message = "This API key's scope does not allow this; writes need a key with the write scope."
+    message = "This API key is read-only; writes need a key with the write scope."
 
     def has_permission(self, request: Request, view: object) -> bool:
         api_key = _request_api_key(request)
-        if request.method in SAFE_METHODS:
-            return api_key.scope in READ_SCOPES
-        return api_key.scope in WRITE_SCOPES
+        if api_key.scope == ApiKey.Scope.FEEDBACK:
+            self.message = "This API key only sends feedback; reading and ingest need a read or write key."
+            return False
+        return request.method in SAFE_METHODS or api_key.scope in WRITE_SCOPES
 
 
 class AdminScopeForWrites(BasePermission):
