@@ -101,10 +101,18 @@ def database_from_url(url: str) -> dict[str, object]:
 
 SECRET_KEY = env_secret("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
-if not SECRET_KEY:
-    # A fixed key is only acceptable for a local machine; deployments must set SECRET_KEY.
+# Only a DEBUG (local development) process may run on this well-known key; it signs sessions and
+# encrypts stored judge API keys, so everywhere else it must be a real secret.
+_DEV_SECRET_KEY = "django-insecure-sightline-local-key-change-me-in-production-0123456789"
+if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`; `make run` writes one into .env. "
+            "Only DEBUG=true runs without one."
+        )
     # The "django-insecure-" prefix makes `check --deploy` flag it (security.W009).
-    SECRET_KEY = "django-insecure-sightline-local-key-change-me-in-production-0123456789"
+    SECRET_KEY = _DEV_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -120,6 +128,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "apps.core",
     "apps.projects",
     "django.contrib.postgres",
@@ -139,8 +149,45 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# IP address, that pair is refused (even with the right password) for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # lockouts are still logged as warnings; no line per successful login
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The address a lockout is keyed on: REMOTE_ADDR, or behind a TLS proxy the hop that proxy appended to
+# X-Forwarded-For (never the client-supplied leftmost one, which a guesser could rotate).
+AXES_CLIENT_IP_CALLABLE = "apps.projects.access.login_client_ip"
+
+# Content-Security-Policy (django-csp 4): no inline scripts anywhere; scripts, styles, images and
+# XHR come from this origin only. Plotly figures set inline style attributes on their SVG, which
+# needs 'unsafe-inline' in style-src (styles cannot run code; scripts stay strict).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -308,6 +355,9 @@ JUDGE_MODEL = env("JUDGE_MODEL", "")
 JUDGE_SECRETS_KEY = env_secret("JUDGE_SECRETS_KEY", "")
 # At most this many judge calls of one project run at once, across all workers.
 JUDGE_MAX_CONCURRENCY_PER_PROJECT = env_int("JUDGE_MAX_CONCURRENCY_PER_PROJECT", 4)
+# Judge hosts allowed although they resolve to a private/loopback address (e.g. "localhost,127.0.0.1"
+# for vLLM or Ollama on this machine). Everything else must resolve to public addresses only.
+JUDGE_ALLOWED_HOSTS = env_list("JUDGE_ALLOWED_HOSTS")
 
 LOGGING = {
     "version": 1,

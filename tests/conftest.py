@@ -98,6 +98,20 @@ def api_client(api_key) -> APIClient:
 
 
 @pytest.fixture
+def admin_api_key(project) -> str:
+    """An admin-scoped API key's plaintext for the project (configuration endpoints)."""
+    return api_key_create(project=project, name="admin", scope="admin").plaintext
+
+
+@pytest.fixture
+def admin_api_client(admin_api_key) -> APIClient:
+    """A DRF client authenticated with the project's admin key."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {admin_api_key}")
+    return client
+
+
+@pytest.fixture
 def celery_worker(transactional_db) -> Iterator[object]:
     """Run a real Celery worker (in a thread) consuming every queue from the real Redis."""
     from celery.contrib.testing.worker import start_worker
@@ -146,9 +160,17 @@ def page(browser, live_server) -> Iterator[object]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def on_console(message: object) -> None:
+        # A blocked inline script or style shows only as a console error: fail on those too.
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text or "Content-Security-Policy" in text:
+            errors.append(f"CSP violation: {text}")
+
+    pg.on("console", on_console)
     yield pg
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 @pytest.fixture
@@ -166,8 +188,15 @@ def login(page, live_server):
 
 
 @pytest.fixture
-def fake_openai() -> Iterator[object]:
-    """A local OpenAI-compatible server (127.0.0.1) for the real `openai` client."""
+def judge_hosts_allowed(settings) -> list[str]:
+    """Allow judges on 127.0.0.1 (refused by default as a loopback address), as an admin would for Ollama."""
+    settings.JUDGE_ALLOWED_HOSTS = ["127.0.0.1"]
+    return settings.JUDGE_ALLOWED_HOSTS
+
+
+@pytest.fixture
+def fake_openai(judge_hosts_allowed) -> Iterator[object]:
+    """A local OpenAI-compatible server (127.0.0.1) for the real `openai` client; judges may reach it."""
     from tests.support.openai_server import FakeOpenAI
 
     server = FakeOpenAI().start()

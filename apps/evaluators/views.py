@@ -28,7 +28,7 @@ from apps.evaluators.services import (
     evaluator_preview,
     evaluator_update,
 )
-from apps.projects.access import project_view
+from apps.projects.access import is_project_admin, project_view
 from apps.projects.models import Membership, Project
 from apps.traces.selectors import ingest_batch_failed_list
 
@@ -38,7 +38,7 @@ FORM_TEMPLATE = "evaluators/evaluator_form.html"
 
 
 def _is_admin(project: Project) -> bool:
-    return getattr(project, "user_role", None) == ADMIN
+    return is_project_admin(project=project)
 
 
 @project_view()

@@ -18,13 +18,14 @@ class JudgeCreateForm(forms.Form):
     model = forms.CharField(
         max_length=200, label="Pinned model", widget=forms.TextInput(attrs={"placeholder": "gpt-4o-2024-08-06"})
     )
+    # Only SIGHTLINE_JUDGE_KEY_* variables: judge_key_env_check() in the service enforces it for every caller.
     api_key_env = forms.RegexField(
-        regex=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        regex=r"^SIGHTLINE_JUDGE_KEY_[A-Z0-9_]+$",
         max_length=100,
         required=False,
         label="API key env var",
-        error_messages={"invalid": "must be an environment variable name, e.g. OPENAI_API_KEY"},
-        widget=forms.TextInput(attrs={"placeholder": "OPENAI_API_KEY"}),
+        error_messages={"invalid": "must name an environment variable starting with SIGHTLINE_JUDGE_KEY_"},
+        widget=forms.TextInput(attrs={"placeholder": "SIGHTLINE_JUDGE_KEY_OPENAI"}),
     )
     # Never rendered back: a failed submit makes the user type it again rather than echoing a secret.
     api_key = forms.CharField(

@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import httpx
 import openai
 
+from apps.core.outbound import OutboundRefused, guarded_http_client
 from apps.judges.rubrics import PROMPT_TEMPLATE_VERSION, Rubric
 
 __all__ = [
@@ -102,6 +103,8 @@ class JudgeConfig:
     output_price_per_mtok: float | None = None
     max_block_chars: int = DEFAULT_MAX_BLOCK_CHARS  # per question/answer/context block
     max_contexts: int = DEFAULT_MAX_CONTEXTS
+    # Hosts an administrator allowed despite a private/loopback address (JUDGE_ALLOWED_HOSTS).
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject settings that could only fail later, naming the field."""
@@ -406,6 +409,9 @@ class OpenAIJudge(JudgeClient):
 
     def __init__(self, config: JudgeConfig, *, http_client: httpx.Client | None = None) -> None:
         self.config = config
+        # The base URL is user-given: every connection is checked (apps.core.outbound), no redirects.
+        if http_client is None:
+            http_client = guarded_http_client(allowed_hosts=config.allowed_hosts, timeout=config.timeout_s)
         # max_retries=0: retrying is the Celery task's job, with retry_delay() and the row's state.
         self._client = openai.OpenAI(
             base_url=config.base_url,
@@ -439,6 +445,9 @@ class OpenAIJudge(JudgeClient):
         except openai.APITimeoutError as exc:
             raise JudgeUnavailable(f"judge timed out after {cfg.timeout_s:g}s") from exc
         except openai.APIConnectionError as exc:
+            refused = _refusal_in(exc)
+            if refused is not None:  # permanent: the address will not become public by retrying
+                raise JudgeOutputInvalid(f"judge endpoint refused: {refused}") from exc
             raise JudgeUnavailable(f"cannot reach the judge endpoint: {exc}") from exc
         except openai.APIStatusError as exc:
             raise _status_error(exc) from exc
@@ -483,6 +492,18 @@ class OpenAIJudge(JudgeClient):
             output_tokens=output_tokens,
             cost=_cost(cfg, input_tokens, output_tokens),
         )
+
+
+def _refusal_in(exc: BaseException) -> OutboundRefused | None:
+    """Return the OutboundRefused behind a connection error (the SDK wraps it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OutboundRefused):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _cost(cfg: JudgeConfig, input_tokens: int | None, output_tokens: int | None) -> float | None:

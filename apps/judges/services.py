@@ -12,12 +12,43 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.jobs import Claim, Outcome, RowJob, job_claim, job_finish, job_mark_sent, job_release, job_sweep
+from apps.core.outbound import OutboundRefused, outbound_url_check
 from apps.core.queue import task_enqueue
 from apps.judges.llm import JudgeConfig, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, OpenAIJudge
 from apps.judges.models import Judge, JudgePreview
 from apps.judges.rubrics import Rubric
 from apps.judges.secrets import secret_decrypt, secret_encrypt
 from apps.projects.models import Project
+
+# Judges may read only variables an operator named for them: never SECRET_KEY, DATABASE_URL, ...
+JUDGE_KEY_ENV_PREFIX = "SIGHTLINE_JUDGE_KEY_"
+
+
+def judge_key_env_check(name: str) -> str:
+    """Return the stripped variable name, or raise ValidationError naming api_key_env."""
+    name = name.strip()
+    if name and (not name.startswith(JUDGE_KEY_ENV_PREFIX) or name == JUDGE_KEY_ENV_PREFIX):
+        raise ValidationError(
+            {
+                "api_key_env": f"must name an environment variable starting with {JUDGE_KEY_ENV_PREFIX}, e.g. "
+                f"{JUDGE_KEY_ENV_PREFIX}OPENAI; or store the key encrypted instead"
+            }
+        )
+    return name
+
+
+def judge_base_url_check(base_url: str) -> str:
+    """Return the base URL without a trailing slash, or raise ValidationError naming base_url.
+
+    http(s) only; a host resolving to a private, loopback, link-local or metadata address is refused
+    unless listed in settings.JUDGE_ALLOWED_HOSTS. Calls are checked again at connect time.
+    """
+    base_url = base_url.strip().rstrip("/")
+    try:
+        outbound_url_check(base_url, allowed_hosts=settings.JUDGE_ALLOWED_HOSTS)
+    except OutboundRefused as exc:
+        raise ValidationError({"base_url": str(exc)}) from exc
+    return base_url
 
 
 def judge_create(
@@ -39,12 +70,14 @@ def judge_create(
         raise ValidationError({"name": f"a judge named {name!r} exists already"})
     if timeout_s <= 0:
         raise ValidationError({"timeout_s": "must be positive"})
+    api_key_env = judge_key_env_check(api_key_env)
+    base_url = judge_base_url_check(base_url)
     return Judge.objects.create(
         project=project,
         name=name,
-        base_url=base_url.rstrip("/"),
+        base_url=base_url,
         model=model.strip(),
-        api_key_env=api_key_env.strip(),
+        api_key_env=api_key_env,
         api_key_encrypted=secret_encrypt(api_key) if api_key else "",
         timeout_s=timeout_s,
         input_price_per_mtok=input_price_per_mtok,
@@ -53,16 +86,20 @@ def judge_create(
 
 
 def judge_api_key(judge: Judge) -> str:
-    """Return the judge's API key: the named environment variable wins over the stored secret."""
-    if judge.api_key_env and os.environ.get(judge.api_key_env):
-        return os.environ[judge.api_key_env]
+    """Return the judge's API key: a SIGHTLINE_JUDGE_KEY_* variable wins over the stored secret.
+
+    Rows saved before the prefix rule may name any variable: such a name is ignored, never read.
+    """
+    env_name = judge.api_key_env
+    if env_name.startswith(JUDGE_KEY_ENV_PREFIX) and env_name != JUDGE_KEY_ENV_PREFIX and os.environ.get(env_name):
+        return os.environ[env_name]
     if judge.api_key_encrypted:
         return secret_decrypt(judge.api_key_encrypted)
     return ""
 
 
 def judge_client_for(judge: Judge) -> OpenAIJudge:
-    """Build the OpenAI-compatible client for a pinned judge."""
+    """Build the guarded OpenAI-compatible client for a pinned judge (connections checked, no redirects)."""
     config = JudgeConfig(
         base_url=judge.base_url,
         api_key=judge_api_key(judge) or "no-key",
@@ -70,6 +107,8 @@ def judge_client_for(judge: Judge) -> OpenAIJudge:
         timeout_s=judge.timeout_s,
         input_price_per_mtok=judge.input_price_per_mtok,
         output_price_per_mtok=judge.output_price_per_mtok,
+        # A refused address surfaces from grade() as JudgeOutputInvalid (permanent, recorded on the row).
+        allowed_hosts=tuple(settings.JUDGE_ALLOWED_HOSTS),
     )
     return OpenAIJudge(config)
 

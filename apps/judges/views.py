@@ -13,7 +13,7 @@ from apps.core.htmx import HTMX_STOP_POLLING, is_partial
 from apps.judges.forms import JudgeCreateForm
 from apps.judges.selectors import judge_list, judge_preview_get
 from apps.judges.services import judge_create
-from apps.projects.access import project_view
+from apps.projects.access import is_project_admin, project_view
 from apps.projects.models import Membership, Project
 
 ADMIN = Membership.Role.ADMIN
@@ -27,7 +27,7 @@ def _context(project: Project, form: JudgeCreateForm) -> dict[str, Any]:
         "nav": "judges",
         "judges": judges,
         "form": form,
-        "is_admin": getattr(project, "user_role", None) == ADMIN,
+        "is_admin": is_project_admin(project=project),
     }
 
 

@@ -1,4 +1,4 @@
-"""View decorator that resolves `project_slug` into a project the user may act in."""
+"""Who may do what in a project: the view decorator, and the one admin check (UI sessions and API keys)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 
-from apps.projects.models import Membership
+from apps.projects.models import ApiKey, Membership, Project, role_at_least
 from apps.projects.selectors import ProjectPermissionDenied, project_get_for_user
 
 ViewFunc = Callable[..., HttpResponse]
+
+
+def is_project_admin(*, project: Project | None = None, api_key: ApiKey | None = None) -> bool:
+    """Return whether the caller may change configuration: an admin-scoped API key, or the admin role.
+
+    The one home of the admin check: the API's `AdminScopeForWrites` passes the request's key, the
+    pages pass the project that `project_get_for_user` annotated with the user's role.
+    """
+    if api_key is not None:
+        return api_key.scope == ApiKey.Scope.ADMIN
+    return role_at_least(getattr(project, "user_role", None), Membership.Role.ADMIN)
 
 
 def project_view(min_role: str = Membership.Role.VIEWER) -> Callable[[ViewFunc], ViewFunc]:
@@ -32,3 +44,12 @@ def project_view(min_role: str = Membership.Role.VIEWER) -> Callable[[ViewFunc],
         return wrapper
 
     return decorator
+
+
+def login_client_ip(request: HttpRequest) -> str:
+    """Return the client address login throttling counts by (the proxy-appended hop when BEHIND_TLS_PROXY)."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return request.META.get("REMOTE_ADDR", "")

@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from apps.projects.access import is_project_admin
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_authenticate
 
@@ -57,13 +58,43 @@ class ProjectApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="sightline"'
 
 
+# What each scope may do with the default permission: read keys read; write and admin keys also write.
+# Feedback keys are write-only and reach nothing here: the feedback API grants them its own permission.
+READ_SCOPES = frozenset({ApiKey.Scope.READ, ApiKey.Scope.WRITE, ApiKey.Scope.ADMIN})
+WRITE_SCOPES = frozenset({ApiKey.Scope.WRITE, ApiKey.Scope.ADMIN})
+
+
+def _request_api_key(request: Request) -> ApiKey:
+    api_key = request.auth
+    if not isinstance(api_key, ApiKey):
+        raise exceptions.NotAuthenticated("Missing Authorization header: send 'Authorization: Bearer <API key>'.")
+    return api_key
+
+
 class HasProjectApiKey(BasePermission):
-    """Allow callers with a key; writes need a write-scoped key."""
+    """Allow reads to read/write/admin keys; writes need a write- or admin-scoped key."""
 
     message = "This API key is read-only; writes need a key with the write scope."
 
     def has_permission(self, request: Request, view: object) -> bool:
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
-            raise exceptions.NotAuthenticated("Missing Authorization header: send 'Authorization: Bearer <API key>'.")
-        return request.method in SAFE_METHODS or api_key.scope == ApiKey.Scope.WRITE
+        api_key = _request_api_key(request)
+        if api_key.scope == ApiKey.Scope.FEEDBACK:
+            self.message = "This API key only sends feedback; reading and ingest need a read or write key."
+            return False
+        return request.method in SAFE_METHODS or api_key.scope in WRITE_SCOPES
+
+
+class AdminScopeForWrites(BasePermission):
+    """Configuration endpoints (judges, evaluators, rules, channels): changes need an admin-scoped key."""
+
+    message = "Changing configuration needs an API key with the admin scope (sl_a_…)."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        api_key = _request_api_key(request)
+        if request.method in SAFE_METHODS:
+            return api_key.scope in READ_SCOPES
+        return is_project_admin(api_key=api_key)
+
+
+# The permission list of configuration endpoints: `permission_classes = CONFIGURATION_PERMISSIONS`.
+CONFIGURATION_PERMISSIONS = [HasProjectApiKey, AdminScopeForWrites]

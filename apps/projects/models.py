@@ -21,6 +21,13 @@ class Project(BaseModel):
         return self.name
 
 
+def role_at_least(role: str | None, min_role: str) -> bool:
+    """Return whether a member with `role` (None: not a member) has at least `min_role`."""
+    if role is None:
+        return False
+    return ROLE_RANK[Membership.Role(role)] >= ROLE_RANK[Membership.Role(min_role)]
+
+
 class Membership(BaseModel):
     """A user's role in a project."""
 
@@ -42,12 +49,19 @@ class Membership(BaseModel):
         return f"{self.user} in {self.project} ({self.role})"
 
 
+ROLE_RANK = {Membership.Role.VIEWER: 0, Membership.Role.REVIEWER: 1, Membership.Role.ADMIN: 2}
+
+
 class ApiKey(BaseModel):
     """A project API key; only its SHA-256 is stored, the secret is shown once at creation."""
 
     class Scope(models.TextChoices):
         WRITE = "write", "Ingest and read"
         READ = "read", "Read only"
+        # Configuration (judges, evaluators, rules, channels) as well as ingest and read.
+        ADMIN = "admin", "Admin (configuration, ingest and read)"
+        # Sends end-user feedback only; safe to ship in a browser (the feedback API accepts it).
+        FEEDBACK = "feedback", "Feedback only"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)

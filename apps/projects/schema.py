@@ -17,5 +17,8 @@ class ProjectApiKeyScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A project API key (sl_w_… ingests and reads, sl_r_… reads), from the Settings page.",
+            "description": (
+                "A project API key from the Settings page: sl_w_… ingests and reads, sl_r_… reads, "
+                "sl_a_… also changes configuration (judges, evaluators, backfills)."
+            ),
         }

@@ -6,9 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.projects.models import ApiKey, Membership, Project
-
-ROLE_RANK = {Membership.Role.VIEWER: 0, Membership.Role.REVIEWER: 1, Membership.Role.ADMIN: 2}
+from apps.projects.models import ApiKey, Membership, Project, role_at_least
 
 
 class ProjectPermissionDenied(Exception):
@@ -39,7 +37,7 @@ def project_get_for_user(*, user: AbstractBaseUser, slug: str, min_role: str = M
     role = project_role_for_user(project=project, user=user)
     if role is None:
         raise Http404("No such project.")
-    if ROLE_RANK[Membership.Role(role)] < ROLE_RANK[Membership.Role(min_role)]:
+    if not role_at_least(role, min_role):
         raise ProjectPermissionDenied(f"This needs the {min_role} role in {project.name}.")
     project.user_role = role  # type: ignore[attr-defined]  # read by templates
     return project

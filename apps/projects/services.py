@@ -21,7 +21,12 @@ from apps.projects import keycache
 from apps.projects.models import ApiKey, Membership, Project
 
 # Only a hash of the secret is stored; the key is high-entropy, so a fast hash is safe here.
-KEY_PREFIXES = {ApiKey.Scope.WRITE: "sl_w_", ApiKey.Scope.READ: "sl_r_"}
+KEY_PREFIXES = {
+    ApiKey.Scope.WRITE: "sl_w_",
+    ApiKey.Scope.READ: "sl_r_",
+    ApiKey.Scope.ADMIN: "sl_a_",
+    ApiKey.Scope.FEEDBACK: "sl_f_",
+}
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -101,6 +106,11 @@ def api_key_revoke(*, project: Project, api_key_id: int) -> bool:
     updated = ApiKey.objects.filter(project=project, id=api_key_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    if updated == 1:
+        # Bump now and again after commit: a process that re-reads the key between the two (still active
+        # before commit) would otherwise cache it under the new generation.
+        keycache.api_keys_generation_bump()
+        transaction.on_commit(keycache.api_keys_generation_bump)
     return updated == 1
 
 
@@ -108,14 +118,17 @@ def api_key_authenticate(*, plaintext: str, cached: bool = False) -> ApiKey | No
     """Return the active key matching the plaintext (with its project), recording its use.
 
     With `cached=True` (the OTLP receivers) a key found active in the last few seconds is served from
-    process memory (apps.projects.keycache): a revocation takes effect there within KEY_CACHE_TTL_SECONDS.
+    process memory (apps.projects.keycache) as long as no key was revoked since (a Redis generation,
+    checked per call); without Redis every call reads the database.
     """
     if not plaintext or len(plaintext) < 20:
         return None
     digest = key_hash(plaintext)
     key_cache = keycache.key_cache if cached else None
+    generation = None
     if key_cache is not None:
-        row = key_cache.get(digest)
+        lookup = key_cache.lookup(digest)
+        row, generation = lookup.row, lookup.generation
         if row is not None:
             now = timezone.now()
             if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
@@ -131,7 +144,7 @@ def api_key_authenticate(*, plaintext: str, cached: bool = False) -> ApiKey | No
         ApiKey.objects.filter(id=row.id).update(last_used_at=now)
         row.last_used_at = now
     if key_cache is not None:
-        key_cache.put(digest, row)
+        key_cache.put(digest, row, generation)
     return row
 
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.htmx import is_partial
-from apps.projects.access import project_view
+from apps.projects.access import is_project_admin, project_view
 from apps.projects.forms import ApiKeyCreateForm, MembershipForm, ProjectCreateForm
 from apps.projects.models import Membership, Project
 from apps.projects.selectors import api_key_list, membership_list, project_list_for_user
@@ -55,7 +55,7 @@ def _settings_context(request: HttpRequest, project: Project, **extra: object) -
         "members": membership_list(project=project),
         "key_form": extra.pop("key_form", ApiKeyCreateForm()),
         "member_form": extra.pop("member_form", MembershipForm()),
-        "is_admin": getattr(project, "user_role", None) == ADMIN,
+        "is_admin": is_project_admin(project=project),
         "nav": "settings",
         **extra,
     }
@@ -64,10 +64,7 @@ def _settings_context(request: HttpRequest, project: Project, **extra: object) -
 @project_view()
 def project_settings_view(request: HttpRequest, project: Project) -> HttpResponse:
     """Show the project's API keys and members; admins manage them here."""
-    # A key created by a plain (non-htmx) form post is shown once, after the redirect.
-    new_key = request.session.pop("new_api_key", None)
-    context = _settings_context(request, project, new_key=new_key)
-    return render(request, "projects/project_settings.html", context)
+    return render(request, "projects/project_settings.html", _settings_context(request, project))
 
 
 @require_POST
@@ -126,15 +123,15 @@ def membership_remove_view(request: HttpRequest, project: Project, membership_id
 def _render_fragment(
     request: HttpRequest, context: dict[str, object], fragment: str, status: int = 200
 ) -> HttpResponse:
-    """Answer htmx with the fragment; a plain form post returns to the settings page."""
+    """Answer htmx with the fragment; a plain form post gets the settings page (redirected unless it shows a new key)."""
     if is_partial(request):
-        return render(request, f"projects/project_settings.html#{fragment}", context, status=status)
-    if status >= 400:
-        return render(request, "projects/project_settings.html", context, status=status)
-    new_key = context.get("new_key")
-    if new_key is not None:  # post/redirect/get: a reload must not create a second key
-        request.session["new_api_key"] = {
-            "plaintext": new_key.plaintext,  # type: ignore[attr-defined]
-            "api_key": {"name": new_key.api_key.name},  # type: ignore[attr-defined]
-        }
-    return redirect(reverse("projects:settings", kwargs={"project_slug": context["project"].slug}))  # type: ignore[union-attr]
+        response = render(request, f"projects/project_settings.html#{fragment}", context, status=status)
+    elif status >= 400 or context.get("new_key") is not None:
+        # A new key's secret is shown in this one response and stored nowhere (not in the session,
+        # not in a cache): a plain form post renders the page here instead of redirecting.
+        response = render(request, "projects/project_settings.html", context, status=status)
+    else:
+        return redirect(reverse("projects:settings", kwargs={"project_slug": context["project"].slug}))  # type: ignore[union-attr]
+    if context.get("new_key") is not None:
+        response["Cache-Control"] = "no-store"
+    return response

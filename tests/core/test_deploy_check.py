@@ -1,4 +1,4 @@
-"""`manage.py check --deploy` is clean when production settings are given (a real subprocess)."""
+"""`manage.py check --deploy` is clean with production settings, and nothing starts without a real SECRET_KEY (subprocesses)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +43,35 @@ def test_check_deploy_is_clean_with_production_variables():
     assert "no issues" in result.stdout
 
 
-def test_check_deploy_flags_a_missing_secret_key():
+def run_setup(**env: str) -> subprocess.CompletedProcess[str]:
+    """Start Django (`django.setup()`) in a fresh interpreter with the given variables."""
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env=production_env(DJANGO_SETTINGS_MODULE="config.settings", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("secret_key", ["", "django-insecure-sightline-local-key-change-me-in-production-0123456789"])
+def test_without_a_real_secret_key_processes_refuse_to_start(secret_key):
+    # An empty variable wins over any SECRET_KEY in .env, so this is the "not set" case.
+    result = run_setup(SECRET_KEY=secret_key, SECRET_KEY_FILE="", DEBUG="false")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "Set SECRET_KEY" in result.stderr  # says what to set
+    assert "started" not in result.stdout
+
+
+def test_debug_starts_without_a_secret_key():
+    result = run_setup(SECRET_KEY="", SECRET_KEY_FILE="", DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_check_deploy_refuses_a_missing_secret_key():
     env = production_env(SECRET_KEY="", DEBUG="false", ALLOWED_HOSTS="sightline.example.com")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -52,4 +82,4 @@ def test_check_deploy_flags_a_missing_secret_key():
         timeout=120,
     )
     assert result.returncode != 0
-    assert "security.W009" in result.stdout + result.stderr  # the local fallback key is flagged
+    assert "SECRET_KEY is not set" in result.stdout + result.stderr

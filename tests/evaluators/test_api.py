@@ -11,6 +11,12 @@ from tests.traces.factories import simple_trace
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def api_client(admin_api_client):
+    """Configuring evaluators and judges needs an admin-scoped key (admin keys also ingest and read)."""
+    return admin_api_client
+
+
 def test_define_list_and_change_an_evaluator(api_client, project):
     created = api_client.post(
         "/api/v1/evaluators",
@@ -49,6 +55,7 @@ def test_bad_evaluators_are_400_naming_the_field(api_client, project, payload, f
     assert response.json()["field"] == field
 
 
+@pytest.mark.usefixtures("judge_hosts_allowed")
 def test_judges_store_keys_encrypted_and_never_return_them(api_client, project):
     response = api_client.post(
         "/api/v1/judges",

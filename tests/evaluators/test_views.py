@@ -122,6 +122,7 @@ def test_create_a_duplicate_name_is_named(client, alice, project):
     assert 'data-field="name"' in response.content.decode()
 
 
+@pytest.mark.usefixtures("judge_hosts_allowed")
 def test_llm_judge_needs_a_judge_and_offers_the_projects_judges(client, alice, project):
     judge = judge_create(project=project, name="gpt4o", base_url="http://127.0.0.1:9/v1", model="gpt-4o-2024-08-06")
     client.force_login(alice)

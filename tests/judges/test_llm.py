@@ -66,6 +66,7 @@ def make_judge(fake, **overrides) -> OpenAIJudge:
         model=PINNED,
         input_price_per_mtok=2.5,
         output_price_per_mtok=10.0,
+        allowed_hosts=("127.0.0.1",),  # the fake server is on loopback, which judges refuse by default
     )
     return OpenAIJudge(JudgeConfig(**{**settings, **overrides}))
 
@@ -207,7 +208,10 @@ def test_grade_connection_refused_is_unavailable():
     with socket.socket() as sock:  # a port on 127.0.0.1 that nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    judge = OpenAIJudge(JudgeConfig(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", model=PINNED))
+    config = JudgeConfig(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", model=PINNED, allowed_hosts=("127.0.0.1",)
+    )
+    judge = OpenAIJudge(config)
     with pytest.raises(JudgeUnavailable, match="cannot reach"):
         judge.grade(rubric=HELPFULNESS, item=ITEM)
 

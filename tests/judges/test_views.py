@@ -12,6 +12,14 @@ from apps.judges.services import judge_create
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _fictional_hosts_allowed(settings) -> None:
+    """These judges are never called: allow their hosts so saving them needs no DNS lookup."""
+    settings.JUDGE_ALLOWED_HOSTS = ["x.test", "api.openai.com"]
+
+
 SECRET = "sk-test-very-secret-0123456789"
 
 
@@ -33,12 +41,14 @@ def judge_data(**overrides: str) -> dict[str, str]:
 
 def test_list_shows_where_keys_come_from_never_the_key(client, bob, project):
     judge_create(project=project, name="stored", base_url="https://x.test/v1", model="m-2024", api_key=SECRET)
-    judge_create(project=project, name="env", base_url="https://x.test/v1", model="m-2024", api_key_env="JUDGE_KEY")
+    judge_create(
+        project=project, name="env", base_url="https://x.test/v1", model="m-2024", api_key_env="SIGHTLINE_JUDGE_KEY_X"
+    )
     client.force_login(bob)
     response = client.get(reverse("judges:list", args=[project.slug]))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "stored (encrypted)" in body and "from <code>$JUDGE_KEY</code>" in body
+    assert "stored (encrypted)" in body and "from <code>$SIGHTLINE_JUDGE_KEY_X</code>" in body
     assert SECRET not in body
     assert 'data-testid="judge-form"' not in body  # viewers see no create form
 
@@ -57,9 +67,11 @@ def test_alice_adds_a_judge_with_a_stored_key(client, alice, project):
 
 def test_a_plain_post_redirects_to_the_list(client, alice, project):
     client.force_login(alice)
-    response = client.post(reverse("judges:create", args=[project.slug]), judge_data(api_key_env="OPENAI_API_KEY"))
+    response = client.post(
+        reverse("judges:create", args=[project.slug]), judge_data(api_key_env="SIGHTLINE_JUDGE_KEY_OPENAI")
+    )
     assert response.status_code == 302
-    assert Judge.objects.get(project=project, name="gpt4o").api_key_env == "OPENAI_API_KEY"
+    assert Judge.objects.get(project=project, name="gpt4o").api_key_env == "SIGHTLINE_JUDGE_KEY_OPENAI"
 
 
 def test_invalid_judges_answer_400_naming_the_field_and_drop_the_key(client, alice, project):

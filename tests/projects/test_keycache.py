@@ -1,4 +1,4 @@
-"""The in-process API key cache of the OTLP receivers: hits skip the database, revocation wins within the TTL."""
+"""The in-process API key cache of the OTLP receivers: hits skip the database, revocation wins at once everywhere."""
 
 from __future__ import annotations
 
@@ -46,18 +46,50 @@ def test_a_hit_skips_the_database_and_hands_out_fresh_instances(project, clock, 
     )  # fmt: skip
 
 
-def test_revocation_takes_effect_within_the_ttl(project, clock):
+def test_revocation_takes_effect_at_once_in_every_process(project, clock, monkeypatch, django_assert_num_queries):
+    """Two independent caches (two processes) share only Redis: a revocation ends both caches' hits."""
+    issued = api_key_create(project=project, name="ingest")
+    first, second = keycache.KeyCache(clock=clock), keycache.KeyCache(clock=clock)
+    for cache in (first, second):
+        monkeypatch.setattr(keycache, "key_cache", cache)
+        assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
+        with django_assert_num_queries(0):  # a real hit: only the Redis generation is read
+            assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
+    api_key_revoke(project=project, api_key_id=issued.api_key.id)
+    # No clock advance: well inside the TTL, neither process serves the key any more.
+    for cache in (first, second):
+        monkeypatch.setattr(keycache, "key_cache", cache)
+        assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is None
+    assert api_key_authenticate(plaintext=issued.plaintext) is None
+
+
+def test_a_generation_bump_elsewhere_invalidates_this_process(project, clock):
     issued = api_key_create(project=project, name="ingest")
     assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
-    api_key_revoke(project=project, api_key_id=issued.api_key.id)
-    # Uncached callers (the DRF API) see the revocation at once.
-    assert api_key_authenticate(plaintext=issued.plaintext) is None
-    clock.now += keycache.KEY_CACHE_TTL_SECONDS - 0.5  # still remembered: at most the TTL of grace
-    assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
-    clock.now += 0.5
-    assert keycache.KEY_CACHE_TTL_SECONDS <= 5
+    # Another process revoked it: the row changed and the shared generation moved on.
+    ApiKey.objects.filter(id=issued.api_key.id).update(revoked_at=timezone.now())
+    keycache.api_keys_generation_bump()
     assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is None
-    assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is None  # revoked keys are not cached
+
+
+def test_without_redis_every_lookup_reads_the_database(project, monkeypatch, django_assert_num_queries):
+    unreachable = keycache.KeyCache(redis_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    monkeypatch.setattr(keycache, "key_cache", unreachable)
+    assert keycache.api_keys_generation("redis://127.0.0.1:1/0") is None
+    issued = api_key_create(project=project, name="ingest")
+    assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
+    with django_assert_num_queries(1):  # not served from memory: the database is asked again
+        assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
+    api_key_revoke(project=project, api_key_id=issued.api_key.id)
+    assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is None
+
+
+def test_an_entry_still_expires_after_the_ttl(project, clock, django_assert_num_queries):
+    issued = api_key_create(project=project, name="ingest")
+    assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
+    clock.now += keycache.KEY_CACHE_TTL_SECONDS
+    with django_assert_num_queries(1):
+        assert api_key_authenticate(plaintext=issued.plaintext, cached=True) is not None
 
 
 def test_wrong_keys_are_never_cached(project, clock):
@@ -87,12 +119,11 @@ def test_last_used_at_still_written_at_most_once_a_minute(project, clock, django
         api_key_authenticate(plaintext=issued.plaintext, cached=True)
 
 
-def test_otlp_receiver_rejects_a_revoked_key_after_the_ttl(client, project, clock):
+def test_otlp_receiver_rejects_a_revoked_key_at_once(client, project, clock):
     issued = api_key_create(project=project, name="ingest")
     headers = {"HTTP_AUTHORIZATION": f"Bearer {issued.plaintext}"}
     ok = client.post("/v1/traces", data=b"", content_type=PROTOBUF_CONTENT_TYPE, **headers)
     assert ok.status_code != 401  # authenticated (an empty body is then refused for its own reasons)
     api_key_revoke(project=project, api_key_id=issued.api_key.id)
-    clock.now += keycache.KEY_CACHE_TTL_SECONDS
     denied = client.post("/v1/traces", data=b"", content_type=PROTOBUF_CONTENT_TYPE, **headers)
     assert denied.status_code == 401

@@ -1,4 +1,7 @@
+import json
+
 import pytest
+from django.contrib.sessions.models import Session
 
 from apps.projects.models import ApiKey, Membership
 from apps.projects.services import api_key_create
@@ -86,11 +89,28 @@ def test_login_with_the_password_works(client, alice):
     assert response.status_code == 302
 
 
-def test_a_plain_form_post_redirects_and_shows_the_key_once(client, alice, project):
+def test_a_plain_form_post_shows_the_key_once_and_never_parks_it_in_the_session(client, alice, project):
     client.force_login(alice)
     response = client.post(f"/p/{project.slug}/settings/keys/", {"name": "plain", "scope": "write"})
-    assert response.status_code == 302
-    shown = client.get(response["Location"]).content.decode()
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
     key = ApiKey.objects.get(project=project, name="plain")
-    assert 'data-testid="new-key-secret">' + key.prefix in shown
-    assert 'data-testid="new-key-secret"' not in client.get(response["Location"]).content.decode()
+    shown = response.content.decode()
+    start = shown.index('data-testid="new-key-secret">') + len('data-testid="new-key-secret">')
+    plaintext = shown[start : shown.index("<", start)]
+    assert plaintext.startswith(key.prefix)
+    # Nothing of the secret is stored server-side: not in any session row, not on the next page.
+    for session in Session.objects.all():
+        assert plaintext not in json.dumps(session.get_decoded())
+    assert plaintext not in client.get(f"/p/{project.slug}/settings/").content.decode()
+
+
+def test_an_htmx_key_creation_is_not_stored_in_the_session_either(client, alice, project):
+    client.force_login(alice)
+    response = client.post(
+        f"/p/{project.slug}/settings/keys/", {"name": "htmx", "scope": "admin"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert "sl_a_" in response.content.decode()
+    for session in Session.objects.all():
+        assert "sl_a_" not in json.dumps(session.get_decoded())

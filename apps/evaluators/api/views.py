@@ -16,6 +16,7 @@ from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.selectors import backfill_get, evaluator_get, evaluator_list, evaluator_pass_rates
 from apps.evaluators.services import EvaluatorSpec, backfill_start, evaluator_create, evaluator_update
 from apps.judges.models import Judge
+from apps.projects.authentication import CONFIGURATION_PERMISSIONS
 
 
 class EvaluatorInputSerializer(serializers.Serializer):
@@ -61,6 +62,8 @@ def _spec(request: Request, data: dict[str, Any]) -> EvaluatorSpec:
 class EvaluatorsApi(APIView):
     """List the project's evaluators (with 24 h figures) or define a new one."""
 
+    permission_classes = CONFIGURATION_PERMISSIONS
+
     @extend_schema(summary="List evaluators", responses=EvaluatorOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         project = request.auth.project
@@ -87,6 +90,8 @@ class EvaluatorsApi(APIView):
 
 class EvaluatorDetailApi(APIView):
     """Read or change one evaluator; a change of what it computes gives it a new version."""
+
+    permission_classes = CONFIGURATION_PERMISSIONS
 
     @extend_schema(summary="Get an evaluator", responses=EvaluatorOutputSerializer)
     def get(self, request: Request, evaluator_id: int) -> Response:
@@ -129,6 +134,8 @@ class BackfillOutputSerializer(serializers.Serializer):
 
 class BackfillsApi(APIView):
     """Run an evaluator over past traces of a time range."""
+
+    permission_classes = CONFIGURATION_PERMISSIONS
 
     @extend_schema(
         summary="Start a backfill", request=BackfillInputSerializer, responses={202: BackfillOutputSerializer}

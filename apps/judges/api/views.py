@@ -13,6 +13,7 @@ from apps.core.api import validation_error_response
 from apps.judges.models import Judge
 from apps.judges.selectors import judge_list
 from apps.judges.services import judge_create
+from apps.projects.authentication import CONFIGURATION_PERMISSIONS
 
 
 class JudgeInputSerializer(serializers.Serializer):
@@ -41,6 +42,8 @@ class JudgeOutputSerializer(serializers.Serializer):
 
 class JudgesApi(APIView):
     """List or pin judges. A stored API key is encrypted and never returned."""
+
+    permission_classes = CONFIGURATION_PERMISSIONS
 
     @extend_schema(summary="List judges", responses=JudgeOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
