@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import httpx
 import openai
+from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core.outbound import OutboundRefused, guarded_http_client
 from apps.judges.rubrics import PROMPT_TEMPLATE_VERSION, Rubric
@@ -519,6 +520,8 @@ def _status_error(exc: openai.APIStatusError) -> JudgeError:
     status = exc.status_code
     try:
         body = exc.response.text
+    except SoftTimeLimitExceeded:
+        raise  # the task's time is up: never swallowed
     except Exception:  # a body we cannot read is no reason to lose the status
         body = ""
     detail = body.strip().replace("\n", " ")[:300]

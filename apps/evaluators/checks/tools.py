@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from apps.evaluators.checks.base import Check, clip, finish
 from apps.evaluators.checks.json_checks import schema_errors, schema_problem, schema_validator
 from apps.evaluators.subject import CheckResult, Subject, ToolCall
@@ -103,6 +105,8 @@ class ToolCallValidCheck(Check):
             return None
         try:
             count, described = schema_errors(schema_validator(schema), arguments, limit=2)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: never swallowed as a schema problem
         except Exception as exc:  # noqa: BLE001 - an unresolvable $ref in the app's own schema is not the call's fault
             notes.append(f"{call.name!r} could not be validated ({clip(str(exc), 80)})")
             return None
