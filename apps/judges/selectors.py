@@ -11,3 +11,8 @@ from apps.projects.models import Project
 def judge_list(*, project: Project) -> QuerySet[Judge]:
     """Return the project's judges by name, with how many evaluators use each."""
     return Judge.objects.filter(project=project).annotate(evaluator_count=Count("evaluators")).order_by("name")
+
+
+def judge_get_by_name(*, project: Project, name: str) -> Judge | None:
+    """Return the project's judge of that name, or None."""
+    return Judge.objects.filter(project=project, name=name).first()

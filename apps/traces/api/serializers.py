@@ -111,15 +111,10 @@ class TraceBatchInputSerializer(serializers.Serializer):
     traces = serializers.ListField(child=serializers.DictField(), allow_empty=True)
 
 
-class RejectedItemSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    field = serializers.CharField()
-    error = serializers.CharField()
+class TraceBatchRequestSerializer(serializers.Serializer):
+    """The batch as documented: each trace is validated on its own, so one bad trace rejects only itself."""
 
-
-class TraceBatchOutputSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField(help_text="traces stored (a resent trace counts; it is stored once)")
-    rejected = RejectedItemSerializer(many=True)
+    traces = TraceInputSerializer(many=True)
 
 
 class ScoreOutputSerializer(serializers.Serializer):
