@@ -11,8 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import BatchResultSerializer, batch_error_doc, batch_response, batch_validate
+from apps.scores.api.serializers import TraceScoredDetailOutputSerializer
 from apps.scores.models import Score
 from apps.scores.services import external_scores_ingest
+from apps.traces.api.views import TraceDetailApi
 
 # Sources a client may file scores under. `programmatic` and `judge` are what Sightline's own evaluators
 # write: a client sending them would pass its numbers off as Sightline's, so they are refused by name.
@@ -106,3 +108,15 @@ class ScoresApi(APIView):
             for i, tid in missing
         ]
         return batch_response(len(valid) - len(missing), rejected)
+
+
+class TraceScoredDetailApi(TraceDetailApi):
+    """One trace with its span tree and its scores: composed here because scores sit above traces."""
+
+    output_serializer_class = TraceScoredDetailOutputSerializer
+
+    @extend_schema(
+        summary="Get a trace with its span tree and scores", responses={200: TraceScoredDetailOutputSerializer}
+    )
+    def get(self, request: Request, trace_id: str) -> Response:
+        return super().get(request, trace_id)

@@ -117,17 +117,6 @@ class TraceBatchRequestSerializer(serializers.Serializer):
     traces = TraceInputSerializer(many=True)
 
 
-class ScoreOutputSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    value = serializers.FloatField(allow_null=True)
-    label = serializers.CharField()
-    passed = serializers.BooleanField(allow_null=True)
-    explanation = serializers.CharField()
-    source = serializers.CharField()
-    span_id = serializers.CharField()
-    evaluator_version = serializers.CharField()
-
-
 class TraceOutputSerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     name = serializers.CharField()
@@ -184,9 +173,10 @@ class SpanOutputSerializer(serializers.Serializer):
 
 
 class TraceDetailOutputSerializer(TraceOutputSerializer):
+    """A trace with its span tree; the scores app extends it with the trace's scores (TraceScoredDetailApi)."""
+
     metadata = serializers.JSONField()
     spans = serializers.SerializerMethodField()
-    scores = ScoreOutputSerializer(many=True)
 
     def get_spans(self, trace: Any) -> list[dict[str, Any]]:
         return SpanOutputSerializer(self.context["roots"], many=True, context=self.context).data

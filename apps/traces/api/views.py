@@ -170,7 +170,9 @@ def _limit(raw: str | None) -> int:
 
 
 class TraceDetailApi(APIView):
-    """One trace with its spans as a tree and its scores."""
+    """One trace with its spans as a tree; routed by the scores app, which adds the trace's scores."""
+
+    output_serializer_class: type[TraceDetailOutputSerializer] = TraceDetailOutputSerializer
 
     @extend_schema(summary="Get a trace with its span tree", responses={200: TraceDetailOutputSerializer})
     def get(self, request: Request, trace_id: str) -> Response:
@@ -187,5 +189,5 @@ class TraceDetailApi(APIView):
             children[node.span.span_id] = [c.span for c in node.children]
             stack.extend(node.children)
         context = {"roots": [r.span for r in roots], "children": children}
-        data = TraceDetailOutputSerializer(trace, context=context).data
+        data = self.output_serializer_class(trace, context=context).data
         return Response(data)
