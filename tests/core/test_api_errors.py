@@ -69,3 +69,12 @@ def test_a_database_outage_is_a_503_error_body_with_retry_after():
     assert response.status_code == 503
     assert set(response.data) == ERROR_KEYS
     assert response["Retry-After"] == "2"
+
+
+def test_a_body_over_the_limit_is_a_413_error_body(api_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = {"scores": [{"trace_id": "a" * 32, "name": "n", "value": 1, "explanation": "x" * 2000}]}
+    body = _assert_error_body(api_client.post("/api/v1/scores", big, format="json"), 413)
+    assert body["detail"] == "too_large"
+    small = api_client.post("/api/v1/scores", {"scores": []}, format="json")
+    assert small.status_code == 200
