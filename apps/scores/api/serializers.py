@@ -23,6 +23,8 @@ class ScoreOutputSerializer(serializers.Serializer):
 
 
 class TraceScoredDetailOutputSerializer(TraceDetailOutputSerializer):
+    """A trace with its span tree and its scores."""
+
     scores = serializers.SerializerMethodField()
 
     @extend_schema_field(ScoreOutputSerializer(many=True))
