@@ -157,20 +157,6 @@ class EvaluatorForm(forms.Form):
             judge=data["judge"],
         )
 
-    def add_service_error(self, exc: ValidationError) -> None:
-        """Show a service's ValidationError on the field it names (`config.pattern` goes under config)."""
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc)
-            return
-        for key, messages in exc.message_dict.items():
-            field, _, option = key.partition(".")
-            for message in messages:
-                text = f"{option}: {message}" if option else message
-                if field in self.fields:
-                    self.add_error(field, text)
-                else:
-                    self.add_error(None, f"{key}: {message}")
-
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
 

@@ -9,9 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-import psycopg
-from django.db import connection
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.evaluators.models import Backfill, Evaluator
@@ -19,6 +17,8 @@ from apps.evaluators.subject import Document, Subject, ToolCall
 from apps.judges.models import JudgeRequest
 from apps.projects.models import Project
 from apps.scores.models import Score
+from apps.scores.selectors import score_rates_by_version
+from apps.traces.selectors import trace_evaluation_rows
 
 JSON_FORMATS = {"json", "json_object", "json_schema"}
 
@@ -49,19 +49,6 @@ def _tool_calls(messages: list[dict[str, Any]]) -> list[ToolCall]:
     return calls
 
 
-# One round trip for a batch: the traces, the kinds of all their spans, then their LLM and retrieval spans in start
-# order. Only the columns evaluators read; of the attribute map only the output type; JSON columns come back as text.
-SUBJECTS_SQL = """
-SELECT id, trace_id, input_text, output_text, route, model, prompt_version, environment, tags
-FROM traces_trace WHERE id = ANY(%(pks)s::bigint[]);
-SELECT DISTINCT trace_id, kind FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]);
-SELECT trace_id, kind, input_text, output_text, system_instructions, documents, retrieval_query, output_messages,
-       tool_definitions, finish_reasons, request_params, attributes ->> 'gen_ai.output.type'
-FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]) AND kind IN ('llm', 'retrieval')
-ORDER BY trace_id, started_at
-"""
-
-
 def _json(value: Any) -> Any:
     """Decode a jsonb column read as text (Django's connections load jsonb as text); pass decoded values through."""
     if not isinstance(value, str):
@@ -80,16 +67,7 @@ def subjects_build(*, trace_pks: Sequence[int]) -> dict[int, Subject]:
     """Return each trace flattened for evaluation, in one round trip (traces, span kinds, LLM/retrieval spans)."""
     if not trace_pks:
         return {}
-    pks = "{" + ",".join(str(int(pk)) for pk in trace_pks) + "}"  # one array literal: no per-element adaptation
-    connection.ensure_connection()
-    # Client-side binding sends the three statements as one message; psycopg returns one result set each.
-    with psycopg.ClientCursor(connection.connection) as cursor:
-        cursor.execute(SUBJECTS_SQL, {"pks": pks})
-        traces = cursor.fetchall()
-        cursor.nextset()
-        kinds = cursor.fetchall()
-        cursor.nextset()
-        spans = cursor.fetchall()
+    traces, kinds, spans = trace_evaluation_rows(trace_pks=trace_pks)  # traces owns its tables' SQL
     subjects: dict[int, Subject] = {}
     for pk, trace_id, input_text, output_text, route, model, prompt_version, environment, tags in traces:
         subjects[pk] = Subject(
@@ -149,23 +127,10 @@ def evaluator_get(*, project: Project, evaluator_id: int) -> Evaluator | None:
 def evaluator_pass_rates(*, project: Project, hours: int = 24) -> dict[str, dict[str, Any]]:
     """Return per evaluator (by name and current version) the count, pass rate and mean over the last hours."""
     since = timezone.now() - timedelta(hours=hours)
-    rows = (
-        Score.objects.filter(project=project, trace_started_at__gte=since)
-        .exclude(source__in=[Score.Source.EXTERNAL, Score.Source.HUMAN, Score.Source.FEEDBACK])
-        .values("name", "evaluator_version")
-        .annotate(
-            n=Count("id"),
-            n_passed=Count("id", filter=Q(passed=True)),
-            judged=Count("id", filter=Q(passed__isnull=False)),
-            mean=Avg("value"),
-        )
-    )
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        key = f"{row['name']}@{row['evaluator_version']}"
-        rate = row["n_passed"] / row["judged"] if row["judged"] else None
-        out[key] = {"count": row["n"], "pass_rate": rate, "mean": row["mean"]}
-    return out
+    # Only what evaluators produce: scores sent from outside (external, human, feedback, offline) may share a name.
+    sources = [Score.Source.PROGRAMMATIC, Score.Source.JUDGE]
+    rates = score_rates_by_version(project=project, since=since, sources=sources)
+    return {f"{name}@{version}": figures for (name, version), figures in rates.items()}
 
 
 def backfill_get(*, project: Project, backfill_id: int) -> Backfill | None:

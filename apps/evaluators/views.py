@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.forms import form_add_service_error
 from apps.core.htmx import HTMX_STOP_POLLING, is_partial
 from apps.evaluators.forms import KIND_HELP, BackfillForm, EvaluatorForm, config_example, config_options
 from apps.evaluators.models import Backfill, Evaluator
@@ -64,7 +65,7 @@ def evaluator_create_view(request: HttpRequest, project: Project) -> HttpRespons
             try:
                 evaluator_create(project=project, spec=form.to_spec())
             except ValidationError as exc:
-                form.add_service_error(exc)
+                form_add_service_error(form, exc)
             else:
                 return redirect("evaluators:list", project_slug=project.slug)
         return _form_page(request, project, form, status=400)
@@ -83,7 +84,7 @@ def evaluator_edit_view(request: HttpRequest, project: Project, evaluator_id: in
             try:
                 evaluator_update(evaluator=evaluator, spec=form.to_spec())
             except ValidationError as exc:
-                form.add_service_error(exc)
+                form_add_service_error(form, exc)
             else:
                 return redirect("evaluators:list", project_slug=project.slug)
         return _form_page(request, project, form, evaluator=evaluator, status=400)
@@ -115,7 +116,7 @@ def evaluator_preview_view(request: HttpRequest, project: Project) -> HttpRespon
         try:
             preview = evaluator_preview(project=project, spec=form.to_spec(), limit=20)
         except ValidationError as exc:
-            form.add_service_error(exc)
+            form_add_service_error(form, exc)
     context = _form_context(project, form, evaluator=evaluator, preview=preview)
     status = 200 if preview is not None else 400
     template = FORM_TEMPLATE + ("#evaluator-form" if is_partial(request) else "")
@@ -135,10 +136,7 @@ def backfill_start_view(request: HttpRequest, project: Project, evaluator_id: in
                 evaluator=evaluator, since=form.cleaned_data["since"], until=form.cleaned_data["until"]
             )
         except ValidationError as exc:
-            errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-            for key, messages in errors.items():
-                for message in messages:
-                    form.add_error(key if key in form.fields else None, message)
+            form_add_service_error(form, exc)
     if not is_partial(request) and backfill is not None:
         return redirect("evaluators:edit", project_slug=project.slug, evaluator_id=evaluator.id)
     context = {

@@ -16,3 +16,8 @@ def judge_list(*, project: Project) -> QuerySet[Judge]:
 def judge_preview_get(*, project: Project, preview_id: int) -> JudgePreview | None:
     """Return one of the project's judge previews, or None."""
     return JudgePreview.objects.filter(project=project, id=preview_id).select_related("judge").first()
+
+
+def judge_get_by_name(*, project: Project, name: str) -> Judge | None:
+    """Return the project's judge of that name, or None."""
+    return Judge.objects.filter(project=project, name=name).first()

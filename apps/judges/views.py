@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.forms import form_add_service_error
 from apps.core.htmx import HTMX_STOP_POLLING, is_partial
 from apps.judges.forms import JudgeCreateForm
 from apps.judges.selectors import judge_list, judge_preview_get
@@ -58,10 +59,7 @@ def judge_create_view(request: HttpRequest, project: Project) -> HttpResponse:
                 output_price_per_mtok=data["output_price_per_mtok"],
             )
         except ValidationError as exc:
-            errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-            for key, messages in errors.items():
-                for message in messages:
-                    form.add_error(key if key in form.fields else None, message)
+            form_add_service_error(form, exc)
         else:
             created = True
     if created and not is_partial(request):

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core.forms import form_add_service_error
 from apps.core.htmx import is_partial
 from apps.projects.access import is_project_admin, project_view
 from apps.projects.forms import ApiKeyCreateForm, MembershipForm, ProjectCreateForm
@@ -42,7 +43,7 @@ def project_create_view(request: HttpRequest) -> HttpResponse:
         try:
             project = project_create(name=form.cleaned_data["name"], owner=request.user)
         except ValidationError as exc:
-            form.add_error(None, exc)
+            form_add_service_error(form, exc)
         else:
             return redirect("projects:settings", project_slug=project.slug)
     return render(request, "projects/project_create.html", {"form": form})
@@ -102,7 +103,7 @@ def membership_set_view(request: HttpRequest, project: Project) -> HttpResponse:
             ok = True
             form = MembershipForm()
         except ValidationError as exc:
-            form.add_error(None, exc)
+            form_add_service_error(form, exc)
     context = _settings_context(request, project, member_form=form)
     return _render_fragment(request, context, "members", status=200 if ok else 400)
 

@@ -193,7 +193,7 @@ def scores_from_span_evaluations(*, project_id: int, trace_pks: Sequence[int]) -
 
 
 def external_scores_ingest(*, project: Project, items: Sequence[tuple[int, dict]]) -> list[tuple[int, str]]:
-    """Store validated external scores; return (index, trace_id) of those naming a trace the project lacks."""
+    """Store validated API scores (external unless they name a source); return (index, trace_id) of unknown traces."""
     trace_ids = {data["trace_id"].lower() for _, data in items}
     pks = dict(Trace.objects.filter(project=project, trace_id__in=trace_ids).values_list("trace_id", "id"))
     missing = [(i, data["trace_id"]) for i, data in items if data["trace_id"].lower() not in pks]
@@ -204,7 +204,7 @@ def external_scores_ingest(*, project: Project, items: Sequence[tuple[int, dict]
                 trace_pk=pks[data["trace_id"].lower()],
                 span_id=data["span_id"].lower(),
                 name=data["name"],
-                source=Score.Source.EXTERNAL,
+                source=data.get("source") or Score.Source.EXTERNAL,
                 value=data["value"],
                 label=data["label"],
                 passed=data["passed"],

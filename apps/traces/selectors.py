@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+import psycopg
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
@@ -173,11 +177,7 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
     if filters.q:
         qs = qs.filter(Q(trace_id=filters.q.lower()) | Q(name__icontains=filters.q))
     for condition in filters.scores:
-        # Scores point at traces (the scores app registers the reverse relation); traces imports nothing above it.
-        score_model = Trace.scores.rel.related_model
-        matching = score_model.objects.filter(trace=OuterRef("pk"), name=condition.name)
-        matching = matching.exclude(**condition.lookup) if condition.negate else matching.filter(**condition.lookup)
-        qs = qs.filter(Exists(matching))
+        qs = _score_reads().traces_with_score(traces=qs, condition=condition)
     return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
 
 
@@ -267,16 +267,7 @@ def traces_with_failed_scores(*, traces: list[Trace]) -> list[Trace]:
     """Attach `failed_scores` (the names of failing scores, one query for the page) to each trace."""
     if not traces:
         return traces
-    score_model = Trace.scores.rel.related_model  # registered by the scores app; nothing imported from above
-    failed: dict[int, list[str]] = {}
-    rows = (
-        score_model.objects.filter(trace_id__in=[t.id for t in traces], passed=False)
-        .values_list("trace_id", "name")
-        .order_by("trace_id", "name")
-        .distinct()
-    )
-    for trace_pk, name in rows:
-        failed.setdefault(trace_pk, []).append(name)
+    failed = _score_reads().failed_score_names(trace_pks=[t.id for t in traces])
     for trace in traces:
         trace.failed_scores = failed.get(trace.id, [])  # type: ignore[attr-defined]
     return traces
@@ -285,3 +276,74 @@ def traces_with_failed_scores(*, traces: list[Trace]) -> list[Trace]:
 def ingest_batch_failed_list(*, project: Project) -> QuerySet[IngestBatch]:
     """Return the project's ingest batches whose post-ingest work failed for good, newest first (dead letters)."""
     return IngestBatch.objects.filter(project=project, state=IngestBatch.State.FAILED).order_by("-finished_at", "-id")
+
+
+def trace_score_list(*, trace: Trace) -> QuerySet[Any]:
+    """Return the trace's scores by name and source (read by the scores app)."""
+    return _score_reads().trace_scores(trace=trace)
+
+
+class TraceScoreReads(Protocol):
+    """The reads of scores that trace lists and pages need, provided by the scores app (`apps.scores.selectors`).
+
+    Scores sit above traces, so traces cannot import them; the scores app registers its selectors module here at
+    start-up (ScoresConfig.ready), and the scores table stays read only by the app that owns it.
+    """
+
+    def traces_with_score(self, *, traces: QuerySet[Trace], condition: ScoreCondition) -> QuerySet[Trace]: ...
+
+    def failed_score_names(self, *, trace_pks: Sequence[int]) -> dict[int, list[str]]: ...
+
+    def trace_scores(self, *, trace: Trace) -> QuerySet[Any]: ...
+
+
+_registered_score_reads: list[TraceScoreReads] = []
+
+
+def trace_score_reads_register(reads: TraceScoreReads) -> None:
+    """Install the scores app's reads (called once from ScoresConfig.ready)."""
+    _registered_score_reads[:] = [reads]
+
+
+def _score_reads() -> TraceScoreReads:
+    if not _registered_score_reads:
+        raise ImproperlyConfigured("apps.scores must be installed: it provides the score reads of trace lists")
+    return _registered_score_reads[0]
+
+
+class TraceEvaluationRows(NamedTuple):
+    """A batch of traces as evaluators read them, as raw rows (column order as in EVALUATION_ROWS_SQL)."""
+
+    traces: list[tuple[Any, ...]]
+    span_kinds: list[tuple[int, str]]
+    spans: list[tuple[Any, ...]]
+
+
+# One round trip for a batch: the traces, the kinds of all their spans, then their LLM and retrieval spans in start
+# order. Only the columns evaluators read; of the attribute map only the output type; JSON columns come back as text.
+EVALUATION_ROWS_SQL = """
+SELECT id, trace_id, input_text, output_text, route, model, prompt_version, environment, tags
+FROM traces_trace WHERE id = ANY(%(pks)s::bigint[]);
+SELECT DISTINCT trace_id, kind FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]);
+SELECT trace_id, kind, input_text, output_text, system_instructions, documents, retrieval_query, output_messages,
+       tool_definitions, finish_reasons, request_params, attributes ->> 'gen_ai.output.type'
+FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]) AND kind IN ('llm', 'retrieval')
+ORDER BY trace_id, started_at
+"""
+
+
+def trace_evaluation_rows(*, trace_pks: Sequence[int]) -> TraceEvaluationRows:
+    """Return the rows evaluators read for a batch of traces, in one round trip (three statements, one message)."""
+    if not trace_pks:
+        return TraceEvaluationRows([], [], [])
+    pks = "{" + ",".join(str(int(pk)) for pk in trace_pks) + "}"  # one array literal: no per-element adaptation
+    connection.ensure_connection()
+    # Client-side binding sends the three statements as one message; psycopg returns one result set each.
+    with psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute(EVALUATION_ROWS_SQL, {"pks": pks})
+        traces = cursor.fetchall()
+        cursor.nextset()
+        kinds = cursor.fetchall()
+        cursor.nextset()
+        spans = cursor.fetchall()
+    return TraceEvaluationRows(traces, kinds, spans)

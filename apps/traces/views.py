@@ -18,6 +18,7 @@ from apps.traces.selectors import (
     trace_facets,
     trace_get,
     trace_page,
+    trace_score_list,
     traces_with_failed_scores,
 )
 
@@ -117,6 +118,6 @@ def _detail_page(request: HttpRequest, project: Project, trace: Trace, selected_
         "trace": trace,
         "nodes": nodes,
         "span": span,
-        "scores": trace.scores.order_by("name", "source"),
+        "scores": trace_score_list(trace=trace),
     }
     return render(request, DETAIL_TEMPLATE, context)

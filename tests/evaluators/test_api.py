@@ -1,10 +1,9 @@
-"""Evaluators, judges, backfills and external scores over the API."""
+"""Evaluators and backfills over the API, and the trace list filtered by their scores."""
 
 from __future__ import annotations
 
 import pytest
 
-from apps.scores.models import Score
 from apps.traces.models import Trace
 from tests.traces.factories import simple_trace
 
@@ -55,31 +54,6 @@ def test_bad_evaluators_are_400_naming_the_field(api_client, project, payload, f
     assert response.json()["field"] == field
 
 
-@pytest.mark.usefixtures("judge_hosts_allowed")
-def test_judges_store_keys_encrypted_and_never_return_them(api_client, project):
-    response = api_client.post(
-        "/api/v1/judges",
-        {
-            "name": "grader",
-            "base_url": "http://127.0.0.1:9/v1",
-            "model": "gpt-4o-2024-08-06",
-            "api_key": "sk-secret-123",
-        },
-        format="json",
-    )
-    assert response.status_code == 201
-    assert "sk-secret-123" not in response.content.decode()
-    assert response.json()["has_stored_key"] is True
-    from apps.judges.models import Judge
-
-    stored = Judge.objects.get(project=project, name="grader")
-    assert "sk-secret-123" not in stored.api_key_encrypted
-    missing_model = api_client.post(
-        "/api/v1/judges", {"name": "g2", "base_url": "http://127.0.0.1:9/v1", "model": " "}, format="json"
-    )
-    assert missing_model.status_code == 400
-
-
 def test_backfill_over_the_api(api_client, project):
     simple_trace(project, output_text="fine answer")
     ev = next(e for e in api_client.get("/api/v1/evaluators").json()["results"] if e["name"] == "not_empty")
@@ -98,32 +72,6 @@ def test_backfill_over_the_api(api_client, project):
         format="json",
     )
     assert (bad.status_code, bad.json()["field"]) == (400, "until")
-
-
-def test_external_scores_are_stored_and_bad_items_named(api_client, project):
-    trace = simple_trace(project)
-    batch = {
-        "scores": [
-            {"trace_id": trace.trace_id, "name": "resolution", "value": 1, "passed": True, "label": "resolved"},
-            {"trace_id": "f" * 32, "name": "resolution", "value": 0},
-            {"trace_id": trace.trace_id, "name": "bad name!", "value": 1},
-            {"trace_id": trace.trace_id, "name": "empty"},
-        ]
-    }
-    response = api_client.post("/api/v1/scores", batch, format="json")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["accepted"] == 1
-    assert [(r["index"], r["field"]) for r in body["rejected"]] == [
-        (1, "scores[1].trace_id"),
-        (2, "scores[2].name"),
-        (3, "scores[3].value"),
-    ]
-    score = Score.objects.get(trace=trace, name="resolution")
-    assert (score.source, score.value, score.passed, score.route) == ("external", 1.0, True, trace.route)
-    # Resending replaces instead of duplicating.
-    api_client.post("/api/v1/scores", {"scores": [batch["scores"][0] | {"value": 0.5}]}, format="json")
-    assert Score.objects.get(trace=trace, name="resolution").value == 0.5
 
 
 def test_trace_list_filters_by_score(api_client, project):

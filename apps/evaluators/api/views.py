@@ -11,22 +11,29 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import error_response, validation_error_response
+from apps.core.api import error_response, list_envelope, list_response, validation_error_response
 from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.selectors import backfill_get, evaluator_get, evaluator_list, evaluator_pass_rates
 from apps.evaluators.services import EvaluatorSpec, backfill_start, evaluator_create, evaluator_update
-from apps.judges.models import Judge
+from apps.judges.selectors import judge_get_by_name
 from apps.projects.authentication import CONFIGURATION_PERMISSIONS
 
 
 class EvaluatorInputSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
-    kind = serializers.ChoiceField(choices=Evaluator.Kind.values)
+    kind = serializers.ChoiceField(choices=Evaluator.Kind.choices)
     config = serializers.DictField(required=False, default=dict)
     filters = serializers.DictField(required=False, default=dict)
     sample_rate = serializers.FloatField(required=False, default=1.0, min_value=0.0, max_value=1.0)
     is_enabled = serializers.BooleanField(required=False, default=True)
     judge = serializers.CharField(required=False, allow_blank=True, default="", help_text="the judge's name")
+
+
+class EvaluatorChangeSerializer(EvaluatorInputSerializer):
+    """A change: name and kind default to the evaluator's own; the other fields replace what it has."""
+
+    name = serializers.SlugField(max_length=100, required=False)
+    kind = serializers.ChoiceField(choices=Evaluator.Kind.choices, required=False)
 
 
 class EvaluatorOutputSerializer(serializers.Serializer):
@@ -39,13 +46,23 @@ class EvaluatorOutputSerializer(serializers.Serializer):
     sample_rate = serializers.FloatField()
     is_enabled = serializers.BooleanField()
     is_default = serializers.BooleanField()
-    judge = serializers.CharField(source="judge.name", default=None)
+    judge = serializers.CharField(source="judge.name", default=None, allow_null=True, help_text="the judge's name")
+
+
+class EvaluatorRatesSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    pass_rate = serializers.FloatField(allow_null=True, help_text="share passed among scores with a verdict")
+    mean = serializers.FloatField(allow_null=True)
+
+
+class EvaluatorListItemSerializer(EvaluatorOutputSerializer):
+    last_24h = EvaluatorRatesSerializer(allow_null=True, help_text="scores of the current version, last 24 h")
 
 
 def _spec(request: Request, data: dict[str, Any]) -> EvaluatorSpec:
     judge = None
     if data.get("judge"):
-        judge = Judge.objects.filter(project=request.auth.project, name=data["judge"]).first()
+        judge = judge_get_by_name(project=request.auth.project, name=data["judge"])
         if judge is None:
             raise ValidationError({"judge": f"no judge named {data['judge']!r} in this project"})
     return EvaluatorSpec(
@@ -64,7 +81,7 @@ class EvaluatorsApi(APIView):
 
     permission_classes = CONFIGURATION_PERMISSIONS
 
-    @extend_schema(summary="List evaluators", responses=EvaluatorOutputSerializer(many=True))
+    @extend_schema(summary="List evaluators", responses=list_envelope(EvaluatorListItemSerializer))
     def get(self, request: Request) -> Response:
         project = request.auth.project
         rates = evaluator_pass_rates(project=project)
@@ -73,7 +90,7 @@ class EvaluatorsApi(APIView):
             data = EvaluatorOutputSerializer(ev).data
             data["last_24h"] = rates.get(f"{ev.name}@{ev.version}")
             rows.append(data)
-        return Response({"results": rows})
+        return list_response(rows)
 
     @extend_schema(
         summary="Define an evaluator", request=EvaluatorInputSerializer, responses={201: EvaluatorOutputSerializer}
@@ -100,15 +117,18 @@ class EvaluatorDetailApi(APIView):
             return error_response("evaluator_id: no such evaluator", "not_found", 404, field="evaluator_id")
         return Response(EvaluatorOutputSerializer(evaluator).data)
 
-    @extend_schema(summary="Change an evaluator", request=EvaluatorInputSerializer, responses=EvaluatorOutputSerializer)
+    @extend_schema(
+        summary="Change an evaluator", request=EvaluatorChangeSerializer, responses=EvaluatorOutputSerializer
+    )
     def put(self, request: Request, evaluator_id: int) -> Response:
         evaluator = evaluator_get(project=request.auth.project, evaluator_id=evaluator_id)
         if evaluator is None:
             return error_response("evaluator_id: no such evaluator", "not_found", 404, field="evaluator_id")
-        payload = EvaluatorInputSerializer(data={"name": evaluator.name, "kind": evaluator.kind, **request.data})
+        payload = EvaluatorChangeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        data = {"name": evaluator.name, "kind": evaluator.kind, **payload.validated_data}
         try:
-            evaluator = evaluator_update(evaluator=evaluator, spec=_spec(request, payload.validated_data))
+            evaluator = evaluator_update(evaluator=evaluator, spec=_spec(request, data))
         except ValidationError as exc:
             return validation_error_response(exc)
         return Response(EvaluatorOutputSerializer(evaluator).data)

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import validation_error_response
+from apps.core.api import list_envelope, list_response, validation_error_response
 from apps.judges.models import Judge
 from apps.judges.selectors import judge_list
 from apps.judges.services import judge_create
@@ -45,10 +45,10 @@ class JudgesApi(APIView):
 
     permission_classes = CONFIGURATION_PERMISSIONS
 
-    @extend_schema(summary="List judges", responses=JudgeOutputSerializer(many=True))
+    @extend_schema(summary="List judges", responses=list_envelope(JudgeOutputSerializer))
     def get(self, request: Request) -> Response:
         judges = judge_list(project=request.auth.project)
-        return Response({"results": JudgeOutputSerializer(judges, many=True).data})
+        return list_response(JudgeOutputSerializer(judges, many=True).data)
 
     @extend_schema(summary="Pin a judge", request=JudgeInputSerializer, responses={201: JudgeOutputSerializer})
     def post(self, request: Request) -> Response:

@@ -1,5 +1,8 @@
 from django.urls import path
 
-from apps.scores.api.views import ScoresApi
+from apps.scores.api.views import ScoresApi, TraceScoredDetailApi
 
-urlpatterns = [path("scores", ScoresApi.as_view(), name="api-scores")]
+urlpatterns = [
+    path("scores", ScoresApi.as_view(), name="api-scores"),
+    path("traces/<str:trace_id>", TraceScoredDetailApi.as_view(), name="api-trace-detail"),
+]

@@ -1,4 +1,4 @@
-"""POST /api/v1/scores: scores computed elsewhere (source `external`), with per-item errors."""
+"""POST /api/v1/scores: scores computed outside Sightline's evaluators (external, human, feedback, offline)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import error_field, error_lines
+from apps.core.api import BatchResultSerializer, batch_error_doc, batch_response, batch_validate
+from apps.scores.api.serializers import TraceScoredDetailOutputSerializer
+from apps.scores.models import Score
 from apps.scores.services import external_scores_ingest
+from apps.traces.api.views import TraceDetailApi
+
+# Sources a client may file scores under. `programmatic` and `judge` are what Sightline's own evaluators
+# write: a client sending them would pass its numbers off as Sightline's, so they are refused by name.
+API_SOURCES = [Score.Source.EXTERNAL, Score.Source.HUMAN, Score.Source.FEEDBACK, Score.Source.OFFLINE]
 
 SCORE_EXAMPLE = {
     "scores": [
@@ -50,6 +57,13 @@ class ScoreInputSerializer(serializers.Serializer):
         default="",
         help_text="your evaluator's version; a resend of the same version replaces",
     )
+    source = serializers.ChoiceField(
+        choices=[(s.value, s.label) for s in API_SOURCES],
+        required=False,
+        default=Score.Source.EXTERNAL.value,
+        help_text="who produced the score; programmatic and judge are reserved for Sightline's evaluators",
+        error_messages={"invalid_choice": f"must be one of {', '.join(API_SOURCES)}, not {{input!r}}"},
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["value"] is None and not attrs["label"] and attrs["passed"] is None:
@@ -57,56 +71,52 @@ class ScoreInputSerializer(serializers.Serializer):
         return attrs
 
 
+MAX_SCORES_PER_REQUEST = 5000
+
+
 class ScoreBatchInputSerializer(serializers.Serializer):
-    scores = serializers.ListField(child=serializers.DictField(), max_length=5000)
+    scores = serializers.ListField(child=serializers.DictField(), max_length=MAX_SCORES_PER_REQUEST)
 
 
-class RejectedScoreSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    field = serializers.CharField()
-    error = serializers.CharField()
+class ScoreBatchRequestSerializer(serializers.Serializer):
+    """The batch as documented: each score is validated on its own, so one bad score rejects only itself."""
 
-
-class ScoreBatchOutputSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
-    rejected = RejectedScoreSerializer(many=True)
+    scores = ScoreInputSerializer(many=True, max_length=MAX_SCORES_PER_REQUEST)
 
 
 class ScoresApi(APIView):
-    """Record scores computed outside Sightline against traces it has."""
+    """Record scores computed outside Sightline's evaluators against traces it has."""
 
     @extend_schema(
-        summary="Record external scores",
+        summary="Record scores computed elsewhere",
         description=(
-            "Each score names a trace by its trace_id (the trace must exist in the project). Valid scores are stored "
-            "even when others are rejected; each rejected one comes back with its index, field and reason."
+            "Each score names a trace by its trace_id (the trace must exist in the project) and says who produced "
+            "it: `external` (the default), `human`, `feedback` or `offline`. Valid scores are stored even when "
+            "others are rejected; each rejected one comes back with its index, field and reason."
         ),
-        request=ScoreBatchInputSerializer,
-        responses={200: ScoreBatchOutputSerializer, 400: ScoreBatchOutputSerializer},
+        request=ScoreBatchRequestSerializer,
+        responses={200: BatchResultSerializer, 400: batch_error_doc()},
         examples=[OpenApiExample("One external score", value=SCORE_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
         envelope = ScoreBatchInputSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
-        valid: list[tuple[int, dict[str, Any]]] = []
-        rejected: list[dict[str, Any]] = []
-        for index, item in enumerate(envelope.validated_data["scores"]):
-            serializer = ScoreInputSerializer(data=item)
-            if serializer.is_valid():
-                valid.append((index, serializer.validated_data))
-            else:
-                field = error_field(serializer.errors)
-                rejected.append(
-                    {"index": index, "field": f"scores[{index}].{field}", "error": error_lines(serializer.errors)[0]}
-                )
+        valid, rejected = batch_validate("scores", envelope.validated_data["scores"], ScoreInputSerializer)
         missing = external_scores_ingest(project=request.auth.project, items=valid)
         rejected += [
             {"index": i, "field": f"scores[{i}].trace_id", "error": f"trace_id: no trace {tid!r} in this project"}
             for i, tid in missing
         ]
-        rejected.sort(key=lambda r: r["index"])
-        accepted = len(valid) - len(missing)
-        body = {"accepted": accepted, "rejected": rejected}
-        if rejected and not accepted:
-            return Response({"error": rejected[0]["error"], "field": rejected[0]["field"], **body}, status=400)
-        return Response(body)
+        return batch_response(len(valid) - len(missing), rejected)
+
+
+class TraceScoredDetailApi(TraceDetailApi):
+    """One trace with its span tree and its scores: composed here because scores sit above traces."""
+
+    output_serializer_class = TraceScoredDetailOutputSerializer
+
+    @extend_schema(
+        summary="Get a trace with its span tree and scores", responses={200: TraceScoredDetailOutputSerializer}
+    )
+    def get(self, request: Request, trace_id: str) -> Response:
+        return super().get(request, trace_id)

@@ -111,26 +111,10 @@ class TraceBatchInputSerializer(serializers.Serializer):
     traces = serializers.ListField(child=serializers.DictField(), allow_empty=True)
 
 
-class RejectedItemSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    field = serializers.CharField()
-    error = serializers.CharField()
+class TraceBatchRequestSerializer(serializers.Serializer):
+    """The batch as documented: each trace is validated on its own, so one bad trace rejects only itself."""
 
-
-class TraceBatchOutputSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField(help_text="traces stored (a resent trace counts; it is stored once)")
-    rejected = RejectedItemSerializer(many=True)
-
-
-class ScoreOutputSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    value = serializers.FloatField(allow_null=True)
-    label = serializers.CharField()
-    passed = serializers.BooleanField(allow_null=True)
-    explanation = serializers.CharField()
-    source = serializers.CharField()
-    span_id = serializers.CharField()
-    evaluator_version = serializers.CharField()
+    traces = TraceInputSerializer(many=True)
 
 
 class TraceOutputSerializer(serializers.Serializer):
@@ -189,9 +173,10 @@ class SpanOutputSerializer(serializers.Serializer):
 
 
 class TraceDetailOutputSerializer(TraceOutputSerializer):
+    """A trace with its span tree; the scores app extends it with the trace's scores (TraceScoredDetailApi)."""
+
     metadata = serializers.JSONField()
     spans = serializers.SerializerMethodField()
-    scores = ScoreOutputSerializer(many=True)
 
     def get_spans(self, trace: Any) -> list[dict[str, Any]]:
         return SpanOutputSerializer(self.context["roots"], many=True, context=self.context).data

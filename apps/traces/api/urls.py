@@ -1,8 +1,8 @@
 from django.urls import path
 
-from apps.traces.api.views import TraceDetailApi, TracesApi
+from apps.traces.api.views import TracesApi
 
+# GET traces/<trace_id> (a trace with its spans and scores) is composed and routed by the scores app.
 urlpatterns = [
     path("traces", TracesApi.as_view(), name="api-traces"),
-    path("traces/<str:trace_id>", TraceDetailApi.as_view(), name="api-trace-detail"),
 ]

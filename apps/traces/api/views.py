@@ -13,10 +13,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import error_field, error_lines, error_response
+from apps.core.api import (
+    BatchResultSerializer,
+    batch_error_doc,
+    batch_response,
+    batch_validate,
+    error_response,
+    list_envelope,
+    list_response,
+    unavailable_response,
+)
 from apps.traces.api.serializers import (
     TraceBatchInputSerializer,
-    TraceBatchOutputSerializer,
+    TraceBatchRequestSerializer,
     TraceDetailOutputSerializer,
     TraceInputSerializer,
     TraceOutputSerializer,
@@ -75,13 +84,6 @@ BATCH_EXAMPLE = {
 }
 
 
-def _item_error(index: int, errors: Any) -> dict[str, Any]:
-    """Describe one rejected trace: its index, the first bad field's path and the message."""
-    field = error_field(errors)
-    lines = error_lines(errors)
-    return {"index": index, "field": f"traces[{index}].{field}" if field else f"traces[{index}]", "error": lines[0]}
-
-
 class TracesApi(APIView):
     """POST a batch of traces (native format); GET the filtered list, newest first."""
 
@@ -93,8 +95,8 @@ class TracesApi(APIView):
             "trace_id and span ids) stores nothing twice. Valid traces are stored even when others in the batch "
             "are rejected; each rejected one is listed with its index and why. A 2xx means committed."
         ),
-        request=TraceBatchInputSerializer,
-        responses={200: TraceBatchOutputSerializer, 400: TraceBatchOutputSerializer},
+        request=TraceBatchRequestSerializer,
+        responses={200: BatchResultSerializer, 400: batch_error_doc()},
         examples=[OpenApiExample("A RAG answer with retrieval and LLM spans", value=BATCH_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
@@ -108,27 +110,14 @@ class TracesApi(APIView):
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
                 field="traces",
             )
-        spans: list[NormalizedSpan] = []
-        rejected: list[dict[str, Any]] = []
-        accepted = 0
-        for index, item in enumerate(items):
-            serializer = TraceInputSerializer(data=item)
-            if not serializer.is_valid():
-                rejected.append(_item_error(index, serializer.errors))
-                continue
-            spans.extend(native_trace_spans(serializer.validated_data))
-            accepted += 1
+        valid, rejected = batch_validate("traces", items, TraceInputSerializer)
+        spans: list[NormalizedSpan] = [span for _, data in valid for span in native_trace_spans(data)]
         if spans:
             try:
                 spans_ingest(project=request.auth.project, spans=spans)
             except DatabaseError:
-                response = error_response("database unavailable, retry later", "unavailable", 503)
-                response["Retry-After"] = "2"
-                return response
-        body = {"accepted": accepted, "rejected": rejected}
-        if rejected and not accepted:
-            return Response({"error": rejected[0]["error"], "field": rejected[0]["field"], **body}, status=400)
-        return Response(body, status=status.HTTP_200_OK)
+                return unavailable_response()
+        return batch_response(len(valid), rejected)
 
     @extend_schema(
         summary="List traces, newest first",
@@ -151,7 +140,7 @@ class TracesApi(APIView):
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
             OpenApiParameter("limit", int, description="1–200, default 50"),
         ],
-        responses={200: TraceOutputSerializer(many=True)},
+        responses={200: list_envelope(TraceOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
         try:
@@ -165,7 +154,7 @@ class TracesApi(APIView):
             )
         except FilterError as exc:
             return error_response(str(exc), "invalid_filter", 400, field=exc.field)
-        return Response({"results": TraceOutputSerializer(rows, many=True).data, "next_cursor": next_cursor or None})
+        return list_response(TraceOutputSerializer(rows, many=True).data, next_cursor)
 
 
 def _limit(raw: str | None) -> int:
@@ -181,7 +170,9 @@ def _limit(raw: str | None) -> int:
 
 
 class TraceDetailApi(APIView):
-    """One trace with its spans as a tree and its scores."""
+    """One trace with its spans as a tree; routed by the scores app, which adds the trace's scores."""
+
+    output_serializer_class: type[TraceDetailOutputSerializer] = TraceDetailOutputSerializer
 
     @extend_schema(summary="Get a trace with its span tree", responses={200: TraceDetailOutputSerializer})
     def get(self, request: Request, trace_id: str) -> Response:
@@ -198,5 +189,5 @@ class TraceDetailApi(APIView):
             children[node.span.span_id] = [c.span for c in node.children]
             stack.extend(node.children)
         context = {"roots": [r.span for r in roots], "children": children}
-        data = TraceDetailOutputSerializer(trace, context=context).data
+        data = self.output_serializer_class(trace, context=context).data
         return Response(data)
