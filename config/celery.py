@@ -29,6 +29,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Evaluations from /v1/logs that name only a response id: resolve them, or reject them after the grace period.
+    "pending-evaluations-sweep": {
+        "task": "traces.pending_evaluations_sweep",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     # Restart backfills whose chain of chunk tasks was lost.
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
