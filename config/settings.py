@@ -287,6 +287,9 @@ INGEST_BATCH_CONSUMERS = [
 LOG_EVALUATION_CONSUMERS = ["apps.scores.services.log_evaluations_ingest"]
 # An evaluation naming only gen_ai.response.id waits this long for the span with that id, then is rejected.
 INGEST_EVALUATION_GRACE_SECONDS = env_int("INGEST_EVALUATION_GRACE_SECONDS", 600)
+# User regexes (regex/format checks, JSON-schema patterns) run on RE2 in linear time, over at most this many
+# characters of the text (the rest is not searched). Length and word limits still see the whole answer.
+EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200_000)
 # Called with (project=) when a project is created: higher apps give new projects their defaults.
 PROJECT_CREATED_HOOKS = [
     "apps.evaluators.services.evaluators_default_create",
