@@ -19,7 +19,7 @@ from apps.core.queue import task_enqueue
 from apps.projects.models import Project
 from apps.traces import bulk
 from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
-from apps.traces.models import IngestBatch, PendingEvaluation, PendingSpanContent
+from apps.traces.models import IngestBatch, PendingEvaluation
 from apps.traces.normalize import LogContent, LogEvaluation, NormalizedSpan, merge_log_content
 
 logger = logging.getLogger(__name__)
@@ -239,31 +239,63 @@ def _trace_rows_ensure(
     return existing, created
 
 
+# Take (delete and return) the waiting content of exactly these spans, in one statement.
+PENDING_CONTENT_TAKE_SQL = """
+DELETE FROM traces_pendingspancontent p
+USING unnest(%(tids)s::varchar[], %(sids)s::varchar[]) AS k(trace_id, span_id)
+WHERE p.project_id = %(project)s AND p.trace_id = k.trace_id AND p.span_id = k.span_id
+RETURNING p.id, p.trace_id, p.span_id, p.received_at, p.input_messages, p.output_messages, p.system_instructions,
+    p.append
+"""
+PENDING_CONTENT_COPY_SQL = (
+    "COPY traces_pendingspancontent (project_id, trace_id, span_id, system_instructions, input_messages, "
+    "output_messages, append, received_at) FROM STDIN"
+)
+
+
 def _pending_content_take(*, project: Project, spans: Sequence[NormalizedSpan]) -> None:
-    """Merge log-borne content that arrived before these spans, and drop it from the waiting table."""
-    keys = {(s.trace_id, s.span_id) for s in spans}
-    trace_ids = {tid for tid, _ in keys}
-    pending = list(
-        PendingSpanContent.objects.filter(project=project, trace_id__in=trace_ids).order_by("received_at", "id")
-    )
-    pending = [p for p in pending if (p.trace_id, p.span_id) in keys]
-    if not pending:
-        return
+    """Merge log-borne content that arrived before these spans (in arrival order), and drop it from the waiting table."""
     by_key = {(s.trace_id, s.span_id): s for s in spans}
-    for row in pending:
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(
+            PENDING_CONTENT_TAKE_SQL,
+            {"project": project.pk, "tids": [k[0] for k in by_key], "sids": [k[1] for k in by_key]},
+        )
+        taken = cursor.fetchall()
+    taken.sort(key=lambda row: (row[3], row[0]))  # received_at, id: the order the records came in
+    for _, tid, sid, received_at, inputs, outputs, system, append in taken:
         merge_log_content(
-            by_key[(row.trace_id, row.span_id)],
+            by_key[(tid, sid)],
             LogContent(
-                trace_id=row.trace_id,
-                span_id=row.span_id,
-                time=row.received_at,
-                input_messages=row.input_messages,
-                output_messages=row.output_messages,
-                system_instructions=row.system_instructions,
-                append=row.append,
+                trace_id=tid,
+                span_id=sid,
+                time=received_at,
+                input_messages=_json(inputs),
+                output_messages=_json(outputs),
+                system_instructions=system,
+                append=append,
             ),
         )
-    PendingSpanContent.objects.filter(id__in=[p.id for p in pending]).delete()
+
+
+def _pending_content_store(*, project: Project, contents: Sequence[LogContent]) -> None:
+    """COPY content whose span has not arrived into the waiting table."""
+    now = timezone.now()
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(PENDING_CONTENT_COPY_SQL) as copy:
+            for c in contents:
+                copy.write_row(
+                    (
+                        project.pk,
+                        c.trace_id,
+                        c.span_id,
+                        c.system_instructions,
+                        bulk.json_text(c.input_messages),
+                        bulk.json_text(c.output_messages),
+                        c.append,
+                        now,
+                    )
+                )
 
 
 def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> IngestResult:
@@ -280,6 +312,7 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     with transaction.atomic():
         # Waiting on a locked trace row or a slow statement must end in a retryable 503, not a hung request.
         _ingest_timeouts()
+        _traces_lock(project=project, tids=tids)  # before looking for content that waits for these spans
         existing, has_pending = _trace_lookup(project=project, tids=tids)
         if has_pending:  # log content that arrived before these spans
             _pending_content_take(project=project, spans=batch)
@@ -396,6 +429,7 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) ->
     if not contents:
         return 0
     with transaction.atomic():
+        _traces_lock(project=project, tids=sorted({c.trace_id for c in contents}))
         with bulk.bound_cursor() as cursor:
             cursor.execute(
                 CONTENT_SPANS_SQL,
@@ -424,34 +458,39 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) ->
                     tool_calls=_json(calls),
                 ),
             )
-        waiting: list[PendingSpanContent] = []
+        waiting: list[LogContent] = []
         merged: dict[int, tuple[int, NormalizedSpan]] = {}
         for content in contents:
             hit = spans.get((content.trace_id, content.span_id))
             if hit is None:
-                waiting.append(
-                    PendingSpanContent(
-                        project=project,
-                        trace_id=content.trace_id,
-                        span_id=content.span_id,
-                        system_instructions=content.system_instructions,
-                        input_messages=content.input_messages,
-                        output_messages=content.output_messages,
-                        append=content.append,
-                    )
-                )
+                waiting.append(content)
                 continue
             span_pk, trace_pk, normalized = hit
             merge_log_content(normalized, content)
             merged[span_pk] = (trace_pk, normalized)
         if waiting:
-            PendingSpanContent.objects.bulk_create(waiting)
+            _pending_content_store(project=project, contents=waiting)
         if merged:
             rows = [[pk, *(getattr(n, name) for name in _CONTENT_FIELDS)] for pk, (_, n) in merged.items()]
             with bulk.bound_cursor() as cursor:
                 cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
             traces_recompute(trace_pks=sorted({trace_pk for trace_pk, _ in merged.values()}))
     return len(contents) - len(waiting)
+
+
+# Per-trace transaction locks, taken in one order (deadlock-free) by span ingest and by log content: content
+# that finds no span and a concurrent insert of that span cannot both miss each other's uncommitted rows (the
+# content would wait forever). The second one waits for the first to commit, then sees its rows.
+TRACES_LOCK_SQL = """
+SELECT pg_advisory_xact_lock(%(project)s, k.h)
+FROM (SELECT DISTINCT hashtext(t) AS h FROM unnest(%(tids)s::text[]) AS t ORDER BY 1) AS k
+"""
+
+
+def _traces_lock(*, project: Project, tids: Sequence[str]) -> None:
+    """Hold this project's trace ids until the transaction ends (see TRACES_LOCK_SQL)."""
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(TRACES_LOCK_SQL, {"project": project.pk, "tids": list(tids)})
 
 
 def _ingest_timeouts() -> None:

@@ -437,3 +437,54 @@ def test_evaluation_whose_response_never_comes_is_rejected_with_a_reason(client,
 def test_the_database_refuses_a_trace_without_an_id(project):
     with pytest.raises(IntegrityError), transaction.atomic():
         traces_ensure(project=project, started={"": datetime(2026, 11, 27, tzinfo=UTC)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_content_racing_its_span_is_not_left_waiting(project, api_key):
+    """Content posted while its span's insert is still uncommitted waits for that commit, then attaches.
+
+    Before, the content found no span (not committed yet) and was parked, while the span insert had found
+    no parked content (not committed yet either): the content waited forever.
+    """
+    import threading
+
+    from django.db import connection, connections
+    from django.test import Client
+
+    ingested, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def span_writer() -> None:
+        try:
+            with transaction.atomic():
+                spans_ingest(project=project, spans=[llm_span("5" * 16)])
+                ingested.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def log_writer() -> None:
+        try:
+            done.append(post_logs(Client(), api_key, [details("5" * 16, "q?", "a!")]).status_code)
+        finally:
+            connections.close_all()
+
+    spans_thread = threading.Thread(target=span_writer)
+    spans_thread.start()
+    assert ingested.wait(30)
+    logs_thread = threading.Thread(target=log_writer)
+    logs_thread.start()
+    # Let the log request run until it finishes or waits on a lock (the span transaction is still open).
+    for _ in range(3000):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if done or cursor.fetchone()[0]:
+                break
+        logs_thread.join(0.01)
+    release.set()
+    spans_thread.join(30)
+    logs_thread.join(30)
+    assert done == [200]
+    span = Span.objects.get(project=project, span_id="5" * 16)
+    assert span.output_text == "a!"
+    assert not PendingSpanContent.objects.exists()
