@@ -13,6 +13,9 @@ from django.db import migrations, models
 
 
 FORWARD_SQL = """
+-- Foreign keys are deferred: check them at once, so a still-referenced row fails here (and is kept) and no
+-- trigger event is pending when the table is altered.
+SET CONSTRAINTS ALL IMMEDIATE;
 DO $$
 BEGIN
     IF to_regclass('scores_score') IS NOT NULL THEN
