@@ -281,6 +281,7 @@ class RssSampler:
 
 # Set in the parent before forking, so children share the bodies copy-on-write instead of pickling them.
 _BODIES: list[bytes] = []
+_PATHS: list[str] = []  # the OTLP path of each body (/v1/traces unless given)
 
 
 @dataclass
@@ -315,7 +316,7 @@ def _client(
         body = _BODIES[index]
         t0 = time.perf_counter()
         try:
-            conn.request("POST", "/v1/traces", body=body, headers=headers)
+            conn.request("POST", _PATHS[index], body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             status = resp.status
@@ -354,10 +355,18 @@ class LoadResult:
         return max(s.end for s in self.ok)
 
 
-def run_load(base_url: str, api_key: str, bodies: Sequence[bytes], clients: int, deadline_s: float) -> LoadResult:
-    """POST every body once, spread over `clients` forked processes pulling from one counter."""
-    global _BODIES
+def run_load(
+    base_url: str,
+    api_key: str,
+    bodies: Sequence[bytes],
+    clients: int,
+    deadline_s: float,
+    paths: Sequence[str] | None = None,
+) -> LoadResult:
+    """POST every body once (to /v1/traces, or to paths[i]), spread over `clients` forked processes."""
+    global _BODIES, _PATHS
     _BODIES = list(bodies)
+    _PATHS = list(paths) if paths is not None else ["/v1/traces"] * len(_BODIES)
     parsed = urlparse(base_url)
     ctx = mp.get_context("fork")
     counter = ctx.Value("l", 0)
@@ -390,7 +399,7 @@ def run_load(base_url: str, api_key: str, bodies: Sequence[bytes], clients: int,
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
-        _BODIES = []
+        _BODIES, _PATHS = [], []
     return LoadResult([Sample(*r) for r in raw], clients, len(bodies))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,12 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(out)
 
 
-def _record_trace(tracer: Any, rng: random.Random, n: int) -> None:
-    """Record one RAG request: root span, retrieval span with documents, LLM span with messages."""
+def _record_trace(tracer: Any, rng: random.Random, n: int, content_logs: list | None = None) -> None:
+    """Record one RAG request: root span, retrieval span with documents, LLM span with messages.
+
+    With `content_logs` (a list), the LLM span carries no messages: they are appended to it as the log
+    records the openai-v2 instrumentation emits instead (one event per message plus a gen_ai.choice).
+    """
     model = rng.choice(_MODELS)
     question = _text(rng, rng.randint(80, 200))
     docs = [
@@ -101,36 +106,94 @@ def _record_trace(tracer: Any, rng: random.Random, n: int) -> None:
                 "finish_reason": "stop",
             }
         ]
-        with tracer.start_as_current_span(
-            f"chat {model}",
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "anthropic" if model.startswith("claude") else "openai",
-                "gen_ai.request.model": model.rsplit("-20", 1)[0],
-                "gen_ai.response.model": model,
-                "gen_ai.request.temperature": 0.2,
-                "gen_ai.request.max_tokens": 512,
-                "gen_ai.usage.input_tokens": rng.randint(300, 900),
-                "gen_ai.usage.output_tokens": rng.randint(40, 200),
-                "gen_ai.response.finish_reasons": ["stop"],
-                "gen_ai.input.messages": json.dumps(input_messages),
-                "gen_ai.output.messages": json.dumps(output_messages),
-            },
-        ):
-            pass
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic" if model.startswith("claude") else "openai",
+            "gen_ai.request.model": model.rsplit("-20", 1)[0],
+            "gen_ai.response.model": model,
+            "gen_ai.request.temperature": 0.2,
+            "gen_ai.request.max_tokens": 512,
+            "gen_ai.usage.input_tokens": rng.randint(300, 900),
+            "gen_ai.usage.output_tokens": rng.randint(40, 200),
+            "gen_ai.response.finish_reasons": ["stop"],
+            "gen_ai.input.messages": json.dumps(input_messages),
+            "gen_ai.output.messages": json.dumps(output_messages),
+        }
+        if content_logs is not None:
+            del attributes["gen_ai.input.messages"], attributes["gen_ai.output.messages"]
+        with tracer.start_as_current_span(f"chat {model}", attributes=attributes) as llm:
+            if content_logs is not None:
+                content_logs.extend(_content_events(llm.get_span_context(), input_messages, output_messages))
+
+
+def _content_events(context: Any, input_messages: list[dict], output_messages: list[dict]) -> list[Any]:
+    """The legacy GenAI events openai-v2 logs for one call: gen_ai.{system,user}.message per message, gen_ai.choice."""
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+    records = []
+    now = time.time_ns()
+    trace_id, span_id = context.trace_id.to_bytes(16, "big"), context.span_id.to_bytes(8, "big")
+    events = [(f"gen_ai.{m['role']}.message", {"content": m["parts"][0]["content"]}) for m in input_messages]
+    for m in output_messages:
+        message = {"role": "assistant", "content": m["parts"][0]["content"]}
+        events.append(("gen_ai.choice", {"index": 0, "finish_reason": m["finish_reason"], "message": message}))
+    for name, body in events:
+        record = LogRecord(time_unix_nano=now, trace_id=trace_id, span_id=span_id, event_name=name)
+        record.attributes.extend([_kv("gen_ai.system", "openai"), _kv("event.name", name)])
+        record.body.CopyFrom(_any(body))
+        records.append(record)
+    return records
+
+
+def _any(value: Any) -> Any:
+    """An OTLP AnyValue for a str/int/dict value."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValueList
+
+    if isinstance(value, dict):
+        return AnyValue(kvlist_value=KeyValueList(values=[_kv(k, v) for k, v in value.items()]))
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    return AnyValue(string_value=value)
+
+
+def _kv(key: str, value: Any) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+    return KeyValue(key=key, value=_any(value))
+
+
+def _encode_logs(records: list[Any]) -> bytes:
+    """An ExportLogsServiceRequest body, as OTLPLogExporter posts it."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+    from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
+
+    scope_logs = ScopeLogs(
+        scope=InstrumentationScope(name="opentelemetry.instrumentation.openai_v2"), log_records=records
+    )
+    resource = PbResource(attributes=[_kv("service.name", "support-bot")])
+    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(resource=resource, scope_logs=[scope_logs])])
+    return request.SerializeToString()
 
 
 @dataclass
 class Batch:
-    """One POST body: `spans` spans in `traces` traces."""
+    """One POST body: `spans` spans in `traces` traces; with content as logs, also the logs body of their content."""
 
     body: bytes
     spans: int
     traces: int
+    logs_body: bytes = b""
+    log_records: int = 0
 
 
-def make_batches(count: int, traces_per_batch: int = 33, seed: int = 7) -> list[Batch]:
-    """Return `count` protobuf ExportTraceServiceRequest bodies of `traces_per_batch` × 3 spans each."""
+def make_batches(count: int, traces_per_batch: int = 33, seed: int = 7, content_as_logs: bool = False) -> list[Batch]:
+    """Return `count` protobuf ExportTraceServiceRequest bodies of `traces_per_batch` × 3 spans each.
+
+    With `content_as_logs`, the same requests (same seed, same text) with the LLM messages moved from the
+    spans into an ExportLogsServiceRequest per batch, as the official openai instrumentation sends them.
+    """
     rng = random.Random(seed)
     collector = _Collector()
     provider = TracerProvider(
@@ -142,11 +205,15 @@ def make_batches(count: int, traces_per_batch: int = 33, seed: int = 7) -> list[
     n = 0
     for _ in range(count):
         collector.spans.clear()
+        logs: list | None = [] if content_as_logs else None
         for _ in range(traces_per_batch):
-            _record_trace(tracer, rng, n)
+            _record_trace(tracer, rng, n, logs)
             n += 1
         body = encode_spans(collector.spans).SerializeToString()
-        batches.append(Batch(body=body, spans=len(collector.spans), traces=traces_per_batch))
+        batch = Batch(body=body, spans=len(collector.spans), traces=traces_per_batch)
+        if logs is not None:
+            batch.logs_body, batch.log_records = _encode_logs(logs), len(logs)
+        batches.append(batch)
     provider.shutdown()
     return batches
 

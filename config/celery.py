@@ -30,6 +30,12 @@ app.conf.beat_schedule = {
         "schedule": timedelta(seconds=15),
         "options": {"expires": 14},
     },
+    # Evaluations from /v1/logs that name only a response id: resolve them, or reject them after the grace period.
+    "pending-evaluations-sweep": {
+        "task": "traces.pending_evaluations_sweep",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 50},
+    },
     "judge-requests-sweep": {
         "task": "evaluators.judge_requests_sweep",
         "schedule": timedelta(seconds=15),

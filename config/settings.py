@@ -343,10 +343,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
 # Post-ingest work, by dotted path, called with (project_id=, trace_pks=) once per accepted batch.
 # Higher apps subscribe here so that traces never imports them.
 INGEST_BATCH_CONSUMERS = [
+    "apps.traces.services.pending_evaluations_resolve",
     "apps.scores.services.scores_dimensions_refresh",
     "apps.scores.services.scores_from_span_evaluations",
     "apps.evaluators.services.evaluations_run",
 ]
+# Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
+# the ingest transaction: scores stores them, and traces never imports scores.
+LOG_EVALUATION_CONSUMERS = ["apps.scores.services.log_evaluations_ingest"]
+# An evaluation naming only gen_ai.response.id waits this long for the span with that id, then is rejected.
+INGEST_EVALUATION_GRACE_SECONDS = env_int("INGEST_EVALUATION_GRACE_SECONDS", 600)
+# User regexes (regex/format checks, JSON-schema patterns) run on RE2 in linear time, over at most this many
+# characters of the text (the rest is not searched). Length and word limits still see the whole answer.
+EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200_000)
 # Called with (project=) when a project is created: higher apps give new projects their defaults.
 PROJECT_CREATED_HOOKS = [
     "apps.evaluators.services.evaluators_default_create",

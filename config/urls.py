@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.core.views import healthz_view, readyz_view
 from apps.projects.views import home_view
-from apps.scores.api.otlp_logs import otlp_logs_view
+from apps.traces.api.otlp_logs import otlp_logs_view
 from apps.traces.api.otlp_views import otlp_traces_view
 
 urlpatterns = [

@@ -14,8 +14,8 @@ from django.utils import timezone
 from apps.projects.models import Project
 from apps.scores.models import Score
 from apps.traces.models import Span, Trace
-from apps.traces.normalize import LogContent, LogEvaluation
-from apps.traces.services import span_content_attach, traces_ensure
+from apps.traces.normalize import LogEvaluation
+from apps.traces.services import traces_ensure
 
 DIMENSIONS = ("route", "model", "prompt_version", "environment")
 
@@ -131,36 +131,35 @@ def scores_dimensions_refresh(*, project_id: int, trace_pks: Sequence[int]) -> i
         return cursor.rowcount
 
 
-def log_events_ingest(*, project: Project, events: Sequence[LogContent | LogEvaluation]) -> None:
-    """Store GenAI log events: content goes to its span, evaluation results become external scores."""
-    evaluations = [e for e in events if isinstance(e, LogEvaluation)]
-    with transaction.atomic():
-        for event in events:
-            if isinstance(event, LogContent):
-                span_content_attach(project=project, content=event)
-        if not evaluations:
-            return
-        # An evaluation may arrive before its trace: a placeholder row is completed when the spans come.
-        now = timezone.now()
-        trace_pks = traces_ensure(
-            project=project, started={e.trace_id: getattr(e, "time", None) or now for e in evaluations}
-        )
-        scores_upsert(
-            project=project,
-            items=[
-                ScoreInput(
-                    trace_pk=trace_pks[e.trace_id],
-                    span_id=e.span_id,
-                    name=e.name,
-                    source=Score.Source.EXTERNAL,
-                    value=e.score,
-                    label=e.label,
-                    explanation=e.explanation,
-                    metadata={"response_id": e.response_id} if e.response_id else {},
-                )
-                for e in evaluations
-            ],
-        )
+def log_evaluations_ingest(*, project: Project, evaluations: Sequence[LogEvaluation]) -> int:
+    """Store gen_ai.evaluation.result events (each naming a real trace) as external scores.
+
+    Traces calls this through settings.LOG_EVALUATION_CONSUMERS, inside its ingest transaction.
+    """
+    evaluations = [e for e in evaluations if e.trace_id]  # a trace row never gets an empty id
+    if not evaluations:
+        return 0
+    # An evaluation may arrive before its trace: a placeholder row is completed when the spans come.
+    now = timezone.now()
+    trace_pks = traces_ensure(
+        project=project, started={e.trace_id: getattr(e, "time", None) or now for e in evaluations}
+    )
+    return scores_upsert(
+        project=project,
+        items=[
+            ScoreInput(
+                trace_pk=trace_pks[e.trace_id],
+                span_id=e.span_id,
+                name=e.name,
+                source=Score.Source.EXTERNAL,
+                value=e.score,
+                label=e.label,
+                explanation=e.explanation,
+                metadata={"response_id": e.response_id} if e.response_id else {},
+            )
+            for e in evaluations
+        ],
+    )
 
 
 def scores_from_span_evaluations(*, project_id: int, trace_pks: Sequence[int]) -> int:

@@ -136,6 +136,8 @@ def _dumps(value: Any) -> str:
         return json.dumps(value)
 
 
+json_text = _dumps  # the same encoding for other batched jsonb parameters (log content)
+
 _GETTERS = tuple((name, name in JSON_FIELDS) for name in SPAN_FIELDS)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Now
 
 from apps.core.models import BaseModel
@@ -64,7 +65,11 @@ class Trace(BaseModel):
     has_feedback = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="trace_uniq_project_trace_id")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "trace_id"], name="trace_uniq_project_trace_id"),
+            # A trace row always has a real id: evaluations naming only a response id wait in PendingEvaluation.
+            models.CheckConstraint(condition=~models.Q(trace_id=""), name="trace_id_not_empty"),
+        ]
         indexes = [
             # The trace list (newest first) and the time-range filter.
             models.Index(fields=["project", "-started_at", "-id"], name="trace_project_time"),
@@ -149,7 +154,16 @@ class Span(models.Model):
             # A client retry sends the same span again: stored once.
             models.UniqueConstraint(fields=["trace", "span_id"], name="span_uniq_trace_span_id"),
         ]
-        indexes = [models.Index(fields=["project", "kind", "-started_at"], name="span_project_kind_time")]
+        indexes = [
+            models.Index(fields=["project", "kind", "-started_at"], name="span_project_kind_time"),
+            # Evaluations that name only the evaluated response find their span by gen_ai.response.id.
+            models.Index(
+                "project",
+                KeyTextTransform("gen_ai.response.id", "attributes"),
+                name="span_project_response_id",
+                condition=models.Q(attributes__has_key="gen_ai.response.id"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.span_id} {self.name}"
@@ -172,6 +186,39 @@ class PendingSpanContent(models.Model):
 
     def __str__(self) -> str:
         return f"content for {self.trace_id}/{self.span_id}"
+
+
+class PendingEvaluation(models.Model):
+    """An evaluation result from /v1/logs that names only gen_ai.response.id, waiting for the span with that id.
+
+    Resolved rows are handed to the evaluation consumers and deleted; after the grace period a row is kept
+    as rejected, with the reason, so nothing acknowledged disappears silently.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REJECTED = "rejected", "Rejected"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    response_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=100, blank=True, default="")
+    score = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=100, blank=True, default="")
+    explanation = models.TextField(blank=True, default="")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    reason = models.TextField(blank=True, default="")
+    received_at = models.DateTimeField()
+    rejected_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "state", "response_id"], name="pending_eval_response"),
+            # The sweeper's query: waiting rows, oldest first.
+            models.Index(fields=["state", "received_at"], name="pending_eval_state_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.name} for response {self.response_id} ({self.state})"
 
 
 class IngestBatch(models.Model):

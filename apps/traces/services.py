@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -26,8 +29,10 @@ from apps.core.queue import task_enqueue
 from apps.projects.models import Project
 from apps.traces import bulk
 from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
-from apps.traces.models import IngestBatch, PendingSpanContent, Span
-from apps.traces.normalize import LogContent, NormalizedSpan, merge_log_content
+from apps.traces.models import IngestBatch, PendingEvaluation
+from apps.traces.normalize import LogContent, LogEvaluation, NormalizedSpan, merge_log_content
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -244,31 +249,63 @@ def _trace_rows_ensure(
     return existing, created
 
 
+# Take (delete and return) the waiting content of exactly these spans, in one statement.
+PENDING_CONTENT_TAKE_SQL = """
+DELETE FROM traces_pendingspancontent p
+USING unnest(%(tids)s::varchar[], %(sids)s::varchar[]) AS k(trace_id, span_id)
+WHERE p.project_id = %(project)s AND p.trace_id = k.trace_id AND p.span_id = k.span_id
+RETURNING p.id, p.trace_id, p.span_id, p.received_at, p.input_messages, p.output_messages, p.system_instructions,
+    p.append
+"""
+PENDING_CONTENT_COPY_SQL = (
+    "COPY traces_pendingspancontent (project_id, trace_id, span_id, system_instructions, input_messages, "
+    "output_messages, append, received_at) FROM STDIN"
+)
+
+
 def _pending_content_take(*, project: Project, spans: Sequence[NormalizedSpan]) -> None:
-    """Merge log-borne content that arrived before these spans, and drop it from the waiting table."""
-    keys = {(s.trace_id, s.span_id) for s in spans}
-    trace_ids = {tid for tid, _ in keys}
-    pending = list(
-        PendingSpanContent.objects.filter(project=project, trace_id__in=trace_ids).order_by("received_at", "id")
-    )
-    pending = [p for p in pending if (p.trace_id, p.span_id) in keys]
-    if not pending:
-        return
+    """Merge log-borne content that arrived before these spans (in arrival order), and drop it from the waiting table."""
     by_key = {(s.trace_id, s.span_id): s for s in spans}
-    for row in pending:
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(
+            PENDING_CONTENT_TAKE_SQL,
+            {"project": project.pk, "tids": [k[0] for k in by_key], "sids": [k[1] for k in by_key]},
+        )
+        taken = cursor.fetchall()
+    taken.sort(key=lambda row: (row[3], row[0]))  # received_at, id: the order the records came in
+    for _, tid, sid, received_at, inputs, outputs, system, append in taken:
         merge_log_content(
-            by_key[(row.trace_id, row.span_id)],
+            by_key[(tid, sid)],
             LogContent(
-                trace_id=row.trace_id,
-                span_id=row.span_id,
-                time=row.received_at,
-                input_messages=row.input_messages,
-                output_messages=row.output_messages,
-                system_instructions=row.system_instructions,
-                append=row.append,
+                trace_id=tid,
+                span_id=sid,
+                time=received_at,
+                input_messages=_json(inputs),
+                output_messages=_json(outputs),
+                system_instructions=system,
+                append=append,
             ),
         )
-    PendingSpanContent.objects.filter(id__in=[p.id for p in pending]).delete()
+
+
+def _pending_content_store(*, project: Project, contents: Sequence[LogContent]) -> None:
+    """COPY content whose span has not arrived into the waiting table."""
+    now = timezone.now()
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(PENDING_CONTENT_COPY_SQL) as copy:
+            for c in contents:
+                copy.write_row(
+                    (
+                        project.pk,
+                        c.trace_id,
+                        c.span_id,
+                        c.system_instructions,
+                        bulk.json_text(c.input_messages),
+                        bulk.json_text(c.output_messages),
+                        c.append,
+                        now,
+                    )
+                )
 
 
 def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> IngestResult:
@@ -284,11 +321,8 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     bulk.stage_prepare()
     with transaction.atomic():
         # Waiting on a locked trace row or a slow statement must end in a retryable 503, not a hung request.
-        with bulk.bound_cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('lock_timeout', %(lock)s, true), set_config('statement_timeout', %(stmt)s, true)",
-                {"lock": f"{settings.INGEST_LOCK_TIMEOUT_MS}ms", "stmt": f"{settings.INGEST_STATEMENT_TIMEOUT_MS}ms"},
-            )
+        _ingest_timeouts()
+        _traces_lock(project=project, tids=tids)  # before looking for content that waits for these spans
         existing, has_pending = _trace_lookup(project=project, tids=tids)
         if has_pending:  # log content that arrived before these spans
             _pending_content_take(project=project, spans=batch)
@@ -379,38 +413,252 @@ def ingest_batch_discard(*, project: Project, batch_id: int) -> bool:
 
 def span_content_attach(*, project: Project, content: LogContent) -> bool:
     """Attach log-borne messages to their span, or keep them until the span arrives. Return True if attached."""
+    return span_contents_attach(project=project, contents=[content]) == 1
+
+
+# The spans a batch of log content names, locked (in id order, so two batches cannot deadlock) while merged.
+CONTENT_SPANS_SQL = """
+SELECT s.id, s.trace_id, t.trace_id, s.span_id, s.kind, s.input_messages, s.output_messages, s.system_instructions,
+       s.input_text, s.output_text, s.finish_reasons, s.tool_calls
+FROM traces_span s JOIN traces_trace t ON t.id = s.trace_id
+WHERE t.project_id = %(project)s AND t.trace_id = ANY(%(tids)s::varchar[]) AND s.span_id = ANY(%(sids)s::varchar[])
+ORDER BY s.id
+FOR UPDATE OF s
+"""
+# Every merged span written by one statement: the rows travel as one JSON array of arrays.
+CONTENT_UPDATE_SQL = """
+UPDATE traces_span s SET input_messages = e -> 1, output_messages = e -> 2, system_instructions = e ->> 3,
+    input_text = e ->> 4, output_text = e ->> 5, finish_reasons = e -> 6, tool_calls = e -> 7
+FROM jsonb_array_elements(%(rows)s::jsonb) AS e
+WHERE s.id = (e ->> 0)::bigint
+"""
+_CONTENT_FIELDS = (
+    "input_messages",
+    "output_messages",
+    "system_instructions",
+    "input_text",
+    "output_text",
+    "finish_reasons",
+    "tool_calls",
+)
+
+
+def _json(value: Any) -> Any:
+    """A jsonb column as Python (Django's psycopg setup may hand jsonb back as text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) -> int:
+    """Attach a batch of log-borne content to its spans, keeping the rest until the span arrives.
+
+    One locking SELECT, one UPDATE of every merged span and one recompute of their traces per batch, instead
+    of a lock, an UPDATE and a recompute per record. Content is merged in arrival order, as record by record.
+    Return how many records found their span.
+    """
+    if not contents:
+        return 0
     with transaction.atomic():
-        span = (
-            Span.objects.select_for_update()
-            .filter(project=project, trace__project=project, trace__trace_id=content.trace_id, span_id=content.span_id)
-            .first()
-        )
-        if span is None:
-            PendingSpanContent.objects.create(
-                project=project,
-                trace_id=content.trace_id,
-                span_id=content.span_id,
-                system_instructions=content.system_instructions,
-                input_messages=content.input_messages,
-                output_messages=content.output_messages,
-                append=content.append,
+        _traces_lock(project=project, tids=sorted({c.trace_id for c in contents}))
+        with bulk.bound_cursor() as cursor:
+            cursor.execute(
+                CONTENT_SPANS_SQL,
+                {
+                    "project": project.pk,
+                    "tids": sorted({c.trace_id for c in contents}),
+                    "sids": sorted({c.span_id for c in contents}),
+                },
             )
-            return False
-        normalized = NormalizedSpan(
-            trace_id=content.trace_id,
-            span_id=span.span_id,
-            kind=span.kind,
-            input_messages=span.input_messages,
-            output_messages=span.output_messages,
-            system_instructions=span.system_instructions,
-            input_text=span.input_text,
-            output_text=span.output_text,
+            found = cursor.fetchall()
+        spans: dict[tuple[str, str], tuple[int, int, NormalizedSpan]] = {}
+        for span_pk, trace_pk, tid, sid, kind, inputs, outputs, system, in_text, out_text, reasons, calls in found:
+            spans[(tid, sid)] = (
+                span_pk,
+                trace_pk,
+                NormalizedSpan(
+                    trace_id=tid,
+                    span_id=sid,
+                    kind=kind,
+                    input_messages=_json(inputs),
+                    output_messages=_json(outputs),
+                    system_instructions=system,
+                    input_text=in_text,
+                    output_text=out_text,
+                    finish_reasons=_json(reasons),
+                    tool_calls=_json(calls),
+                ),
+            )
+        waiting: list[LogContent] = []
+        merged: dict[int, tuple[int, NormalizedSpan]] = {}
+        for content in contents:
+            hit = spans.get((content.trace_id, content.span_id))
+            if hit is None:
+                waiting.append(content)
+                continue
+            span_pk, trace_pk, normalized = hit
+            merge_log_content(normalized, content)
+            merged[span_pk] = (trace_pk, normalized)
+        if waiting:
+            _pending_content_store(project=project, contents=waiting)
+        if merged:
+            rows = [[pk, *(getattr(n, name) for name in _CONTENT_FIELDS)] for pk, (_, n) in merged.items()]
+            with bulk.bound_cursor() as cursor:
+                cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
+            traces_recompute(trace_pks=sorted({trace_pk for trace_pk, _ in merged.values()}))
+    return len(contents) - len(waiting)
+
+
+# Per-trace transaction locks, taken in one order (deadlock-free) by span ingest and by log content: content
+# that finds no span and a concurrent insert of that span cannot both miss each other's uncommitted rows (the
+# content would wait forever). The second one waits for the first to commit, then sees its rows.
+TRACES_LOCK_SQL = """
+SELECT pg_advisory_xact_lock(%(project)s, k.h)
+FROM (SELECT DISTINCT hashtext(t) AS h FROM unnest(%(tids)s::text[]) AS t ORDER BY 1) AS k
+"""
+
+
+def _traces_lock(*, project: Project, tids: Sequence[str]) -> None:
+    """Hold this project's trace ids until the transaction ends (see TRACES_LOCK_SQL)."""
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(TRACES_LOCK_SQL, {"project": project.pk, "tids": list(tids)})
+
+
+def _ingest_timeouts() -> None:
+    """Bound lock waits and statements of the current ingest transaction (a retryable 503, not a hung request)."""
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %(lock)s, true), set_config('statement_timeout', %(stmt)s, true)",
+            {"lock": f"{settings.INGEST_LOCK_TIMEOUT_MS}ms", "stmt": f"{settings.INGEST_STATEMENT_TIMEOUT_MS}ms"},
         )
-        merge_log_content(normalized, content)
-        for name in ("input_messages", "output_messages", "system_instructions", "input_text", "output_text"):
-            setattr(span, name, getattr(normalized, name))
-        span.save(
-            update_fields=["input_messages", "output_messages", "system_instructions", "input_text", "output_text"]
+
+
+def log_events_ingest(*, project: Project, events: Sequence[LogContent | LogEvaluation]) -> None:
+    """Store GenAI log events in one transaction: content goes to its span, evaluation results to the
+    evaluation consumers (scores, by dotted path: traces never imports it), or wait for their response id."""
+    contents = [e for e in events if isinstance(e, LogContent)]
+    evaluations = [e for e in events if isinstance(e, LogEvaluation)]
+    if not contents and not evaluations:
+        return
+    with transaction.atomic():
+        _ingest_timeouts()
+        span_contents_attach(project=project, contents=contents)
+        if evaluations:
+            resolved, waiting = _evaluations_resolve(project=project, evaluations=evaluations)
+            now = timezone.now()
+            PendingEvaluation.objects.bulk_create(
+                [
+                    PendingEvaluation(
+                        project=project,
+                        response_id=e.response_id[:200],
+                        name=e.name[:100],
+                        score=e.score,
+                        label=e.label[:100],
+                        explanation=e.explanation,
+                        received_at=now,
+                    )
+                    for e in waiting
+                ]
+            )
+            _evaluations_hand_over(project=project, evaluations=resolved)
+
+
+def _evaluations_hand_over(*, project: Project, evaluations: Sequence[LogEvaluation]) -> None:
+    """Give evaluations that name a real trace to the subscribed consumers (scores stores them)."""
+    if evaluations:
+        for path in settings.LOG_EVALUATION_CONSUMERS:
+            import_string(path)(project=project, evaluations=list(evaluations))
+
+
+# The span each response id names (gen_ai.response.id is kept in the span's attributes; an index serves this).
+RESPONSE_SPANS_SQL = """
+SELECT DISTINCT ON (s.attributes ->> 'gen_ai.response.id') s.attributes ->> 'gen_ai.response.id', t.trace_id, s.span_id
+FROM traces_span s JOIN traces_trace t ON t.id = s.trace_id
+WHERE s.project_id = %(project)s AND s.attributes ? 'gen_ai.response.id'
+  AND (s.attributes ->> 'gen_ai.response.id') = ANY(%(rids)s::text[])
+ORDER BY s.attributes ->> 'gen_ai.response.id', s.started_at, s.id
+"""
+
+
+def spans_by_response_id(*, project_id: int, response_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Map gen_ai.response.id → (trace id, span id) of the project's span that produced that response."""
+    rids = sorted(set(response_ids))
+    if not rids:
+        return {}
+    with bulk.bound_cursor() as cursor:
+        cursor.execute(RESPONSE_SPANS_SQL, {"project": project_id, "rids": rids})
+        return {rid: (tid, sid) for rid, tid, sid in cursor.fetchall()}
+
+
+def _evaluations_resolve(
+    *, project: Project, evaluations: Sequence[LogEvaluation]
+) -> tuple[list[LogEvaluation], list[LogEvaluation]]:
+    """Split evaluations into those with a trace id (filled from the response id's span) and those still waiting."""
+    bare = [e for e in evaluations if not e.trace_id]
+    spans = spans_by_response_id(project_id=project.pk, response_ids=(e.response_id for e in bare))
+    resolved = [e for e in evaluations if e.trace_id]
+    waiting = []
+    for e in bare:
+        if e.response_id in spans:
+            tid, sid = spans[e.response_id]
+            resolved.append(replace(e, trace_id=tid, span_id=sid))
+        else:
+            waiting.append(e)
+    return resolved, waiting
+
+
+def pending_evaluations_resolve(*, project_id: int, trace_pks: Sequence[int] = ()) -> int:
+    """Hand over waiting evaluations whose response's span has arrived; return how many were resolved.
+
+    Runs after each ingest batch (an INGEST_BATCH_CONSUMERS entry) and from the sweeper; a project with
+    nothing waiting costs one indexed EXISTS.
+    """
+    waiting = PendingEvaluation.objects.filter(project_id=project_id, state=PendingEvaluation.State.PENDING)
+    if not waiting.exists():
+        return 0
+    with transaction.atomic():
+        rows = list(waiting.select_for_update(skip_locked=True).order_by("id"))
+        spans = spans_by_response_id(project_id=project_id, response_ids=(r.response_id for r in rows))
+        done = [r for r in rows if r.response_id in spans]
+        if not done:
+            return 0
+        _evaluations_hand_over(
+            project=Project.objects.get(id=project_id),
+            evaluations=[
+                LogEvaluation(
+                    trace_id=spans[r.response_id][0],
+                    span_id=spans[r.response_id][1],
+                    name=r.name,
+                    score=r.score,
+                    label=r.label,
+                    explanation=r.explanation,
+                    response_id=r.response_id,
+                )
+                for r in done
+            ],
         )
-        traces_recompute(trace_pks=[span.trace_id])
-    return True
+        PendingEvaluation.objects.filter(id__in=[r.id for r in done]).delete()
+    return len(done)
+
+
+def pending_evaluations_sweep(*, now: datetime | None = None) -> tuple[int, int]:
+    """Resolve waiting evaluations of every project, then reject those past the grace period; return both counts."""
+    now = now or timezone.now()
+    project_ids = (
+        PendingEvaluation.objects.filter(state=PendingEvaluation.State.PENDING)
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    resolved = sum(pending_evaluations_resolve(project_id=pid) for pid in list(project_ids))
+    grace = settings.INGEST_EVALUATION_GRACE_SECONDS
+    expired = PendingEvaluation.objects.filter(
+        state=PendingEvaluation.State.PENDING, received_at__lt=now - timedelta(seconds=grace)
+    )
+    rejected = 0
+    for row in expired.order_by("id")[:1000]:
+        reason = f"no span with gen_ai.response.id {row.response_id!r} arrived within {grace} s"
+        # Conditional: a concurrent resolve may have taken the row meanwhile.
+        if PendingEvaluation.objects.filter(id=row.id, state=PendingEvaluation.State.PENDING).update(
+            state=PendingEvaluation.State.REJECTED, reason=reason, rejected_at=now
+        ):
+            rejected += 1
+            logger.warning("evaluation %r of project %s rejected: %s", row.name, row.project_id, reason)
+    return resolved, rejected

@@ -34,3 +34,11 @@ def ingest_batch_sweep_task() -> None:
     from apps.traces.services import ingest_batch_sweep
 
     ingest_batch_sweep()
+
+
+@shared_task(name="traces.pending_evaluations_sweep", ignore_result=True, soft_time_limit=50, time_limit=60)
+def pending_evaluations_sweep_task() -> None:
+    """Resolve evaluations waiting for their response's span; reject those past the grace period."""
+    from apps.traces.services import pending_evaluations_sweep
+
+    pending_evaluations_sweep()

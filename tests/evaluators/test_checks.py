@@ -302,13 +302,13 @@ def test_regex_explanation_quotes_the_forbidden_match() -> None:
 
 
 def test_regex_compiles_each_pattern_once() -> None:
-    from apps.evaluators.checks.basic import compile_pattern
+    from apps.evaluators.checks.patterns import compile_user_pattern
 
     config = CHECKS["regex"].validate_config({"pattern": r"cache-me-\d+", "flags": "i"})
-    before = compile_pattern.cache_info().misses
+    before = compile_user_pattern.cache_info().misses
     for _ in range(50):
         CHECKS["regex"].run(subject("cache-me-1"), config)
-    assert compile_pattern.cache_info().misses == before
+    assert compile_user_pattern.cache_info().misses == before
 
 
 # --- tool_call_valid ----------------------------------------------------------------------

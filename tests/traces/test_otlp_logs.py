@@ -1,22 +1,30 @@
-"""GenAI log records (/v1/logs): content events, legacy per-message events, evaluation results."""
+"""GenAI log records (/v1/logs): content events, legacy per-message events, evaluation results, and their storage."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import psycopg
 import pytest
+from django.db import IntegrityError, transaction
+from django.urls import resolve
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
+from apps.scores.models import Score
+from apps.traces.models import PendingEvaluation, PendingSpanContent, Span, Trace
 from apps.traces.normalize import (
     LogContent,
     LogEvaluation,
+    NormalizedSpan,
     SpanRejected,
     merge_log_content,
     normalize_log_record,
     normalize_span,
 )
 from apps.traces.otlp import iter_log_records, parse_logs_request
+from apps.traces.services import ingest_batch_process, pending_evaluations_sweep, spans_ingest, traces_ensure
 from tests.traces.test_normalize import SPAN_ID, T0, TRACE_ID, dumps, make_log, make_span
 
 
@@ -258,3 +266,225 @@ def test_logs_from_real_sdk_protobuf() -> None:
     assert isinstance(content, LogContent)
     assert content.input_messages == [{"role": "user", "parts": [{"type": "text", "content": "sdk hello"}]}]
     assert content.trace_id == TRACE_ID.hex()
+
+
+# -- POST /v1/logs against the database -------------------------------------------------------------
+
+HEX_TRACE = "ab" * 16
+
+
+def _attr(key: str, value: Any) -> dict:
+    if isinstance(value, float):
+        return {"key": key, "value": {"doubleValue": value}}
+    if isinstance(value, (list, dict)):
+        return {"key": key, "value": {"stringValue": json.dumps(value)}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def log_json(event: str, attrs: dict[str, Any], *, trace_id: str = HEX_TRACE, span_id: str = "", body=None) -> dict:
+    """One OTLP/JSON log record."""
+    record: dict[str, Any] = {
+        "timeUnixNano": str(T0),
+        "eventName": event,
+        "attributes": [_attr(k, v) for k, v in attrs.items()],
+    }
+    if trace_id:
+        record["traceId"] = trace_id
+    if span_id:
+        record["spanId"] = span_id
+    if body is not None:
+        record["body"] = {"kvlistValue": {"values": [_attr(k, v) for k, v in body.items()]}}
+    return record
+
+
+def post_logs(client, api_key: str, records: list[dict]):
+    body = json.dumps({"resourceLogs": [{"resource": {}, "scopeLogs": [{"logRecords": records}]}]})
+    return client.post("/v1/logs", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+
+
+def details(span_id: str, question: str, answer: str, *, trace_id: str = HEX_TRACE) -> dict:
+    return log_json(
+        "gen_ai.client.inference.operation.details",
+        {
+            "gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": question}]}],
+            "gen_ai.output.messages": [
+                {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}
+            ],
+        },
+        trace_id=trace_id,
+        span_id=span_id,
+    )
+
+
+def llm_span(span_id: str, *, trace_id: str = HEX_TRACE, **fields) -> NormalizedSpan:
+    return NormalizedSpan(
+        trace_id=trace_id,
+        span_id=span_id,
+        kind="llm",
+        started_at=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+        ended_at=datetime(2026, 11, 27, 9, 0, 1, tzinfo=UTC),
+        **fields,
+    )
+
+
+def test_v1_logs_is_served_by_the_traces_app():
+    assert resolve("/v1/logs").func.__module__ == "apps.traces.api.otlp_logs"
+
+
+@pytest.mark.django_db
+def test_content_batch_uses_a_fixed_number_of_statements(client, api_key, project, monkeypatch):
+    """The old path locked, updated and recomputed per record: 3+ statements each."""
+    traces = [f"{i:032x}" for i in range(1, 21)]
+    spans_ingest(project=project, spans=[llm_span(f"{i + 1:016x}", trace_id=t) for i, t in enumerate(traces)])
+    executed: list[str] = []
+    real_execute = psycopg.Cursor.execute
+
+    def counting_execute(self, query, *args, **kwargs):
+        executed.append(str(query))
+        return real_execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting_execute)
+    records = [details(f"{i + 1:016x}", f"q{i}", f"a{i}", trace_id=t) for i, t in enumerate(traces)]
+    assert post_logs(client, api_key, records).status_code == 200
+    monkeypatch.undo()
+    assert len(executed) <= 12, executed
+    assert [Trace.objects.get(project=project, trace_id=t).output_text for t in traces] == [f"a{i}" for i in range(20)]
+
+
+@pytest.mark.django_db
+def test_content_in_one_batch_merges_like_record_by_record(client, api_key, project):
+    """Legacy per-message events for one span, in one request: appended in order, duplicates skipped, and
+    the finish reason and tool calls kept as when the content arrives before its span."""
+    spans_ingest(project=project, spans=[llm_span("1" * 16)])
+    user = log_json("gen_ai.user.message", {}, span_id="1" * 16, body={"content": "2+2?"})
+    system = log_json("gen_ai.system.message", {}, span_id="1" * 16, body={"content": "Be terse."})
+    choice = log_json(
+        "gen_ai.choice",
+        {},
+        span_id="1" * 16,
+        body={"index": 0.0, "finish_reason": "stop", "message": {"role": "assistant", "content": "4"}},
+    )
+    assert post_logs(client, api_key, [user, system, user, choice]).status_code == 200
+    after = Span.objects.get(project=project, span_id="1" * 16)
+
+    other = "cd" * 16  # the same events before the span
+    early = [dict(r, traceId=other) for r in (user, system, user, choice)]
+    assert post_logs(client, api_key, early).status_code == 200
+    assert PendingSpanContent.objects.filter(project=project, trace_id=other).count() == 4
+    spans_ingest(project=project, spans=[llm_span("1" * 16, trace_id=other)])
+    before = Span.objects.get(project=project, trace__trace_id=other)
+
+    assert [m["role"] for m in after.input_messages] == ["system", "user"]
+    for name in ("input_messages", "output_messages", "system_instructions", "input_text", "output_text"):
+        assert getattr(after, name) == getattr(before, name), name
+    assert after.finish_reasons == before.finish_reasons == ["stop"]
+    assert Trace.objects.get(project=project, trace_id=HEX_TRACE).output_text == "4"
+    assert not PendingSpanContent.objects.exists()
+
+
+def evaluation(response_id: str, **attrs) -> dict:
+    return log_json(
+        "gen_ai.evaluation.result",
+        {"gen_ai.evaluation.name": "Relevance", "gen_ai.response.id": response_id, **attrs},
+        trace_id="",
+    )
+
+
+@pytest.mark.django_db
+def test_evaluation_naming_only_a_response_id_lands_on_that_span(client, api_key, project):
+    spans_ingest(project=project, spans=[llm_span("2" * 16, attributes={"gen_ai.response.id": "chatcmpl-7"})])
+    response = post_logs(client, api_key, [evaluation("chatcmpl-7", **{"gen_ai.evaluation.score.value": 0.5})])
+    assert response.status_code == 200
+    score = Score.objects.get(project=project)
+    assert (score.trace.trace_id, score.span_id, score.value) == (HEX_TRACE, "2" * 16, 0.5)
+    assert not Trace.objects.filter(trace_id="").exists()
+
+
+@pytest.mark.django_db
+def test_evaluation_before_its_response_waits_then_resolves(client, api_key, project, settings):
+    settings.INGEST_BATCH_CONSUMERS = ["apps.traces.services.pending_evaluations_resolve"]
+    assert (
+        post_logs(client, api_key, [evaluation("resp_early", **{"gen_ai.evaluation.score.value": 1.0})]).status_code
+        == 200
+    )
+    assert not Trace.objects.filter(project=project).exists()  # no trace row without a real id
+    assert PendingEvaluation.objects.get(project=project).state == PendingEvaluation.State.PENDING
+
+    result = spans_ingest(project=project, spans=[llm_span("3" * 16, attributes={"gen_ai.response.id": "resp_early"})])
+    ingest_batch_process(batch_id=result.batch_id)
+    score = Score.objects.get(project=project)
+    assert (score.trace.trace_id, score.span_id, score.name, score.value) == (HEX_TRACE, "3" * 16, "Relevance", 1.0)
+    assert not PendingEvaluation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_evaluation_whose_response_never_comes_is_rejected_with_a_reason(client, api_key, project, settings):
+    settings.INGEST_EVALUATION_GRACE_SECONDS = 60
+    assert post_logs(client, api_key, [evaluation("resp_lost")]).status_code == 200
+    received = PendingEvaluation.objects.get().received_at
+    assert pending_evaluations_sweep(now=received + timedelta(seconds=30)) == (0, 0)  # still in its grace period
+    assert pending_evaluations_sweep(now=received + timedelta(seconds=61)) == (0, 1)
+    row = PendingEvaluation.objects.get()
+    assert row.state == PendingEvaluation.State.REJECTED
+    assert "resp_lost" in row.reason and "60 s" in row.reason
+    # A span arriving later does not revive it, and no score or trace was made.
+    spans_ingest(project=project, spans=[llm_span("4" * 16, attributes={"gen_ai.response.id": "resp_lost"})])
+    assert pending_evaluations_sweep(now=received + timedelta(seconds=120)) == (0, 0)
+    assert not Score.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_trace_without_an_id(project):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        traces_ensure(project=project, started={"": datetime(2026, 11, 27, tzinfo=UTC)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_content_racing_its_span_is_not_left_waiting(project, api_key):
+    """Content posted while its span's insert is still uncommitted waits for that commit, then attaches.
+
+    Before, the content found no span (not committed yet) and was parked, while the span insert had found
+    no parked content (not committed yet either): the content waited forever.
+    """
+    import threading
+
+    from django.db import connection, connections
+    from django.test import Client
+
+    ingested, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def span_writer() -> None:
+        try:
+            with transaction.atomic():
+                spans_ingest(project=project, spans=[llm_span("5" * 16)])
+                ingested.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def log_writer() -> None:
+        try:
+            done.append(post_logs(Client(), api_key, [details("5" * 16, "q?", "a!")]).status_code)
+        finally:
+            connections.close_all()
+
+    spans_thread = threading.Thread(target=span_writer)
+    spans_thread.start()
+    assert ingested.wait(30)
+    logs_thread = threading.Thread(target=log_writer)
+    logs_thread.start()
+    # Let the log request run until it finishes or waits on a lock (the span transaction is still open).
+    for _ in range(3000):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if done or cursor.fetchone()[0]:
+                break
+        logs_thread.join(0.01)
+    release.set()
+    spans_thread.join(30)
+    logs_thread.join(30)
+    assert done == [200]
+    span = Span.objects.get(project=project, span_id="5" * 16)
+    assert span.output_text == "a!"
+    assert not PendingSpanContent.objects.exists()

@@ -1,10 +1,8 @@
-"""Shape checks on the answer text: not_empty, and regex/format (patterns and length limits)."""
+"""Shape checks on the answer text: not_empty, and regex/format (RE2 patterns and length limits)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from apps.evaluators.checks.base import (
@@ -16,6 +14,7 @@ from apps.evaluators.checks.base import (
     clip,
     finish,
 )
+from apps.evaluators.checks.patterns import PYTHON_FLAGS, PatternError, UserPattern, compile_user_pattern
 from apps.evaluators.checks.text import word_count
 from apps.evaluators.subject import CheckResult, Subject
 
@@ -60,17 +59,13 @@ class NotEmptyCheck(Check):
         )  # fmt: skip
 
 
-FLAG_BITS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII}
+FLAG_BITS = PYTHON_FLAGS  # the flag letters a pattern may carry: a i m s x
 MAX_PATTERN_LENGTH = 2000
 
 
-@lru_cache(maxsize=512)
-def compile_pattern(pattern: str, flags: str) -> re.Pattern[str]:
-    """Return the compiled user pattern; cached so runs never recompile."""
-    bits = 0
-    for flag in flags:
-        bits |= FLAG_BITS[flag]
-    return re.compile(pattern, bits)
+def compile_pattern(pattern: str, flags: str) -> UserPattern:
+    """Return the compiled user pattern (RE2, linear time, input capped); cached so runs never recompile."""
+    return compile_user_pattern(pattern, flags)
 
 
 class RegexCheck(Check):
@@ -109,9 +104,8 @@ class RegexCheck(Check):
         else:
             try:
                 compile_pattern(pattern, config["flags"])
-            except re.error as exc:
-                where = f" at position {exc.pos}" if exc.pos is not None else ""
-                raise CheckConfigError("pattern", f"is not a valid regular expression: {exc.msg}{where}") from exc
+            except PatternError as exc:
+                raise CheckConfigError("pattern", str(exc)) from exc
         for low, high in (("min_length", "max_length"), ("min_words", "max_words")):
             clean_int(config, low, optional=True)
             clean_int(config, high, optional=True)

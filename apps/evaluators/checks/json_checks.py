@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from apps.evaluators.checks.base import Check, CheckConfigError, clean_bool, clip, finish
+from apps.evaluators.checks.patterns import PatternError, compile_user_pattern
 from apps.evaluators.subject import CheckResult, Subject
 
 # The whole answer is one fenced block, optionally tagged json.
@@ -81,12 +82,78 @@ def format_path(path: Iterable[Any], root: str = "$") -> str:
     return "".join(out)
 
 
+def _matches(pattern: str, text: str) -> bool:
+    """re.search for schema patterns, on RE2 (linear time, input capped) like every user pattern."""
+    return compile_user_pattern(pattern).search(text) is not None
+
+
+def _pattern(validator: Validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """The `pattern` keyword (as jsonschema's, on RE2)."""
+    if validator.is_type(instance, "string") and not _matches(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Validator, patterns: dict, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """The `patternProperties` keyword (as jsonschema's, on RE2)."""
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _matches(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Validator, extra: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """The `additionalProperties` keyword (as jsonschema's, with patternProperties matched on RE2)."""
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extras = {k for k in instance if k not in properties and not any(_matches(p, k) for p in patterns)}
+    if validator.is_type(extra, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], extra, path=key)
+    elif not extra and extras:
+        if "patternProperties" in schema:
+            verb = "does" if len(extras) == 1 else "do"
+            joined = ", ".join(repr(each) for each in sorted(extras))
+            shown = ", ".join(repr(each) for each in sorted(schema["patternProperties"]))
+            yield ValidationError(f"{joined} {verb} not match any of the regexes: {shown}")
+        else:
+            listed = ", ".join(repr(each) for each in sorted(extras, key=str))
+            yield ValidationError(
+                f"Additional properties are not allowed ({listed} {'was' if len(extras) == 1 else 'were'} unexpected)"
+            )
+
+
+_RE2_KEYWORDS = {
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
+
+
 @lru_cache(maxsize=256)
 def _cached_validator(schema_key: str, check_formats: bool) -> Validator:
-    """Build a validator for a serialised schema once."""
+    """Build a validator for a serialised schema once; its regex keywords run on RE2."""
     schema = json.loads(schema_key)
-    cls = validator_for(schema, default=Draft202012Validator)
+    cls = validators.extend(validator_for(schema, default=Draft202012Validator), _RE2_KEYWORDS)
     return cls(schema, format_checker=cls.FORMAT_CHECKER if check_formats else None)
+
+
+def schema_patterns(schema: Any, path: str = "schema") -> Iterator[tuple[str, str]]:
+    """Yield (where, pattern) for every `pattern` and `patternProperties` key in a schema."""
+    if isinstance(schema, list):
+        for index, item in enumerate(schema):
+            yield from schema_patterns(item, f"{path}[{index}]")
+    elif isinstance(schema, dict):
+        for key, value in schema.items():
+            where = f"{path}.{key}"
+            if key == "pattern" and isinstance(value, str):
+                yield where, value
+            elif key == "patternProperties" and isinstance(value, dict):
+                yield from ((f"{where}[{json.dumps(p)}]", p) for p in value)
+            yield from schema_patterns(value, where)
 
 
 def schema_key(schema: Any) -> str:
@@ -107,7 +174,14 @@ def schema_problem(schema: Any) -> str | None:
         key = schema_key(schema)
     except (TypeError, ValueError) as exc:
         return f"is not JSON-serialisable: {exc}"
-    return _cached_schema_problem(key)
+    problem = _cached_schema_problem(key)
+    if problem is None:
+        for where, pattern in schema_patterns(schema):
+            try:
+                compile_user_pattern(pattern)
+            except PatternError as exc:
+                return f"{where}: {clip(str(exc), 200)}"
+    return problem
 
 
 @lru_cache(maxsize=256)

@@ -1,7 +1,8 @@
-"""POST /v1/logs: OTLP log events carrying GenAI message content and evaluation results.
+"""POST /v1/logs: the OTLP/HTTP log receiver, for GenAI message content and evaluation results.
 
-Lives in scores (not traces) because evaluation events become `external` scores; content events
-are handed to the traces app, which attaches them to their span now or when it arrives.
+An OTLP receiver beside /v1/traces. Content events attach to their span (now, or when it arrives);
+evaluation events go to the consumers in settings.LOG_EVALUATION_CONSUMERS (scores), so traces
+never imports scores.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.projects.models import ApiKey
-from apps.scores.services import log_events_ingest
 from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
 from apps.traces.normalize import LogContent, LogEvaluation, SpanRejected, normalize_log_record
 from apps.traces.otlp import OtlpError, encode_logs_response, iter_log_records, parse_logs_request
+from apps.traces.services import log_events_ingest
 
 
 def _ingest_logs(api_key: ApiKey, body: bytes, content_type: str) -> HttpResponse:
