@@ -11,6 +11,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import APIException, AuthenticationFailed
 
+from apps.core.middleware import is_chunked_without_length
 from apps.projects.authentication import bearer_key_from
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_authenticate
@@ -57,6 +58,9 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
     if api_key.scope != ApiKey.Scope.WRITE:
         return otlp_error(request, 403, "this API key is read-only; ingestion needs a write key")
     content_type = request.content_type or ""
+    if is_chunked_without_length(request):
+        # ChunkedBodyMiddleware gives a readable chunked body a Content-Length; without one it is unread.
+        return otlp_error(request, 411, "Transfer-Encoding: chunked is not supported here; send a Content-Length")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
