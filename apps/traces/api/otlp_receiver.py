@@ -15,6 +15,7 @@ from apps.core.middleware import is_chunked_without_length
 from apps.projects.authentication import bearer_key_from
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_authenticate
+from apps.traces.bulk import data_error_message, is_data_error
 from apps.traces.otlp import OtlpError, encode_status, read_body
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,10 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
     except OtlpError as exc:
         return otlp_error(request, exc.status, exc.message)
     except DatabaseError as exc:
+        if is_data_error(exc):
+            # The values themselves were refused: resending the same batch can never succeed.
+            logger.info("OTLP ingest refused by the database: %s", data_error_message(exc))
+            return otlp_error(request, 400, f"the database refused a value: {data_error_message(exc)}")
         # Outages, lock waits and statement timeouts under load are temporary: a retryable answer.
         logger.warning("OTLP ingest database error: %s", exc)
         return otlp_error(request, 503, database_problem(exc), RETRY_AFTER_SECONDS)
