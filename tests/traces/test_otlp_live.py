@@ -44,7 +44,8 @@ def test_sdk_exporter_posts_protobuf_and_the_api_shows_the_trace(live_server, ap
     detail = api_client.get(f"/api/v1/traces/{listed[0]['trace_id']}").json()
     assert detail["model"] == "gpt-4o-2024-08-06"
     assert (detail["input_tokens"], detail["output_tokens"]) == (412, 31)
-    llm = detail["spans"][0]["children"][1]
+    llm = detail["spans"][2]  # flat, depth-first: the root, its retrieval child, then its LLM child
+    assert llm["depth"] == 1 and llm["span_id"] in detail["spans"][0]["child_span_ids"]
     assert llm["kind"] == "llm"
     assert llm["input_messages"][1]["parts"][0]["content"] == "How do I reset my password?"
 

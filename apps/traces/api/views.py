@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import error_field, error_lines, error_response
+from apps.traces.api.otlp_receiver import RETRY_AFTER_SECONDS, database_problem
 from apps.traces.api.serializers import (
     TraceBatchInputSerializer,
     TraceBatchOutputSerializer,
@@ -21,9 +22,10 @@ from apps.traces.api.serializers import (
     TraceInputSerializer,
     TraceOutputSerializer,
 )
-from apps.traces.native import native_trace_spans
+from apps.traces.bulk import store_isolating_data_errors
+from apps.traces.native import native_spans_cap, native_trace_spans
 from apps.traces.normalize import NormalizedSpan
-from apps.traces.selectors import FilterError, TraceFilters, span_tree, trace_get, trace_page
+from apps.traces.selectors import FilterError, TraceFilters, span_tree, span_tree_flat, trace_get, trace_page
 from apps.traces.services import spans_ingest
 
 BATCH_EXAMPLE = {
@@ -75,6 +77,24 @@ BATCH_EXAMPLE = {
 }
 
 
+def _nul_path(value: Any, path: str) -> str:
+    """Return the path of the first string holding a NUL byte (PostgreSQL refuses them), else `path`."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return where
+        elif isinstance(node, dict):
+            for key, child in reversed(list(node.items())):
+                stack.append((child, f"{where}.{key}"))
+                if "\x00" in str(key):
+                    return where
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in reversed(list(enumerate(node))))
+    return path
+
+
 def _item_error(index: int, errors: Any) -> dict[str, Any]:
     """Describe one rejected trace: its index, the first bad field's path and the message."""
     field = error_field(errors)
@@ -108,23 +128,45 @@ class TracesApi(APIView):
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
                 field="traces",
             )
-        spans: list[NormalizedSpan] = []
+        parsed: list[tuple[int, list[NormalizedSpan]]] = []
         rejected: list[dict[str, Any]] = []
-        accepted = 0
+        given_spans = 0
         for index, item in enumerate(items):
             serializer = TraceInputSerializer(data=item)
             if not serializer.is_valid():
                 rejected.append(_item_error(index, serializer.errors))
                 continue
-            spans.extend(native_trace_spans(serializer.validated_data))
-            accepted += 1
-        if spans:
-            try:
-                spans_ingest(project=request.auth.project, spans=spans)
-            except DatabaseError:
-                response = error_response("database unavailable, retry later", "unavailable", 503)
-                response["Retry-After"] = "2"
-                return response
+            # The same limits as OTLP ingest: spans per request, and over-long values cut and listed.
+            given_spans += len(serializer.validated_data.get("spans") or ())
+            if given_spans > settings.INGEST_MAX_SPANS_PER_REQUEST:
+                return error_response(
+                    f"traces: at most {settings.INGEST_MAX_SPANS_PER_REQUEST} spans per request; send smaller batches",
+                    "too_many_spans",
+                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                    field="traces",
+                )
+            spans = native_trace_spans(serializer.validated_data)
+            native_spans_cap(spans, settings.INGEST_MAX_VALUE_CHARS)
+            parsed.append((index, spans))
+        try:
+            # A value the database refuses rejects only its trace; the others are stored.
+            _, refused = store_isolating_data_errors(
+                parsed,
+                lambda group: spans_ingest(
+                    project=request.auth.project, spans=[s for _, spans in group for s in spans]
+                ),
+            )
+        except DatabaseError as exc:
+            response = error_response(database_problem(exc), "unavailable", 503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        for (index, _), reason in refused:
+            field = _nul_path(items[index], f"traces[{index}]")
+            rejected.append(
+                {"index": index, "field": field, "error": f"{field}: the database refused a value ({reason})"}
+            )
+        rejected.sort(key=lambda r: r["index"])
+        accepted = len(parsed) - len(refused)
         body = {"accepted": accepted, "rejected": rejected}
         if rejected and not accepted:
             return Response({"error": rejected[0]["error"], "field": rejected[0]["field"], **body}, status=400)
@@ -190,13 +232,10 @@ class TraceDetailApi(APIView):
             return error_response(
                 f"trace_id: no trace {trace_id!r} in this project", "not_found", 404, field="trace_id"
             )
-        roots = span_tree(trace=trace)
-        children: dict[str, list[Any]] = {}
-        stack = list(roots)
-        while stack:
-            node = stack.pop()
-            children[node.span.span_id] = [c.span for c in node.children]
-            stack.extend(node.children)
-        context = {"roots": [r.span for r in roots], "children": children}
-        data = TraceDetailOutputSerializer(trace, context=context).data
-        return Response(data)
+        nodes = span_tree_flat(roots=span_tree(trace=trace))
+        context = {
+            "spans": [n.span for n in nodes],
+            "depths": {n.span.span_id: n.depth for n in nodes},
+            "children": {n.span.span_id: [c.span.span_id for c in n.children] for n in nodes},
+        }
+        return Response(TraceDetailOutputSerializer(trace, context=context).data)
