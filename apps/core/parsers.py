@@ -17,6 +17,11 @@ class JSONParser(parsers.JSONParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
         limit = settings.OTLP_MAX_BODY_BYTES
+        request = (parser_context or {}).get("request")
+        declared = getattr(request, "META", {}).get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > limit:
+            # Refuse before reading: waiting for a body that large would hold the worker.
+            raise _BodyTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise _BodyTooLarge(f"body exceeds the {limit}-byte limit")
