@@ -178,6 +178,11 @@ def nul_log(record: Any, i: int) -> None:
         record.attributes[0].value.string_value = json.dumps(messages)  # \u0000 inside the JSON
 
 
+def deep_messages(target: Any, i: int) -> None:
+    if i == 1:
+        set_attr(target, "gen_ai.input.messages", "[" * 2000 + "]" * 2000)
+
+
 def deep_any_value(span: Any, i: int) -> None:
     if i == 1:
         kv = span.attributes.add()
@@ -343,6 +348,10 @@ CASES: dict[str, dict[str, Callable[[], Sent]]] = {
         "otlp-logs": lambda: Sent(deep_json(), JSON),
         "rest-traces": lambda: Sent(deep_json(b'{"traces": '), JSON),
         "rest-scores": lambda: Sent(deep_json(b'{"scores": '), JSON),
+    },
+    "JSON attribute nested 2,000 deep": {
+        "otlp-traces": lambda: traces_pb(otlp_traces(mutate=deep_messages)),
+        "otlp-logs": lambda: logs_pb(otlp_logs(mutate=deep_messages)),
     },
     "deep protobuf": {
         "otlp-traces": lambda: traces_pb(otlp_traces(mutate=deep_any_value)),

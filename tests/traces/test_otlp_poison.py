@@ -186,3 +186,16 @@ def test_deeply_nested_protobuf_any_value_is_400_not_500(client, api_key, projec
     response = post(client, api_key, request.SerializeToString())
     assert response.status_code == 400
     assert not Span.objects.filter(project=project).exists()
+
+
+def test_an_attribute_holding_json_nested_2000_deep_costs_at_most_its_span(client, api_key, project):
+    request = batch(3, {1: "[" * 2000 + "]" * 2000})
+    request.resource_spans[0].scope_spans[0].spans[1].attributes[0].key = "gen_ai.input.messages"
+    response = post(client, api_key, request.SerializeToString())
+    assert response.status_code == 200, response.content
+    rejected, message = rejected_of(response)
+    stored = set(Span.objects.filter(project=project).values_list("span_id", flat=True))
+    assert {span_id(0).hex(), span_id(2).hex()} <= stored
+    # Rejected with a reason, or (once normalization keeps the raw string) stored.
+    assert (rejected == 1 and "nested too deeply" in message) or (rejected == 0 and span_id(1).hex() in stored)
+    assert len(stored) == 3 - rejected

@@ -78,6 +78,9 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
         return ingest(api_key, body, content_type)
     except OtlpError as exc:
         return otlp_error(request, exc.status, exc.message)
+    except RecursionError:
+        # A last guard (the parsers limit nesting): a payload too deep to process is the sender's error.
+        return otlp_error(request, 400, "the request nests values too deeply to process")
     except DatabaseError as exc:
         if is_data_error(exc):
             # The values themselves were refused: resending the same batch can never succeed.

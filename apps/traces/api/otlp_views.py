@@ -30,6 +30,10 @@ def _ingest_traces(api_key: ApiKey, body: bytes, content_type: str) -> HttpRespo
         except SpanRejected as exc:
             rejected += 1
             problems.append(f"span {index}: {exc}")
+        except RecursionError:
+            # A JSON-valued attribute nested past Python's recursion limit: that span, not the batch.
+            rejected += 1
+            problems.append(f"span {index}: an attribute value is nested too deeply")
     if rejected and not good:
         # Every span unusable, e.g. OTLP logs posted to the traces endpoint (they decode as id-less spans).
         raise OtlpError(400, "no usable span in the request: " + rejection_summary(problems, rejected))
