@@ -254,3 +254,21 @@ def test_a_5000_deep_span_chain_renders_on_the_trace_page(client, alice, project
     assert response.status_code == 200
     assert response.content.count(b'data-testid="wf-row"') == 5000
     assert b"--depth:4999" in response.content
+
+
+def test_spans_caught_in_a_parent_cycle_still_appear(api_client, project):
+    from apps.traces.normalize import NormalizedSpan
+    from apps.traces.services import spans_ingest
+
+    t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    links = {"0000000000000001": "", "00000000000000a1": "00000000000000b2", "00000000000000b2": "00000000000000a1"}
+    spans_ingest(
+        project=project,
+        spans=[
+            NormalizedSpan(trace_id="cd" * 16, span_id=sid, parent_span_id=parent, started_at=t0, ended_at=t0)
+            for sid, parent in links.items()
+        ],
+    )
+    spans = api_client.get(f"/api/v1/traces/{'cd' * 16}").json()["spans"]
+    assert sorted(s["span_id"] for s in spans) == sorted(links)  # none vanishes; the cycle is broken once
+    assert sorted(s["depth"] for s in spans) == [0, 0, 1]
