@@ -8,13 +8,17 @@ of brand-new traces are computed from the staging table in the statement that cr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from django.db import connection
+from django.db import DatabaseError, DataError, IntegrityError, connection
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 STAGE_TABLE = "sightline_span_stage"
 
@@ -207,3 +211,64 @@ def spans_insert_from_stage(*, project_id: int) -> int:
     with bound_cursor() as cursor:
         cursor.execute(SPAN_INSERT_SQL, {"project": project_id})
         return cursor.rowcount
+
+
+# -- data errors: the rows themselves refused, as opposed to the database being unavailable -------------------
+
+# SQLSTATE classes caused by the values sent: 22 data exception (NUL in jsonb, value too long, numeric out of
+# range, invalid text representation, untranslatable character), 23 integrity constraint violation.
+DATA_SQLSTATE_CLASSES = ("22", "23")
+_CONTEXT_COLUMN = re.compile(r"\bcolumn (\w+)")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Return True when the database refused the data itself: resending the same rows can never succeed."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate:
+        return sqlstate[:2] in DATA_SQLSTATE_CLASSES
+    # psycopg refuses some values client-side (a NUL in a text field) without a SQLSTATE.
+    return isinstance(exc, (DataError, IntegrityError))
+
+
+def data_error_message(exc: BaseException) -> str:
+    """One line saying what the database refused, with the column when PostgreSQL names it (no row data)."""
+    cause = exc.__cause__ or exc
+    diag = getattr(cause, "diag", None)
+    primary = (getattr(diag, "message_primary", None) or str(cause).split("\n", 1)[0]).strip()
+    match = _CONTEXT_COLUMN.search(getattr(diag, "context", None) or "")
+    column = getattr(diag, "column_name", None) or (match.group(1) if match else "")
+    return f"{column}: {primary}" if column else primary
+
+
+def store_isolating_data_errors(
+    items: Sequence[T], store: Callable[[list[T]], R]
+) -> tuple[list[R], list[tuple[T, str]]]:
+    """Store items with `store`; where the database refuses the data, split until each bad item is alone.
+
+    The batch is written by one COPY, so one bad value fails every row of it. On a data error the group is
+    halved and each half retried (each `store` call is its own transaction or savepoint), so the good items
+    are stored and only the refused ones come back, with the database's reason: O(bad * log n) extra writes,
+    and none at all when nothing is refused. Any other database error (unreachable, lock or statement
+    timeout) propagates: that is the retryable case.
+    """
+    results: list[R] = []
+    rejected: list[tuple[T, str]] = []
+    pending = [list(items)] if items else []
+    while pending:
+        group = pending.pop()
+        try:
+            results.append(store(group))
+        except DatabaseError as exc:
+            if not is_data_error(exc):
+                raise
+            if len(group) == 1:
+                rejected.append((group[0], data_error_message(exc)))
+                continue
+            middle = len(group) // 2
+            pending.append(group[middle:])
+            pending.append(group[:middle])  # popped first: items are tried in order
+    return results, rejected

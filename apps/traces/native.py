@@ -105,3 +105,44 @@ def native_trace_spans(trace: dict[str, Any]) -> list[NormalizedSpan]:
     for span in spans:
         sanitize_span(span)  # PostgreSQL refuses NUL, which JSON metadata, messages and documents may hold
     return spans
+
+
+def _cap(value: Any, cap: int) -> tuple[Any, bool]:
+    if isinstance(value, str) and len(value) > cap:
+        return value[:cap], True
+    return value, False
+
+
+def native_spans_cap(spans: list[NormalizedSpan], cap: int) -> None:
+    """Cut over-long values in place the way OTLP ingest does (INGEST_MAX_VALUE_CHARS), naming each in `truncated`."""
+    for span in spans:
+        cut = span.truncated
+        for name in ("input_text", "output_text", "error_message", "retrieval_query", "system_instructions"):
+            value, was_cut = _cap(getattr(span, name), cap)
+            if was_cut:
+                setattr(span, name, value)
+                cut.append(name)
+        for name in ("input_messages", "output_messages"):
+            was_cut = False
+            for message in getattr(span, name):
+                for part in message.get("parts") or ():
+                    for key in ("content", "response", "arguments"):
+                        if isinstance(part, dict) and key in part:
+                            part[key], part_cut = _cap(part[key], cap)
+                            was_cut = was_cut or part_cut
+            if was_cut:
+                cut.append(name)
+        for collection, keys in (("documents", ("content",)), ("tool_calls", ("arguments", "result"))):
+            was_cut = False
+            for entry in getattr(span, collection):
+                for key in keys:
+                    if isinstance(entry, dict) and key in entry:
+                        entry[key], entry_cut = _cap(entry[key], cap)
+                        was_cut = was_cut or entry_cut
+            if was_cut:
+                cut.append(collection)
+        for key, value in list(span.attributes.items()):
+            capped, was_cut = _cap(value, cap)
+            if was_cut:
+                span.attributes[key] = capped
+                cut.append(key)

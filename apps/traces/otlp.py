@@ -38,6 +38,12 @@ PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 
 _CHUNK = 1 << 20  # decompression output chunk; bounds memory per zlib call
 
+# AnyValue inside AnyValue (kvlist or array) at most this deep in OTLP JSON: with the 6 messages above the
+# first one (request, resource spans, scope spans, span, key-value, value) and 3 per level, what protobuf's
+# decoder allows (100 nested messages), so a JSON body is accepted exactly when its protobuf twin is.
+MAX_ANY_VALUE_DEPTH = 31
+TOO_DEEP = "values nested too deeply (protobuf's limit is 100 nested messages)"
+
 
 class OtlpError(Exception):
     """A request-level OTLP failure carrying the HTTP status to answer with."""
@@ -180,21 +186,111 @@ def parse_logs_request(body: bytes, content_type: str) -> ExportLogsServiceReque
 
 
 def _parse_protobuf(message: Any, body: bytes) -> None:
-    """ParseFromString into message, mapping DecodeError to a 400."""
+    """ParseFromString into message, mapping DecodeError to a 400.
+
+    Protobuf refuses a whole body for one string field holding invalid UTF-8, which would drop every span
+    of the batch for one bad attribute. Such a body is decoded again with the bad bytes of each string
+    replaced by U+FFFD, so the span is kept; a body that is malformed otherwise is still a 400.
+    """
     try:
         message.ParseFromString(body)
+        return
     except DecodeError as exc:
-        raise OtlpError(400, f"malformed protobuf: {exc}") from None
+        error = exc
+    try:
+        repaired = _repair_utf8(body, message.DESCRIPTOR, 0)
+    except _WireError:
+        repaired = body
+    if repaired != body:
+        message.Clear()
+        try:
+            message.ParseFromString(repaired)
+            return
+        except DecodeError:
+            pass
+    raise OtlpError(400, f"malformed protobuf: {error}") from None
+
+
+class _WireError(Exception):
+    """The bytes are not protobuf wire format (or nest deeper than protobuf allows)."""
+
+
+_MAX_MESSAGE_DEPTH = 100  # protobuf's own decoder limit
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """Return (value, next position) of the varint at pos."""
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise _WireError
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _repair_utf8(data: bytes, descriptor: Any, depth: int) -> bytes:
+    """Return the message's wire bytes with invalid UTF-8 in string fields replaced (U+FFFD), else unchanged.
+
+    Walks the wire format with the message descriptor: string fields are checked, sub-messages repaired
+    recursively (at most protobuf's 100 levels), every other field copied byte for byte.
+    """
+    if depth > _MAX_MESSAGE_DEPTH:
+        raise _WireError
+    out = bytearray()
+    pos, end = 0, len(data)
+    changed = False
+    while pos < end:
+        start = pos
+        key, pos = _read_varint(data, pos)
+        wire_type = key & 7
+        if wire_type == 0:
+            _, pos = _read_varint(data, pos)
+        elif wire_type == 1:
+            pos += 8
+        elif wire_type == 5:
+            pos += 4
+        elif wire_type == 2:
+            length, value_start = _read_varint(data, pos)
+            pos = value_start + length
+            if pos > end:
+                raise _WireError
+            field = descriptor.fields_by_number.get(key >> 3)
+            if field is not None and field.type in (field.TYPE_STRING, field.TYPE_MESSAGE):
+                value = data[value_start:pos]
+                if field.type == field.TYPE_MESSAGE:
+                    fixed = _repair_utf8(value, field.message_type, depth + 1)
+                else:
+                    try:
+                        value.decode("utf-8")
+                        fixed = value
+                    except UnicodeDecodeError:
+                        fixed = value.decode("utf-8", errors="replace").encode("utf-8")
+                if fixed is not value:
+                    out += _varint(key) + _varint(len(fixed)) + fixed
+                    changed = True
+                    continue
+        else:  # groups (3, 4) are not used by OTLP; 6 and 7 do not exist
+            raise _WireError
+        if pos > end:
+            raise _WireError
+        out += data[start:pos]
+    return bytes(out) if changed else data
 
 
 def _load_json(body: bytes) -> dict[str, Any]:
-    """json.loads the body as an object, mapping errors to a 400 that names the position."""
+    """json.loads the body as an object, mapping errors (nesting past the parser's limit too) to a 400."""
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise OtlpError(
             400, f"malformed JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
         ) from None
+    except RecursionError:  # the C scanner counts its depth against the recursion limit and stops cleanly
+        raise OtlpError(400, f"malformed OTLP JSON: {TOO_DEEP}") from None
     except UnicodeDecodeError as exc:
         raise OtlpError(400, f"malformed JSON: body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not isinstance(data, dict):
@@ -208,6 +304,14 @@ def _parse_dict(message: Any, data: dict[str, Any]) -> None:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise OtlpError(400, f"invalid OTLP JSON: {exc}") from None
+    except RecursionError:
+        raise OtlpError(400, f"invalid OTLP JSON: {TOO_DEEP}") from None
+    # Build the same message a protobuf body would give: protobuf's decoder enforces its nesting limit
+    # (100 messages), which json_format does not, and everything after decoding relies on it.
+    try:
+        message.ParseFromString(message.SerializeToString())
+    except DecodeError:
+        raise OtlpError(400, f"invalid OTLP JSON: {TOO_DEEP}") from None
 
 
 # -- OTLP JSON hex ids -------------------------------------------------------------------------------
@@ -328,8 +432,10 @@ def _fast_id(value: Any, size: int, key: str, bad: list[str]) -> bytes:
     return base64.b64decode(b64)
 
 
-def _fast_any(av: Any, value: Any) -> None:
+def _fast_any(av: Any, value: Any, depth: int = 0) -> None:
     """Fill a pb2 AnyValue from its OTLP JSON form."""
+    if depth > MAX_ANY_VALUE_DEPTH:
+        raise OtlpError(400, f"invalid OTLP JSON: {TOO_DEEP}")
     if type(value) is not dict:
         raise _Fallback
     if "stringValue" in value:
@@ -356,11 +462,11 @@ def _fast_any(av: Any, value: Any) -> None:
         arr = av.array_value
         arr.SetInParent()
         for item in (value["arrayValue"] or {}).get("values") or ():
-            _fast_any(arr.values.add(), item)
+            _fast_any(arr.values.add(), item, depth + 1)
     elif "kvlistValue" in value:
         kvl = av.kvlist_value
         kvl.SetInParent()
-        _fast_attrs(kvl.values, (value["kvlistValue"] or {}).get("values"))
+        _fast_attrs(kvl.values, (value["kvlistValue"] or {}).get("values"), depth + 1)
     elif "bytesValue" in value:
         try:
             av.bytes_value = base64.b64decode(value["bytesValue"])
@@ -368,7 +474,7 @@ def _fast_any(av: Any, value: Any) -> None:
             raise _Fallback from None
 
 
-def _fast_attrs(target: Any, items: Any) -> None:
+def _fast_attrs(target: Any, items: Any, depth: int = 0) -> None:
     """Append OTLP JSON KeyValues to a repeated KeyValue field."""
     if not items:
         return
@@ -380,7 +486,7 @@ def _fast_attrs(target: Any, items: Any) -> None:
         kv = target.add()
         kv.key = item.get("key", "")
         if "value" in item:
-            _fast_any(kv.value, item["value"])
+            _fast_any(kv.value, item["value"], depth)
 
 
 def _build_traces(request: ExportTraceServiceRequest, data: dict[str, Any]) -> None:

@@ -211,7 +211,7 @@ def trace_get(*, project: Project, trace_id: str) -> Trace | None:
     return Trace.objects.filter(project=project, trace_id=trace_id.lower()).first()
 
 
-@dataclass
+@dataclass(eq=False)  # identity: comparing fields would recurse down the children
 class SpanNode:
     """A span with its children, in start order, and its depth for indentation."""
 
@@ -221,7 +221,11 @@ class SpanNode:
 
 
 def span_tree(*, trace: Trace) -> list[SpanNode]:
-    """Return the trace's spans as a forest (orphans whose parent never arrived become roots)."""
+    """Return the trace's spans as a forest (orphans whose parent never arrived become roots).
+
+    Iterative, so a chain thousands of spans deep never meets Python's recursion limit; spans caught in
+    a parent cycle (a → b → a, unreachable from any root) become roots too rather than vanish.
+    """
     spans = list(Span.objects.filter(trace=trace).order_by("started_at", "span_id"))
     nodes = {s.span_id: SpanNode(span=s, depth=0) for s in spans}
     roots: list[SpanNode] = []
@@ -231,14 +235,22 @@ def span_tree(*, trace: Trace) -> list[SpanNode]:
             parent.children.append(node)
         else:
             roots.append(node)
-
-    def set_depth(node: SpanNode, depth: int) -> None:
-        node.depth = depth
-        for child in node.children:
-            set_depth(child, depth + 1)
-
-    for root in roots:
-        set_depth(root, 0)
+    seen: set[int] = set()
+    is_root = {id(r) for r in roots}
+    for root in [*roots, *nodes.values()]:  # roots first; then whatever a cycle kept out of reach
+        if id(root) in seen:
+            continue
+        if id(root) not in is_root:
+            roots.append(root)
+            nodes[root.span.parent_span_id].children.remove(root)  # break the cycle above it
+        stack = [(root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            node.depth = depth
+            stack.extend((child, depth + 1) for child in node.children)
     return roots
 
 

@@ -51,7 +51,7 @@ def test_a_body_that_is_not_json_is_a_415_error_body(api_client):
 
 def test_malformed_json_is_a_400_error_body(api_client):
     response = api_client.generic("POST", "/api/v1/scores", b'{"scores": [', content_type="application/json")
-    assert "JSON" in _assert_error_body(response, 400)["error"]
+    assert "JSON" in _assert_error_body(response, 400, field="body")["error"]
 
 
 def test_a_missing_object_is_a_404_error_body_naming_the_path_parameter(api_client):

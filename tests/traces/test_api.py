@@ -40,8 +40,11 @@ def test_the_documented_example_is_accepted_and_builds_a_span_tree(api_client, p
     )
     assert detail["model"] == "gpt-4o-2024-08-06"  # from the LLM span
     assert detail["latency_ms"] == pytest.approx(2300.0)
-    assert [c["kind"] for c in detail["spans"][0]["children"]] == ["retrieval", "llm"]
-    assert detail["spans"][0]["children"][0]["documents"][0]["id"] == "kb-12"
+    root, retrieval, llm = detail["spans"]  # flat, depth-first: the root, then its children in start order
+    assert [(s["kind"], s["depth"]) for s in (root, retrieval, llm)] == [("chain", 0), ("retrieval", 1), ("llm", 1)]
+    assert root["child_span_ids"] == [retrieval["span_id"], llm["span_id"]]
+    assert retrieval["parent_span_id"] == llm["parent_span_id"] == root["span_id"]
+    assert retrieval["documents"][0]["id"] == "kb-12"
     assert detail["cost"] == pytest.approx(0.00134)
 
 
@@ -158,3 +161,114 @@ def test_batch_example_is_in_the_openapi_schema(client):
     post = schema["paths"]["/api/v1/traces"]["post"]
     examples = post["requestBody"]["content"]["application/json"]["examples"]
     assert any(e["value"]["traces"][0]["trace_id"] == BATCH_EXAMPLE["traces"][0]["trace_id"] for e in examples.values())
+
+
+def test_a_nul_in_one_trace_never_costs_the_others_or_a_503(api_client, project):
+    items = [a_trace(n) for n in range(5)]
+    items[2]["metadata"] = {"note": "a\u0000b"}  # PostgreSQL refuses NUL in jsonb
+    response = api_client.post("/api/v1/traces", {"traces": items}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    stored = set(Trace.objects.filter(project=project).values_list("trace_id", flat=True))
+    assert {f"{n + 1:032x}" for n in (0, 1, 3, 4)} <= stored
+    if body["rejected"]:  # reported by index and field ...
+        assert [(r["index"], r["field"]) for r in body["rejected"]] == [(2, "traces[2].metadata.note")]
+        assert body["accepted"] == 4 and f"{3:032x}" not in stored
+    else:  # ... or kept with the NUL stripped at normalization
+        assert body["accepted"] == 5 and f"{3:032x}" in stored
+    assert len(stored) == body["accepted"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/traces", "/api/v1/scores"])
+def test_json_nested_10000_deep_is_a_400_naming_the_body(api_client, path):
+    body = b'{"traces": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    response = api_client.generic("POST", path, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
+    assert "nested" in response.json()["error"]
+
+
+def test_rest_ingest_has_the_otlp_span_limit(api_client, project, settings):
+    settings.INGEST_MAX_SPANS_PER_REQUEST = 3
+    span = {"kind": "tool", "started_at": "2026-11-27T10:00:00Z"}
+    spans = [{**span, "span_id": f"{i + 1:016x}"} for i in range(4)]
+    response = api_client.post("/api/v1/traces", {"traces": [a_trace(0, spans=spans)]}, format="json")
+    assert response.status_code == 413
+    assert response.json()["field"] == "traces"
+    assert not Trace.objects.filter(project=project).exists()
+    assert (
+        api_client.post("/api/v1/traces", {"traces": [a_trace(0, spans=spans[:3])]}, format="json").status_code == 200
+    )
+
+
+def test_rest_ingest_truncates_long_values_like_otlp(api_client, project, settings):
+    settings.INGEST_MAX_VALUE_CHARS = 10
+    item = a_trace(0, input="q" * 50, metadata={"note": "m" * 50, "n": 1}, error="e" * 50)
+    assert api_client.post("/api/v1/traces", {"traces": [item]}, format="json").status_code == 200
+    root = Span.objects.get(project=project)
+    assert root.input_text == "q" * 10
+    assert root.input_messages[0]["parts"][0]["content"] == "q" * 10
+    assert root.attributes == {"note": "m" * 10, "n": 1}
+    assert root.error_message == "e" * 10
+    assert {"input_text", "input_messages", "note", "error_message"} <= set(root.truncated)
+
+
+def _chain(project, depth: int) -> str:
+    """Store one trace whose spans form a single parent→child chain `depth` long; return its id."""
+    from apps.traces.normalize import NormalizedSpan
+    from apps.traces.services import spans_ingest
+
+    t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    trace_id = "ab" * 16
+    spans = [
+        NormalizedSpan(
+            trace_id=trace_id,
+            span_id=f"{i + 1:016x}",
+            parent_span_id=f"{i:016x}" if i else "",
+            is_root=i == 0,
+            name=f"step {i}",
+            kind="chain",
+            started_at=t0 + timedelta(microseconds=i),
+            ended_at=t0 + timedelta(seconds=1),
+        )
+        for i in range(depth)
+    ]
+    spans_ingest(project=project, spans=spans)
+    return trace_id
+
+
+def test_a_5000_deep_span_chain_is_served_by_the_api(api_client, project):
+    trace_id = _chain(project, 5000)
+    response = api_client.get(f"/api/v1/traces/{trace_id}")
+    assert response.status_code == 200
+    spans = response.json()["spans"]
+    assert [s["depth"] for s in spans] == list(range(5000))  # parent before child, all the way down
+    assert spans[-1]["parent_span_id"] == spans[-2]["span_id"]
+    assert spans[0]["child_span_ids"] == [spans[1]["span_id"]] and spans[-1]["child_span_ids"] == []
+
+
+def test_a_5000_deep_span_chain_renders_on_the_trace_page(client, alice, project):
+    trace_id = _chain(project, 5000)
+    client.force_login(alice)
+    response = client.get(f"/p/{project.slug}/traces/{trace_id}/")
+    assert response.status_code == 200
+    assert response.content.count(b'data-testid="wf-row"') == 5000
+    assert b"--depth:4999" in response.content
+
+
+def test_spans_caught_in_a_parent_cycle_still_appear(api_client, project):
+    from apps.traces.normalize import NormalizedSpan
+    from apps.traces.services import spans_ingest
+
+    t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    links = {"0000000000000001": "", "00000000000000a1": "00000000000000b2", "00000000000000b2": "00000000000000a1"}
+    spans_ingest(
+        project=project,
+        spans=[
+            NormalizedSpan(trace_id="cd" * 16, span_id=sid, parent_span_id=parent, started_at=t0, ended_at=t0)
+            for sid, parent in links.items()
+        ],
+    )
+    spans = api_client.get(f"/api/v1/traces/{'cd' * 16}").json()["spans"]
+    assert sorted(s["span_id"] for s in spans) == sorted(links)  # none vanishes; the cycle is broken once
+    assert sorted(s["depth"] for s in spans) == [0, 0, 1]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -44,7 +42,8 @@ def test_sdk_exporter_posts_protobuf_and_the_api_shows_the_trace(live_server, ap
     detail = api_client.get(f"/api/v1/traces/{listed[0]['trace_id']}").json()
     assert detail["model"] == "gpt-4o-2024-08-06"
     assert (detail["input_tokens"], detail["output_tokens"]) == (412, 31)
-    llm = detail["spans"][0]["children"][1]
+    llm = detail["spans"][2]  # flat, depth-first: the root, its retrieval child, then its LLM child
+    assert llm["depth"] == 1 and llm["span_id"] in detail["spans"][0]["child_span_ids"]
     assert llm["kind"] == "llm"
     assert llm["input_messages"][1]["parts"][0]["content"] == "How do I reset my password?"
 
@@ -159,4 +158,6 @@ def test_ingest_enqueues_a_batch_job_that_a_real_worker_runs_once(live_server, a
     from apps.traces.services import ingest_batch_process
 
     assert ingest_batch_process(batch_id=batches[0].id) is False
-    assert json.dumps(batches[0].trace_ids)
+    # Each batch names the one trace its span belongs to, so the job scores that trace and no other.
+    trace = Trace.objects.get(project=project)
+    assert [b.trace_ids for b in batches] == [[trace.pk]] * 3

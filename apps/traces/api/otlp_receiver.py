@@ -11,9 +11,11 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import APIException, AuthenticationFailed
 
+from apps.core.middleware import is_chunked_without_length
 from apps.projects.authentication import bearer_key_from
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_authenticate
+from apps.traces.bulk import data_error_message, is_data_error
 from apps.traces.otlp import OtlpError, encode_status, read_body
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
     if api_key.scope != ApiKey.Scope.WRITE:
         return otlp_error(request, 403, "this API key is read-only; ingestion needs a write key")
     content_type = request.content_type or ""
+    if is_chunked_without_length(request):
+        # ChunkedBodyMiddleware gives a readable chunked body a Content-Length; without one it is unread.
+        return otlp_error(request, 411, "Transfer-Encoding: chunked is not supported here; send a Content-Length")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -73,7 +78,14 @@ def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], Htt
         return ingest(api_key, body, content_type)
     except OtlpError as exc:
         return otlp_error(request, exc.status, exc.message)
+    except RecursionError:
+        # A last guard (the parsers limit nesting): a payload too deep to process is the sender's error.
+        return otlp_error(request, 400, "the request nests values too deeply to process")
     except DatabaseError as exc:
+        if is_data_error(exc):
+            # The values themselves were refused: resending the same batch can never succeed.
+            logger.info("OTLP ingest refused by the database: %s", data_error_message(exc))
+            return otlp_error(request, 400, f"the database refused a value: {data_error_message(exc)}")
         # Outages, lock waits and statement timeouts under load are temporary: a retryable answer.
         logger.warning("OTLP ingest database error: %s", exc)
         return otlp_error(request, 503, database_problem(exc), RETRY_AFTER_SECONDS)

@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.projects.models import ApiKey
 from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
+from apps.traces.bulk import store_isolating_data_errors
 from apps.traces.normalize import NormalizedSpan, SpanRejected, normalize_span
 from apps.traces.otlp import OtlpError, encode_traces_response, iter_spans, parse_traces_request
 from apps.traces.services import spans_ingest
@@ -16,7 +17,7 @@ from apps.traces.services import spans_ingest
 def _ingest_traces(api_key: ApiKey, body: bytes, content_type: str) -> HttpResponse:
     """Decode, normalize each span (rejecting only the bad ones), store, answer with partial success."""
     request_msg = parse_traces_request(body, content_type)
-    good: list[NormalizedSpan] = []
+    good: list[tuple[int, NormalizedSpan]] = []
     problems: list[str] = []
     rejected = 0
     for index, raw in enumerate(iter_spans(request_msg)):
@@ -25,14 +26,26 @@ def _ingest_traces(api_key: ApiKey, body: bytes, content_type: str) -> HttpRespo
                 413, f"more than {settings.INGEST_MAX_SPANS_PER_REQUEST} spans in one request; send smaller batches"
             )
         try:
-            good.append(normalize_span(raw, max_value_chars=settings.INGEST_MAX_VALUE_CHARS))
+            good.append((index, normalize_span(raw, max_value_chars=settings.INGEST_MAX_VALUE_CHARS)))
         except SpanRejected as exc:
             rejected += 1
             problems.append(f"span {index}: {exc}")
+        except RecursionError:
+            # A JSON-valued attribute nested past Python's recursion limit: that span, not the batch.
+            rejected += 1
+            problems.append(f"span {index}: an attribute value is nested too deeply")
     if rejected and not good:
         # Every span unusable, e.g. OTLP logs posted to the traces endpoint (they decode as id-less spans).
         raise OtlpError(400, "no usable span in the request: " + rejection_summary(problems, rejected))
-    spans_ingest(project=api_key.project, spans=good)
+    # A value the database refuses (caused by the data) rejects only its span; the rest are stored.
+    stored, refused = store_isolating_data_errors(
+        good, lambda group: spans_ingest(project=api_key.project, spans=[span for _, span in group])
+    )
+    for index, reason in sorted((index, reason) for (index, _), reason in refused):
+        rejected += 1
+        problems.append(f"span {index}: the database refused a value ({reason})")
+    if refused and not stored:
+        raise OtlpError(400, "no span of the request could be stored: " + rejection_summary(problems, rejected))
     return otlp_answer(encode_traces_response(content_type, rejected, rejection_summary(problems, rejected)))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.traces.models import SpanKind, Status
@@ -165,18 +166,27 @@ class SpanOutputSerializer(serializers.Serializer):
     total_tokens = serializers.IntegerField(allow_null=True)
     cost = serializers.FloatField(source="cost_total", allow_null=True)
     attributes = serializers.JSONField()
-    children = serializers.SerializerMethodField()
+    depth = serializers.SerializerMethodField(help_text="0 for a root; a child is one deeper than its parent")
+    child_span_ids = serializers.SerializerMethodField(help_text="the span's children, in start order")
 
-    def get_children(self, span: Any) -> list[dict[str, Any]]:
-        nodes = self.context.get("children", {}).get(span.span_id, [])
-        return SpanOutputSerializer(nodes, many=True, context=self.context).data
+    def get_depth(self, span: Any) -> int:
+        return self.context["depths"][span.span_id]
+
+    def get_child_span_ids(self, span: Any) -> list[str]:
+        return self.context["children"].get(span.span_id, [])
 
 
 class TraceDetailOutputSerializer(TraceOutputSerializer):
     """A trace with its span tree; the scores app extends it with the trace's scores (TraceScoredDetailApi)."""
 
     metadata = serializers.JSONField()
-    spans = serializers.SerializerMethodField()
+    spans = serializers.SerializerMethodField(
+        help_text=(
+            "every span, flat and depth-first (each parent before its children, as a waterfall draws them); "
+            "flat so that a tree thousands of spans deep stays readable by any JSON parser"
+        )
+    )
 
+    @extend_schema_field(SpanOutputSerializer(many=True))
     def get_spans(self, trace: Any) -> list[dict[str, Any]]:
-        return SpanOutputSerializer(self.context["roots"], many=True, context=self.context).data
+        return SpanOutputSerializer(self.context["spans"], many=True, context=self.context).data

@@ -23,6 +23,7 @@ from apps.core.api import (
     list_response,
     unavailable_response,
 )
+from apps.traces.api.otlp_receiver import database_problem
 from apps.traces.api.serializers import (
     TraceBatchInputSerializer,
     TraceBatchRequestSerializer,
@@ -30,9 +31,10 @@ from apps.traces.api.serializers import (
     TraceInputSerializer,
     TraceOutputSerializer,
 )
-from apps.traces.native import native_trace_spans
+from apps.traces.bulk import store_isolating_data_errors
+from apps.traces.native import native_spans_cap, native_trace_spans
 from apps.traces.normalize import NormalizedSpan
-from apps.traces.selectors import FilterError, TraceFilters, span_tree, trace_get, trace_page
+from apps.traces.selectors import FilterError, TraceFilters, span_tree, span_tree_flat, trace_get, trace_page
 from apps.traces.services import spans_ingest
 
 BATCH_EXAMPLE = {
@@ -84,6 +86,24 @@ BATCH_EXAMPLE = {
 }
 
 
+def _nul_path(value: Any, path: str) -> str:
+    """Return the path of the first string holding a NUL byte (PostgreSQL refuses them), else `path`."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return where
+        elif isinstance(node, dict):
+            for key, child in reversed(list(node.items())):
+                stack.append((child, f"{where}.{key}"))
+                if "\x00" in str(key):
+                    return where
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in reversed(list(enumerate(node))))
+    return path
+
+
 class TracesApi(APIView):
     """POST a batch of traces (native format); GET the filtered list, newest first."""
 
@@ -111,13 +131,36 @@ class TracesApi(APIView):
                 field="traces",
             )
         valid, rejected = batch_validate("traces", items, TraceInputSerializer)
-        spans: list[NormalizedSpan] = [span for _, data in valid for span in native_trace_spans(data)]
-        if spans:
-            try:
-                spans_ingest(project=request.auth.project, spans=spans)
-            except DatabaseError:
-                return unavailable_response()
-        return batch_response(len(valid), rejected)
+        # The same limits as OTLP ingest: spans per request, and over-long values cut and listed.
+        given_spans = sum(len(data.get("spans") or ()) for _, data in valid)
+        if given_spans > settings.INGEST_MAX_SPANS_PER_REQUEST:
+            return error_response(
+                f"traces: at most {settings.INGEST_MAX_SPANS_PER_REQUEST} spans per request; send smaller batches",
+                "too_many_spans",
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                field="traces",
+            )
+        parsed: list[tuple[int, list[NormalizedSpan]]] = []
+        for index, data in valid:
+            spans = native_trace_spans(data)
+            native_spans_cap(spans, settings.INGEST_MAX_VALUE_CHARS)
+            parsed.append((index, spans))
+        try:
+            # A value the database refuses rejects only its trace; the others are stored.
+            _, refused = store_isolating_data_errors(
+                parsed,
+                lambda group: spans_ingest(
+                    project=request.auth.project, spans=[s for _, spans in group for s in spans]
+                ),
+            )
+        except DatabaseError as exc:
+            return unavailable_response(database_problem(exc))
+        for (index, _), reason in refused:
+            field = _nul_path(items[index], f"traces[{index}]")
+            rejected.append(
+                {"index": index, "field": field, "error": f"{field}: the database refused a value ({reason})"}
+            )
+        return batch_response(len(parsed) - len(refused), rejected)
 
     @extend_schema(
         summary="List traces, newest first",
@@ -181,13 +224,10 @@ class TraceDetailApi(APIView):
             return error_response(
                 f"trace_id: no trace {trace_id!r} in this project", "not_found", 404, field="trace_id"
             )
-        roots = span_tree(trace=trace)
-        children: dict[str, list[Any]] = {}
-        stack = list(roots)
-        while stack:
-            node = stack.pop()
-            children[node.span.span_id] = [c.span for c in node.children]
-            stack.extend(node.children)
-        context = {"roots": [r.span for r in roots], "children": children}
-        data = self.output_serializer_class(trace, context=context).data
-        return Response(data)
+        nodes = span_tree_flat(roots=span_tree(trace=trace))
+        context = {
+            "spans": [n.span for n in nodes],
+            "depths": {n.span.span_id: n.depth for n in nodes},
+            "children": {n.span.span_id: [c.span.span_id for c in n.children] for n in nodes},
+        }
+        return Response(self.output_serializer_class(trace, context=context).data)
