@@ -488,3 +488,31 @@ def test_content_racing_its_span_is_not_left_waiting(project, api_key):
     span = Span.objects.get(project=project, span_id="5" * 16)
     assert span.output_text == "a!"
     assert not PendingSpanContent.objects.exists()
+
+
+LONE_SURROGATE = "\ud800"  # valid in an OTLP JSON body ("\\ud800"), refused by PostgreSQL's jsonb
+
+
+@pytest.mark.django_db
+def test_a_record_the_database_refuses_costs_only_that_record(client, api_key, project):
+    """Issue 16.2: a data error is a partial success naming the record, and the good records are stored."""
+    spans_ingest(project=project, spans=[llm_span(f"{i:016x}") for i in (1, 2)])  # 3 and 4 arrive later
+    records = [details(f"{i:016x}", f"q{i}", f"a{i}") for i in (1, 2, 3, 4)]
+    records.insert(2, details(f"{5:016x}", f"q{LONE_SURROGATE}", "a5"))
+    response = post_logs(client, api_key, records)
+    assert response.status_code == 200, response.content
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedLogRecords"]) == 1
+    assert "log record 2" in partial["errorMessage"] and "refused" in partial["errorMessage"]
+    attached = dict(Span.objects.filter(project=project).values_list("span_id", "output_text"))
+    assert attached == {f"{1:016x}": "a1", f"{2:016x}": "a2"}
+    waiting = set(PendingSpanContent.objects.filter(project=project).values_list("span_id", flat=True))
+    assert waiting == {f"{3:016x}", f"{4:016x}"}  # kept until their spans come; the refused one is not
+
+
+@pytest.mark.django_db
+def test_a_batch_the_database_refuses_entirely_is_400_not_503(client, api_key, project):
+    response = post_logs(client, api_key, [details("1" * 16, LONE_SURROGATE, "a")])
+    assert response.status_code == 400
+    assert "log record 0" in response.json()["message"]
+    assert not PendingSpanContent.objects.exists()
