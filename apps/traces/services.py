@@ -194,6 +194,26 @@ INGEST_BATCH_INSERT_SQL = (
 )
 
 
+# What log content can change on a trace: only its input/output text (the content fields of a span feed no other
+# derived field). The same choice as TRACE_RECOMPUTE_SQL's input_text/output_text (the root's text, else the first
+# LLM input and the last LLM output), for these traces only, and a trace row is rewritten only when its text changes.
+TRACE_TEXT_RECOMPUTE_SQL = """
+UPDATE traces_trace t SET input_text = x.input_text, output_text = x.output_text, updated_at = now()
+FROM (
+    SELECT r.tid,
+        coalesce(nullif(r.input_text, ''), (SELECT s.input_text FROM traces_span s
+            WHERE s.trace_id = r.tid AND s.kind = 'llm' AND s.input_text <> '' ORDER BY s.started_at LIMIT 1), '')
+            AS input_text,
+        coalesce(nullif(r.output_text, ''), (SELECT s.output_text FROM traces_span s
+            WHERE s.trace_id = r.tid AND s.kind = 'llm' AND s.output_text <> '' ORDER BY s.ended_at DESC LIMIT 1), '')
+            AS output_text
+    FROM (SELECT DISTINCT ON (s.trace_id) s.trace_id AS tid, s.input_text, s.output_text FROM traces_span s
+          WHERE s.trace_id = ANY(%(ids)s::bigint[]) ORDER BY s.trace_id, s.is_root DESC, s.started_at, s.span_id) r
+) x
+WHERE t.id = ANY(%(ids)s::bigint[]) AND t.id = x.tid AND (t.input_text <> x.input_text OR t.output_text <> x.output_text)
+"""
+
+
 def traces_recompute(*, trace_pks: Sequence[int]) -> None:
     """Recompute the derived fields of these traces from all their stored spans."""
     if not trace_pks:
@@ -451,13 +471,13 @@ def _json(value: Any) -> Any:
 def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) -> int:
     """Attach a batch of log-borne content to its spans, keeping the rest until the span arrives.
 
-    One locking SELECT, one UPDATE of every merged span and one recompute of their traces per batch, instead
-    of a lock, an UPDATE and a recompute per record. Content is merged in arrival order, as record by record.
+    One locking SELECT, one UPDATE of every merged span and one update of their traces' text per batch, instead
+    of a lock, an UPDATE and a full recompute per record. Content is merged in arrival order, as record by record.
     Return how many records found their span.
     """
     if not contents:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside log_events_ingest: no SAVEPOINT/RELEASE round trips
         _traces_lock(project=project, tids=sorted({c.trace_id for c in contents}))
         with bulk.bound_cursor() as cursor:
             cursor.execute(
@@ -503,7 +523,9 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) ->
             rows = [[pk, *(getattr(n, name) for name in _CONTENT_FIELDS)] for pk, (_, n) in merged.items()]
             with bulk.bound_cursor() as cursor:
                 cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
-            traces_recompute(trace_pks=sorted({trace_pk for trace_pk, _ in merged.values()}))
+            touched = sorted({trace_pk for trace_pk, _ in merged.values()})
+            with bulk.bound_cursor() as cursor:  # the trace text only, and only where it changes
+                cursor.execute(TRACE_TEXT_RECOMPUTE_SQL, {"ids": touched})
     return len(contents) - len(waiting)
 
 
