@@ -468,25 +468,28 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) -> int:
+def span_contents_attach(*, project: Project, contents: Sequence[LogContent], ingest_timeouts: bool = False) -> int:
     """Attach a batch of log-borne content to its spans, keeping the rest until the span arrives.
 
     One locking SELECT, one UPDATE of every merged span and one update of their traces' text per batch, instead
     of a lock, an UPDATE and a full recompute per record. Content is merged in arrival order, as record by record.
-    Return how many records found their span.
+    Return how many records found their span. With `ingest_timeouts`, the transaction's ingest timeouts are set
+    in the same round trip as the locks and the read.
     """
     if not contents:
         return 0
+    tids = sorted({c.trace_id for c in contents})
     with transaction.atomic(savepoint=False):  # inside log_events_ingest: no SAVEPOINT/RELEASE round trips
-        _traces_lock(project=project, tids=sorted({c.trace_id for c in contents}))
-        with bulk.bound_cursor() as cursor:
+        # One round trip (a pipeline): the timeouts, the per-trace locks, then the locked read. The server runs
+        # them in order, so the read's snapshot is taken once the locks are granted and sees any span insert
+        # it waited for.
+        with connection.wrap_database_errors, connection.connection.pipeline(), bulk.bound_cursor() as cursor:
+            if ingest_timeouts:
+                _ingest_timeouts()
+            _traces_lock(project=project, tids=tids)
             cursor.execute(
                 CONTENT_SPANS_SQL,
-                {
-                    "project": project.pk,
-                    "tids": sorted({c.trace_id for c in contents}),
-                    "sids": sorted({c.span_id for c in contents}),
-                },
+                {"project": project.pk, "tids": tids, "sids": sorted({c.span_id for c in contents})},
             )
             found = cursor.fetchall()
         spans: dict[tuple[str, str], tuple[int, int, NormalizedSpan]] = {}
@@ -521,10 +524,10 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) ->
             _pending_content_store(project=project, contents=waiting)
         if merged:
             rows = [[pk, *(getattr(n, name) for name in _CONTENT_FIELDS)] for pk, (_, n) in merged.items()]
-            with bulk.bound_cursor() as cursor:
-                cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
             touched = sorted({trace_pk for trace_pk, _ in merged.values()})
-            with bulk.bound_cursor() as cursor:  # the trace text only, and only where it changes
+            # One round trip: the spans, then their traces' text (only where it changes).
+            with connection.wrap_database_errors, connection.connection.pipeline(), bulk.bound_cursor() as cursor:
+                cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
                 cursor.execute(TRACE_TEXT_RECOMPUTE_SQL, {"ids": touched})
     return len(contents) - len(waiting)
 
@@ -561,8 +564,10 @@ def log_events_ingest(*, project: Project, events: Sequence[LogContent | LogEval
     if not contents and not evaluations:
         return
     with transaction.atomic():
-        _ingest_timeouts()
-        span_contents_attach(project=project, contents=contents)
+        if contents:
+            span_contents_attach(project=project, contents=contents, ingest_timeouts=True)
+        else:
+            _ingest_timeouts()
         if evaluations:
             resolved, waiting = _evaluations_resolve(project=project, evaluations=evaluations)
             now = timezone.now()

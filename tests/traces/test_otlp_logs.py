@@ -496,16 +496,18 @@ LONE_SURROGATE = "\ud800"  # valid in an OTLP JSON body ("\\ud800"), refused by 
 @pytest.mark.django_db
 def test_a_record_the_database_refuses_costs_only_that_record(client, api_key, project):
     """Issue 16.2: a data error is a partial success naming the record, and the good records are stored."""
-    spans_ingest(project=project, spans=[llm_span(f"{i:016x}") for i in (1, 2)])  # 3 and 4 arrive later
+    spans_ingest(project=project, spans=[llm_span(f"{i:016x}") for i in (1, 2, 6)])  # 3, 4 and 5 arrive later
     records = [details(f"{i:016x}", f"q{i}", f"a{i}") for i in (1, 2, 3, 4)]
-    records.insert(2, details(f"{5:016x}", f"q{LONE_SURROGATE}", "a5"))
+    records.insert(2, details(f"{5:016x}", f"q{LONE_SURROGATE}", "a5"))  # refused while kept waiting
+    records.append(details(f"{6:016x}", f"q{LONE_SURROGATE}", "a6"))  # refused while attached to its span
     response = post_logs(client, api_key, records)
     assert response.status_code == 200, response.content
     partial = response.json()["partialSuccess"]
-    assert int(partial["rejectedLogRecords"]) == 1
-    assert "log record 2" in partial["errorMessage"] and "refused" in partial["errorMessage"]
+    assert int(partial["rejectedLogRecords"]) == 2
+    assert "log record 2" in partial["errorMessage"] and "log record 5" in partial["errorMessage"]
+    assert "refused" in partial["errorMessage"]
     attached = dict(Span.objects.filter(project=project).values_list("span_id", "output_text"))
-    assert attached == {f"{1:016x}": "a1", f"{2:016x}": "a2"}
+    assert attached == {f"{1:016x}": "a1", f"{2:016x}": "a2", f"{6:016x}": ""}
     waiting = set(PendingSpanContent.objects.filter(project=project).values_list("span_id", flat=True))
     assert waiting == {f"{3:016x}", f"{4:016x}"}  # kept until their spans come; the refused one is not
 
