@@ -194,6 +194,26 @@ INGEST_BATCH_INSERT_SQL = (
 )
 
 
+# What log content can change on a trace: only its input/output text (the content fields of a span feed no other
+# derived field). The same choice as TRACE_RECOMPUTE_SQL's input_text/output_text (the root's text, else the first
+# LLM input and the last LLM output), for these traces only, and a trace row is rewritten only when its text changes.
+TRACE_TEXT_RECOMPUTE_SQL = """
+UPDATE traces_trace t SET input_text = x.input_text, output_text = x.output_text, updated_at = now()
+FROM (
+    SELECT r.tid,
+        coalesce(nullif(r.input_text, ''), (SELECT s.input_text FROM traces_span s
+            WHERE s.trace_id = r.tid AND s.kind = 'llm' AND s.input_text <> '' ORDER BY s.started_at LIMIT 1), '')
+            AS input_text,
+        coalesce(nullif(r.output_text, ''), (SELECT s.output_text FROM traces_span s
+            WHERE s.trace_id = r.tid AND s.kind = 'llm' AND s.output_text <> '' ORDER BY s.ended_at DESC LIMIT 1), '')
+            AS output_text
+    FROM (SELECT DISTINCT ON (s.trace_id) s.trace_id AS tid, s.input_text, s.output_text FROM traces_span s
+          WHERE s.trace_id = ANY(%(ids)s::bigint[]) ORDER BY s.trace_id, s.is_root DESC, s.started_at, s.span_id) r
+) x
+WHERE t.id = ANY(%(ids)s::bigint[]) AND t.id = x.tid AND (t.input_text <> x.input_text OR t.output_text <> x.output_text)
+"""
+
+
 def traces_recompute(*, trace_pks: Sequence[int]) -> None:
     """Recompute the derived fields of these traces from all their stored spans."""
     if not trace_pks:
@@ -448,25 +468,28 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) -> int:
+def span_contents_attach(*, project: Project, contents: Sequence[LogContent], ingest_timeouts: bool = False) -> int:
     """Attach a batch of log-borne content to its spans, keeping the rest until the span arrives.
 
-    One locking SELECT, one UPDATE of every merged span and one recompute of their traces per batch, instead
-    of a lock, an UPDATE and a recompute per record. Content is merged in arrival order, as record by record.
-    Return how many records found their span.
+    One locking SELECT, one UPDATE of every merged span and one update of their traces' text per batch, instead
+    of a lock, an UPDATE and a full recompute per record. Content is merged in arrival order, as record by record.
+    Return how many records found their span. With `ingest_timeouts`, the transaction's ingest timeouts are set
+    in the same round trip as the locks and the read.
     """
     if not contents:
         return 0
-    with transaction.atomic():
-        _traces_lock(project=project, tids=sorted({c.trace_id for c in contents}))
-        with bulk.bound_cursor() as cursor:
+    tids = sorted({c.trace_id for c in contents})
+    with transaction.atomic(savepoint=False):  # inside log_events_ingest: no SAVEPOINT/RELEASE round trips
+        # One round trip (a pipeline): the timeouts, the per-trace locks, then the locked read. The server runs
+        # them in order, so the read's snapshot is taken once the locks are granted and sees any span insert
+        # it waited for.
+        with connection.wrap_database_errors, connection.connection.pipeline(), bulk.bound_cursor() as cursor:
+            if ingest_timeouts:
+                _ingest_timeouts()
+            _traces_lock(project=project, tids=tids)
             cursor.execute(
                 CONTENT_SPANS_SQL,
-                {
-                    "project": project.pk,
-                    "tids": sorted({c.trace_id for c in contents}),
-                    "sids": sorted({c.span_id for c in contents}),
-                },
+                {"project": project.pk, "tids": tids, "sids": sorted({c.span_id for c in contents})},
             )
             found = cursor.fetchall()
         spans: dict[tuple[str, str], tuple[int, int, NormalizedSpan]] = {}
@@ -501,9 +524,11 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent]) ->
             _pending_content_store(project=project, contents=waiting)
         if merged:
             rows = [[pk, *(getattr(n, name) for name in _CONTENT_FIELDS)] for pk, (_, n) in merged.items()]
-            with bulk.bound_cursor() as cursor:
+            touched = sorted({trace_pk for trace_pk, _ in merged.values()})
+            # One round trip: the spans, then their traces' text (only where it changes).
+            with connection.wrap_database_errors, connection.connection.pipeline(), bulk.bound_cursor() as cursor:
                 cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
-            traces_recompute(trace_pks=sorted({trace_pk for trace_pk, _ in merged.values()}))
+                cursor.execute(TRACE_TEXT_RECOMPUTE_SQL, {"ids": touched})
     return len(contents) - len(waiting)
 
 
@@ -539,8 +564,10 @@ def log_events_ingest(*, project: Project, events: Sequence[LogContent | LogEval
     if not contents and not evaluations:
         return
     with transaction.atomic():
-        _ingest_timeouts()
-        span_contents_attach(project=project, contents=contents)
+        if contents:
+            span_contents_attach(project=project, contents=contents, ingest_timeouts=True)
+        else:
+            _ingest_timeouts()
         if evaluations:
             resolved, waiting = _evaluations_resolve(project=project, evaluations=evaluations)
             now = timezone.now()

@@ -488,3 +488,78 @@ def test_content_racing_its_span_is_not_left_waiting(project, api_key):
     span = Span.objects.get(project=project, span_id="5" * 16)
     assert span.output_text == "a!"
     assert not PendingSpanContent.objects.exists()
+
+
+LONE_SURROGATE = "\ud800"  # valid in an OTLP JSON body ("\\ud800"), refused by PostgreSQL's jsonb
+
+
+@pytest.mark.django_db
+def test_a_record_the_database_refuses_costs_only_that_record(client, api_key, project):
+    """Issue 16.2: a data error is a partial success naming the record, and the good records are stored."""
+    spans_ingest(project=project, spans=[llm_span(f"{i:016x}") for i in (1, 2, 6)])  # 3, 4 and 5 arrive later
+    records = [details(f"{i:016x}", f"q{i}", f"a{i}") for i in (1, 2, 3, 4)]
+    records.insert(2, details(f"{5:016x}", f"q{LONE_SURROGATE}", "a5"))  # refused while kept waiting
+    records.append(details(f"{6:016x}", f"q{LONE_SURROGATE}", "a6"))  # refused while attached to its span
+    response = post_logs(client, api_key, records)
+    assert response.status_code == 200, response.content
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedLogRecords"]) == 2
+    assert "log record 2" in partial["errorMessage"] and "log record 5" in partial["errorMessage"]
+    assert "refused" in partial["errorMessage"]
+    attached = dict(Span.objects.filter(project=project).values_list("span_id", "output_text"))
+    assert attached == {f"{1:016x}": "a1", f"{2:016x}": "a2", f"{6:016x}": ""}
+    waiting = set(PendingSpanContent.objects.filter(project=project).values_list("span_id", flat=True))
+    assert waiting == {f"{3:016x}", f"{4:016x}"}  # kept until their spans come; the refused one is not
+
+
+@pytest.mark.django_db
+def test_a_batch_the_database_refuses_entirely_is_400_not_503(client, api_key, project):
+    response = post_logs(client, api_key, [details("1" * 16, LONE_SURROGATE, "a")])
+    assert response.status_code == 400
+    assert "log record 0" in response.json()["message"]
+    assert not PendingSpanContent.objects.exists()
+
+
+def _trace_row(trace_id: str) -> dict:
+    fields = [f.name for f in Trace._meta.concrete_fields if f.name not in ("updated_at",)]
+    return dict(Trace.objects.filter(trace_id=trace_id).values(*fields).get())
+
+
+@pytest.mark.django_db
+def test_attached_content_updates_the_trace_text_as_a_full_recompute_would(client, api_key, project):
+    """Content changes only the trace's input/output text: what the narrow update writes is what a recompute of
+    every derived field gives (first LLM input, last LLM output), and a trace whose root speaks for it is not
+    rewritten at all."""
+    from django.db import connection
+
+    from apps.traces.services import traces_recompute
+
+    t0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    plain, rooted = "ab" * 16, "cd" * 16
+
+    def spans(trace_id: str, **root_fields) -> list[NormalizedSpan]:
+        root = NormalizedSpan(trace_id=trace_id, span_id="f" * 16, started_at=t0, ended_at=t0 + timedelta(seconds=5))
+        for name, value in root_fields.items():
+            setattr(root, name, value)
+        first = llm_span("1" * 16, trace_id=trace_id, parent_span_id="f" * 16, is_root=False)
+        second = llm_span("2" * 16, trace_id=trace_id, parent_span_id="f" * 16, is_root=False)
+        second.started_at, second.ended_at = t0 + timedelta(seconds=2), t0 + timedelta(seconds=4)
+        return [root, first, second]
+
+    spans_ingest(project=project, spans=spans(plain) + spans(rooted, input_text="root q", output_text="root a"))
+
+    def ctid(trace_id: str) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT ctid::text FROM traces_trace WHERE trace_id = %s", [trace_id])
+            return cursor.fetchone()[0]
+
+    rooted_before = ctid(rooted)
+    records = [details(s, f"q{s[0]}", f"a{s[0]}", trace_id=t) for t in (plain, rooted) for s in ("1" * 16, "2" * 16)]
+    assert post_logs(client, api_key, records).status_code == 200
+
+    assert (Trace.objects.get(trace_id=plain).input_text, Trace.objects.get(trace_id=plain).output_text) == ("q1", "a2")
+    assert ctid(rooted) == rooted_before  # its text comes from the root: the row is not rewritten
+    narrow = {t: _trace_row(t) for t in (plain, rooted)}
+    traces_recompute(trace_pks=list(Trace.objects.filter(project=project).values_list("pk", flat=True)))
+    assert {t: _trace_row(t) for t in (plain, rooted)} == narrow
+    assert narrow[rooted]["input_text"] == "root q"

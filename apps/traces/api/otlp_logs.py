@@ -13,15 +13,20 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.projects.models import ApiKey
 from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
+from apps.traces.bulk import store_isolating_data_errors
 from apps.traces.normalize import LogContent, LogEvaluation, SpanRejected, normalize_log_record
 from apps.traces.otlp import OtlpError, encode_logs_response, iter_log_records, parse_logs_request
 from apps.traces.services import log_events_ingest
 
 
 def _ingest_logs(api_key: ApiKey, body: bytes, content_type: str) -> HttpResponse:
-    """Decode log records, keep the GenAI ones, store them, answer with partial success for bad records."""
+    """Decode log records, keep the GenAI ones, store them, answer with partial success for bad records.
+
+    A record the database refuses costs only that record (a 400 only when no record could be stored): one
+    COPY/UPDATE carries the whole batch, so store_isolating_data_errors halves it until the bad one is alone.
+    """
     request_msg = parse_logs_request(body, content_type)
-    events: list[LogContent | LogEvaluation] = []
+    events: list[tuple[int, LogContent | LogEvaluation]] = []
     problems: list[str] = []
     rejected = 0
     for index, raw in enumerate(iter_log_records(request_msg)):
@@ -34,8 +39,16 @@ def _ingest_logs(api_key: ApiKey, body: bytes, content_type: str) -> HttpRespons
             problems.append(f"log record {index}: {exc}")
             continue
         if event is not None:  # other log records are not ours to keep
-            events.append(event)
-    log_events_ingest(project=api_key.project, events=events)
+            events.append((index, event))
+    # A value the database refuses (caused by the data) rejects only its record; the rest are stored.
+    stored, refused = store_isolating_data_errors(
+        events, lambda group: log_events_ingest(project=api_key.project, events=[event for _, event in group])
+    )
+    for index, reason in sorted((index, reason) for (index, _), reason in refused):
+        rejected += 1
+        problems.append(f"log record {index}: the database refused a value ({reason})")
+    if refused and not stored:
+        raise OtlpError(400, "no log record of the request could be stored: " + rejection_summary(problems, rejected))
     return otlp_answer(encode_logs_response(content_type, rejected, rejection_summary(problems, rejected)))
 
 
