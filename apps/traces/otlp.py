@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -159,6 +160,8 @@ def parse_traces_request(body: bytes, content_type: str) -> ExportTraceServiceRe
         _parse_protobuf(request, body)
     else:
         data = _load_json(body)
+        if _SURROGATE_ESCAPE.search(body):
+            _replace_lone_surrogates(data)
         try:
             _build_traces(request, data)
         except _Fallback:
@@ -279,6 +282,28 @@ def _repair_utf8(data: bytes, descriptor: Any, depth: int) -> bytes:
             raise _WireError
         out += data[start:pos]
     return bytes(out) if changed else data
+
+
+# A JSON \uD800-\uDFFF escape: paired ones decode to one character, a lone one stays a surrogate that protobuf
+# and PostgreSQL refuse. Only bodies holding such an escape are walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(data: dict[str, Any]) -> None:
+    """Replace unpaired surrogates in every string (keys too) by U+FFFD, as invalid UTF-8 in protobuf is: keep the span."""
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, str):
+                if _LONE_SURROGATE.search(value):
+                    node[key] = _LONE_SURROGATE.sub("\ufffd", value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+            if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                node[_LONE_SURROGATE.sub("\ufffd", key)] = node.pop(key)
 
 
 def _load_json(body: bytes) -> dict[str, Any]:
