@@ -372,6 +372,11 @@ INGEST_BATCH_CONSUMERS = [
 LOG_EVALUATION_CONSUMERS = ["apps.scores.services.log_evaluations_ingest"]
 # An evaluation naming only gen_ai.response.id waits this long for the span with that id, then is rejected.
 INGEST_EVALUATION_GRACE_SECONDS = env_int("INGEST_EVALUATION_GRACE_SECONDS", 600)
+# Log content (/v1/logs) whose span never arrived is pruned after this long (its span is then taken as lost).
+INGEST_PENDING_CONTENT_GRACE_SECONDS = env_int("INGEST_PENDING_CONTENT_GRACE_SECONDS", 86_400)
+# Bookkeeping rows that are finished (done/discarded ingest batches and judge requests, rejected evaluation
+# events) are pruned after this many days; failed ones stay for the dead-letters page until discarded.
+BOOKKEEPING_RETENTION_DAYS = env_int("BOOKKEEPING_RETENTION_DAYS", 7)
 # User regexes (regex/format checks, JSON-schema patterns) run on RE2 in linear time, over at most this many
 # characters of the text (the rest is not searched). Length and word limits still see the whole answer.
 EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200_000)
