@@ -174,10 +174,10 @@ def span_rows(spans: Sequence[Any]) -> list[tuple]:
 def bound_cursor() -> Iterator[psycopg.Cursor]:
     """A server-side-binding psycopg cursor on Django's connection, for the fixed ingest statements.
 
-    Django's default cursor binds client-side (psycopg quotes every parameter into the query text, and
-    PostgreSQL parses and plans the long statements on every request); this one sends parameters apart,
-    so psycopg prepares a statement once it has run `prepare_threshold` times on the connection (5 by
-    default; set `prepare_threshold: None` in the database OPTIONS behind a transaction-mode pooler).
+    Django's default cursor binds client-side (psycopg quotes every parameter into the query text);
+    this one sends parameters apart. Statements are prepared only if the database OPTIONS set
+    `prepare_threshold` (Django connects with None); DATABASE_POOLED forces None, since a prepared
+    statement lives in one server session and a transaction-mode pooler moves the client between them.
     psycopg errors surface as Django's database exceptions, as through connection.cursor().
     """
     connection.ensure_connection()

@@ -39,7 +39,8 @@ def pooled(transactional_db, settings) -> Iterator[int]:
 
 
 def test_the_pooled_setting_turns_off_what_lives_in_one_server_session() -> None:
-    pooled = database_from_url("postgres://u@h:6432/d", pooled=True)
+    # Django connects with prepare_threshold None unless OPTIONS say otherwise; behind a pooler the URL cannot.
+    pooled = database_from_url("postgres://u@h:6432/d?prepare_threshold=5", pooled=True)
     direct = database_from_url("postgres://u@h:5432/d")
     assert pooled["OPTIONS"]["prepare_threshold"] is None and pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert "prepare_threshold" not in direct["OPTIONS"] and direct["DISABLE_SERVER_SIDE_CURSORS"] is False
