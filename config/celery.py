@@ -46,6 +46,17 @@ app.conf.beat_schedule = {
         "schedule": timedelta(seconds=15),
         "options": {"expires": 14},
     },
+    # Finished bookkeeping rows (batches, judge requests, previews, stale pending log rows), in bounded batches.
+    "traces-bookkeeping-prune": {
+        "task": "traces.bookkeeping_prune",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
+    "judges-bookkeeping-prune": {
+        "task": "judges.bookkeeping_prune",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
         "schedule": timedelta(seconds=30),

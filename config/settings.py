@@ -77,13 +77,21 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """Translate a postgres:// URL into Django's DATABASES entry."""
+def database_from_url(url: str, *, pooled: bool = False) -> dict[str, object]:
+    """Translate a postgres:// URL into Django's DATABASES entry; `pooled` when a transaction-mode pooler is in front.
+
+    Behind PgBouncer in transaction mode consecutive transactions may run on different server sessions, so
+    nothing may outlive a transaction: psycopg's prepared statements are turned off (`prepare_threshold`
+    None) and so are Django's server-side cursors (a named cursor lives in one session).
+    """
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
     host = unquote(parsed.hostname or "") or query.pop("host", "")
+    options: dict[str, object] = {**query, "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5)}
+    if pooled:
+        options["prepare_threshold"] = None
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or "sightline",
@@ -93,7 +101,8 @@ def database_from_url(url: str) -> dict[str, object]:
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {**query, "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5)},
+        "OPTIONS": options,
+        "DISABLE_SERVER_SIDE_CURSORS": pooled,
         # Lets parallel test runs on one server use separate databases.
         "TEST": {"NAME": env("TEST_DATABASE_NAME", "") or None},
     }
@@ -212,7 +221,14 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": database_from_url(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sightline"))}
+# True when DATABASE_URL points at a transaction-mode pooler (PgBouncer): ingest stages per transaction and
+# no prepared statements or server-side cursors outlive one.
+DATABASE_POOLED = env_bool("DATABASE_POOLED", False)
+DATABASES = {
+    "default": database_from_url(
+        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sightline"), pooled=DATABASE_POOLED
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -356,6 +372,11 @@ INGEST_BATCH_CONSUMERS = [
 LOG_EVALUATION_CONSUMERS = ["apps.scores.services.log_evaluations_ingest"]
 # An evaluation naming only gen_ai.response.id waits this long for the span with that id, then is rejected.
 INGEST_EVALUATION_GRACE_SECONDS = env_int("INGEST_EVALUATION_GRACE_SECONDS", 600)
+# Log content (/v1/logs) whose span never arrived is pruned after this long (its span is then taken as lost).
+INGEST_PENDING_CONTENT_GRACE_SECONDS = env_int("INGEST_PENDING_CONTENT_GRACE_SECONDS", 86_400)
+# Bookkeeping rows that are finished (done/discarded ingest batches and judge requests, rejected evaluation
+# events) are pruned after this many days; failed ones stay for the dead-letters page until discarded.
+BOOKKEEPING_RETENTION_DAYS = env_int("BOOKKEEPING_RETENTION_DAYS", 7)
 # User regexes (regex/format checks, JSON-schema patterns) run on RE2 in linear time, over at most this many
 # characters of the text (the rest is not searched). Length and word limits still see the whole answer.
 EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200_000)

@@ -5,7 +5,7 @@ Usage (the Makefile wraps these):
     python3 platform/runner.py setup [--dev]    venv + services + migrate, then exit
     python3 platform/runner.py venv [--dev]     only create/refresh .venv
     python3 platform/runner.py run              setup, collectstatic, seed_demo, web+worker+beat
-    python3 platform/runner.py test [ARGS...]   setup --dev, chromium, collectstatic, pytest ARGS
+    python3 platform/runner.py test [ARGS...]   setup --dev, chromium, pgbouncer, collectstatic, pytest ARGS
     python3 platform/runner.py bench [ARGS...]  setup --dev, pytest benchmarks -q -s ARGS
 
 The module imports only the standard library at the top, so the system `python3` can start it
@@ -58,6 +58,7 @@ EMBEDDED_REDIS_PORT = 56379
 # (the same name the pgserver package itself uses).
 PG_SYSTEM_USER = "pgserver"
 CHROMIUM = Path("/usr/bin/chromium")
+PGBOUNCER = Path("/usr/sbin/pgbouncer")
 STOP_TIMEOUT = 20.0
 
 
@@ -741,27 +742,47 @@ def setup() -> tuple[Services, dict[str, str]]:
     return services, env
 
 
-def ensure_chromium(environ: Mapping[str, str]) -> None:
-    """Install Debian's chromium for the browser tests when /usr/bin/chromium is missing."""
-    if CHROMIUM.exists() or env_flag(environ, "SIGHTLINE_SKIP_CHROMIUM"):
+def ensure_debian_package(
+    environ: Mapping[str, str], *, package: str, path: Path, skip_flag: str, purpose: str
+) -> None:
+    """Install a Debian package with apt-get when `path` is missing; never fatal (its tests skip or fail)."""
+    if path.exists() or env_flag(environ, skip_flag):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         warn(
-            f"{CHROMIUM} is missing and this is not a root Debian shell; browser tests will fail or skip. "
-            "Install it with: sudo apt-get install -y chromium"
+            f"{path} is missing and this is not a root Debian shell; {purpose} will fail or skip. "
+            f"Install it with: sudo apt-get install -y {package}"
         )
         return
-    log("installing chromium for the browser tests (apt-get)")
+    log(f"installing {package} for {purpose} (apt-get)")
     apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     ok = (
         subprocess.call(["apt-get", "update"], env=apt_env) == 0
-        and subprocess.call(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], env=apt_env) == 0
+        and subprocess.call(["apt-get", "install", "-y", "--no-install-recommends", package], env=apt_env) == 0
     )
-    if not ok or not CHROMIUM.exists():
+    if not ok or not path.exists():
         warn(
-            f"could not install chromium with apt-get; browser tests will fail or skip. "
-            f"Install it by hand (apt-get install -y chromium) so {CHROMIUM} exists."
+            f"could not install {package} with apt-get; {purpose} will fail or skip. "
+            f"Install it by hand (apt-get install -y {package}) so {path} exists."
         )
+
+
+def ensure_chromium(environ: Mapping[str, str]) -> None:
+    """Install Debian's chromium for the browser tests when /usr/bin/chromium is missing."""
+    ensure_debian_package(
+        environ, package="chromium", path=CHROMIUM, skip_flag="SIGHTLINE_SKIP_CHROMIUM", purpose="the browser tests"
+    )
+
+
+def ensure_pgbouncer(environ: Mapping[str, str]) -> None:
+    """Install Debian's pgbouncer for the connection-pooler ingest test when it is missing (skippable)."""
+    ensure_debian_package(
+        environ,
+        package="pgbouncer",
+        path=PGBOUNCER,
+        skip_flag="SIGHTLINE_SKIP_PGBOUNCER",
+        purpose="the pgbouncer ingest test",
+    )
 
 
 def run_foreground(argv: Sequence[str], env: Mapping[str, str]) -> int:
@@ -788,10 +809,11 @@ def cmd_setup(args: Sequence[str]) -> int:
 
 
 def cmd_test(args: Sequence[str]) -> int:
-    """`test [ARGS]`: setup --dev, chromium, collectstatic, then pytest ARGS; return its code."""
+    """`test [ARGS]`: setup --dev, chromium, pgbouncer, collectstatic, then pytest ARGS; return its code."""
     services, env = setup()
     try:
         ensure_chromium(env)
+        ensure_pgbouncer(env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         log(f"pytest {' '.join(args)}".rstrip())
         return run_foreground([str(VENV_PYTHON), "-m", "pytest", *args], env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,9 +14,10 @@ from django.utils import timezone
 
 from apps.core.jobs import Claim, Outcome, RowJob, job_claim, job_finish, job_mark_sent, job_release, job_sweep
 from apps.core.outbound import OutboundRefused, outbound_url_check
+from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
 from apps.judges.llm import JudgeConfig, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, OpenAIJudge
-from apps.judges.models import Judge, JudgePreview
+from apps.judges.models import Judge, JudgePreview, JudgeRequest
 from apps.judges.rubrics import Rubric
 from apps.judges.secrets import secret_decrypt, secret_encrypt
 from apps.projects.models import Project
@@ -187,3 +189,22 @@ def judge_previews_sweep(*, limit: int = 100) -> list[int]:
     return job_sweep(
         JUDGE_PREVIEW_JOB, send=lambda preview_id: judge_preview_enqueue(preview_id=preview_id), limit=limit
     )
+
+
+# Previews answer the admin who is looking at the page; a day later nobody is.
+JUDGE_PREVIEW_RETENTION = timedelta(days=1)
+
+
+def judge_requests_prune(*, now: datetime | None = None, budget_seconds: float = 60.0) -> int:
+    """Delete done and discarded judge requests older than BOOKKEEPING_RETENTION_DAYS; failed ones stay."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.BOOKKEEPING_RETENTION_DAYS)
+    finished = JudgeRequest.objects.filter(
+        status__in=[JudgeRequest.Status.DONE, JudgeRequest.Status.DISCARDED], created_at__lt=cutoff
+    )
+    return rows_delete_in_batches(finished, budget_seconds=budget_seconds)
+
+
+def judge_previews_prune(*, now: datetime | None = None, budget_seconds: float = 60.0) -> int:
+    """Delete judge previews older than a day, whatever their status (a preview's job ends within minutes)."""
+    cutoff = (now or timezone.now()) - JUDGE_PREVIEW_RETENTION
+    return rows_delete_in_batches(JudgePreview.objects.filter(created_at__lt=cutoff), budget_seconds=budget_seconds)

@@ -33,3 +33,12 @@ def judge_previews_sweep_task() -> None:
     from apps.judges.services import judge_previews_sweep
 
     judge_previews_sweep()
+
+
+@shared_task(name="judges.bookkeeping_prune", ignore_result=True, soft_time_limit=300, time_limit=330)
+def bookkeeping_prune_task() -> None:
+    """Delete finished judge requests and old judge previews, in batches."""
+    from apps.judges.services import judge_previews_prune, judge_requests_prune
+
+    judge_requests_prune()
+    judge_previews_prune()

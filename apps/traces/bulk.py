@@ -1,4 +1,7 @@
-"""Bulk span writes with COPY: a per-session temp staging table, then one INSERT … SELECT … ON CONFLICT.
+"""Bulk span writes with COPY: a temp staging table, then one INSERT … SELECT … ON CONFLICT.
+
+The staging table lives as long as the database session, or, behind a transaction-mode pooler
+(settings.DATABASE_POOLED), as long as the ingest transaction (ON COMMIT DROP).
 
 Django's `bulk_create` compiles one placeholder per value (≈ 5,600 for 100 spans) and psycopg then
 re-parses and binds that text client-side; COPY streams the rows instead, and the derived trace fields
@@ -15,6 +18,7 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection
 
 T = TypeVar("T")
@@ -106,6 +110,14 @@ STAGE_CREATE_SQL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} ON COMMIT DELETE ROWS AS "
     f"SELECT ''::varchar(32) AS trace_hex, {_COLUMNS} FROM traces_span WITH NO DATA"
 )
+# Behind a transaction-mode pooler the next transaction may run on another server session, so the table is
+# created inside the ingest transaction and dropped at its end; the DELETE empties one left by an earlier
+# savepoint of the same transaction (nested callers, tests). One round trip: no parameters, simple protocol.
+STAGE_CREATE_XACT_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} ON COMMIT DROP AS "
+    f"SELECT ''::varchar(32) AS trace_hex, {_COLUMNS} FROM traces_span WITH NO DATA; "
+    f"DELETE FROM {STAGE_TABLE}"
+)
 COPY_SQL = f"COPY {STAGE_TABLE} (trace_hex, {_COLUMNS}) FROM STDIN"
 SPAN_INSERT_SQL = (
     f"INSERT INTO traces_span (project_id, trace_id, created_at, {_COLUMNS}) "
@@ -162,10 +174,10 @@ def span_rows(spans: Sequence[Any]) -> list[tuple]:
 def bound_cursor() -> Iterator[psycopg.Cursor]:
     """A server-side-binding psycopg cursor on Django's connection, for the fixed ingest statements.
 
-    Django's default cursor binds client-side (psycopg quotes every parameter into the query text, and
-    PostgreSQL parses and plans the long statements on every request); this one sends parameters apart,
-    so psycopg prepares a statement once it has run `prepare_threshold` times on the connection (5 by
-    default; set `prepare_threshold: None` in the database OPTIONS behind a transaction-mode pooler).
+    Django's default cursor binds client-side (psycopg quotes every parameter into the query text);
+    this one sends parameters apart. Statements are prepared only if the database OPTIONS set
+    `prepare_threshold` (Django connects with None); DATABASE_POOLED forces None, since a prepared
+    statement lives in one server session and a transaction-mode pooler moves the client between them.
     psycopg errors surface as Django's database exceptions, as through connection.cursor().
     """
     connection.ensure_connection()
@@ -180,11 +192,15 @@ def bound_cursor() -> Iterator[psycopg.Cursor]:
 def stage_prepare() -> None:
     """Make sure the session's staging table exists and is empty; call it before opening the transaction.
 
+    Behind a pooler (settings.DATABASE_POOLED) it does nothing: stage_copy creates a per-transaction table.
+
     Outside any transaction (the request path) a missing table is created in autocommit, so it survives the
     ingest transaction rolling back, and the DB-API connection remembers it: every later transaction finds it
     empty (COMMIT empties it, ROLLBACK undoes the COPY). Inside someone else's transaction (tests, nested
     callers) it is created if missing and emptied, since ON COMMIT DELETE ROWS has not run since the last call.
     """
+    if settings.DATABASE_POOLED:
+        return
     outside = not connection.in_atomic_block and connection.get_autocommit()  # connects if needed
     raw = connection.connection
     if outside and getattr(raw, _SESSION_ATTR, False):
@@ -198,8 +214,10 @@ def stage_prepare() -> None:
 
 
 def stage_copy(rows: Sequence[tuple]) -> None:
-    """COPY the rows into the staging table (inside the caller's transaction)."""
+    """COPY the rows into the staging table (inside the caller's transaction; behind a pooler it creates it)."""
     with connection.cursor() as cursor, connection.wrap_database_errors:
+        if settings.DATABASE_POOLED:
+            cursor.execute(STAGE_CREATE_XACT_SQL)
         with cursor.cursor.copy(COPY_SQL) as copy:
             write_row = copy.write_row
             for row in rows:

@@ -25,11 +25,12 @@ from apps.core.jobs import (
     job_retry,
     job_sweep,
 )
+from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
 from apps.projects.models import Project
 from apps.traces import bulk
 from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
-from apps.traces.models import IngestBatch, PendingEvaluation
+from apps.traces.models import IngestBatch, PendingEvaluation, PendingSpanContent
 from apps.traces.normalize import LogContent, LogEvaluation, NormalizedSpan, merge_log_content
 
 logger = logging.getLogger(__name__)
@@ -689,3 +690,30 @@ def pending_evaluations_sweep(*, now: datetime | None = None) -> tuple[int, int]
             rejected += 1
             logger.warning("evaluation %r of project %s rejected: %s", row.name, row.project_id, reason)
     return resolved, rejected
+
+
+# -- pruning bookkeeping rows (the hourly traces.bookkeeping_prune job) ----------------------------------------
+
+
+def ingest_batches_prune(*, now: datetime | None = None, budget_seconds: float = 60.0) -> int:
+    """Delete done and discarded ingest batches older than BOOKKEEPING_RETENTION_DAYS; failed ones stay."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.BOOKKEEPING_RETENTION_DAYS)
+    finished = IngestBatch.objects.filter(
+        state__in=[IngestBatch.State.DONE, IngestBatch.State.DISCARDED], created_at__lt=cutoff
+    )
+    return rows_delete_in_batches(finished, budget_seconds=budget_seconds)
+
+
+def pending_contents_prune(*, now: datetime | None = None, budget_seconds: float = 60.0) -> int:
+    """Delete log content whose span has not arrived within INGEST_PENDING_CONTENT_GRACE_SECONDS."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.INGEST_PENDING_CONTENT_GRACE_SECONDS)
+    return rows_delete_in_batches(
+        PendingSpanContent.objects.filter(received_at__lt=cutoff), budget_seconds=budget_seconds
+    )
+
+
+def pending_evaluations_prune(*, now: datetime | None = None, budget_seconds: float = 60.0) -> int:
+    """Delete evaluation events rejected more than BOOKKEEPING_RETENTION_DAYS ago (resolved ones are already gone)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.BOOKKEEPING_RETENTION_DAYS)
+    rejected = PendingEvaluation.objects.filter(state=PendingEvaluation.State.REJECTED, rejected_at__lt=cutoff)
+    return rows_delete_in_batches(rejected, budget_seconds=budget_seconds)

@@ -42,3 +42,13 @@ def pending_evaluations_sweep_task() -> None:
     from apps.traces.services import pending_evaluations_sweep
 
     pending_evaluations_sweep()
+
+
+@shared_task(name="traces.bookkeeping_prune", ignore_result=True, soft_time_limit=300, time_limit=330)
+def bookkeeping_prune_task() -> None:
+    """Delete finished ingest batches, stale pending content and old rejected evaluation events, in batches."""
+    from apps.traces.services import ingest_batches_prune, pending_contents_prune, pending_evaluations_prune
+
+    ingest_batches_prune()
+    pending_contents_prune()
+    pending_evaluations_prune()

@@ -31,11 +31,32 @@ def command_text(service: dict[str, Any]) -> str:
     return command if isinstance(command, str) else " ".join(command)
 
 
-def test_compose_has_the_five_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"db", "redis", "web", "worker", "beat"}
+def test_compose_has_the_five_services_and_an_optional_pooler(services: dict[str, Any]) -> None:
+    assert {name for name, service in services.items() if not service.get("profiles")} == {
+        "db",
+        "redis",
+        "web",
+        "worker",
+        "beat",
+    }
+    assert services["pgbouncer"]["profiles"] == ["pooler"]
 
 
-@pytest.mark.parametrize("name", ["db", "redis", *APP_SERVICES])
+def test_compose_pooler_profile_runs_debian_pgbouncer_in_transaction_mode(services: dict[str, Any]) -> None:
+    pooler = services["pgbouncer"]
+    dockerfile = (REPO / pooler["build"]["dockerfile"]).read_text()
+    assert "apt-get install -y --no-install-recommends pgbouncer" in dockerfile and "\nUSER postgres" in dockerfile
+    ini = (REPO / "platform" / "pgbouncer" / "pgbouncer.ini").read_text()
+    assert "pool_mode = transaction" in ini and "host=db port=5432" in ini and "listen_port = 6432" in ini
+    assert pooler["depends_on"]["db"]["condition"] == "service_healthy"
+    assert pooler["environment"]["POSTGRES_PASSWORD"] == services["db"]["environment"]["POSTGRES_PASSWORD"]
+    # The app services reach it by host/port and turn on the pooled database settings with it.
+    env = services["web"]["environment"]
+    assert "@${DATABASE_HOST:-db}:${DATABASE_PORT:-5432}/" in env["DATABASE_URL"]
+    assert env["DATABASE_POOLED"] == "${DATABASE_POOLED:-false}"
+
+
+@pytest.mark.parametrize("name", ["db", "redis", "pgbouncer", *APP_SERVICES])
 def test_compose_restarts_every_service_unless_stopped(services: dict[str, Any], name: str) -> None:
     # A crashed worker (or database) comes back by itself; `docker compose stop` still stops it.
     assert services[name]["restart"] == "unless-stopped"
@@ -69,7 +90,10 @@ def test_compose_builds_app_services_from_the_platform_dockerfile(services: dict
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_compose_app_services_get_urls_secret_and_hosts(services: dict[str, Any], name: str) -> None:
     env = services[name]["environment"]
-    assert env["DATABASE_URL"].startswith("postgres://") and "@db:5432/" in env["DATABASE_URL"]
+    assert (
+        env["DATABASE_URL"].startswith("postgres://")
+        and "@${DATABASE_HOST:-db}:${DATABASE_PORT:-5432}/" in env["DATABASE_URL"]
+    )
     assert env["REDIS_URL"].startswith("redis://redis:6379/")
     assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")  # no default secret: compose refuses to start
     assert "ALLOWED_HOSTS" in env

@@ -472,3 +472,29 @@ def test_ensure_chromium_warns_instead_of_failing(
     monkeypatch.setattr(runner.subprocess, "call", lambda argv, **kwargs: 100)
     runner.ensure_chromium({})
     assert "could not install chromium" in capsys.readouterr().err
+
+
+def test_ensure_pgbouncer_installs_with_apt_when_missing(
+    runner: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(runner, "PGBOUNCER", tmp_path / "pgbouncer")
+    monkeypatch.setattr(runner.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(runner.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(runner.subprocess, "call", lambda argv, **kwargs: calls.append(argv) or 0)
+    runner.ensure_pgbouncer({})
+    assert calls == [["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "pgbouncer"]]
+    calls.clear()
+    runner.ensure_pgbouncer({"SIGHTLINE_SKIP_PGBOUNCER": "1"})
+    assert calls == []
+
+
+def test_ensure_pgbouncer_warns_instead_of_failing(
+    runner: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runner, "PGBOUNCER", tmp_path / "pgbouncer")
+    monkeypatch.setattr(runner.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(runner.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(runner.subprocess, "call", lambda argv, **kwargs: 100)
+    runner.ensure_pgbouncer({})
+    assert "could not install pgbouncer" in capsys.readouterr().err
