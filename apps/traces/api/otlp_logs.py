@@ -12,8 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.projects.models import ApiKey
-from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
-from apps.traces.bulk import store_isolating_data_errors
+from apps.traces.api.otlp_receiver import otlp_handle, otlp_store_and_answer
 from apps.traces.normalize import LogContent, LogEvaluation, SpanRejected, normalize_log_record
 from apps.traces.otlp import OtlpError, encode_logs_response, iter_log_records, parse_logs_request
 from apps.traces.services import log_events_ingest
@@ -40,16 +39,15 @@ def _ingest_logs(api_key: ApiKey, body: bytes, content_type: str) -> HttpRespons
             continue
         if event is not None:  # other log records are not ours to keep
             events.append((index, event))
-    # A value the database refuses (caused by the data) rejects only its record; the rest are stored.
-    stored, refused = store_isolating_data_errors(
-        events, lambda group: log_events_ingest(project=api_key.project, events=[event for _, event in group])
+    return otlp_store_and_answer(
+        events,
+        lambda group: log_events_ingest(project=api_key.project, events=[event for _, event in group]),
+        noun="log record",
+        rejected=rejected,
+        problems=problems,
+        encode=encode_logs_response,
+        content_type=content_type,
     )
-    for index, reason in sorted((index, reason) for (index, _), reason in refused):
-        rejected += 1
-        problems.append(f"log record {index}: the database refused a value ({reason})")
-    if refused and not stored:
-        raise OtlpError(400, "no log record of the request could be stored: " + rejection_summary(problems, rejected))
-    return otlp_answer(encode_logs_response(content_type, rejected, rejection_summary(problems, rejected)))
 
 
 @csrf_exempt

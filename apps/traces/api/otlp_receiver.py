@@ -15,7 +15,7 @@ from apps.core.middleware import is_chunked_without_length
 from apps.projects.authentication import bearer_key_from
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_authenticate
-from apps.traces.bulk import data_error_message, is_data_error
+from apps.traces.bulk import data_error_message, is_data_error, store_isolating_data_errors
 from apps.traces.otlp import OtlpError, encode_status, read_body
 
 logger = logging.getLogger(__name__)
@@ -119,4 +119,28 @@ def rejection_summary(problems: list[str], total_rejected: int, limit: int = 5) 
     return f"{total_rejected} rejected: {shown}{more}"
 
 
-__all__: list[Any] = ["otlp_handle", "otlp_error", "otlp_answer", "rejection_summary"]
+def otlp_store_and_answer(
+    items: list[tuple[int, Any]],
+    store: Callable[[list[tuple[int, Any]]], Any],
+    *,
+    noun: str,
+    rejected: int,
+    problems: list[str],
+    encode: Callable[[str, int, str], tuple[bytes, str]],
+    content_type: str,
+) -> HttpResponse:
+    """Store (index, item) pairs, a value the database refuses costing only its item; answer with partial_success.
+
+    `rejected` and `problems` carry what decoding already refused; a request none of whose items could be stored
+    is a 400 (never a 503: the data, not the database, is at fault).
+    """
+    stored, refused = store_isolating_data_errors(items, store)
+    for index, reason in sorted((index, reason) for (index, _), reason in refused):
+        rejected += 1
+        problems.append(f"{noun} {index}: the database refused a value ({reason})")
+    if refused and not stored:
+        raise OtlpError(400, f"no {noun} of the request could be stored: " + rejection_summary(problems, rejected))
+    return otlp_answer(encode(content_type, rejected, rejection_summary(problems, rejected)))
+
+
+__all__: list[Any] = ["otlp_handle", "otlp_error", "otlp_answer", "otlp_store_and_answer", "rejection_summary"]

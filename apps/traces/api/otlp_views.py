@@ -7,8 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.projects.models import ApiKey
-from apps.traces.api.otlp_receiver import otlp_answer, otlp_handle, rejection_summary
-from apps.traces.bulk import store_isolating_data_errors
+from apps.traces.api.otlp_receiver import otlp_handle, otlp_store_and_answer, rejection_summary
 from apps.traces.normalize import NormalizedSpan, SpanRejected, normalize_span
 from apps.traces.otlp import OtlpError, encode_traces_response, iter_spans, parse_traces_request
 from apps.traces.services import spans_ingest
@@ -37,16 +36,15 @@ def _ingest_traces(api_key: ApiKey, body: bytes, content_type: str) -> HttpRespo
     if rejected and not good:
         # Every span unusable, e.g. OTLP logs posted to the traces endpoint (they decode as id-less spans).
         raise OtlpError(400, "no usable span in the request: " + rejection_summary(problems, rejected))
-    # A value the database refuses (caused by the data) rejects only its span; the rest are stored.
-    stored, refused = store_isolating_data_errors(
-        good, lambda group: spans_ingest(project=api_key.project, spans=[span for _, span in group])
+    return otlp_store_and_answer(
+        good,
+        lambda group: spans_ingest(project=api_key.project, spans=[span for _, span in group]),
+        noun="span",
+        rejected=rejected,
+        problems=problems,
+        encode=encode_traces_response,
+        content_type=content_type,
     )
-    for index, reason in sorted((index, reason) for (index, _), reason in refused):
-        rejected += 1
-        problems.append(f"span {index}: the database refused a value ({reason})")
-    if refused and not stored:
-        raise OtlpError(400, "no span of the request could be stored: " + rejection_summary(problems, rejected))
-    return otlp_answer(encode_traces_response(content_type, rejected, rejection_summary(problems, rejected)))
 
 
 @csrf_exempt
