@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
 from apps.traces.models import IngestBatch, Span, Trace
+from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
     "id",
@@ -359,3 +361,67 @@ def trace_evaluation_rows(*, trace_pks: Sequence[int]) -> TraceEvaluationRows:
         cursor.nextset()
         spans = cursor.fetchall()
     return TraceEvaluationRows(traces, kinds, spans)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a conversation: a trace of the session and the user's message it answered."""
+
+    trace_pk: int
+    trace_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    user_text: str
+
+
+# The user's turn is the trace's last user message with text. It is read from the spans' stored input messages,
+# not from Trace.input_text, which falls back to the last message of any role (a tool result, a system prompt).
+# The root span wins (the application's own view of the request), else the earliest span that has one: later LLM
+# calls of an agent loop repeat the conversation with tool traffic appended. Only when no span stored a user
+# message (plain-text inputs such as OpenInference's input.value) does the trace's input text stand in.
+SESSION_TURNS_SQL = """
+SELECT t.id, t.trace_id, t.started_at, t.ended_at, t.input_text,
+    (SELECT last_user.msg
+     FROM traces_span s
+     CROSS JOIN LATERAL (
+         SELECT e.msg
+         FROM jsonb_array_elements(
+             CASE WHEN jsonb_typeof(s.input_messages) = 'array' THEN s.input_messages ELSE '[]'::jsonb END
+         ) WITH ORDINALITY AS e(msg, n)
+         WHERE jsonb_typeof(e.msg) = 'object' AND e.msg ->> 'role' = 'user'
+             AND jsonb_path_exists(e.msg, '$.parts[*] ? (@.type == "text")')
+         ORDER BY e.n DESC
+         LIMIT 1
+     ) AS last_user
+     WHERE s.trace_id = t.id
+     ORDER BY s.is_root DESC, s.started_at, s.span_id
+     LIMIT 1) AS user_message
+FROM traces_trace t
+WHERE t.project_id = %(project_id)s AND t.session_id = %(session_id)s AND t.started_at >= %(since)s
+ORDER BY t.started_at DESC, t.id DESC
+LIMIT %(limit)s
+"""
+
+
+def session_turn_list(
+    *, project_id: int, session_id: str, since: datetime | None = None, limit: int = 500
+) -> list[Turn]:
+    """Return a session's turns (its newest `limit` traces since `since`) in start order, each with the user's message."""
+    if not session_id:
+        return []
+    params = {
+        "project_id": project_id,
+        "session_id": session_id,
+        "since": since or datetime(1970, 1, 1, tzinfo=UTC),
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(SESSION_TURNS_SQL, params)
+        rows = cursor.fetchall()
+    turns = []
+    for pk, trace_id, started_at, ended_at, input_text, message in reversed(rows):
+        if isinstance(message, str):  # a driver without jsonb decoding hands back text
+            message = json.loads(message)
+        text = parts_text(message.get("parts") or []) if isinstance(message, dict) else input_text
+        turns.append(Turn(trace_pk=pk, trace_id=trace_id, started_at=started_at, ended_at=ended_at, user_text=text))
+    return turns
