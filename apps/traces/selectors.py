@@ -377,8 +377,9 @@ class Turn:
 # The user's turn is the trace's last user message with text. It is read from the spans' stored input messages,
 # not from Trace.input_text, which falls back to the last message of any role (a tool result, a system prompt).
 # The root span wins (the application's own view of the request), else the earliest span that has one: later LLM
-# calls of an agent loop repeat the conversation with tool traffic appended. Only when no span stored a user
-# message (plain-text inputs such as OpenInference's input.value) does the trace's input text stand in.
+# calls of an agent loop repeat the conversation with tool traffic appended. Only when no span stored messages at
+# all (plain-text inputs such as OpenInference's input.value) does the trace's input text stand in; a trace whose
+# messages hold no user message (a background call with a system prompt only) is not a user turn.
 SESSION_TURNS_SQL = """
 SELECT t.id, t.trace_id, t.started_at, t.ended_at, t.input_text,
     (SELECT last_user.msg
@@ -395,7 +396,10 @@ SELECT t.id, t.trace_id, t.started_at, t.ended_at, t.input_text,
      ) AS last_user
      WHERE s.trace_id = t.id
      ORDER BY s.is_root DESC, s.started_at, s.span_id
-     LIMIT 1) AS user_message
+     LIMIT 1) AS user_message,
+    EXISTS (SELECT 1 FROM traces_span s
+            WHERE s.trace_id = t.id AND jsonb_typeof(s.input_messages) = 'array'
+                AND jsonb_array_length(s.input_messages) > 0) AS has_messages
 FROM traces_trace t
 WHERE t.project_id = %(project_id)s AND t.session_id = %(session_id)s AND t.started_at >= %(since)s
 ORDER BY t.started_at DESC, t.id DESC
@@ -419,9 +423,12 @@ def session_turn_list(
         cursor.execute(SESSION_TURNS_SQL, params)
         rows = cursor.fetchall()
     turns = []
-    for pk, trace_id, started_at, ended_at, input_text, message in reversed(rows):
+    for pk, trace_id, started_at, ended_at, input_text, message, has_messages in reversed(rows):
         if isinstance(message, str):  # a driver without jsonb decoding hands back text
             message = json.loads(message)
-        text = parts_text(message.get("parts") or []) if isinstance(message, dict) else input_text
+        if isinstance(message, dict):
+            text = parts_text(message.get("parts") or [])
+        else:
+            text = "" if has_messages else input_text
         turns.append(Turn(trace_pk=pk, trace_id=trace_id, started_at=started_at, ended_at=ended_at, user_text=text))
     return turns
