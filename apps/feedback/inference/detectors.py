@@ -188,7 +188,7 @@ def rephrase_decide(earlier: str, later: str, score: PairScore) -> RephraseDecis
         return RephraseDecision(False, "same-shape new request", score.similarity)
     new_content = sum(0.3 if t in WEAK_WORDS else 1.0 for t in b.content - a.content)
     if (
-        score.method == "lexical"
+        score.method.startswith("lexical")
         and _points_back(b)
         and new_content >= FOLLOW_UP_NEW_CONTENT
         and score.similarity < 0.8

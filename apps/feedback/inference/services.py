@@ -1,0 +1,75 @@
+"""The entry point: a session's inferred signals, read from its stored turns (no writes)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from apps.feedback.inference.detectors import (
+    InferredSignal,
+    LexicalScorer,
+    RephraseScorer,
+    Windows,
+    abandon_detect,
+    regenerate_detect,
+    rephrase_detect,
+)
+from apps.feedback.inference.embeddings import EmbeddingScorer, embedder_for_project
+from apps.traces.selectors import session_turn_list
+
+logger = logging.getLogger(__name__)
+
+# Turns older than this are not re-read: every signal is final well before (the longest window is abandon's).
+LOOKBACK = timedelta(days=1)
+
+
+def inference_windows() -> Windows:
+    """Return the detectors' windows from settings (FEEDBACK_*_WINDOW_SECONDS)."""
+    return Windows(
+        regenerate=timedelta(seconds=settings.FEEDBACK_REGENERATE_WINDOW_SECONDS),
+        rephrase=timedelta(seconds=settings.FEEDBACK_REPHRASE_WINDOW_SECONDS),
+        abandon=timedelta(seconds=settings.FEEDBACK_ABANDON_WINDOW_SECONDS),
+    )
+
+
+def session_signals_infer(
+    *, project_id: int, session_id: str, now: datetime, scorer: RephraseScorer | None = None
+) -> list[InferredSignal]:
+    """Return the signals inferred from a session's turns of the last day up to now, each on the earlier turn.
+
+    1. Read the turns (apps.traces.selectors.session_turn_list), the user's last message of each trace.
+    2. Regenerate and rephrase compare consecutive user turns; abandon looks at the silence after each answer.
+    3. Rephrase similarity comes from the project's embeddings endpoint when it has one, else (or when the
+       endpoint fails) from the lexical reading; the signal's reason says which.
+    Pure with respect to writes: the same turns and `now` give the same signals, so recording them is idempotent.
+    """
+    turns = [
+        t
+        for t in session_turn_list(project_id=project_id, session_id=session_id, since=now - LOOKBACK)
+        if t.started_at <= now
+    ]
+    if not turns:
+        return []
+    windows = inference_windows()
+    embedder = None
+    if scorer is None:
+        embedder = embedder_for_project(project_id)
+        if embedder is None:
+            scorer = LexicalScorer()
+        else:
+            threshold = settings.FEEDBACK_REPHRASE_EMBEDDING_THRESHOLD_PCT / 100
+            scorer = EmbeddingScorer(embedder, threshold=threshold)
+    try:
+        signals = [
+            *regenerate_detect(turns, window=windows.regenerate),
+            *rephrase_detect(turns, window=windows.rephrase, scorer=scorer),
+            *abandon_detect(turns, now=now, window=windows.abandon),
+        ]
+    finally:
+        if embedder is not None:
+            embedder.close()
+    if isinstance(scorer, EmbeddingScorer) and scorer.failure is not None:
+        logger.warning("rephrase fell back to lexical for session %s: %s", session_id, scorer.failure.message)
+    return sorted(signals, key=lambda s: (s.occurred_at, s.trace_pk, s.kind))
