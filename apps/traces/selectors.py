@@ -8,13 +8,14 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
@@ -432,3 +433,36 @@ def session_turn_list(
             text = "" if has_messages else input_text
         turns.append(Turn(trace_pk=pk, trace_id=trace_id, started_at=started_at, ended_at=ended_at, user_text=text))
     return turns
+
+
+def trace_session_ids(*, project_id: int, trace_pks: Sequence[int]) -> list[str]:
+    """Return the distinct session ids of some of the project's traces (for inference after an ingest batch)."""
+    return sorted(
+        set(
+            Trace.objects.filter(project_id=project_id, id__in=list(trace_pks))
+            .exclude(session_id="")
+            .values_list("session_id", flat=True)
+        )
+    )
+
+
+def session_idle_list(
+    *, project_id: int, idle_from: datetime, idle_until: datetime, max_trace_s: float = 86_400, limit: int = 1000
+) -> list[str]:
+    """Return the project's sessions whose last answer ended in [idle_from, idle_until), oldest first.
+
+    The abandon sweep's read: a session is due once its last answer is a full window old. Traces are scanned
+    by start time (the trace_project_time index) from `max_trace_s` before idle_from, so a trace longer than
+    that is not seen.
+    """
+    last = Coalesce("ended_at", "started_at")
+    rows = (
+        Trace.objects.filter(project_id=project_id, started_at__gte=idle_from - timedelta(seconds=max_trace_s))
+        .exclude(session_id="")
+        .values("session_id")
+        .annotate(last_at=Max(last))
+        .filter(last_at__gte=idle_from, last_at__lt=idle_until)
+        .order_by("last_at", "session_id")
+        .values_list("session_id", flat=True)
+    )
+    return list(rows[:limit])

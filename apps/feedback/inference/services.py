@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from apps.feedback.inference.detectors import (
     rephrase_detect,
 )
 from apps.feedback.inference.embeddings import EmbeddingScorer, embedder_for_project
-from apps.traces.selectors import session_turn_list
+from apps.traces.selectors import session_idle_list, session_turn_list, trace_session_ids
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +74,25 @@ def session_signals_infer(
     if isinstance(scorer, EmbeddingScorer) and scorer.failure is not None:
         logger.warning("rephrase fell back to lexical for session %s: %s", session_id, scorer.failure.message)
     return sorted(signals, key=lambda s: (s.occurred_at, s.trace_pk, s.kind))
+
+
+def batch_sessions_infer(
+    *, project_id: int, trace_pks: Sequence[int], now: datetime
+) -> dict[str, list[InferredSignal]]:
+    """Return, per session an ingest batch touched, that session's signals (the after-ingest path to wire)."""
+    return {
+        session_id: session_signals_infer(project_id=project_id, session_id=session_id, now=now)
+        for session_id in trace_session_ids(project_id=project_id, trace_pks=trace_pks)
+    }
+
+
+# How far back the abandon sweep looks for windows that closed: sweeps every ~20 s may miss a few minutes.
+ABANDON_SWEEP_LOOKBACK = timedelta(minutes=10)
+
+
+def abandon_due_sessions(*, project_id: int, now: datetime, lookback: timedelta = ABANDON_SWEEP_LOOKBACK) -> list[str]:
+    """Return the project's sessions whose abandon window closed within `lookback` before now (the sweep to wire)."""
+    window = inference_windows().abandon
+    # abandon_detect counts an answer exactly one window old as abandoned: include that instant.
+    until = now - window + timedelta(microseconds=1)
+    return session_idle_list(project_id=project_id, idle_from=now - window - lookback, idle_until=until)
