@@ -95,7 +95,7 @@ STOP_WORDS: Final[frozenset[str]] = frozenset(
     mine more most my myself no nor not of on once only or other our ours out over own please pls plz same she should
     so some such than that the their theirs them then there these they this those through to too under until up us
     very was we were what whats when where which while who whom why will with would you your yours yourself yet
-    still really actually also just kindly hi hello hey want wanted wanting need needs needed like would'd get got
+    still really actually also just kindly hi hello hey want wanted wanting need needs needed like get got
     getting gets see know tell give show able way possible something thing things do does did there's im ive
     today now currently right exactly""".split()
 )
@@ -204,7 +204,8 @@ PHRASES: Final[dict[str, str]] = {
     "access token": "c_apikey",
 }
 
-# Single words (stemmed at import) to concepts. General support vocabulary, not tuned to single test sentences.
+# Single words (stemmed at import) to concepts: common support vocabulary, written alongside the labelled set's
+# tuning split (its held-out split was written afterwards and never tuned on; the README gives both figures).
 WORDS: Final[dict[str, tuple[str, ...]]] = {
     "c_cancel": ("cancel", "cancellation", "stop", "end", "terminate", "quit", "discontinue", "halt"),
     "c_subscription": ("subscription", "subscribe", "membership", "renewal", "renew", "recurring"),
@@ -254,8 +255,6 @@ WORDS: Final[dict[str, tuple[str, ...]]] = {
     "c_free": ("free", "gratis"),
     "c_create": ("create", "generate"),
     "c_apikey": ("apikey", "token"),
-    "c_invoice": ("invoice", "invoices", "receipt"),
-    "c_error": ("e42",),
     "c_screen": ("screen", "display"),
     "c_mean": ("mean", "meaning", "means"),
     "c_duplicate": ("twice", "duplicate", "double"),
@@ -375,7 +374,7 @@ def read(text: str) -> Reading:
     )
 
 
-def _edit_distance_at_most_one_swap(a: str, b: str) -> int:
+def _edit_distance(a: str, b: str) -> int:
     """Return the Damerau-Levenshtein distance of two short words (optimal string alignment)."""
     rows = [list(range(len(b) + 1))]
     for i, ca in enumerate(a, 1):
@@ -395,7 +394,7 @@ def _fuzzy_concept(word: str) -> str | None:
     if len(word) < 5 or not word.isalpha():
         return None
     for known, concept in _WORD_CONCEPT.items():
-        if len(known) >= 5 and abs(len(known) - len(word)) <= 1 and _edit_distance_at_most_one_swap(word, known) <= 1:
+        if len(known) >= 5 and abs(len(known) - len(word)) <= 1 and _edit_distance(word, known) <= 1:
             return concept
     return None
 
