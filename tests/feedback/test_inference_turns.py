@@ -127,3 +127,55 @@ def test_plain_text_input_without_messages_falls_back_to_the_traces_input(projec
     )  # fmt: skip
     [turn] = session_turn_list(project_id=project.id, session_id="sess-1")
     assert turn.user_text == "plain question"
+
+
+def otel_agent_turn(tracer, question: str, *, history: list[dict] | None = None) -> None:
+    """One agent request as an OTel GenAI SDK records it: a root span, then two chat calls around a tool call."""
+    import json
+
+    def parts(role: str, text: str) -> dict:
+        return {"role": role, "parts": [{"type": "text", "content": text}]}
+
+    first = [parts("system", "You are a support agent."), *(history or []), parts("user", question)]
+    second = [
+        *first,
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "lookup", "arguments": {}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "order 4471 shipped"}]},
+    ]
+    with tracer.start_as_current_span("invoke_agent support", attributes={"session.id": "otel-1"}):
+        for messages in (first, second):
+            with tracer.start_as_current_span(
+                "chat gpt-4o",
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.input.messages": json.dumps(messages),
+                    "gen_ai.output.messages": json.dumps([parts("assistant", "It shipped.")]),
+                },
+            ):
+                pass
+
+
+def test_turns_of_an_otel_agent_session_are_the_users_messages(client, api_key, project):
+    from tests.support.otlp import protobuf_body, record_spans
+
+    def build(tracer):
+        otel_agent_turn(tracer, "Where is my order?")
+        otel_agent_turn(
+            tracer,
+            "Can I change the delivery address?",
+            history=[
+                {"role": "user", "parts": [{"type": "text", "content": "Where is my order?"}]},
+                {"role": "assistant", "parts": [{"type": "text", "content": "It shipped."}]},
+            ],
+        )
+
+    response = client.post(
+        "/v1/traces",
+        data=protobuf_body(record_spans(build)),
+        content_type="application/x-protobuf",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 200
+    turns = session_turn_list(project_id=project.id, session_id="otel-1")
+    assert [t.user_text for t in turns] == ["Where is my order?", "Can I change the delivery address?"]
