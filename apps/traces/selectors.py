@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
@@ -435,15 +435,17 @@ def session_turn_list(
     return turns
 
 
-def trace_session_ids(*, project_id: int, trace_pks: Sequence[int]) -> list[str]:
-    """Return the distinct session ids of some of the project's traces (for inference after an ingest batch)."""
-    return sorted(
-        set(
-            Trace.objects.filter(project_id=project_id, id__in=list(trace_pks))
-            .exclude(session_id="")
-            .values_list("session_id", flat=True)
-        )
+def trace_session_starts(*, project_id: int, trace_pks: Sequence[int]) -> dict[str, datetime]:
+    """Return, per session id among some of the project's traces, the earliest start among them."""
+    rows = (
+        Trace.objects.filter(project_id=project_id, id__in=list(trace_pks))
+        .exclude(session_id="")
+        .values("session_id")
+        .annotate(first=Min("started_at"))
+        .order_by("session_id")
+        .values_list("session_id", "first")
     )
+    return dict(rows)
 
 
 def session_idle_list(

@@ -143,3 +143,28 @@ def test_lexical_rephrase_accuracy_floors():
     holdout = detectors_measure(split="holdout")["rephrase"]
     assert holdout.precision >= 0.9, holdout.errors
     assert holdout.accuracy >= 0.6, holdout.errors
+
+
+def test_since_limits_pairs_to_the_new_later_turns():
+    session = turns((0, "Summarize this article"), (10, "Summarize this article"), (30, "Summarize this article"))
+    window = timedelta(minutes=10)
+    assert [s.trace_pk for s in regenerate_detect(session, window=window)] == [1, 2]
+    assert [s.trace_pk for s in regenerate_detect(session, window=window, since=session[2].started_at)] == [2]
+
+    class Counting(LexicalScorer):
+        pairs: list = []
+
+        def score(self, pairs):
+            Counting.pairs.extend(pairs)
+            return super().score(pairs)
+
+    chat = turns((0, "Cancel my subscription"), (40, "How do I stop my plan from renewing?"), (80, "Thanks!"))
+    rephrase_detect(chat, window=timedelta(minutes=5), scorer=Counting(), since=chat[2].started_at)
+    assert Counting.pairs == [("How do I stop my plan from renewing?", "Thanks!")]
+
+
+def test_other_languages_keep_their_words_whole():
+    # The lexicon and stop words are English: other languages are compared word for word, no more.
+    assert "suscripción" in read("¿Cómo cancelo mi suscripción?").tokens
+    assert rephrased("¿Cómo cancelo mi suscripción?", "cómo cancelo mi suscripción por favor")
+    assert not rephrased("如何取消订阅", "今天天气怎么样")

@@ -57,3 +57,27 @@ def test_sessions_are_due_for_abandon_once_their_window_closed(api_client, proje
     # What the sweep then records: the abandon signal, now that the window has closed.
     signals = session_signals_infer(project_id=project.id, session_id="old", now=T0 + window + timedelta(seconds=3))
     assert [s.kind for s in signals] == ["abandon"]
+
+
+def test_a_later_batch_scores_only_the_pairs_it_brought(api_client, project, monkeypatch):
+    from apps.feedback.inference import services
+    from apps.feedback.inference.detectors import LexicalScorer
+
+    ingest(
+        api_client,
+        a_turn(1, 0, "Cancel my subscription", "s"),
+        a_turn(2, 40, "How do I stop my plan from renewing?", "s"),
+    )
+    pks = ingest(api_client, a_turn(3, 80, "Do you have a mobile app?", "s"))
+    scored: list[tuple[str, str]] = []
+
+    class Recording(LexicalScorer):
+        def score(self, pairs):
+            scored.extend(pairs)
+            return super().score(pairs)
+
+    real = services.session_signals_infer
+    monkeypatch.setattr(services, "session_signals_infer", lambda **kwargs: real(**kwargs, scorer=Recording()))
+    found = batch_sessions_infer(project_id=project.id, trace_pks=pks, now=T0 + timedelta(minutes=2))
+    assert found == {"s": []}  # the rephrase of turn 1 was the first batch's to report
+    assert scored == [("How do I stop my plan from renewing?", "Do you have a mobile app?")]

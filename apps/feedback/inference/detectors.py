@@ -111,16 +111,23 @@ def _gap(earlier: Turn, later: Turn) -> float:
     return max((later.started_at - _answered_at(earlier)).total_seconds(), 0.0)
 
 
-def _user_pairs(turns: Sequence[Turn]) -> list[tuple[Turn, Turn]]:
-    """Return consecutive pairs of turns that both carry a user message (turns without one are not user turns)."""
+def _user_pairs(turns: Sequence[Turn], since: datetime | None = None) -> list[tuple[Turn, Turn]]:
+    """Return consecutive pairs of turns that both carry a user message (turns without one are not user turns),
+    only those whose later turn started at or after `since` when given."""
     spoken = [t for t in turns if t.user_text.strip()]
-    return list(zip(spoken, spoken[1:], strict=False))
+    pairs = zip(spoken, spoken[1:], strict=False)
+    return [(a, b) for a, b in pairs if since is None or b.started_at >= since]
 
 
-def regenerate_detect(turns: Sequence[Turn], *, window: timedelta) -> list[InferredSignal]:
-    """Return a regenerate signal for each turn whose same input was answered again within the window."""
+def regenerate_detect(
+    turns: Sequence[Turn], *, window: timedelta, since: datetime | None = None
+) -> list[InferredSignal]:
+    """Return a regenerate signal for each turn whose same input was answered again within the window.
+
+    With `since`, only later turns that started then or after are looked at (a run after new turns arrived).
+    """
     signals = []
-    for earlier, later in _user_pairs(turns):
+    for earlier, later in _user_pairs(turns, since):
         gap = _gap(earlier, later)
         if gap <= window.total_seconds() and input_key(earlier.user_text) == input_key(later.user_text):
             signals.append(
@@ -199,11 +206,17 @@ def rephrase_decide(earlier: str, later: str, score: PairScore) -> RephraseDecis
     return RephraseDecision(False, "different", score.similarity)
 
 
-def rephrase_detect(turns: Sequence[Turn], *, window: timedelta, scorer: RephraseScorer) -> list[InferredSignal]:
-    """Return a rephrase signal for each turn whose next user message restates it within the window."""
+def rephrase_detect(
+    turns: Sequence[Turn], *, window: timedelta, scorer: RephraseScorer, since: datetime | None = None
+) -> list[InferredSignal]:
+    """Return a rephrase signal for each turn whose next user message restates it within the window.
+
+    With `since`, only later turns that started then or after are scored: an embeddings endpoint is not asked
+    again about pairs an earlier run judged.
+    """
     candidates = [
         (earlier, later)
-        for earlier, later in _user_pairs(turns)
+        for earlier, later in _user_pairs(turns, since)
         if _gap(earlier, later) <= window.total_seconds()
         and input_key(earlier.user_text) != input_key(later.user_text)  # the same input is a regeneration
     ]

@@ -18,7 +18,7 @@ from apps.feedback.inference.detectors import (
     rephrase_detect,
 )
 from apps.feedback.inference.embeddings import EmbeddingScorer, embedder_for_project
-from apps.traces.selectors import session_idle_list, session_turn_list, trace_session_ids
+from apps.traces.selectors import session_idle_list, session_turn_list, trace_session_starts
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,12 @@ def inference_windows() -> Windows:
 
 
 def session_signals_infer(
-    *, project_id: int, session_id: str, now: datetime, scorer: RephraseScorer | None = None
+    *,
+    project_id: int,
+    session_id: str,
+    now: datetime,
+    scorer: RephraseScorer | None = None,
+    changed_since: datetime | None = None,
 ) -> list[InferredSignal]:
     """Return the signals inferred from a session's turns of the last day up to now, each on the earlier turn.
 
@@ -45,6 +50,8 @@ def session_signals_infer(
     3. Rephrase similarity comes from the project's embeddings endpoint when it has one, else (or when the
        endpoint fails) from the lexical reading; the signal's reason says which.
     Pure with respect to writes: the same turns and `now` give the same signals, so recording them is idempotent.
+    With `changed_since`, regenerate and rephrase look only at later turns that started then or after (the turns
+    a new batch brought); abandon always looks at every turn.
     """
     turns = [
         t
@@ -64,8 +71,8 @@ def session_signals_infer(
             scorer = EmbeddingScorer(embedder, threshold=threshold)
     try:
         signals = [
-            *regenerate_detect(turns, window=windows.regenerate),
-            *rephrase_detect(turns, window=windows.rephrase, scorer=scorer),
+            *regenerate_detect(turns, window=windows.regenerate, since=changed_since),
+            *rephrase_detect(turns, window=windows.rephrase, scorer=scorer, since=changed_since),
             *abandon_detect(turns, now=now, window=windows.abandon),
         ]
     finally:
@@ -79,10 +86,15 @@ def session_signals_infer(
 def batch_sessions_infer(
     *, project_id: int, trace_pks: Sequence[int], now: datetime
 ) -> dict[str, list[InferredSignal]]:
-    """Return, per session an ingest batch touched, that session's signals (the after-ingest path to wire)."""
+    """Return, per session an ingest batch touched, the signals its new turns bring (the after-ingest path to wire).
+
+    Regenerate and rephrase look only at the batch's turns (as the later turn), so a session's pairs are
+    scored once, not again at every turn; abandon looks at every turn of the session.
+    """
+    starts = trace_session_starts(project_id=project_id, trace_pks=trace_pks)
     return {
-        session_id: session_signals_infer(project_id=project_id, session_id=session_id, now=now)
-        for session_id in trace_session_ids(project_id=project_id, trace_pks=trace_pks)
+        session_id: session_signals_infer(project_id=project_id, session_id=session_id, now=now, changed_since=first)
+        for session_id, first in starts.items()
     }
 
 

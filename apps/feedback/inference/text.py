@@ -284,7 +284,9 @@ _NUMBER_WORDS: Final[dict[str, str]] = {
 }
 _NUMBER_WORDS.update({"twice": "2", "once": "1", "dozen": "12", "thrice": "3"})
 _QUOTED_RE = re.compile(r"'([^']{1,80})'|\"([^\"]{1,80})\"")
-_TOKEN_RE = re.compile(r"c_[a-z0-9]+|#?\d+(?:[.,:]\d+)*%?(?![a-z])|[a-z0-9]+(?:-[a-z0-9]+)*")
+# Words are Unicode letters and digits ("cómo", "подписка"): the lexicon is English, but other languages still
+# compare word for word instead of falling apart at the first accent.
+_TOKEN_RE = re.compile(r"c_[a-z0-9]+|#?\d+(?:[.,:]\d+)*%?(?![^\W\d_])|[^\W_]+(?:-[^\W_]+)*")
 
 # What the user says when their last question was misunderstood: a restatement follows.
 REPHRASE_MARKERS: Final[re.Pattern[str]] = re.compile(
@@ -332,9 +334,9 @@ def read(text: str) -> Reading:
     for pattern, replacement in _CONTRACTIONS:
         unquoted = re.sub(pattern, replacement, unquoted)
     plain = re.sub(r"\s+", " ", unquoted).strip()
-    words = tuple(re.findall(r"[a-z0-9]+", plain))
+    words = tuple(re.findall(r"[^\W_]+", plain))
     marker = bool(REPHRASE_MARKERS.search(plain))
-    follow_up = bool(FOLLOW_UP_OPENINGS.match(re.sub(r"^[^a-z0-9]+", "", plain)))
+    follow_up = bool(FOLLOW_UP_OPENINGS.match(re.sub(r"^[\W_]+", "", plain)))
     substituted = _PHRASE_RE.sub(lambda m: f" {PHRASES[m.group(1)]} ", plain)
     tokens: list[str] = []
     numbers: list[str] = []
@@ -346,7 +348,7 @@ def read(text: str) -> Reading:
             continue
         if raw in _NUMBER_WORDS:
             raw = _NUMBER_WORDS[raw]
-        if (raw[0].isdigit() or raw[0] == "#") and not re.search(r"[a-z]", raw):
+        if (raw[0].isdigit() or raw[0] == "#") and not any(c.isalpha() for c in raw):
             number = raw.lstrip("#").rstrip("%").replace(",", ".")
             numbers.append(number)
             tokens.append("#" + number)
