@@ -370,6 +370,18 @@ INGEST_BATCH_CONSUMERS = [
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
 # the ingest transaction: scores stores them, and traces never imports scores.
 LOG_EVALUATION_CONSUMERS = ["apps.scores.services.log_evaluations_ingest"]
+# Implicit feedback inferred from sessions (apps/feedback/inference): how soon a later turn must come for the
+# earlier answer to count as regenerated or rephrased, and how long a silence after an answer is abandonment.
+FEEDBACK_REGENERATE_WINDOW_SECONDS = env_int("FEEDBACK_REGENERATE_WINDOW_SECONDS", 600)
+FEEDBACK_REPHRASE_WINDOW_SECONDS = env_int("FEEDBACK_REPHRASE_WINDOW_SECONDS", 300)
+FEEDBACK_ABANDON_WINDOW_SECONDS = env_int("FEEDBACK_ABANDON_WINDOW_SECONDS", 1800)
+# Rephrase similarity: the project's active judge of this name embeds messages (its model is an embeddings
+# model); without one, or when it fails, the lexical reading decides. Cosine threshold in percent.
+FEEDBACK_EMBEDDINGS_JUDGE = env("FEEDBACK_EMBEDDINGS_JUDGE", "embeddings").strip()
+FEEDBACK_REPHRASE_EMBEDDING_THRESHOLD_PCT = env_int("FEEDBACK_REPHRASE_EMBEDDING_THRESHOLD_PCT", 75)
+# Called with (project_id=) for the project's embedder or None; judges owns the OpenAI client, feedback never
+# imports it.
+FEEDBACK_EMBEDDER_PROVIDER = "apps.judges.services.judge_embedder_for_project"
 # An evaluation naming only gen_ai.response.id waits this long for the span with that id, then is rejected.
 INGEST_EVALUATION_GRACE_SECONDS = env_int("INGEST_EVALUATION_GRACE_SECONDS", 600)
 # Log content (/v1/logs) whose span never arrived is pruned after this long (its span is then taken as lost).

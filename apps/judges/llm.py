@@ -17,7 +17,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, runtime_checkable
@@ -37,6 +38,7 @@ __all__ = [
     "JudgeInput",
     "JudgeOutputInvalid",
     "JudgeUnavailable",
+    "OpenAIEmbeddings",
     "OpenAIJudge",
     "Verdict",
     "build_messages",
@@ -410,17 +412,7 @@ class OpenAIJudge(JudgeClient):
 
     def __init__(self, config: JudgeConfig, *, http_client: httpx.Client | None = None) -> None:
         self.config = config
-        # The base URL is user-given: every connection is checked (apps.core.outbound), no redirects.
-        if http_client is None:
-            http_client = guarded_http_client(allowed_hosts=config.allowed_hosts, timeout=config.timeout_s)
-        # max_retries=0: retrying is the Celery task's job, with retry_delay() and the row's state.
-        self._client = openai.OpenAI(
-            base_url=config.base_url,
-            api_key=config.api_key,
-            max_retries=0,
-            timeout=config.timeout_s,
-            http_client=http_client,
-        )
+        self._client = _openai_client(config, http_client)
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -435,7 +427,7 @@ class OpenAIJudge(JudgeClient):
         messages = build_messages(rubric, item, max_block_chars=cfg.max_block_chars, max_contexts=cfg.max_contexts)
 
         started = time.monotonic()
-        try:
+        with _endpoint_errors(cfg):
             response = self._client.chat.completions.with_raw_response.create(
                 model=cfg.model,
                 messages=messages,  # type: ignore[arg-type]  # plain dicts are the documented form
@@ -443,15 +435,6 @@ class OpenAIJudge(JudgeClient):
                 max_tokens=cfg.max_tokens,
                 response_format={"type": "json_object"},
             )
-        except openai.APITimeoutError as exc:
-            raise JudgeUnavailable(f"judge timed out after {cfg.timeout_s:g}s") from exc
-        except openai.APIConnectionError as exc:
-            refused = _refusal_in(exc)
-            if refused is not None:  # permanent: the address will not become public by retrying
-                raise JudgeOutputInvalid(f"judge endpoint refused: {refused}") from exc
-            raise JudgeUnavailable(f"cannot reach the judge endpoint: {exc}") from exc
-        except openai.APIStatusError as exc:
-            raise _status_error(exc) from exc
         latency_ms = round((time.monotonic() - started) * 1000)
 
         body = response.http_response.text
@@ -493,6 +476,77 @@ class OpenAIJudge(JudgeClient):
             output_tokens=output_tokens,
             cost=_cost(cfg, input_tokens, output_tokens),
         )
+
+
+def _openai_client(config: JudgeConfig, http_client: httpx.Client | None) -> openai.OpenAI:
+    """Return the openai client for a judge endpoint: guarded connections, no redirects, no client-side retries."""
+    # The base URL is user-given: every connection is checked (apps.core.outbound), no redirects.
+    if http_client is None:
+        http_client = guarded_http_client(allowed_hosts=config.allowed_hosts, timeout=config.timeout_s)
+    # max_retries=0: retrying is the Celery task's job, with retry_delay() and the row's state.
+    return openai.OpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key,
+        max_retries=0,
+        timeout=config.timeout_s,
+        http_client=http_client,
+    )
+
+
+@contextmanager
+def _endpoint_errors(cfg: JudgeConfig) -> Iterator[None]:
+    """Map the openai client's errors to JudgeUnavailable (transient) or JudgeOutputInvalid (permanent)."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise JudgeUnavailable(f"judge timed out after {cfg.timeout_s:g}s") from exc
+    except openai.APIConnectionError as exc:
+        refused = _refusal_in(exc)
+        if refused is not None:  # permanent: the address will not become public by retrying
+            raise JudgeOutputInvalid(f"judge endpoint refused: {refused}") from exc
+        raise JudgeUnavailable(f"cannot reach the judge endpoint: {exc}") from exc
+    except openai.APIStatusError as exc:
+        raise _status_error(exc) from exc
+
+
+class OpenAIEmbeddings:
+    """Embed texts with the embeddings model of a judge endpoint (`config.model` names the embeddings model).
+
+    The same guarded client and the same two errors as OpenAIJudge: JudgeUnavailable is transient,
+    JudgeOutputInvalid permanent (a refused address, another 4xx, or an answer that is not one vector per text).
+    """
+
+    def __init__(self, config: JudgeConfig, *, http_client: httpx.Client | None = None) -> None:
+        self.config = config
+        self._client = _openai_client(config, http_client)
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._client.close()
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Return one vector per text, in order, or raise JudgeUnavailable / JudgeOutputInvalid."""
+        if not texts:
+            return []
+        inputs = [text[: self.config.max_block_chars] or " " for text in texts]  # the API refuses empty strings
+        with _endpoint_errors(self.config):
+            response = self._client.embeddings.with_raw_response.create(
+                model=self.config.model, input=inputs, encoding_format="float"
+            )
+        body = response.http_response.text
+        try:
+            items = sorted(response.parse().data, key=lambda item: item.index)
+            vectors = [[float(x) for x in item.embedding] for item in items]
+        except (ValueError, TypeError, AttributeError, KeyError, openai.APIError) as exc:
+            raise JudgeOutputInvalid("embeddings endpoint returned a malformed answer", raw=body) from exc
+        if len(vectors) != len(texts) or [item.index for item in items] != list(range(len(texts))):
+            raise JudgeOutputInvalid(
+                f"embeddings endpoint returned {len(vectors)} vectors for {len(texts)} texts", raw=body
+            )
+        width = len(vectors[0])
+        if width == 0 or any(len(v) != width or not all(math.isfinite(x) for x in v) for v in vectors):
+            raise JudgeOutputInvalid("embeddings endpoint returned empty, ragged or non-finite vectors", raw=body)
+        return vectors
 
 
 def _refusal_in(exc: BaseException) -> OutboundRefused | None:

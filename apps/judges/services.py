@@ -16,7 +16,16 @@ from apps.core.jobs import Claim, Outcome, RowJob, job_claim, job_finish, job_ma
 from apps.core.outbound import OutboundRefused, outbound_url_check
 from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
-from apps.judges.llm import JudgeConfig, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, OpenAIJudge
+from apps.feedback.inference.embeddings import EmbeddingsUnavailable
+from apps.judges.llm import (
+    JudgeConfig,
+    JudgeError,
+    JudgeInput,
+    JudgeOutputInvalid,
+    JudgeUnavailable,
+    OpenAIEmbeddings,
+    OpenAIJudge,
+)
 from apps.judges.models import Judge, JudgePreview, JudgeRequest
 from apps.judges.rubrics import Rubric
 from apps.judges.secrets import secret_decrypt, secret_encrypt
@@ -100,9 +109,9 @@ def judge_api_key(judge: Judge) -> str:
     return ""
 
 
-def judge_client_for(judge: Judge) -> OpenAIJudge:
-    """Build the guarded OpenAI-compatible client for a pinned judge (connections checked, no redirects)."""
-    config = JudgeConfig(
+def judge_config_for(judge: Judge) -> JudgeConfig:
+    """Return how to reach a pinned judge's endpoint: its URL, key, model, timeout, prices and allowed hosts."""
+    return JudgeConfig(
         base_url=judge.base_url,
         api_key=judge_api_key(judge) or "no-key",
         model=judge.model,
@@ -112,7 +121,42 @@ def judge_client_for(judge: Judge) -> OpenAIJudge:
         # A refused address surfaces from grade() as JudgeOutputInvalid (permanent, recorded on the row).
         allowed_hosts=tuple(settings.JUDGE_ALLOWED_HOSTS),
     )
-    return OpenAIJudge(config)
+
+
+def judge_client_for(judge: Judge) -> OpenAIJudge:
+    """Build the guarded OpenAI-compatible client for a pinned judge (connections checked, no redirects)."""
+    return OpenAIJudge(judge_config_for(judge))
+
+
+class JudgeEmbedder:
+    """The feedback app's Embedder over a judge endpoint: judge errors become EmbeddingsUnavailable."""
+
+    def __init__(self, client: OpenAIEmbeddings) -> None:
+        self.client = client
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Return one vector per text, or raise EmbeddingsUnavailable (transient for JudgeUnavailable)."""
+        try:
+            return self.client.embed(texts)
+        except JudgeError as exc:
+            raise EmbeddingsUnavailable(str(exc), transient=isinstance(exc, JudgeUnavailable)) from exc
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self.client.close()
+
+
+def judge_embedder_for_project(*, project_id: int) -> JudgeEmbedder | None:
+    """Return an embedder for the project's active judge named FEEDBACK_EMBEDDINGS_JUDGE, or None if it has none.
+
+    That judge is configured like any other (base URL, key from a SIGHTLINE_JUDGE_KEY_* variable or stored
+    encrypted, timeout, JUDGE_ALLOWED_HOSTS); its model is the embeddings model, e.g. text-embedding-3-small.
+    """
+    name = settings.FEEDBACK_EMBEDDINGS_JUDGE
+    judge = Judge.objects.filter(project_id=project_id, name=name, is_active=True).first() if name else None
+    if judge is None:
+        return None
+    return JudgeEmbedder(OpenAIEmbeddings(judge_config_for(judge)))
 
 
 JUDGE_PREVIEW_JOB = RowJob(

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
 from apps.traces.models import IngestBatch, Span, Trace
+from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
     "id",
@@ -359,3 +362,109 @@ def trace_evaluation_rows(*, trace_pks: Sequence[int]) -> TraceEvaluationRows:
         cursor.nextset()
         spans = cursor.fetchall()
     return TraceEvaluationRows(traces, kinds, spans)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a conversation: a trace of the session and the user's message it answered."""
+
+    trace_pk: int
+    trace_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    user_text: str
+
+
+# The user's turn is the trace's last user message with text. It is read from the spans' stored input messages,
+# not from Trace.input_text, which falls back to the last message of any role (a tool result, a system prompt).
+# The root span wins (the application's own view of the request), else the earliest span that has one: later LLM
+# calls of an agent loop repeat the conversation with tool traffic appended. Only when no span stored messages at
+# all (plain-text inputs such as OpenInference's input.value) does the trace's input text stand in; a trace whose
+# messages hold no user message (a background call with a system prompt only) is not a user turn.
+SESSION_TURNS_SQL = """
+SELECT t.id, t.trace_id, t.started_at, t.ended_at, t.input_text,
+    (SELECT last_user.msg
+     FROM traces_span s
+     CROSS JOIN LATERAL (
+         SELECT e.msg
+         FROM jsonb_array_elements(
+             CASE WHEN jsonb_typeof(s.input_messages) = 'array' THEN s.input_messages ELSE '[]'::jsonb END
+         ) WITH ORDINALITY AS e(msg, n)
+         WHERE jsonb_typeof(e.msg) = 'object' AND e.msg ->> 'role' = 'user'
+             AND jsonb_path_exists(e.msg, '$.parts[*] ? (@.type == "text")')
+         ORDER BY e.n DESC
+         LIMIT 1
+     ) AS last_user
+     WHERE s.trace_id = t.id
+     ORDER BY s.is_root DESC, s.started_at, s.span_id
+     LIMIT 1) AS user_message,
+    EXISTS (SELECT 1 FROM traces_span s
+            WHERE s.trace_id = t.id AND jsonb_typeof(s.input_messages) = 'array'
+                AND jsonb_array_length(s.input_messages) > 0) AS has_messages
+FROM traces_trace t
+WHERE t.project_id = %(project_id)s AND t.session_id = %(session_id)s AND t.started_at >= %(since)s
+ORDER BY t.started_at DESC, t.id DESC
+LIMIT %(limit)s
+"""
+
+
+def session_turn_list(
+    *, project_id: int, session_id: str, since: datetime | None = None, limit: int = 500
+) -> list[Turn]:
+    """Return a session's turns (its newest `limit` traces since `since`) in start order, each with the user's message."""
+    if not session_id:
+        return []
+    params = {
+        "project_id": project_id,
+        "session_id": session_id,
+        "since": since or datetime(1970, 1, 1, tzinfo=UTC),
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(SESSION_TURNS_SQL, params)
+        rows = cursor.fetchall()
+    turns = []
+    for pk, trace_id, started_at, ended_at, input_text, message, has_messages in reversed(rows):
+        if isinstance(message, str):  # a driver without jsonb decoding hands back text
+            message = json.loads(message)
+        if isinstance(message, dict):
+            text = parts_text(message.get("parts") or [])
+        else:
+            text = "" if has_messages else input_text
+        turns.append(Turn(trace_pk=pk, trace_id=trace_id, started_at=started_at, ended_at=ended_at, user_text=text))
+    return turns
+
+
+def trace_session_starts(*, project_id: int, trace_pks: Sequence[int]) -> dict[str, datetime]:
+    """Return, per session id among some of the project's traces, the earliest start among them."""
+    rows = (
+        Trace.objects.filter(project_id=project_id, id__in=list(trace_pks))
+        .exclude(session_id="")
+        .values("session_id")
+        .annotate(first=Min("started_at"))
+        .order_by("session_id")
+        .values_list("session_id", "first")
+    )
+    return dict(rows)
+
+
+def session_idle_list(
+    *, project_id: int, idle_from: datetime, idle_until: datetime, max_trace_s: float = 86_400, limit: int = 1000
+) -> list[str]:
+    """Return the project's sessions whose last answer ended in [idle_from, idle_until), oldest first.
+
+    The abandon sweep's read: a session is due once its last answer is a full window old. Traces are scanned
+    by start time (the trace_project_time index) from `max_trace_s` before idle_from, so a trace longer than
+    that is not seen.
+    """
+    last = Coalesce("ended_at", "started_at")
+    rows = (
+        Trace.objects.filter(project_id=project_id, started_at__gte=idle_from - timedelta(seconds=max_trace_s))
+        .exclude(session_id="")
+        .values("session_id")
+        .annotate(last_at=Max(last))
+        .filter(last_at__gte=idle_from, last_at__lt=idle_until)
+        .order_by("last_at", "session_id")
+        .values_list("session_id", flat=True)
+    )
+    return list(rows[:limit])

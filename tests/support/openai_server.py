@@ -1,12 +1,17 @@
 """A small OpenAI-compatible HTTP server on 127.0.0.1 for tests: the only stand-in we allow (paid LLM APIs).
 
 Tests script its answers: a normal chat completion, a slow one, 429 with Retry-After, 500, or garbage.
+POST .../embeddings answers an embeddings list: scripted vectors, or by default a deterministic bag-of-words
+vector per input (identical texts get identical vectors; it is not semantic).
 It records every request so tests can check what the real `openai` client sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
 import threading
 import time
 from collections import deque
@@ -28,6 +33,16 @@ class Reply:
     prompt_tokens: int = 12
     completion_tokens: int = 7
     finish_reason: str = "stop"
+    embeddings: list[list[float]] | None = None  # for /embeddings: these vectors instead of bag-of-words ones
+
+
+def bag_of_words(text: str, dims: int = 64) -> list[float]:
+    """Return a unit vector counting the text's lower-cased words in hashed buckets (stable across runs)."""
+    vector = [0.0] * dims
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 class FakeOpenAI:
@@ -60,6 +75,8 @@ class FakeOpenAI:
                     data = reply.raw_body
                 elif reply.status != 200:
                     data = json.dumps({"error": {"message": f"scripted {reply.status}", "type": "test"}}).encode()
+                elif self.path.rstrip("/").endswith("/embeddings"):
+                    data = json.dumps(fake.embeddings(payload, reply)).encode()
                 else:
                     data = json.dumps(fake.completion(payload, reply)).encode()
                 try:
@@ -103,6 +120,18 @@ class FakeOpenAI:
                 "completion_tokens": reply.completion_tokens,
                 "total_tokens": reply.prompt_tokens + reply.completion_tokens,
             },
+        }
+
+    def embeddings(self, payload: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        """Build an embeddings list like the real API's, one vector per input."""
+        inputs = payload.get("input") or []
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        vectors = reply.embeddings if reply.embeddings is not None else [bag_of_words(str(t)) for t in inputs]
+        return {
+            "object": "list",
+            "model": reply.model,
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens},
         }
 
     def start(self) -> FakeOpenAI:
