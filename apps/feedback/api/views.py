@@ -141,6 +141,11 @@ class TraceFeedbackDetailApi(TraceScoredDetailApi):
 
     @extend_schema(
         summary="Get a trace with its span tree, scores and feedback",
+        description=(
+            "The trace's fields; its spans as a flat depth-first list (`depth`, `parent_span_id`, `child_span_ids`); "
+            "its scores; and its feedback, oldest first, explicit (`source: explicit`, sent to /api/v1/feedback) "
+            "and inferred from its session (`source: inferred`, with a `reason`)."
+        ),
         responses={200: TraceFeedbackDetailOutputSerializer},
     )
     def get(self, request: Request, trace_id: str) -> Response:
