@@ -57,6 +57,12 @@ app.conf.beat_schedule = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
+    # Feedback that arrived before its trace: link it once the trace exists (ingest batches also link at once).
+    "feedback-link-sweep": {
+        "task": "feedback.feedback_link_sweep",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
         "schedule": timedelta(seconds=30),

@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "apps.traces",
     "apps.scores",
+    "apps.feedback",
     "apps.judges",
     "apps.evaluators",
     "apps.demo",
@@ -365,6 +366,7 @@ INGEST_BATCH_CONSUMERS = [
     "apps.traces.services.pending_evaluations_resolve",
     "apps.scores.services.scores_dimensions_refresh",
     "apps.scores.services.scores_from_span_evaluations",
+    "apps.feedback.services.feedback_link_batch",
     "apps.evaluators.services.evaluations_run",
 ]
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
@@ -396,6 +398,15 @@ EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200
 PROJECT_CREATED_HOOKS = [
     "apps.evaluators.services.evaluators_default_create",
 ]
+
+# Feedback (POST /api/v1/feedback). Origins whose pages may post it from a browser (CORS), comma-separated, e.g.
+# "https://app.example.com"; "*" (the default) lets any page post: the endpoint only takes writes authenticated by
+# the bearer key the page sends (no cookies), and that write-only key is public in the page anyway.
+FEEDBACK_ALLOWED_ORIGINS = env_list("FEEDBACK_ALLOWED_ORIGINS", "*")
+# Feedback whose trace has not arrived after this long is listed on the project's "unlinked feedback" page.
+FEEDBACK_UNLINKED_GRACE_SECONDS = env_int("FEEDBACK_UNLINKED_GRACE_SECONDS", 3600)
+# The 15 s link sweep retries feedback received this recently; older rows still link when their trace is ingested.
+FEEDBACK_LINK_WINDOW_SECONDS = env_int("FEEDBACK_LINK_WINDOW_SECONDS", 7 * 86_400)
 
 # Judges (LLM-as-judge) reach any OpenAI-compatible endpoint.
 JUDGE_BASE_URL = env("JUDGE_BASE_URL", "")

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from apps.evaluators.services import evaluations_run
+from apps.feedback.services import feedback_create
 from apps.projects.models import Project
 from apps.projects.services import demo_seed
 from apps.traces.models import Trace
@@ -105,13 +106,29 @@ def demo_traces_seed(*, project: Project, count: int = 240, seed: int = 7) -> in
     rng = random.Random(seed)
     now = timezone.now()
     spans = []
+    traces = []
     for n in range(count):
         at = now - timedelta(seconds=rng.randint(60, 24 * 3600))
-        spans.extend(native_trace_spans(_trace(rng, n, at)))
+        traces.append(_trace(rng, n, at))
+        spans.extend(native_trace_spans(traces[-1]))
     result = spans_ingest(project=project, spans=spans)
+    feedback_create(project=project, items=_feedback(random.Random(seed + 1), traces))
     pks = list(Trace.objects.filter(project=project).values_list("id", flat=True))
     evaluations_run(project_id=project.id, trace_pks=pks)
     return len(result.trace_ids)
+
+
+def _feedback(rng: random.Random, traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Some users vote: bad answers get thumbs-down and low ratings more often than good ones."""
+    items: list[dict[str, Any]] = []
+    for trace in traces:
+        bad = trace["output"] in BAD_ANSWERS
+        base = {"trace_id": trace["trace_id"], "user_id": trace["user_id"], "timestamp": trace["ended_at"]}
+        if rng.random() < (0.5 if bad else 0.15):
+            items.append({**base, "kind": "thumbs_down" if bad and rng.random() < 0.8 else "thumbs_up"})
+        if rng.random() < 0.1:
+            items.append({**base, "kind": "rating", "value": rng.randint(1, 2) if bad else rng.randint(4, 5)})
+    return items
 
 
 # The admin password seed_demo used to set, known to anyone who read the source: an admin that

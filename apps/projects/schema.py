@@ -19,6 +19,7 @@ class ProjectApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": (
                 "A project API key from the Settings page: sl_w_… ingests and reads, sl_r_… reads, "
-                "sl_a_… also changes configuration (judges, evaluators, backfills)."
+                "sl_a_… also changes configuration (judges, evaluators, backfills), sl_f_… only sends feedback "
+                "(POST /api/v1/feedback; write-only, safe in a browser)."
             ),
         }

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -324,6 +324,29 @@ def _score_reads() -> TraceScoreReads:
     if not _registered_score_reads:
         raise ImproperlyConfigured("apps.scores must be installed: it provides the score reads of trace lists")
     return _registered_score_reads[0]
+
+
+class TracePagePanel(NamedTuple):
+    """A section a higher app adds to the trace page: the template to include and its context."""
+
+    template: str
+    context: dict[str, Any]
+
+
+# Higher apps (feedback, review) add sections to the trace page without traces importing them: each registers
+# a callable (trace=) -> TracePagePanel from its AppConfig.ready.
+_trace_page_panels: list[Callable[..., TracePagePanel]] = []
+
+
+def trace_page_panel_register(panel: Callable[..., TracePagePanel]) -> None:
+    """Add a section to the trace page (idempotent; called from a higher app's AppConfig.ready)."""
+    if panel not in _trace_page_panels:
+        _trace_page_panels.append(panel)
+
+
+def trace_page_panels(*, trace: Trace) -> list[TracePagePanel]:
+    """Return the registered sections of this trace's page, in registration order."""
+    return [panel(trace=trace) for panel in _trace_page_panels]
 
 
 class TraceEvaluationRows(NamedTuple):

@@ -717,3 +717,16 @@ def pending_evaluations_prune(*, now: datetime | None = None, budget_seconds: fl
     cutoff = (now or timezone.now()) - timedelta(days=settings.BOOKKEEPING_RETENTION_DAYS)
     rejected = PendingEvaluation.objects.filter(state=PendingEvaluation.State.REJECTED, rejected_at__lt=cutoff)
     return rows_delete_in_batches(rejected, budget_seconds=budget_seconds)
+
+
+def traces_feedback_mark(*, project_id: int, trace_pks: Sequence[int]) -> int:
+    """Set has_feedback on these traces of the project (the feedback app calls this when feedback links)."""
+    if not trace_pks:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE traces_trace SET has_feedback = true, updated_at = now() "
+            "WHERE project_id = %s AND id = ANY(%s::bigint[]) AND NOT has_feedback",
+            [project_id, "{" + ",".join(str(int(pk)) for pk in set(trace_pks)) + "}"],
+        )
+        return cursor.rowcount

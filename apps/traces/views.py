@@ -18,6 +18,7 @@ from apps.traces.selectors import (
     trace_facets,
     trace_get,
     trace_page,
+    trace_page_panels,
     trace_score_list,
     traces_with_failed_scores,
 )
@@ -119,5 +120,6 @@ def _detail_page(request: HttpRequest, project: Project, trace: Trace, selected_
         "nodes": nodes,
         "span": span,
         "scores": trace_score_list(trace=trace),
+        "panels": trace_page_panels(trace=trace),
     }
     return render(request, DETAIL_TEMPLATE, context)

@@ -109,3 +109,13 @@ def test_demo_setup_reports_a_generated_password() -> None:
     result = demo_setup(username="admin", password="", traces=1)
     assert result.password_generated and result.password
     assert demo_setup(username="admin", password="", traces=1).password == ""
+
+
+def test_demo_traces_come_with_user_feedback(alice) -> None:
+    project = project_create(name="Voted", slug="voted", owner=alice)
+    demo_traces_seed(project=project, count=120)
+    feedback = Score.objects.filter(project=project, source="feedback")
+    assert feedback.filter(name="thumbs_down", value=1.0).exists() and feedback.filter(name="rating").exists()
+    assert Trace.objects.filter(project=project, has_feedback=True).count() == len(
+        set(feedback.values_list("trace_id", flat=True))
+    )

@@ -250,7 +250,7 @@ def test_trace_detail_shows_header_waterfall_and_root_panel(client, alice, proje
     assert f'data-span-id="{trace.root_span_id}" data-testid="span-panel"' in html
     assert "&quot;ticket&quot;: 1234" in html
     assert "No scores yet." in html
-    assert "Feedback" not in html
+    assert "No feedback on this trace." in html  # the feedback app's section (trace_page_panel_register)
 
 
 def test_trace_detail_lists_scores(client, alice, project):

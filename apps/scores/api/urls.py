@@ -1,8 +1,8 @@
 from django.urls import path
 
-from apps.scores.api.views import ScoresApi, TraceScoredDetailApi
+from apps.scores.api.views import ScoresApi
 
+# GET traces/<id> (TraceScoredDetailApi) is routed by the feedback app, which adds the trace's feedback to it.
 urlpatterns = [
     path("scores", ScoresApi.as_view(), name="api-scores"),
-    path("traces/<str:trace_id>", TraceScoredDetailApi.as_view(), name="api-trace-detail"),
 ]
