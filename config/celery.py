@@ -63,6 +63,12 @@ app.conf.beat_schedule = {
         "schedule": timedelta(seconds=15),
         "options": {"expires": 14},
     },
+    # Implicit feedback: sessions whose inactivity window closed are abandoned (within ~20 s of the window's end).
+    "feedback-abandon-sweep": {
+        "task": "feedback.feedback_abandon_sweep",
+        "schedule": timedelta(seconds=20),
+        "options": {"expires": 19},
+    },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
         "schedule": timedelta(seconds=30),

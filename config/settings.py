@@ -368,6 +368,7 @@ INGEST_BATCH_CONSUMERS = [
     "apps.scores.services.scores_from_span_evaluations",
     "apps.feedback.services.feedback_link_batch",
     "apps.evaluators.services.evaluations_run",
+    "apps.feedback.services.feedback_infer_batch_enqueue",
 ]
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
 # the ingest transaction: scores stores them, and traces never imports scores.

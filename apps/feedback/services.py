@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +10,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.queue import task_enqueue
+from apps.feedback.inference.detectors import InferredSignal, LexicalScorer
+from apps.feedback.inference.services import abandon_due_sessions, batch_sessions_infer, session_signals_infer
 from apps.feedback.models import Feedback
 from apps.projects.models import Project
 from apps.scores.models import Score
@@ -238,3 +241,54 @@ def _score(trace_pk: int, name: str, value: float, passed: bool | None, explanat
     return ScoreInput(
         trace_pk=trace_pk, name=name, source=Score.Source.FEEDBACK, value=value, passed=passed, explanation=explanation
     )
+
+
+def feedback_signals_record(*, project_id: int, signals: Iterable[InferredSignal]) -> int:
+    """Record inferred signals, each once (feedback_inferred_record is idempotent); return how many were new."""
+    return sum(
+        feedback_inferred_record(
+            project_id=project_id,
+            trace_pk=s.trace_pk,
+            trace_id=s.trace_id,
+            kind=s.kind,
+            reason=s.reason,
+            occurred_at=s.occurred_at,
+            value=s.value,
+        )
+        for s in signals
+    )
+
+
+def feedback_infer_batch(*, project_id: int, trace_pks: Sequence[int], now: datetime | None = None) -> int:
+    """Infer and record the regenerations, rephrasings and abandonments the sessions of one ingest batch show."""
+    sessions = batch_sessions_infer(project_id=project_id, trace_pks=trace_pks, now=now or timezone.now())
+    return sum(feedback_signals_record(project_id=project_id, signals=signals) for signals in sessions.values())
+
+
+def feedback_abandon_sweep(*, now: datetime | None = None) -> int:
+    """Record abandonment for sessions whose inactivity window closed lately, for every project (beat, ~20 s).
+
+    Only abandon is decided here (regenerate and rephrase were decided when their later turn was stored), so the
+    lexical scorer is passed and no embeddings call is made.
+    """
+    now = now or timezone.now()
+    recorded = 0
+    for project_id in Project.objects.values_list("id", flat=True):
+        for session_id in abandon_due_sessions(project_id=project_id, now=now):
+            signals = session_signals_infer(
+                project_id=project_id, session_id=session_id, now=now, scorer=LexicalScorer(), changed_since=now
+            )
+            abandoned = [s for s in signals if s.kind == Kind.ABANDON]
+            recorded += feedback_signals_record(project_id=project_id, signals=abandoned)
+    return recorded
+
+
+def feedback_infer_batch_enqueue(*, project_id: int, trace_pks: Sequence[int]) -> bool:
+    """Hand an ingest batch's traces to the inference job (an INGEST_BATCH_CONSUMERS entry).
+
+    Inference may call the project's embeddings endpoint: it runs in its own job, so a slow endpoint never holds
+    up the batch's evaluations.
+    """
+    from apps.feedback.tasks import feedback_infer_batch_task
+
+    return bool(trace_pks) and task_enqueue(feedback_infer_batch_task, project_id, [int(pk) for pk in trace_pks])
