@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "apps.traces",
     "apps.scores",
+    "apps.review",
     "apps.judges",
     "apps.evaluators",
     "apps.demo",
@@ -366,6 +367,8 @@ INGEST_BATCH_CONSUMERS = [
     "apps.scores.services.scores_dimensions_refresh",
     "apps.scores.services.scores_from_span_evaluations",
     "apps.evaluators.services.evaluations_run",
+    # The review queue's random sample needs no score; score-based rules run as scores are written.
+    "apps.review.services.review_route_batch",
 ]
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
 # the ingest transaction: scores stores them, and traces never imports scores.
@@ -383,7 +386,10 @@ EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200
 # Called with (project=) when a project is created: higher apps give new projects their defaults.
 PROJECT_CREATED_HOOKS = [
     "apps.evaluators.services.evaluators_default_create",
+    "apps.review.services.review_defaults_create",
 ]
+# Review queue: how long a reviewer's claim on an item lasts before the item returns to the queue.
+REVIEW_CLAIM_SECONDS = env_int("REVIEW_CLAIM_SECONDS", 600)
 
 # Judges (LLM-as-judge) reach any OpenAI-compatible endpoint.
 JUDGE_BASE_URL = env("JUDGE_BASE_URL", "")

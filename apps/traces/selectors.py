@@ -359,3 +359,12 @@ def trace_evaluation_rows(*, trace_pks: Sequence[int]) -> TraceEvaluationRows:
         cursor.nextset()
         spans = cursor.fetchall()
     return TraceEvaluationRows(traces, kinds, spans)
+
+
+def trace_refs(*, project_id: int, trace_pks: Sequence[int]) -> list[tuple[int, str, Any]]:
+    """Return (pk, trace id, started_at) of the project's traces among trace_pks: how other apps refer to them."""
+    if not trace_pks:
+        return []
+    return list(
+        Trace.objects.filter(project_id=project_id, id__in=list(trace_pks)).values_list("id", "trace_id", "started_at")
+    )
