@@ -312,6 +312,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SpanKindEnum": "apps.traces.models.SpanKind.values",
         "EvaluatorKindEnum": "apps.evaluators.models.Evaluator.Kind",
+        "ReviewRuleKindEnum": "apps.review.models.RoutingRule.Kind",
     },
 }
 

@@ -34,9 +34,10 @@ VERDICT_SCORE = "human_verdict"  # the consensus of a trace's labels (majority; 
 THUMBS_DOWN_SCORE = "thumbs_down"
 RATING_SCORE = "rating"
 NEGATIVE_RATING_MAX = 2.0
-# pg_advisory_xact_lock(class, project id): routing of one project is serialized so the daily cap and
-# reason merging read what they write.
-ROUTING_LOCK_CLASS = 0x5256  # "RV"
+# Transaction-scoped advisory locks on one 64-bit key (a key space apart from the two-int keys ingest takes):
+# routing of one project is serialized so the daily cap and reason merging read what they write, and labels of
+# one trace so that each save counts every committed label.
+ADVISORY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     {"kind": Kind.NEGATIVE_FEEDBACK, "priority": 90},
@@ -241,7 +242,7 @@ def review_route(*, project_id: int, trace_pks: Sequence[int], kinds: Sequence[s
 @transaction.atomic
 def _items_merge(project_id: int, matches: dict[int, tuple[str, datetime, _Match]]) -> RoutingResult:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ROUTING_LOCK_CLASS, project_id])
+        cursor.execute(ADVISORY_LOCK_SQL, [f"review:route:{project_id}"])
     existing = dict(
         ReviewItem.objects.filter(project_id=project_id, trace_pk__in=list(matches)).values_list("trace_pk", "reasons")
     )
@@ -411,6 +412,8 @@ def label_record(
     A label from the trace page counts toward the trace's queue item when it has one.
     """
     data = _label_clean(review_queue_ensure(project=project), data)
+    with connection.cursor() as cursor:
+        cursor.execute(ADVISORY_LOCK_SQL, [f"review:label:{project.id}:{trace_pk}"])
     item = ReviewItem.objects.filter(project=project, trace_pk=trace_pk).first()
     if item_id is not None and (item is None or item.id != item_id):
         raise ValidationError({"item": "this item is not the trace's queue item"})

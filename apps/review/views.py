@@ -81,9 +81,12 @@ def _panel_context(request: HttpRequest, project: Project, item: ReviewItem | No
 def _panel(request: HttpRequest, project: Project, item: ReviewItem | None, status: int = 200, **extra: Any):
     """Answer the queue's panel: the fragment for htmx, else the whole queue page."""
     context = _panel_context(request, project, item, **extra)
+    context["counts"] = review_item_counts(project=project)
     if is_partial(request):
+        # The counts in the page head follow along out of band.
+        context["counts_oob"] = True
         return render(request, f"{QUEUE_TEMPLATE}#review-panel", context, status=status)
-    context.update(nav="review", counts=review_item_counts(project=project))
+    context["nav"] = "review"
     return render(request, QUEUE_TEMPLATE, context, status=status)
 
 

@@ -270,3 +270,62 @@ def test_a_label_with_an_unknown_category_or_verdict_is_refused(project):
         with pytest.raises(ValidationError) as exc:
             label_record(project=project, user=ann, trace_pk=trace.pk, trace_id=trace.trace_id, data=data)
         assert field in exc.value.message_dict
+
+
+# -- the scores subscription -----------------------------------------------------------------------
+
+
+class Recorder:
+    """Stands in for task_enqueue: records each call's arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    @property
+    def call_count(self) -> int:
+        return len(self.calls)
+
+    def __call__(self, *args: object) -> bool:
+        self.calls.append(args)
+        return True
+
+
+def test_score_writes_enqueue_routing_after_commit_but_labels_do_not(
+    project, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    enqueue = Recorder()
+    monkeypatch.setattr("apps.review.services.task_enqueue", enqueue)
+    (trace,) = traces(project, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            score(project, trace, "refusal", "programmatic", 0.0, passed=False)
+            assert enqueue.call_count == 0  # nothing before the commit
+    assert enqueue.call_count == 1
+    assert enqueue.calls[0][1:] == (project.id, [trace.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        label_record(
+            project=project,
+            user=reviewer(project, "ann"),
+            trace_pk=trace.pk,
+            trace_id=trace.trace_id,
+            data=LabelInput("pass"),
+        )
+    assert enqueue.call_count == 1  # human scores route nothing
+
+
+def test_a_rolled_back_score_write_notifies_nobody(project, monkeypatch, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    enqueue = Recorder()
+    monkeypatch.setattr("apps.review.services.task_enqueue", enqueue)
+    (trace,) = traces(project, 1)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                score(project, trace, "refusal", "programmatic", 0.0, passed=False)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+    assert callbacks == [] and enqueue.call_count == 0

@@ -60,6 +60,7 @@ def test_a_reviewer_labels_through_the_queue_but_cannot_configure(client, projec
     panel = client.post(url(project, "next/"), **HX)
     assert panel.status_code == 200 and b'id="label-form"' in panel.content
     first = ReviewItem.objects.get(claimed_by=ann)
+    assert b'hx-swap-oob="true">1 pending \xc2\xb7 1 claimed' in panel.content  # the head's counts follow
     # The trace is shown as in the trace browser, conversation first, with why it is here.
     trace = next(t for t in queued if t.pk == first.trace_pk)
     assert b'data-testid="span-panel"' in panel.content and b"random 100% sample" in panel.content
