@@ -329,3 +329,19 @@ def test_a_rolled_back_score_write_notifies_nobody(project, monkeypatch, django_
         except RuntimeError:
             pass
     assert callbacks == [] and enqueue.call_count == 0
+
+
+def test_the_data_migration_gives_existing_projects_the_defaults_once(project):
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    migration = importlib.import_module("apps.review.migrations.0002_default_rules_for_existing_projects")
+    RoutingRule.objects.filter(project=project).delete()
+    ReviewQueue.objects.filter(project=project).delete()
+    migration.forwards(django_apps, None)
+    migration.forwards(django_apps, None)  # idempotent
+    kinds = sorted(RoutingRule.objects.filter(project=project).values_list("kind", flat=True))
+    assert kinds == sorted(K.values)
+    assert RoutingRule.objects.get(project=project, kind=K.RANDOM_SAMPLE).sample_percent == 2.0
+    assert ReviewQueue.objects.filter(project=project).count() == 1
