@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "apps.traces",
     "apps.scores",
     "apps.feedback",
+    "apps.review",
     "apps.judges",
     "apps.evaluators",
     "apps.demo",
@@ -312,6 +313,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SpanKindEnum": "apps.traces.models.SpanKind.values",
         "EvaluatorKindEnum": "apps.evaluators.models.Evaluator.Kind",
+        "ReviewRuleKindEnum": "apps.review.models.RoutingRule.Kind",
     },
 }
 
@@ -369,6 +371,8 @@ INGEST_BATCH_CONSUMERS = [
     "apps.feedback.services.feedback_link_batch",
     "apps.evaluators.services.evaluations_run",
     "apps.feedback.services.feedback_infer_batch_enqueue",
+    # The review queue's random sample needs no score; score-based rules run as scores are written.
+    "apps.review.services.review_route_batch",
 ]
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
 # the ingest transaction: scores stores them, and traces never imports scores.
@@ -398,7 +402,10 @@ EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200
 # Called with (project=) when a project is created: higher apps give new projects their defaults.
 PROJECT_CREATED_HOOKS = [
     "apps.evaluators.services.evaluators_default_create",
+    "apps.review.services.review_defaults_create",
 ]
+# Review queue: how long a reviewer's claim on an item lasts before the item returns to the queue.
+REVIEW_CLAIM_SECONDS = env_int("REVIEW_CLAIM_SECONDS", 600)
 
 # Feedback (POST /api/v1/feedback). Origins whose pages may post it from a browser (CORS), comma-separated, e.g.
 # "https://app.example.com"; "*" (the default) lets any page post: the endpoint only takes writes authenticated by

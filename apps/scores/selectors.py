@@ -59,3 +59,17 @@ def score_rates_by_version(
         rate = row["n_passed"] / row["judged"] if row["judged"] else None
         out[(row["name"], row["evaluator_version"])] = {"count": row["n"], "pass_rate": rate, "mean": row["mean"]}
     return out
+
+
+def score_rows_for_traces(
+    *, project_id: int, trace_pks: Sequence[int], exclude_sources: Sequence[str] = ()
+) -> list[tuple[int, str, str, float | None, bool | None, Any]]:
+    """Return (trace pk, name, source, value, passed, metadata confidence) of the traces' scores, in one query."""
+    if not trace_pks:
+        return []
+    rows = (
+        Score.objects.filter(project_id=project_id, trace_id__in=list(trace_pks))
+        .exclude(source__in=list(exclude_sources))
+        .values_list("trace_id", "name", "source", "value", "passed", "metadata__confidence")
+    )
+    return list(rows)

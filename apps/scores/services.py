@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -62,6 +62,23 @@ ON CONFLICT (trace_id, name, source, evaluator_version, span_id) DO UPDATE SET
 """
 
 
+# Called after commit with (project_id=, trace_pks=, sources=) whenever scores are written. Higher apps (review's
+# routing) subscribe from their AppConfig.ready, so scores never imports them; a consumer should only enqueue a job.
+ScoresWrittenConsumer = Callable[..., None]
+_scores_written_consumers: list[ScoresWrittenConsumer] = []
+
+
+def scores_written_subscribe(consumer: ScoresWrittenConsumer) -> None:
+    """Call `consumer(project_id=, trace_pks=, sources=)` after each commit that wrote scores (once per consumer)."""
+    if consumer not in _scores_written_consumers:
+        _scores_written_consumers.append(consumer)
+
+
+def _scores_written_notify(project_id: int, trace_pks: list[int], sources: list[str]) -> None:
+    for consumer in list(_scores_written_consumers):
+        consumer(project_id=project_id, trace_pks=trace_pks, sources=sources)
+
+
 def _float(value: float | None) -> float | str | None:
     """A score value for the JSON rows: NaN and infinities (not JSON) as text that float8 reads."""
     if value is None:
@@ -97,11 +114,18 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
         "trace_pks": "{" + ",".join(str(int(pk)) for pk in {key[0] for key in unique}) + "}",
     }
     if not connection.in_atomic_block:
-        return _scores_upsert_execute(params)  # autocommit: one statement is its own transaction
-    # Inside the caller's transaction a single statement needs no savepoint (two round trips saved); a failure
-    # still marks the transaction for rollback.
-    with transaction.atomic(savepoint=False):
-        return _scores_upsert_execute(params)
+        written = _scores_upsert_execute(params)  # autocommit: one statement is its own transaction
+    else:
+        # Inside the caller's transaction a single statement needs no savepoint (two round trips saved); a failure
+        # still marks the transaction for rollback.
+        with transaction.atomic(savepoint=False):
+            written = _scores_upsert_execute(params)
+    if _scores_written_consumers:
+        # One callback per call, after commit (at once in autocommit): a rolled-back write notifies nobody.
+        pks = sorted({key[0] for key in unique})
+        sources = sorted({key[2] for key in unique})
+        transaction.on_commit(lambda: _scores_written_notify(project.id, pks, sources))
+    return written
 
 
 def _scores_upsert_execute(params: dict) -> int:

@@ -491,3 +491,10 @@ def session_idle_list(
         .values_list("session_id", flat=True)
     )
     return list(rows[:limit])
+def trace_refs(*, project_id: int, trace_pks: Sequence[int]) -> list[tuple[int, str, Any]]:
+    """Return (pk, trace id, started_at) of the project's traces among trace_pks: how other apps refer to them."""
+    if not trace_pks:
+        return []
+    return list(
+        Trace.objects.filter(project_id=project_id, id__in=list(trace_pks)).values_list("id", "trace_id", "started_at")
+    )
