@@ -11,3 +11,8 @@ class ReviewConfig(AppConfig):
         from apps.scores.services import scores_written_subscribe
 
         scores_written_subscribe(review_scores_written)
+        # The trace page's "Annotate" section: traces cannot name review's URLs, so review plugs its panel in.
+        from apps.review.selectors import trace_annotate_panel
+        from apps.traces.selectors import trace_page_panel_register
+
+        trace_page_panel_register(trace_annotate_panel)

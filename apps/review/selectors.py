@@ -12,6 +12,8 @@ from django.utils import timezone
 from apps.projects.models import Project
 from apps.review.agreement import cohen_kappa
 from apps.review.models import Label, ReviewItem, ReviewQueue, RoutingRule
+from apps.traces.models import Trace
+from apps.traces.selectors import TracePagePanel
 
 Status = ReviewItem.Status
 
@@ -152,3 +154,8 @@ def review_item_claimed_by(*, project: Project, user: object, now: datetime | No
 def label_list_for_trace(*, project: Project, trace_pk: int) -> QuerySet[Label]:
     """Return a trace's labels with their reviewers, oldest first."""
     return Label.objects.filter(project=project, trace_pk=trace_pk).select_related("reviewer").order_by("created_at")
+
+
+def trace_annotate_panel(*, trace: Trace) -> TracePagePanel:
+    """The trace page's human-label section (registered with traces in ReviewConfig.ready), loaded as a fragment."""
+    return TracePagePanel("review/_trace_annotate.html", {})
