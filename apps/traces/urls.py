@@ -10,4 +10,9 @@ urlpatterns = [
     path("p/<slug:project_slug>/traces/", views.trace_list_view, name="list"),
     path("p/<slug:project_slug>/traces/<str:trace_id>/", views.trace_detail_view, name="detail"),
     path("p/<slug:project_slug>/traces/<str:trace_id>/spans/<str:span_id>/", views.trace_span_view, name="span"),
+    path(
+        "p/<slug:project_slug>/traces/<str:trace_id>/spans/<str:span_id>/json/",
+        views.trace_span_json_view,
+        name="span-json",
+    ),
 ]

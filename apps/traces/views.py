@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 
@@ -15,6 +15,7 @@ from apps.traces.selectors import (
     TraceFilters,
     span_tree,
     span_tree_flat,
+    trace_conversation,
     trace_facets,
     trace_get,
     trace_page,
@@ -77,7 +78,7 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
 
 @project_view()
 def trace_detail_view(request: HttpRequest, project: Project, trace_id: str) -> HttpResponse:
-    """Show one trace: its header, span waterfall, scores, and the root span's panel."""
+    """Show one trace: its header, the conversation, failing scores, the span waterfall and the root span's panel."""
     trace = _trace_or_404(project, trace_id)
     return _detail_page(request, project, trace, selected_span_id="")
 
@@ -96,6 +97,28 @@ def trace_span_view(request: HttpRequest, project: Project, trace_id: str, span_
     return render(request, f"{DETAIL_TEMPLATE}#span-panel", context)
 
 
+@project_view()
+def trace_span_json_view(request: HttpRequest, project: Project, trace_id: str, span_id: str) -> JsonResponse:
+    """Return one span's raw attributes, resource, scope and events as JSON (the page's "raw JSON" view)."""
+    trace = _trace_or_404(project, trace_id)
+    span = trace.spans.filter(span_id=span_id.lower()).first()
+    if span is None:
+        raise Http404("No such span in this trace.")
+    data = {
+        "trace_id": trace.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id or None,
+        "name": span.name,
+        "attributes": span.attributes,
+        "resource": span.resource,
+        "scope": span.scope,
+        "events": span.events,
+    }
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = "inline"
+    return response
+
+
 def _trace_or_404(project: Project, trace_id: str) -> Trace:
     """Return the project's trace or raise 404."""
     trace = trace_get(project=project, trace_id=trace_id)
@@ -112,12 +135,15 @@ def _detail_page(request: HttpRequest, project: Project, trace: Trace, selected_
         raise Http404("No such span in this trace.")
     if span is None and nodes:
         span = nodes[0].span
+    scores = list(trace_score_list(trace=trace))
     context = {
         "project": project,
         "nav": "traces",
         "trace": trace,
         "nodes": nodes,
         "span": span,
-        "scores": trace_score_list(trace=trace),
+        "scores": scores,
+        "failing_scores": [score for score in scores if score.passed is False],
+        "conversation": trace_conversation(trace=trace, spans=[node.span for node in nodes]),
     }
     return render(request, DETAIL_TEMPLATE, context)

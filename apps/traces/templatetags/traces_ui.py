@@ -90,3 +90,12 @@ def has_role(messages: Any, roles: str) -> bool:
     """Return True if any message has one of the comma-separated roles."""
     wanted = set(roles.split(","))
     return any(isinstance(m, dict) and m.get("role") in wanted for m in messages or ())
+
+
+@register.filter
+def message_preview(message: Any, length: int = 160) -> str:
+    """Return the first characters of a message's text parts, for the summary of a collapsed message."""
+    parts = message.get("parts") if isinstance(message, dict) else None
+    text = " ".join(str(p.get("content", "")) for p in parts or [] if isinstance(p, dict) and p.get("type") == "text")
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"
