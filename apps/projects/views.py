@@ -45,7 +45,8 @@ def project_create_view(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form_add_service_error(form, exc)
         else:
-            return redirect("projects:settings", project_slug=project.slug)
+            # A new project has no traces: start on the page that shows how to send the first one.
+            return redirect("traces:onboarding", project_slug=project.slug)
     return render(request, "projects/project_create.html", {"form": form})
 
 

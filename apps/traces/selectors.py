@@ -506,3 +506,13 @@ def trace_conversation(*, trace: Trace, spans: Sequence[Span] | None = None) -> 
             entry.is_answer = True
             break
     return conversation
+
+
+def trace_latest(*, project: Project) -> Trace | None:
+    """Return the project's newest trace (by start time), or None while it has none (the onboarding page polls this)."""
+    return (
+        Trace.objects.filter(project=project)
+        .only("id", "trace_id", "name", "started_at")
+        .order_by("-started_at", "-id")
+        .first()
+    )

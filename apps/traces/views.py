@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
 
-from apps.core.htmx import is_partial
-from apps.projects.access import project_view
-from apps.projects.models import Project
+from apps.core.htmx import HTMX_STOP_POLLING, is_partial
+from apps.projects.access import is_project_admin, project_view
+from apps.projects.models import ApiKey, Membership, Project
+from apps.projects.services import api_key_create
 from apps.traces.models import Span, Trace
+from apps.traces.onboarding import onboarding_snippets
 from apps.traces.selectors import (
     FilterError,
     TraceFilters,
@@ -18,6 +21,7 @@ from apps.traces.selectors import (
     trace_conversation,
     trace_facets,
     trace_get,
+    trace_latest,
     trace_page,
     trace_score_list,
     traces_with_failed_scores,
@@ -25,6 +29,7 @@ from apps.traces.selectors import (
 
 LIST_TEMPLATE = "traces/trace_list.html"
 DETAIL_TEMPLATE = "traces/trace_detail.html"
+ONBOARDING_TEMPLATE = "traces/onboarding.html"
 PAGE_SIZE = 50
 FORM_FIELDS = (
     "since",
@@ -68,6 +73,11 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
         context["rows"] = traces_with_failed_scores(traces=rows)
         if next_cursor:
             context["next_url"] = "?" + urlencode({**filters.as_query(), "cursor": next_cursor})
+    cursor_given = bool(request.GET.get("cursor"))
+    if status == 200 and not context["rows"] and not context["has_filters"] and not cursor_given:
+        # A project without any trace yet: the page that shows how to send one is more use than an empty table.
+        if not is_partial(request):
+            return redirect("traces:onboarding", project_slug=project.slug)
     if is_partial(request):
         # "Load more" targets its own row and appends the next page in its place.
         fragment = "trace-page" if request.htmx.target == "load-more" and status == 200 else "trace-rows"  # type: ignore[attr-defined]
@@ -147,3 +157,45 @@ def _detail_page(request: HttpRequest, project: Project, trace: Trace, selected_
         "conversation": trace_conversation(trace=trace, spans=[node.span for node in nodes]),
     }
     return render(request, DETAIL_TEMPLATE, context)
+
+
+def _onboarding_context(request: HttpRequest, project: Project, plaintext_key: str = "") -> dict[str, object]:
+    """The onboarding page's context: this server's OTLP endpoint, the snippets, and whether a trace arrived."""
+    endpoint = request.build_absolute_uri("/").rstrip("/")
+    return {
+        "project": project,
+        "nav": "traces",
+        "endpoint": endpoint,
+        "snippets": onboarding_snippets(endpoint=endpoint, key=plaintext_key),
+        "new_key": plaintext_key,
+        "is_admin": is_project_admin(project=project),
+        "first_trace": trace_latest(project=project),
+    }
+
+
+@project_view()
+def trace_onboarding_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Show "Send your first trace": the endpoint, a key on request, snippets per tool, and a live wait for a trace."""
+    return render(request, ONBOARDING_TEMPLATE, _onboarding_context(request, project))
+
+
+@require_POST
+@project_view(min_role=Membership.Role.ADMIN)
+def trace_onboarding_key_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Issue a write key for the first trace and show the snippets filled in with it, this once."""
+    issued = api_key_create(project=project, name="first trace", scope=ApiKey.Scope.WRITE, created_by=request.user)
+    context = _onboarding_context(request, project, plaintext_key=issued.plaintext)
+    template = ONBOARDING_TEMPLATE + ("#onboarding-snippets" if is_partial(request) else "")
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"  # the secret is in this response only
+    return response
+
+
+@project_view()
+def trace_onboarding_status_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Answer the onboarding page's poll: still waiting, or a link to the first trace (which stops the polling)."""
+    first_trace = trace_latest(project=project)
+    response = render(request, f"{ONBOARDING_TEMPLATE}#first-trace", {"project": project, "first_trace": first_trace})
+    if first_trace is not None:
+        response.status_code = HTMX_STOP_POLLING
+    return response

@@ -57,4 +57,17 @@
       done(ok);
     }
   });
+
+  // Tabs: <div data-tabs> with role=tab buttons controlling role=tabpanel panels (all panels show without JS).
+  document.addEventListener("click", function (e) {
+    const tab = e.target.closest && e.target.closest("[data-tabs] [role=tab]");
+    if (!tab) return;
+    const tabs = tab.closest("[data-tabs]");
+    tabs.querySelectorAll("[role=tab]").forEach(function (other) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", selected ? "true" : "false");
+      const panel = document.getElementById(other.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !selected;
+    });
+  });
 })();

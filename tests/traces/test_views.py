@@ -135,10 +135,12 @@ def test_trace_list_empty_states(client, alice, project, traces):
     assert "No traces match these filters." in filtered
 
 
-def test_trace_list_empty_project_explains_how_to_send_traces(client, alice, project):
+def test_trace_list_empty_project_leads_to_the_first_trace_page(client, alice, project):
     client.force_login(alice)
-    html = client.get(list_url(project)).content.decode()
-    assert "No traces yet." in html and "/v1/traces" in html
+    response = client.get(list_url(project))
+    assert response.status_code == 302 and response["Location"] == reverse("traces:onboarding", args=[project.slug])
+    html = client.get(list_url(project), follow=True).content.decode()
+    assert "Send your first trace" in html and "/v1/traces" in html
 
 
 @pytest.mark.parametrize(
