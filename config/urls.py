@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core.views import healthz_view, readyz_view
@@ -14,6 +16,8 @@ urlpatterns = [
     path("", home_view, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Browsers ask for /favicon.ico whatever the page links; send them to the static SVG.
+    path("favicon.ico", RedirectView.as_view(url=static("sightline/favicon.svg"), permanent=False)),
     path("healthz", healthz_view, name="healthz"),
     path("readyz", readyz_view, name="readyz"),
     path("admin/", admin.site.urls),

@@ -134,6 +134,8 @@ class TraceFilters:
         filters.tags = [t.strip() for raw in tags for t in raw.split(",") if t.strip()]
         raw_scores = params.getlist("score") if hasattr(params, "getlist") else [params.get("score") or ""]
         filters.scores = [ScoreCondition.parse(raw) for raw in raw_scores if raw and raw.strip()]
+        if filters.since and filters.until and filters.since >= filters.until:
+            raise FilterError("until", "must be after since (the range would be empty)")
         feedback = (params.get("has_feedback") or "").strip().lower()
         if feedback:
             if feedback not in {"true", "false", "1", "0", "yes", "no"}:
@@ -176,6 +178,12 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
         qs = qs.filter(has_feedback=filters.has_feedback)
     if filters.q:
         qs = qs.filter(Q(trace_id=filters.q.lower()) | Q(name__icontains=filters.q))
+    if filters.scores:
+        # An unknown metric matches nothing: say so rather than answer an empty list that looks like "all good".
+        names = [condition.name for condition in filters.scores]
+        unknown = sorted(set(names) - _score_reads().score_names_known(project=project, names=names))
+        if unknown:
+            raise FilterError("score", f"no score named {unknown[0]!r} in this project")
     for condition in filters.scores:
         qs = _score_reads().traces_with_score(traces=qs, condition=condition)
     return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
@@ -307,6 +315,8 @@ class TraceScoreReads(Protocol):
     def failed_score_names(self, *, trace_pks: Sequence[int]) -> dict[int, list[str]]: ...
 
     def trace_scores(self, *, trace: Trace) -> QuerySet[Any]: ...
+
+    def score_names_known(self, *, project: Project, names: Sequence[str]) -> set[str]: ...
 
 
 _registered_score_reads: list[TraceScoreReads] = []

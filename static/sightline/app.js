@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  // Project switcher: choosing a project opens its settings page.
+  // Project switcher: choosing a project opens the same page (section) in that project.
   document.addEventListener("change", function (e) {
     const select = e.target.closest && e.target.closest("#project-switcher");
     if (select && select.value) window.location = select.value;

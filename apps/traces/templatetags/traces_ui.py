@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django import template
+
+from apps.core.templatetags.timefmt import iso_utc
 
 register = template.Library()
 
@@ -78,11 +80,8 @@ def wf_offset(started_at: datetime, trace_start: datetime) -> str:
 
 @register.filter
 def utc_ms(value: datetime | None) -> str:
-    """Format a time in UTC with milliseconds and the offset: '2025-03-14 09:26:53.120 +0000'."""
-    if value is None:
-        return ""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d} +0000"
+    """Format a time as ISO 8601 UTC with milliseconds, the UI's one format: '2025-03-14T09:26:53.120Z'."""
+    return iso_utc(value, "ms")
 
 
 @register.filter
