@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import os
 
+# The one source of the web process's defaults: README's table and .env.example defer to these
+# (tests/platform/test_compose.py checks the README against them). An empty variable means the default.
+WEB_DEFAULTS = {
+    "WEB_CONCURRENCY": "2",
+    "WEB_THREADS": "2",
+    "WEB_WORKER_CLASS": "gthread",
+    "WEB_TIMEOUT": "60",
+    "WEB_GRACEFUL_TIMEOUT": "15",
+    "WEB_MAX_REQUESTS": "2000",
+    "WEB_LOG_LEVEL": "info",
+}
+
+
+def web_setting(name: str) -> str:
+    """Return the environment's value of a WEB_* knob, or its default when unset or empty."""
+    return os.environ.get(name) or WEB_DEFAULTS[name]
+
+
 wsgi_app = "config.wsgi:application"
 # HOST/PORT: `make run` defaults to 127.0.0.1:8000; the container image sets HOST=0.0.0.0.
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = int(web_setting("WEB_CONCURRENCY"))
 # gthread with 2 threads: one thread's Python overlaps the other's database wait (ingest is CPU-bound in
 # Python, so more threads only add GIL contention and a longer tail; see benchmarks/README.md), and a slow
 # client or htmx poll does not pin the whole process. WEB_WORKER_CLASS=sync / WEB_THREADS override.
-worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("WEB_THREADS", "2"))
-timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
-graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "15"))
+worker_class = web_setting("WEB_WORKER_CLASS")
+threads = int(web_setting("WEB_THREADS"))
+timeout = int(web_setting("WEB_TIMEOUT"))
+graceful_timeout = int(web_setting("WEB_GRACEFUL_TIMEOUT"))
 keepalive = 5
 # Recycle workers now and then so a slow leak cannot grow without bound.
-max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
+max_requests = int(web_setting("WEB_MAX_REQUESTS"))
 max_requests_jitter = max_requests // 10
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
+loglevel = web_setting("WEB_LOG_LEVEL")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 # Trust X-Forwarded-* only from the proxy in front (comma-separated IPs, "*" for any).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -158,17 +158,21 @@ class EvaluatorForm(forms.Form):
         )
 
 
-LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+# The UI's one time format (ISO 8601 UTC). A text field, not datetime-local: browsers show that in the
+# viewer's locale (e.g. 01/31/2025, 09:00 AM) and without the zone; ISO with or without the Z parses back.
+ISO_INPUT = "%Y-%m-%dT%H:%MZ"
 
 
 class BackfillForm(forms.Form):
     """The time range of a backfill (UTC), the last 24 hours by default."""
 
     since = forms.DateTimeField(
-        label="Since (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT)
+        label="Since (UTC)",
+        widget=forms.DateTimeInput(attrs={"placeholder": "e.g. 2025-01-31T09:00Z"}, format=ISO_INPUT),
     )
     until = forms.DateTimeField(
-        label="Until (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT)
+        label="Until (UTC)",
+        widget=forms.DateTimeInput(attrs={"placeholder": "e.g. 2025-02-01T09:00Z"}, format=ISO_INPUT),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

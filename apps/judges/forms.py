@@ -8,15 +8,15 @@ from django import forms
 class JudgeCreateForm(forms.Form):
     """Pin a judge: endpoint, exact model, and where its API key comes from."""
 
-    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "gpt-4o judge"}))
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. gpt-4o judge"}))
     base_url = forms.URLField(
         max_length=300,
         label="Base URL",
         assume_scheme="https",
-        widget=forms.URLInput(attrs={"placeholder": "https://api.openai.com/v1"}),
+        widget=forms.URLInput(attrs={"placeholder": "e.g. https://api.openai.com/v1"}),
     )
     model = forms.CharField(
-        max_length=200, label="Pinned model", widget=forms.TextInput(attrs={"placeholder": "gpt-4o-2024-08-06"})
+        max_length=200, label="Pinned model", widget=forms.TextInput(attrs={"placeholder": "e.g. gpt-4o-2024-08-06"})
     )
     # Only SIGHTLINE_JUDGE_KEY_* variables: judge_key_env_check() in the service enforces it for every caller.
     api_key_env = forms.RegexField(
@@ -25,7 +25,7 @@ class JudgeCreateForm(forms.Form):
         required=False,
         label="API key env var",
         error_messages={"invalid": "must name an environment variable starting with SIGHTLINE_JUDGE_KEY_"},
-        widget=forms.TextInput(attrs={"placeholder": "SIGHTLINE_JUDGE_KEY_OPENAI"}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. SIGHTLINE_JUDGE_KEY_OPENAI"}),
     )
     # Never rendered back: a failed submit makes the user type it again rather than echoing a secret.
     api_key = forms.CharField(

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 
 from apps.projects.models import ApiKey, Membership, Project, role_at_least
 from apps.projects.selectors import ProjectPermissionDenied, project_get_for_user
@@ -37,7 +38,7 @@ def project_view(min_role: str = Membership.Role.VIEWER) -> Callable[[ViewFunc],
             try:
                 project = project_get_for_user(user=request.user, slug=project_slug, min_role=min_role)
             except ProjectPermissionDenied as exc:
-                return HttpResponseForbidden(str(exc))
+                raise PermissionDenied(str(exc)) from exc  # the styled 403 page says which role is needed
             request.project = project  # type: ignore[attr-defined]
             return view(request, project, *args, **kwargs)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from django.http import HttpRequest
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -39,6 +42,28 @@ def bearer_key_from(request: HttpRequest) -> str:
     return token.strip()
 
 
+def basic_or_bearer_key_from(request: HttpRequest) -> str:
+    """Return the Sightline key of a Langfuse-SDK request: the secret of `Basic base64(public:secret)`, or a bearer.
+
+    Langfuse's SDKs authenticate with HTTP Basic, public key as the user name and secret key as the password.
+    The secret is a Sightline key; the public part is ignored (any value works).
+    """
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return bearer_key_from(request)
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise exceptions.AuthenticationFailed("Basic credentials must be base64 of 'public_key:secret_key'.") from None
+    _, sep, secret = decoded.partition(":")
+    if not sep or not secret.strip():
+        raise exceptions.AuthenticationFailed(
+            "Basic credentials must be 'public_key:secret_key'; the secret is the key."
+        )
+    return secret.strip()
+
+
 def api_key_from_request(request: HttpRequest) -> ApiKey:
     """Resolve the request's API key or raise 401 (wrong, revoked or missing key)."""
     api_key = api_key_authenticate(plaintext=bearer_key_from(request))
@@ -56,6 +81,19 @@ class ProjectApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="sightline"'
+
+
+class LangfuseKeyAuthentication(BaseAuthentication):
+    """Langfuse-compatible endpoints: HTTP Basic whose password is a Sightline key (or a bearer key)."""
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyUser, ApiKey]:
+        api_key = api_key_authenticate(plaintext=basic_or_bearer_key_from(request._request))
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return ApiKeyUser(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Basic realm="sightline"'
 
 
 # What each scope may do with the default permission: read keys read; write and admin keys also write.

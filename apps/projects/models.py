@@ -83,3 +83,27 @@ class ApiKey(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Invitation(BaseModel):
+    """A one-time link that lets someone join a project with a role; only the token's SHA-256 is stored."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.VIEWER)
+    email = models.EmailField(blank=True, default="")  # a note for the admin: links are not mailed
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        # The settings page lists a project's open invitations, newest first.
+        indexes = [models.Index(fields=["project", "-created_at"], name="proj_invitation_list")]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.project} as {self.role}"

@@ -23,3 +23,20 @@ class ProjectApiKeyScheme(OpenApiAuthenticationExtension):
                 "(POST /api/v1/feedback; write-only, safe in a browser)."
             ),
         }
+
+
+class LangfuseKeyScheme(OpenApiAuthenticationExtension):
+    """Document the Langfuse-compatible endpoints' HTTP Basic (secret = a Sightline key) in the schema."""
+
+    target_class = "apps.projects.authentication.LangfuseKeyAuthentication"
+    name = "LangfuseBasic"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": (
+                "What Langfuse's SDKs send: `Basic base64(public_key:secret_key)`. The secret key is a Sightline "
+                "key with the write scope; the public key is ignored. A bearer key works too."
+            ),
+        }

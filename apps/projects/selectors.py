@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from apps.projects.models import ApiKey, Membership, Project, role_at_least
+from apps.projects.models import ApiKey, Invitation, Membership, Project, role_at_least
+from apps.projects.services import key_hash
 
 
 class ProjectPermissionDenied(Exception):
@@ -51,3 +53,24 @@ def api_key_list(*, project: Project) -> QuerySet[ApiKey]:
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     """Return the project's members with their users."""
     return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+def invitation_open_list(*, project: Project) -> QuerySet[Invitation]:
+    """Return the project's invitations that can still be used, newest first."""
+    return Invitation.objects.filter(
+        project=project, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("-created_at")
+
+
+def invitation_get_open(*, token: str) -> Invitation | None:
+    """Return the open, unexpired invitation behind a link's token (with its project), or None."""
+    return (
+        Invitation.objects.select_related("project")
+        .filter(
+            token_hash=key_hash(token or ""),
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )

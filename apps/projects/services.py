@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,7 +19,7 @@ from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from apps.projects import keycache
-from apps.projects.models import ApiKey, Membership, Project
+from apps.projects.models import ROLE_RANK, ApiKey, Invitation, Membership, Project
 
 # Only a hash of the secret is stored; the key is high-entropy, so a fast hash is safe here.
 KEY_PREFIXES = {
@@ -157,6 +158,140 @@ def membership_set(*, project: Project, username: str, role: str) -> Membership:
         raise ValidationError({"username": f"No user named {username.strip()!r}."})
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+def membership_role_set(*, project: Project, membership_id: int, role: str) -> Membership:
+    """Change a member's role, refusing to demote the project's last admin."""
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use admin, reviewer or viewer."})
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(project=project, id=membership_id).first()
+        if membership is None:
+            raise ValidationError({"membership": "No such member in this project."})
+        if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
+            # Lock the admins so two concurrent demotions cannot leave the project without one.
+            admins = list(Membership.objects.select_for_update().filter(project=project, role=Membership.Role.ADMIN))
+            if len(admins) <= 1:
+                raise ValidationError({"role": "A project keeps at least one admin."})
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+    return membership
+
+
+@dataclass(frozen=True)
+class CreatedUser:
+    """A user created from a project's settings: the membership and the first password, shown once."""
+
+    membership: Membership
+    password: str
+
+
+@transaction.atomic
+def user_create(*, project: Project, username: str, role: str, email: str = "") -> CreatedUser:
+    """Create a login with a random first password and give it a role in the project; the password is shown once."""
+    username = username.strip()
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use admin, reviewer or viewer."})
+    user_model = get_user_model()
+    username_field = user_model._meta.get_field("username")
+    try:
+        username_field.run_validators(username)
+    except ValidationError as exc:
+        raise ValidationError({"username": exc.messages}) from None
+    if not username:
+        raise ValidationError({"username": "A user needs a username."})
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": f"A user named {username!r} exists already; add them as a member."})
+    password = secrets.token_urlsafe(12)
+    user = user_model.objects.create_user(username=username, email=email.strip(), password=password)
+    membership = Membership.objects.create(project=project, user=user, role=role)
+    return CreatedUser(membership=membership, password=password)
+
+
+INVITATION_TTL = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    """An invitation as created: the row and the token of its link, which is never stored."""
+
+    invitation: Invitation
+    token: str
+
+
+def invitation_create(
+    *, project: Project, role: str, email: str = "", created_by: AbstractBaseUser | None = None
+) -> IssuedInvitation:
+    """Create a one-time invitation link to the project with a role, valid for INVITATION_TTL."""
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use admin, reviewer or viewer."})
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        project=project,
+        role=role,
+        email=email.strip(),
+        token_hash=key_hash(token),
+        created_by=created_by,
+        expires_at=timezone.now() + INVITATION_TTL,
+    )
+    return IssuedInvitation(invitation=invitation, token=token)
+
+
+def invitation_revoke(*, project: Project, invitation_id: int) -> bool:
+    """Revoke an open invitation of the project; return whether it changed."""
+    return (
+        Invitation.objects.filter(
+            project=project, id=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        == 1
+    )
+
+
+def invitation_accept(
+    *, token: str, user: AbstractBaseUser | None = None, username: str = "", password: str = "", email: str = ""
+) -> Membership:
+    """Use an invitation once: join the project as `user`, or as a new user with this username and password.
+
+    The claim is a conditional UPDATE of the open, unexpired row, so a link works exactly once.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        open_rows = Invitation.objects.filter(
+            token_hash=key_hash(token or ""), accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        )
+        invitation = open_rows.select_related("project").select_for_update().first()
+        if invitation is None:
+            raise ValidationError({"token": "This invitation link is invalid, expired or already used."})
+        if user is None:
+            user_model = get_user_model()
+            username = username.strip()
+            if not username:
+                raise ValidationError({"username": "Choose a username."})
+            if user_model.objects.filter(username__iexact=username).exists():
+                raise ValidationError({"username": f"The username {username!r} is taken; log in first if it is yours."})
+            candidate = user_model(username=username, email=email.strip())
+            try:
+                user_model._meta.get_field("username").run_validators(username)
+            except ValidationError as exc:
+                raise ValidationError({"username": exc.messages}) from None
+            try:
+                validate_password(password, user=candidate)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from None
+            user = user_model.objects.create_user(username=username, email=email.strip(), password=password)
+        open_rows.filter(id=invitation.id).update(accepted_at=now, accepted_by=user)
+        membership, created = Membership.objects.get_or_create(
+            project=invitation.project, user=user, defaults={"role": invitation.role}
+        )
+        if not created and role_rank(invitation.role) > role_rank(membership.role):
+            membership.role = invitation.role  # an invitation never lowers a member's role
+            membership.save(update_fields=["role", "updated_at"])
+    return membership
+
+
+def role_rank(role: str) -> int:
+    """Return the rank of a role (viewer < reviewer < admin)."""
+    return ROLE_RANK[Membership.Role(role)]
 
 
 def membership_remove(*, project: Project, membership_id: int) -> None:

@@ -15,4 +15,17 @@ urlpatterns = [
         views.membership_remove_view,
         name="member-remove",
     ),
+    path(
+        "p/<slug:project_slug>/settings/members/<int:membership_id>/role/",
+        views.membership_role_view,
+        name="member-role",
+    ),
+    path("p/<slug:project_slug>/settings/users/", views.user_create_view, name="user-create"),
+    path("p/<slug:project_slug>/settings/invitations/", views.invitation_create_view, name="invitation-create"),
+    path(
+        "p/<slug:project_slug>/settings/invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke_view,
+        name="invitation-revoke",
+    ),
+    path("invite/<str:token>/", views.invitation_accept_view, name="invitation-accept"),
 ]

@@ -26,6 +26,11 @@ def traces_with_score(*, traces: QuerySet[Trace], condition: ScoreCondition) -> 
     return traces.filter(Exists(matching))
 
 
+def score_names_known(*, project: Project, names: Sequence[str]) -> set[str]:
+    """Return which of these score names the project has at least one score for (one indexed probe per name)."""
+    return {name for name in set(names) if Score.objects.filter(project=project, name=name).exists()}
+
+
 def failed_score_names(*, trace_pks: Sequence[int]) -> dict[int, list[str]]:
     """Return, per trace, the names of its failing scores (one query for a page of traces)."""
     failed: dict[int, list[str]] = {}

@@ -137,6 +137,8 @@ class TraceFilters:
         filters.tags = [t.strip() for raw in tags for t in raw.split(",") if t.strip()]
         raw_scores = params.getlist("score") if hasattr(params, "getlist") else [params.get("score") or ""]
         filters.scores = [ScoreCondition.parse(raw) for raw in raw_scores if raw and raw.strip()]
+        if filters.since and filters.until and filters.since >= filters.until:
+            raise FilterError("until", "must be after since (the range would be empty)")
         feedback = (params.get("has_feedback") or "").strip().lower()
         if feedback:
             if feedback not in {"true", "false", "1", "0", "yes", "no"}:
@@ -179,6 +181,12 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
         qs = qs.filter(has_feedback=filters.has_feedback)
     if filters.q:
         qs = qs.filter(Q(trace_id=filters.q.lower()) | Q(name__icontains=filters.q))
+    if filters.scores:
+        # An unknown metric matches nothing: say so rather than answer an empty list that looks like "all good".
+        names = [condition.name for condition in filters.scores]
+        unknown = sorted(set(names) - _score_reads().score_names_known(project=project, names=names))
+        if unknown:
+            raise FilterError("score", f"no score named {unknown[0]!r} in this project")
     for condition in filters.scores:
         qs = _score_reads().traces_with_score(traces=qs, condition=condition)
     return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
@@ -310,6 +318,8 @@ class TraceScoreReads(Protocol):
     def failed_score_names(self, *, trace_pks: Sequence[int]) -> dict[int, list[str]]: ...
 
     def trace_scores(self, *, trace: Trace) -> QuerySet[Any]: ...
+
+    def score_names_known(self, *, project: Project, names: Sequence[str]) -> set[str]: ...
 
 
 _registered_score_reads: list[TraceScoreReads] = []
@@ -491,10 +501,169 @@ def session_idle_list(
         .values_list("session_id", flat=True)
     )
     return list(rows[:limit])
+
+
 def trace_refs(*, project_id: int, trace_pks: Sequence[int]) -> list[tuple[int, str, Any]]:
     """Return (pk, trace id, started_at) of the project's traces among trace_pks: how other apps refer to them."""
     if not trace_pks:
         return []
     return list(
         Trace.objects.filter(project_id=project_id, id__in=list(trace_pks)).values_list("id", "trace_id", "started_at")
+    )
+
+
+# --- the trace-level conversation (the trace page leads with it) ---------------------------------------------------
+
+# A message or document longer than this is shown collapsed (<details>) with a preview.
+CONVERSATION_COLLAPSE_CHARS = 600
+SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+@dataclass
+class ConversationEntry:
+    """One line of a trace's conversation: a message, a tool execution, or a retrieval with its documents."""
+
+    kind: str  # "message" | "tool" | "retrieval"
+    span_id: str
+    role: str = ""
+    message: dict[str, Any] | None = None
+    is_answer: bool = False
+    tool_call: dict[str, Any] | None = None
+    query: str = ""
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    is_long: bool = False
+
+
+@dataclass
+class Conversation:
+    """What a trace said, gathered from all its spans: the system prompt, the turns in order, and the answer."""
+
+    system: str = ""
+    system_span_id: str = ""
+    entries: list[ConversationEntry] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.system and not self.entries
+
+
+def _message_key(message: dict[str, Any]) -> str:
+    """Identity of a message across spans (a later call's input repeats the earlier turns)."""
+    return repr((message.get("role"), message.get("parts")))
+
+
+def _message_text_length(message: dict[str, Any]) -> int:
+    total = 0
+    for part in message.get("parts") or []:
+        if isinstance(part, dict):
+            for key in ("content", "arguments", "response"):
+                value = part.get(key)
+                if value is not None:
+                    total += len(value) if isinstance(value, str) else len(repr(value))
+    return total
+
+
+def _text_message(role: str, text: str) -> dict[str, Any]:
+    return {"role": role, "parts": [{"type": "text", "content": text}]}
+
+
+def trace_conversation(*, trace: Trace, spans: Sequence[Span] | None = None) -> Conversation:
+    """Return the trace's conversation, gathered from its spans in time order (content may sit on any child span).
+
+    1. LLM spans, in start order, add the input messages not seen in an earlier call, then their output.
+    2. Retrieval spans add their query and documents; tool spans add their call unless a message already
+       carries its result.
+    3. Without any message (plain text instrumentation), the trace's own input and output stand in.
+    The last assistant output is the answer; the first system prompt found is the system prompt.
+    """
+    if spans is None:
+        spans = list(Span.objects.filter(trace=trace).order_by("started_at", "span_id"))
+    ordered = sorted(spans, key=lambda s: (s.started_at, s.span_id))
+    conversation = Conversation()
+    timeline: list[tuple[Any, int, ConversationEntry]] = []
+    seen: set[str] = set()
+    answered_tool_calls: set[str] = set()
+    seq = 0
+
+    def add(at: Any, entry: ConversationEntry) -> None:
+        nonlocal seq
+        timeline.append((at, seq, entry))
+        seq += 1
+
+    for span in ordered:
+        if span.system_instructions and not conversation.system:
+            conversation.system, conversation.system_span_id = span.system_instructions, span.span_id
+        for direction, messages in (("input", span.input_messages), ("output", span.output_messages)):
+            for message in messages or []:
+                if not isinstance(message, dict):
+                    continue
+                role = str(message.get("role") or "")
+                if role in SYSTEM_ROLES:
+                    if not conversation.system:
+                        text = "\n".join(
+                            str(p.get("content", "")) for p in message.get("parts") or [] if isinstance(p, dict)
+                        )
+                        conversation.system, conversation.system_span_id = text, span.span_id
+                    continue
+                key = _message_key(message)
+                if key in seen:
+                    continue
+                seen.add(key)
+                for part in message.get("parts") or []:
+                    if isinstance(part, dict) and part.get("type") == "tool_call_response" and part.get("id"):
+                        answered_tool_calls.add(str(part["id"]))
+                entry = ConversationEntry(
+                    kind="message",
+                    span_id=span.span_id,
+                    role=role,
+                    message=message,
+                    is_long=_message_text_length(message) > CONVERSATION_COLLAPSE_CHARS,
+                )
+                add(span.started_at if direction == "input" else span.ended_at, entry)
+        if span.kind == "retrieval" and (span.documents or span.retrieval_query):
+            add(
+                span.started_at,
+                ConversationEntry(
+                    kind="retrieval", span_id=span.span_id, query=span.retrieval_query, documents=span.documents or []
+                ),
+            )
+    for span in ordered:
+        if span.kind != "tool":
+            continue
+        for call in span.tool_calls or []:
+            if isinstance(call, dict) and str(call.get("id") or "") not in answered_tool_calls:
+                add(span.started_at, ConversationEntry(kind="tool", span_id=span.span_id, tool_call=call))
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    conversation.entries = [entry for _, _, entry in timeline]
+
+    if not any(e.kind == "message" for e in conversation.entries):
+        # No structured messages anywhere: the trace's input and output text (root or child) stand in.
+        root = trace.root_span_id
+        first = [
+            ConversationEntry(kind="message", span_id=root, role="user", message=_text_message("user", t))
+            for t in [trace.input_text]
+            if t
+        ]
+        last = [
+            ConversationEntry(kind="message", span_id=root, role="assistant", message=_text_message("assistant", t))
+            for t in [trace.output_text]
+            if t
+        ]
+        conversation.entries = first + conversation.entries + last
+        for entry in first + last:
+            entry.is_long = _message_text_length(entry.message or {}) > CONVERSATION_COLLAPSE_CHARS
+    for entry in reversed(conversation.entries):
+        if entry.kind == "message" and entry.role == "assistant":
+            entry.is_answer = True
+            break
+    return conversation
+
+
+def trace_latest(*, project: Project) -> Trace | None:
+    """Return the project's newest trace (by start time), or None while it has none (the onboarding page polls this)."""
+    return (
+        Trace.objects.filter(project=project)
+        .only("id", "trace_id", "name", "started_at")
+        .order_by("-started_at", "-id")
+        .first()
     )

@@ -8,6 +8,14 @@ app_name = "traces"
 
 urlpatterns = [
     path("p/<slug:project_slug>/traces/", views.trace_list_view, name="list"),
+    path("p/<slug:project_slug>/traces/start/", views.trace_onboarding_view, name="onboarding"),
+    path("p/<slug:project_slug>/traces/start/key/", views.trace_onboarding_key_view, name="onboarding-key"),
+    path("p/<slug:project_slug>/traces/start/status/", views.trace_onboarding_status_view, name="onboarding-status"),
     path("p/<slug:project_slug>/traces/<str:trace_id>/", views.trace_detail_view, name="detail"),
     path("p/<slug:project_slug>/traces/<str:trace_id>/spans/<str:span_id>/", views.trace_span_view, name="span"),
+    path(
+        "p/<slug:project_slug>/traces/<str:trace_id>/spans/<str:span_id>/json/",
+        views.trace_span_json_view,
+        name="span-json",
+    ),
 ]

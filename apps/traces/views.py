@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
 
-from apps.core.htmx import is_partial
-from apps.projects.access import project_view
-from apps.projects.models import Project
+from apps.core.htmx import HTMX_STOP_POLLING, is_partial
+from apps.projects.access import is_project_admin, project_view
+from apps.projects.models import ApiKey, Membership, Project
+from apps.projects.services import api_key_create
 from apps.traces.models import Span, Trace
+from apps.traces.onboarding import onboarding_snippets
 from apps.traces.selectors import (
     FilterError,
     TraceFilters,
     span_tree,
     span_tree_flat,
+    trace_conversation,
     trace_facets,
     trace_get,
+    trace_latest,
     trace_page,
     trace_page_panels,
     trace_score_list,
@@ -25,6 +30,7 @@ from apps.traces.selectors import (
 
 LIST_TEMPLATE = "traces/trace_list.html"
 DETAIL_TEMPLATE = "traces/trace_detail.html"
+ONBOARDING_TEMPLATE = "traces/onboarding.html"
 PAGE_SIZE = 50
 FORM_FIELDS = (
     "since",
@@ -68,6 +74,11 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
         context["rows"] = traces_with_failed_scores(traces=rows)
         if next_cursor:
             context["next_url"] = "?" + urlencode({**filters.as_query(), "cursor": next_cursor})
+    cursor_given = bool(request.GET.get("cursor"))
+    if status == 200 and not context["rows"] and not context["has_filters"] and not cursor_given:
+        # A project without any trace yet: the page that shows how to send one is more use than an empty table.
+        if not is_partial(request):
+            return redirect("traces:onboarding", project_slug=project.slug)
     if is_partial(request):
         # "Load more" targets its own row and appends the next page in its place.
         fragment = "trace-page" if request.htmx.target == "load-more" and status == 200 else "trace-rows"  # type: ignore[attr-defined]
@@ -78,7 +89,7 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
 
 @project_view()
 def trace_detail_view(request: HttpRequest, project: Project, trace_id: str) -> HttpResponse:
-    """Show one trace: its header, span waterfall, scores, and the root span's panel."""
+    """Show one trace: its header, the conversation, failing scores, the span waterfall and the root span's panel."""
     trace = _trace_or_404(project, trace_id)
     return _detail_page(request, project, trace, selected_span_id="")
 
@@ -97,6 +108,28 @@ def trace_span_view(request: HttpRequest, project: Project, trace_id: str, span_
     return render(request, f"{DETAIL_TEMPLATE}#span-panel", context)
 
 
+@project_view()
+def trace_span_json_view(request: HttpRequest, project: Project, trace_id: str, span_id: str) -> JsonResponse:
+    """Return one span's raw attributes, resource, scope and events as JSON (the page's "raw JSON" view)."""
+    trace = _trace_or_404(project, trace_id)
+    span = trace.spans.filter(span_id=span_id.lower()).first()
+    if span is None:
+        raise Http404("No such span in this trace.")
+    data = {
+        "trace_id": trace.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id or None,
+        "name": span.name,
+        "attributes": span.attributes,
+        "resource": span.resource,
+        "scope": span.scope,
+        "events": span.events,
+    }
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = "inline"
+    return response
+
+
 def _trace_or_404(project: Project, trace_id: str) -> Trace:
     """Return the project's trace or raise 404."""
     trace = trace_get(project=project, trace_id=trace_id)
@@ -113,13 +146,58 @@ def _detail_page(request: HttpRequest, project: Project, trace: Trace, selected_
         raise Http404("No such span in this trace.")
     if span is None and nodes:
         span = nodes[0].span
+    scores = list(trace_score_list(trace=trace))
     context = {
         "project": project,
         "nav": "traces",
         "trace": trace,
         "nodes": nodes,
         "span": span,
-        "scores": trace_score_list(trace=trace),
+        "scores": scores,
+        "failing_scores": [score for score in scores if score.passed is False],
+        "conversation": trace_conversation(trace=trace, spans=[node.span for node in nodes]),
         "panels": trace_page_panels(trace=trace),
     }
     return render(request, DETAIL_TEMPLATE, context)
+
+
+def _onboarding_context(request: HttpRequest, project: Project, plaintext_key: str = "") -> dict[str, object]:
+    """The onboarding page's context: this server's OTLP endpoint, the snippets, and whether a trace arrived."""
+    endpoint = request.build_absolute_uri("/").rstrip("/")
+    return {
+        "project": project,
+        "nav": "traces",
+        "endpoint": endpoint,
+        "snippets": onboarding_snippets(endpoint=endpoint, key=plaintext_key),
+        "new_key": plaintext_key,
+        "is_admin": is_project_admin(project=project),
+        "first_trace": trace_latest(project=project),
+    }
+
+
+@project_view()
+def trace_onboarding_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Show "Send your first trace": the endpoint, a key on request, snippets per tool, and a live wait for a trace."""
+    return render(request, ONBOARDING_TEMPLATE, _onboarding_context(request, project))
+
+
+@require_POST
+@project_view(min_role=Membership.Role.ADMIN)
+def trace_onboarding_key_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Issue a write key for the first trace and show the snippets filled in with it, this once."""
+    issued = api_key_create(project=project, name="first trace", scope=ApiKey.Scope.WRITE, created_by=request.user)
+    context = _onboarding_context(request, project, plaintext_key=issued.plaintext)
+    template = ONBOARDING_TEMPLATE + ("#onboarding-snippets" if is_partial(request) else "")
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"  # the secret is in this response only
+    return response
+
+
+@project_view()
+def trace_onboarding_status_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Answer the onboarding page's poll: still waiting, or a link to the first trace (which stops the polling)."""
+    first_trace = trace_latest(project=project)
+    response = render(request, f"{ONBOARDING_TEMPLATE}#first-trace", {"project": project, "first_trace": first_trace})
+    if first_trace is not None:
+        response.status_code = HTMX_STOP_POLLING
+    return response

@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from apps.projects.services import project_create
 from tests.projects.factories import TEST_PASSWORD
 from tests.traces.factories import simple_trace
 
@@ -64,9 +65,12 @@ def test_pages_send_a_strict_csp_and_run_without_violations(page, login, alice, 
     directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
     assert directives["default-src"] == ["'self'"]
     assert directives["script-src"] == ["'self'"]  # no inline scripts, no eval
-    # The project switcher (formerly an inline onchange handler) still navigates, via static/app.js.
-    page.select_option("#project-switcher", label=project.name)
-    expect(page).to_have_url(f"{page.url.split('/p/')[0]}/p/{project.slug}/settings/")
+    # The project switcher (formerly an inline onchange handler) still navigates, via static/app.js,
+    # to the same section of the chosen project.
+    other = project_create(name="Other bot", owner=alice)
+    page.goto(f"/p/{project.slug}/judges/")
+    page.select_option("#project-switcher", label=other.name)
+    expect(page).to_have_url(f"{page.url.split('/p/')[0]}/p/{other.slug}/judges/")
     for path in (f"/p/{project.slug}/evaluators/", f"/p/{project.slug}/judges/", f"/p/{project.slug}/settings/"):
         page.goto(path)
         page.wait_for_load_state("networkidle")

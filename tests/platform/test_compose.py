@@ -200,3 +200,22 @@ def test_env_example_lists_every_variable_the_settings_read() -> None:
     }
     assert read, "the pattern found no env reads in settings.py"
     assert read - listed == set()
+
+
+def test_web_defaults_have_one_source() -> None:
+    """README's table and .env.example agree with gunicorn.conf.py's WEB_DEFAULTS (.env.example leaves them empty)."""
+    import re
+    import runpy
+
+    defaults = runpy.run_path(str(REPO / "platform" / "gunicorn.conf.py"))["WEB_DEFAULTS"]
+    readme = (REPO / "README.md").read_text()
+    documented = dict(re.findall(r"^\| `(WEB_[A-Z_]+)` \| `([^`]*)` \|", readme, flags=re.MULTILINE))
+    assert documented, "the README's configuration table lists no WEB_* variable"
+    for name, value in documented.items():
+        assert defaults[name] == value, (
+            f"README says {name} defaults to {value}; gunicorn.conf.py says {defaults[name]}"
+        )
+    example = dict(
+        line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines() if line.startswith("WEB_")
+    )
+    assert all(example[name] == "" for name in defaults if name in example), example

@@ -79,7 +79,7 @@ def test_trace_list_renders_rows_newest_first_with_columns(client, alice, projec
     assert response.status_code == 200
     html = response.content.decode()
     assert row_names(html) == ["refund", "answer", "greeting"]
-    assert "2025-03-14 09:28:53 +0000" in html  # UTC with the offset
+    assert "2025-03-14T09:28:53Z" in html  # ISO 8601 UTC, the one time format
     assert "support.refund" in html and "claude-3-5-sonnet" in html
     assert '<span class="badge error">error</span>' in html
     assert 'id="trace-filters"' in html  # the full page has the filter form
@@ -135,10 +135,12 @@ def test_trace_list_empty_states(client, alice, project, traces):
     assert "No traces match these filters." in filtered
 
 
-def test_trace_list_empty_project_explains_how_to_send_traces(client, alice, project):
+def test_trace_list_empty_project_leads_to_the_first_trace_page(client, alice, project):
     client.force_login(alice)
-    html = client.get(list_url(project)).content.decode()
-    assert "No traces yet." in html and "/v1/traces" in html
+    response = client.get(list_url(project))
+    assert response.status_code == 302 and response["Location"] == reverse("traces:onboarding", args=[project.slug])
+    html = client.get(list_url(project), follow=True).content.decode()
+    assert "Send your first trace" in html and "/v1/traces" in html
 
 
 @pytest.mark.parametrize(
@@ -240,7 +242,7 @@ def test_trace_detail_shows_header_waterfall_and_root_panel(client, alice, proje
     assert trace.trace_id in html and "answer support ticket" in html
     assert "support.answer" in html and "gpt-4o-2024-08-06" in html and "support-answer v7" in html
     assert "user-42" in html and "sess-9" in html
-    assert "2025-03-14 09:26:53.000 +0000" in html
+    assert "2025-03-14T09:26:53.000Z" in html
     assert html.count('data-testid="wf-row"') == 5
     # Children are indented one level below the root, and bars are placed by time.
     assert 'data-kind="agent" style="--depth:0"' in html and 'data-kind="retrieval" style="--depth:1"' in html

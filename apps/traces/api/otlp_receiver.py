@@ -34,25 +34,34 @@ def otlp_error(request: HttpRequest, status: int, message: str, retry_after: int
     return response
 
 
-def _otlp_api_key(request: HttpRequest) -> ApiKey:
+def _otlp_api_key(request: HttpRequest, key_from: Callable[[HttpRequest], str]) -> ApiKey:
     """The request's API key (401 when wrong, revoked or missing); a hot key is served from the key cache."""
-    api_key = api_key_authenticate(plaintext=bearer_key_from(request), cached=True)
+    api_key = api_key_authenticate(plaintext=key_from(request), cached=True)
     if api_key is None:
         raise AuthenticationFailed("Invalid or revoked API key.")
     return api_key
 
 
-def otlp_handle(request: HttpRequest, ingest: Callable[[ApiKey, bytes, str], HttpResponse]) -> HttpResponse:
-    """Authenticate, enforce size limits, decompress, then hand the body to `ingest`; map failures to OTLP codes."""
+def otlp_handle(
+    request: HttpRequest,
+    ingest: Callable[[ApiKey, bytes, str], HttpResponse],
+    *,
+    key_from: Callable[[HttpRequest], str] = bearer_key_from,
+    auth_scheme: str = "Bearer",
+) -> HttpResponse:
+    """Authenticate, enforce size limits, decompress, then hand the body to `ingest`; map failures to OTLP codes.
+
+    `key_from` reads the key from the request (a bearer token; Langfuse's path also takes HTTP Basic).
+    """
     if request.method != "POST":
         response = otlp_error(request, 405, "OTLP/HTTP takes POST")
         response["Allow"] = "POST"
         return response
     try:
-        api_key = _otlp_api_key(request)
+        api_key = _otlp_api_key(request, key_from)
     except APIException as exc:
         response = otlp_error(request, 401, str(exc.detail))
-        response["WWW-Authenticate"] = 'Bearer realm="sightline"'
+        response["WWW-Authenticate"] = f'{auth_scheme} realm="sightline"'
         return response
     except (OperationalError, InterfaceError):
         return otlp_error(request, 503, "database unavailable, retry later", RETRY_AFTER_SECONDS)

@@ -1,4 +1,4 @@
-"""POST /v1/traces: the OTLP/HTTP trace receiver (protobuf or JSON, gzip/deflate)."""
+"""POST /v1/traces: the OTLP/HTTP trace receiver (protobuf or JSON, gzip/deflate); also at Langfuse's path."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.projects.authentication import basic_or_bearer_key_from
 from apps.projects.models import ApiKey
 from apps.traces.api.otlp_receiver import otlp_handle, otlp_store_and_answer, rejection_summary
 from apps.traces.normalize import NormalizedSpan, SpanRejected, normalize_span
@@ -51,3 +52,9 @@ def _ingest_traces(api_key: ApiKey, body: bytes, content_type: str) -> HttpRespo
 def otlp_traces_view(request: HttpRequest) -> HttpResponse:
     """Receive an OTLP ExportTraceServiceRequest; answer only after the spans are committed."""
     return otlp_handle(request, _ingest_traces)
+
+
+@csrf_exempt
+def otlp_langfuse_traces_view(request: HttpRequest) -> HttpResponse:
+    """Receive the Langfuse SDK's export (/api/public/otel/v1/traces, HTTP Basic): the same handling as /v1/traces."""
+    return otlp_handle(request, _ingest_traces, key_from=basic_or_bearer_key_from, auth_scheme="Basic")

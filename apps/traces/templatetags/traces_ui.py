@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django import template
+
+from apps.core.templatetags.timefmt import iso_utc
 
 register = template.Library()
 
@@ -78,11 +80,8 @@ def wf_offset(started_at: datetime, trace_start: datetime) -> str:
 
 @register.filter
 def utc_ms(value: datetime | None) -> str:
-    """Format a time in UTC with milliseconds and the offset: '2025-03-14 09:26:53.120 +0000'."""
-    if value is None:
-        return ""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d} +0000"
+    """Format a time as ISO 8601 UTC with milliseconds, the UI's one format: '2025-03-14T09:26:53.120Z'."""
+    return iso_utc(value, "ms")
 
 
 @register.filter
@@ -90,3 +89,12 @@ def has_role(messages: Any, roles: str) -> bool:
     """Return True if any message has one of the comma-separated roles."""
     wanted = set(roles.split(","))
     return any(isinstance(m, dict) and m.get("role") in wanted for m in messages or ())
+
+
+@register.filter
+def message_preview(message: Any, length: int = 160) -> str:
+    """Return the first characters of a message's text parts, for the summary of a collapsed message."""
+    parts = message.get("parts") if isinstance(message, dict) else None
+    text = " ".join(str(p.get("content", "")) for p in parts or [] if isinstance(p, dict) and p.get("type") == "text")
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"
