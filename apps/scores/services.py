@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.projects.models import Project
 from apps.scores.models import Score
+from apps.scores.rollups import rollups_dirty_mark
 from apps.traces.models import Span, Trace
 from apps.traces.normalize import LogEvaluation
 from apps.traces.services import traces_ensure
@@ -96,12 +97,12 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
         "rows": json.dumps(list(unique.values()), ensure_ascii=False),
         "trace_pks": "{" + ",".join(str(int(pk)) for pk in {key[0] for key in unique}) + "}",
     }
-    if not connection.in_atomic_block:
-        return _scores_upsert_execute(params)  # autocommit: one statement is its own transaction
-    # Inside the caller's transaction a single statement needs no savepoint (two round trips saved); a failure
-    # still marks the transaction for rollback.
+    # The scores and their rollup minutes' dirty marks commit together. Inside the caller's transaction no
+    # savepoint is needed (two round trips saved); a failure still marks the transaction for rollback.
     with transaction.atomic(savepoint=False):
-        return _scores_upsert_execute(params)
+        written = _scores_upsert_execute(params)
+        rollups_dirty_mark(project_id=project.id, trace_pks=[key[0] for key in unique])
+        return written
 
 
 def _scores_upsert_execute(params: dict) -> int:
