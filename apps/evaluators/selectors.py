@@ -172,9 +172,12 @@ def judge_request_failed_list(*, project: Project) -> QuerySet[JudgeRequest]:
     )
 
 
-def evaluator_metric_specs(project_id: int, names: Iterable[str]) -> dict[str, MetricSpec]:
-    """Declare the metrics the project's evaluators write: pass rates, higher is better (scores' registry)."""
-    rows = Evaluator.objects.filter(project_id=project_id, name__in=list(names)).values_list("name", "kind")
+def evaluator_metric_specs(project_id: int, names: Iterable[str] | None) -> dict[str, MetricSpec]:
+    """Declare the metrics the project's evaluators write (these names, or every enabled evaluator's when None):
+    pass rates, higher is better. Registered with scores' declaration registry."""
+    evaluators = Evaluator.objects.filter(project_id=project_id)
+    evaluators = evaluators.filter(is_enabled=True) if names is None else evaluators.filter(name__in=list(names))
+    rows = evaluators.values_list("name", "kind")
     kinds = dict(Evaluator.Kind.choices)
     return {
         name: MetricSpec(

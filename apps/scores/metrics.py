@@ -90,9 +90,10 @@ FEEDBACK_SPECS: dict[str, MetricSpec] = {
     )
 }
 
-# Providers of per-project declarations: (project_id, names) -> {name: MetricSpec}. Registered at startup by
-# higher apps (evaluators) so a metric is declared where it is defined.
-SpecProvider = Callable[[int, Iterable[str]], dict[str, MetricSpec]]
+# Providers of per-project declarations: (project_id, names) -> {name: MetricSpec}, every metric the provider
+# declares for the project when names is None. Registered at startup by higher apps (evaluators) so a metric is
+# declared where it is defined.
+SpecProvider = Callable[[int, Iterable[str] | None], dict[str, MetricSpec]]
 _providers: list[SpecProvider] = []
 
 

@@ -150,7 +150,7 @@ def _names_with_rollups(project: Project) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _declared_specs(project: Project, names: Sequence[str]) -> dict[str, MetricSpec]:
+def _declared_specs(project: Project, names: Sequence[str] | None) -> dict[str, MetricSpec]:
     specs: dict[str, MetricSpec] = {}
     for provider in metric_spec_providers():
         for name, spec in provider(project.pk, names).items():
@@ -181,9 +181,10 @@ def metric_spec_get(*, project: Project, name: str) -> MetricSpec | None:
 
 
 def metric_spec_list(*, project: Project) -> list[MetricSpec]:
-    """Return every metric of the project (built-ins first, then scores by name) with its declaration."""
+    """Return every metric of the project (built-ins first, then scores by name) with its declaration: those
+    with rollups, and those declared for the project (an enabled evaluator's, before its first score)."""
     names = [n for n in _names_with_rollups(project) if n not in BUILTIN_SPECS]
-    declared = _declared_specs(project, names)
+    declared = {k: v for k, v in _declared_specs(project, None).items() if k not in BUILTIN_SPECS}
     specs = list(BUILTIN_SPECS.values())
     for name in sorted(set(names) | set(declared)):
         spec = declared.get(name) or FEEDBACK_SPECS.get(name) or _inferred_spec(project, name)
