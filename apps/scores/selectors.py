@@ -4,7 +4,7 @@ metric selectors (series, slices, declarations) that the metrics API, dashboards
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,6 +82,26 @@ _LEVEL = {MINUTE: MINUTE, 5 * MINUTE: MINUTE, HOUR: HOUR, DAY: DAY}
 DIMENSION_BITS = {"model": 8, "prompt_version": 4, "route": 2, "environment": 1}
 MAX_POINTS = 1500  # per series: 1 day of minutes, 5 days of 5 minutes, 2 months of hours, 4 years of days
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Buckets travel as epoch seconds: the groups of a series share their times, converted once each.
+_EPOCH_SQL = "extract(epoch FROM {t})::bigint"
+_NO_QUANTILES: list[float | None] = [None, None, None]
+# Merged rows' sums, as integers (sum(bigint) is numeric, which Python would get as Decimal).
+_SUMS = (
+    "sum(r.count)::bigint, sum(r.value_count)::bigint, sum(r.value_sum), sum(r.passed)::bigint, sum(r.failed)::bigint"
+)
+
+
+def _datetimes() -> Callable[[int], datetime]:
+    """Return a memoized epoch-seconds → UTC datetime conversion."""
+    cache: dict[int, datetime] = {}
+
+    def convert(seconds: int) -> datetime:
+        t = cache.get(seconds)
+        if t is None:
+            t = cache[seconds] = datetime.fromtimestamp(seconds, tz=UTC)
+        return t
+
+    return convert
 
 
 class MetricQueryError(ValueError):
@@ -93,7 +113,7 @@ class MetricQueryError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MetricPoint:
     """One bucket of a series: the counts behind it and its figures (None where they do not apply)."""
 
@@ -193,25 +213,21 @@ def metric_spec_list(*, project: Project) -> list[MetricSpec]:
     return specs
 
 
-def _finite(x: float) -> float | None:
-    """None for a mean that overflowed (huge values summed): JSON has no infinity."""
-    return x if math.isfinite(x) else None
-
-
 def _point(t: datetime, row: Sequence[Any], quantiles: list[float | None]) -> MetricPoint:
     count, value_count, value_sum, passed, failed = row
-    judged = int(passed) + int(failed)
+    judged = passed + failed
+    mean = value_sum / value_count if value_count else None
     return MetricPoint(
-        t=t,
-        count=int(count),
-        value=_finite(float(value_sum) / int(value_count)) if value_count else None,
-        pass_rate=int(passed) / judged if judged else None,
-        p50=quantiles[0],
-        p95=quantiles[1],
-        p99=quantiles[2],
-        passed=int(passed),
-        judged=judged,
-        value_sum=float(value_sum),
+        t,
+        int(count),
+        mean if mean is None or math.isfinite(mean) else None,  # a mean that overflowed: JSON has no infinity
+        passed / judged if judged else None,
+        quantiles[0],
+        quantiles[1],
+        quantiles[2],
+        int(passed),
+        int(judged),
+        float(value_sum),
     )
 
 
@@ -282,23 +298,22 @@ def metric_series(
     group_cols = "".join(f", r.{d}" for d in group_by)
     where_sql = " AND ".join(where)
     series: dict[tuple[str, ...], list[MetricPoint]] = {}
+    times = _datetimes()
     with connection.cursor() as cursor:
         if direct:
             sketch_cols = ", r.sketch_keys, r.sketch_counts" if quantiles else ""
+            order = "".join(f"r.{d}, " for d in group_by)
             cursor.execute(
-                f"SELECT r.bucket{group_cols}, r.count, r.value_count, r.value_sum, r.passed, r.failed{sketch_cols} "
-                f"FROM scores_rollup r WHERE {where_sql} ORDER BY 2, 1"
-                if group_by
-                else f"SELECT r.bucket, r.count, r.value_count, r.value_sum, r.passed, r.failed{sketch_cols} "
-                f"FROM scores_rollup r WHERE {where_sql} ORDER BY 1",
+                f"SELECT {_EPOCH_SQL.format(t='r.bucket')}{group_cols}, r.count, r.value_count, r.value_sum, "
+                f"r.passed, r.failed{sketch_cols} FROM scores_rollup r WHERE {where_sql} ORDER BY {order}r.bucket",
                 params,
             )
             g = len(group_by)
             for row in cursor.fetchall():
-                qs = sketch_quantiles(row[6 + g], row[7 + g]) if quantiles else [None, None, None]
-                series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(row[0], row[1 + g : 6 + g], qs))
+                qs = sketch_quantiles(row[6 + g], row[7 + g]) if quantiles else _NO_QUANTILES
+                series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(times(row[0]), row[1 + g : 6 + g], qs))
         else:
-            t_expr = "date_bin(%(step)s, r.bucket, %(epoch)s)"
+            t_expr = _EPOCH_SQL.format(t="date_bin(%(step)s, r.bucket, %(epoch)s)")
             groups = "".join(f", {d}" for d in group_by)
             sketches: dict[tuple, dict[int, int]] = {}
             if quantiles:
@@ -310,19 +325,18 @@ def metric_series(
                 for *key, k, n in cursor.fetchall():
                     sketches.setdefault(tuple(key), {})[k] = int(n)
             cursor.execute(
-                f"SELECT {t_expr} AS t{group_cols}, sum(r.count), sum(r.value_count), sum(r.value_sum), "
-                f"sum(r.passed), sum(r.failed) FROM scores_rollup r WHERE {where_sql} "
+                f"SELECT {t_expr} AS t{group_cols}, {_SUMS} FROM scores_rollup r WHERE {where_sql} "
                 f"GROUP BY t{groups} ORDER BY {''.join(f'{d}, ' for d in group_by)}t",
                 params,
             )
             g = len(group_by)
             for row in cursor.fetchall():
-                qs: list[float | None] = [None, None, None]
+                qs: list[float | None] = _NO_QUANTILES
                 merged = sketches.get(tuple(row[: 1 + g]))
                 if merged:
                     keys = sorted(merged)
                     qs = sketch_quantiles(keys, [merged[k] for k in keys])
-                series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(row[0], row[1 + g :], qs))
+                series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(times(row[0]), row[1 + g :], qs))
     return [MetricSeries(group=dict(zip(group_by, key, strict=True)), points=series[key]) for key in sorted(series)]
 
 
@@ -374,7 +388,7 @@ def metric_slices(
         where.append(f"r.{name} = %(f{i})s")
         params[f"f{i}"] = value
     cols = ", ".join(f"r.{d}" for d in group_by) or "''"
-    sums = "sum(r.count), sum(r.value_count), sum(r.value_sum), sum(r.passed), sum(r.failed)"
+    sums = _SUMS
     sql = (
         f"SELECT {cols}, r.bucket >= %(start)s AS current, {sums} FROM scores_rollup r "
         f"WHERE {' AND '.join(where)} GROUP BY {', '.join(str(i + 1) for i in range(max(len(group_by), 1) + 1))}"

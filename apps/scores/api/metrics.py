@@ -149,6 +149,11 @@ class MetricsApi(APIView):
             )
         except (MetricQueryInvalid, MetricQueryError) as exc:
             return error_response(str(exc), "invalid_parameter", 400, field=exc.field)
+        stamps: dict[datetime, str] = {}  # the groups share their bucket times: format each once
+        for s in series:
+            for p in s.points:
+                if p.t not in stamps:
+                    stamps[p.t] = p.t.astimezone(UTC).isoformat().replace("+00:00", "Z")
         body = {
             "metric": metric,
             "interval": interval,
@@ -157,7 +162,7 @@ class MetricsApi(APIView):
                     "group": s.group,
                     "points": [
                         {
-                            "t": p.t.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                            "t": stamps[p.t],
                             "count": p.count,
                             "value": p.value,
                             "pass_rate": p.pass_rate,
