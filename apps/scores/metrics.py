@@ -74,16 +74,17 @@ BUILTIN_SPECS: dict[str, MetricSpec] = {
 }
 BUILTIN_METRICS = tuple(BUILTIN_SPECS)
 
-# Scores the feedback source writes (apps/feedback): explicit and implicit end-user signal. Each rate is the mean
-# of the score's value (1 when the signal happened, 0 when it did not), so lower is better and the number reads
-# "thumbs-down 4 %", never "not thumbs-down 96 %".
+# Scores the feedback source writes (apps/feedback). thumbs_down is 1.0 for a thumb down and 0.0 for a thumb up,
+# so its mean is the thumbs-down rate: lower is better, and it reads "thumbs-down 4 %", never "not thumbs-down
+# 96 %". regenerated, rephrased and abandoned are written only when the signal happened (1.0), so their mean says
+# nothing: the headline is how many (a page divides by the `traces` count of the same bucket for a rate).
 FEEDBACK_SPECS: dict[str, MetricSpec] = {
     s.name: s
     for s in (
         MetricSpec("thumbs_down", MetricKind.RATE, Direction.LOWER_IS_BETTER, "%", "Thumbs-down rate", "feedback"),
-        MetricSpec("regenerated", MetricKind.RATE, Direction.LOWER_IS_BETTER, "%", "Regenerated", "feedback"),
-        MetricSpec("rephrased", MetricKind.RATE, Direction.LOWER_IS_BETTER, "%", "Rephrased", "feedback"),
-        MetricSpec("abandoned", MetricKind.RATE, Direction.LOWER_IS_BETTER, "%", "Abandoned", "feedback"),
+        MetricSpec("regenerated", MetricKind.COUNT, Direction.LOWER_IS_BETTER, "", "Regenerated", "feedback"),
+        MetricSpec("rephrased", MetricKind.COUNT, Direction.LOWER_IS_BETTER, "", "Rephrased", "feedback"),
+        MetricSpec("abandoned", MetricKind.COUNT, Direction.LOWER_IS_BETTER, "", "Abandoned", "feedback"),
         MetricSpec(
             "rating", MetricKind.CONTINUOUS, Direction.HIGHER_IS_BETTER, "", "Rating", "feedback", has_quantiles=True
         ),
