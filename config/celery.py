@@ -69,6 +69,18 @@ app.conf.beat_schedule = {
         "schedule": timedelta(seconds=20),
         "options": {"expires": 19},
     },
+    # Dirty rollup minutes recomputed from their rows: charts and SLIs are within a minute of the scores landing.
+    "rollups-drain": {
+        "task": "scores.rollups_drain",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    # Rollups past ROLLUP_RETENTION_DAYS, in bounded batches.
+    "rollups-prune": {
+        "task": "scores.rollups_prune",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
         "schedule": timedelta(seconds=30),

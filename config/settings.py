@@ -366,6 +366,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
 # Higher apps subscribe here so that traces never imports them.
 INGEST_BATCH_CONSUMERS = [
     "apps.traces.services.pending_evaluations_resolve",
+    "apps.scores.rollups.rollups_dirty_mark",  # first: the batch's minutes are dirty even if a later one fails
     "apps.scores.services.scores_dimensions_refresh",
     "apps.scores.services.scores_from_span_evaluations",
     "apps.feedback.services.feedback_link_batch",
@@ -396,6 +397,12 @@ INGEST_PENDING_CONTENT_GRACE_SECONDS = env_int("INGEST_PENDING_CONTENT_GRACE_SEC
 # Bookkeeping rows that are finished (done/discarded ingest batches and judge requests, rejected evaluation
 # events) are pruned after this many days; failed ones stay for the dead-letters page until discarded.
 BOOKKEEPING_RETENTION_DAYS = env_int("BOOKKEEPING_RETENTION_DAYS", 7)
+# Rollups (minute, hour and day metric buckets) are kept this long (13 months), whatever the raw-row retention.
+ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 396)
+# The rollup drain (beat, every 15 s) takes at most this many dirty keys per transaction, and stops after this
+# many seconds (the next run goes on).
+ROLLUP_DRAIN_BATCH = 2000
+ROLLUP_DRAIN_BUDGET = 10.0
 # User regexes (regex/format checks, JSON-schema patterns) run on RE2 in linear time, over at most this many
 # characters of the text (the rest is not searched). Length and word limits still see the whole answer.
 EVALUATOR_REGEX_MAX_INPUT_CHARS = env_int("EVALUATOR_REGEX_MAX_INPUT_CHARS", 200_000)

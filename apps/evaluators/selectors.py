@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from apps.evaluators.models import Backfill, Evaluator
 from apps.evaluators.subject import Document, Subject, ToolCall
 from apps.judges.models import JudgeRequest
 from apps.projects.models import Project
+from apps.scores.metrics import Direction, MetricKind, MetricSpec
 from apps.scores.models import Score
 from apps.scores.selectors import score_rates_by_version
 from apps.traces.selectors import trace_evaluation_rows
@@ -169,3 +170,23 @@ def judge_request_failed_list(*, project: Project) -> QuerySet[JudgeRequest]:
         .select_related("evaluator")
         .order_by("-finished_at", "-id")
     )
+
+
+def evaluator_metric_specs(project_id: int, names: Iterable[str] | None) -> dict[str, MetricSpec]:
+    """Declare the metrics the project's evaluators write (these names, or every enabled evaluator's when None):
+    pass rates, higher is better. Registered with scores' declaration registry."""
+    evaluators = Evaluator.objects.filter(project_id=project_id)
+    evaluators = evaluators.filter(is_enabled=True) if names is None else evaluators.filter(name__in=list(names))
+    rows = evaluators.values_list("name", "kind")
+    kinds = dict(Evaluator.Kind.choices)
+    return {
+        name: MetricSpec(
+            name=name,
+            kind=MetricKind.BINARY,
+            direction=Direction.HIGHER_IS_BETTER,
+            unit="%",
+            label=f"{name} ({kinds.get(kind, kind)}): pass rate",
+            source="evaluator",
+        )
+        for name, kind in rows
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from apps.core.models import BaseModel
@@ -54,3 +55,72 @@ class Score(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value} ({self.source})"
+
+
+class Rollup(models.Model):
+    """One bucket of one metric: a minute, hour or day of a project, for one slice (or all values of some dims).
+
+    Minute rows hold every slice (`dims` = all four kept). Hour and day rows also hold each subset of the
+    dimensions rolled up (`dims` says which are kept; a rolled-up one is ''), so a chart grouped by prompt
+    version over 30 days reads one row per point instead of merging every slice. Always recomputed from the
+    rows below it, never incremented (apps/scores/rollups.py).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.CharField(max_length=100)
+    resolution = models.IntegerField()  # bucket width in seconds: 60, 3600 or 86400
+    bucket = models.DateTimeField()  # the bucket's start, UTC
+    dims = models.SmallIntegerField()  # bitmask of kept dimensions: model 8, prompt_version 4, route 2, environment 1
+    model = models.CharField(max_length=200, blank=True, default="")
+    prompt_version = models.CharField(max_length=100, blank=True, default="")
+    route = models.CharField(max_length=200, blank=True, default="")
+    environment = models.CharField(max_length=100, blank=True, default="")
+    count = models.BigIntegerField()  # traces (trace metrics) or scores (score metrics)
+    value_count = models.BigIntegerField()  # of those, how many had a finite value
+    value_sum = models.FloatField()
+    passed = models.BigIntegerField()
+    failed = models.BigIntegerField()
+    # DDSketch buckets (apps/scores/sketch.py): sorted ordinals and their counts; empty when not kept.
+    sketch_keys = ArrayField(models.IntegerField(), default=list)
+    sketch_counts = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        constraints = [
+            # The recompute's ON CONFLICT target, and the metric selectors' range scan (project, metric,
+            # resolution, dims, then the time range; slices filtered from the rest).
+            models.UniqueConstraint(
+                fields=[
+                    "project",
+                    "metric",
+                    "resolution",
+                    "dims",
+                    "bucket",
+                    "model",
+                    "prompt_version",
+                    "route",
+                    "environment",
+                ],
+                name="rollup_uniq_bucket",
+            ),
+        ]
+        indexes = [
+            # Retention pruning and rebuilds by time, across metrics.
+            models.Index(fields=["resolution", "bucket"], name="rollup_resolution_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}@{self.bucket:%Y-%m-%dT%H:%M} ({self.resolution}s)"
+
+
+class RollupDirty(models.Model):
+    """A (project, minute) whose rollups must be recomputed: appended by writers, drained by the beat job.
+
+    Append-only with no unique key: concurrent writers marking the same minute never wait on each other.
+    The drain deletes the rows it takes in the transaction that recomputes their minutes.
+    """
+
+    project_id = models.BigIntegerField()
+    minute = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"dirty {self.project_id}@{self.minute:%Y-%m-%dT%H:%M}"

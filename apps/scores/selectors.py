@@ -1,15 +1,28 @@
-"""Reads for scores: a trace's scores, score conditions on trace lists, and rates per evaluator version."""
+"""Reads for scores: a trace's scores, score conditions on trace lists, rates per evaluator version, and the
+metric selectors (series, slices, declarations) that the metrics API, dashboards and SLIs read from rollups."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from apps.projects.models import Project
-from apps.scores.models import Score
+from apps.scores.metrics import (
+    BUILTIN_SPECS,
+    FEEDBACK_SPECS,
+    MetricSpec,
+    metric_spec_providers,
+    score_spec_inferred,
+)
+from apps.scores.models import Rollup, Score
+from apps.scores.rollups import ALL_DIMS, DAY, HOUR, MINUTE, floor_time
+from apps.scores.sketch import sketch_quantiles
 from apps.traces.models import Trace
 from apps.traces.selectors import ScoreCondition
 
@@ -78,3 +91,353 @@ def score_rows_for_traces(
         .values_list("trace_id", "name", "source", "value", "passed", "metadata__confidence")
     )
     return list(rows)
+
+
+# --- metrics: read from rollups only, never from raw traces or scores ----------------------------------------------
+
+INTERVALS = {"1m": MINUTE, "5m": 5 * MINUTE, "1h": HOUR, "1d": DAY}
+# The rollup level each interval reads: 5-minute points merge minute rows.
+_LEVEL = {MINUTE: MINUTE, 5 * MINUTE: MINUTE, HOUR: HOUR, DAY: DAY}
+DIMENSION_BITS = {"model": 8, "prompt_version": 4, "route": 2, "environment": 1}
+MAX_POINTS = 1500  # per series: 1 day of minutes, 5 days of 5 minutes, 2 months of hours, 4 years of days
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Buckets travel as epoch seconds: the groups of a series share their times, converted once each.
+_EPOCH_SQL = "extract(epoch FROM {t})::bigint"
+_NO_QUANTILES: list[float | None] = [None, None, None]
+# Merged rows' sums, as integers (sum(bigint) is numeric, which Python would get as Decimal).
+_SUMS = (
+    "sum(r.count)::bigint, sum(r.value_count)::bigint, sum(r.value_sum), sum(r.passed)::bigint, sum(r.failed)::bigint"
+)
+
+
+def _datetimes() -> Callable[[int], datetime]:
+    """Return a memoized epoch-seconds → UTC datetime conversion."""
+    cache: dict[int, datetime] = {}
+
+    def convert(seconds: int) -> datetime:
+        t = cache.get(seconds)
+        if t is None:
+            t = cache[seconds] = datetime.fromtimestamp(seconds, tz=UTC)
+        return t
+
+    return convert
+
+
+class MetricQueryError(ValueError):
+    """A metric query that cannot be answered; names the parameter to blame."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(slots=True)
+class MetricPoint:
+    """One bucket of a series: the counts behind it and its figures (None where they do not apply)."""
+
+    t: datetime
+    count: int
+    value: float | None
+    pass_rate: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    passed: int = 0
+    judged: int = 0
+    value_sum: float = 0.0
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """The points of one slice (group values by dimension name), oldest first."""
+
+    group: dict[str, str]
+    points: list[MetricPoint]
+
+
+@dataclass(frozen=True)
+class MetricSlice:
+    """A slice over a period: its count and headline value, and the change against the previous period."""
+
+    group: dict[str, str]
+    count: int
+    value: float | None
+    previous_count: int
+    previous_value: float | None
+    change: float | None  # value − previous_value (None when either is missing)
+    worse_by: float  # the change signed by the metric's direction: positive = got worse
+
+
+def _kept_mask(names: Iterable[str]) -> int:
+    return sum(DIMENSION_BITS[n] for n in set(names))
+
+
+def _names_with_rollups(project: Project) -> list[str]:
+    """Distinct metric names the project has rollups for (a loose index scan over rollup_uniq_bucket)."""
+    sql = """
+    WITH RECURSIVE m(metric) AS (
+        SELECT min(metric) FROM scores_rollup WHERE project_id = %(p)s
+        UNION ALL
+        SELECT (SELECT min(r.metric) FROM scores_rollup r WHERE r.project_id = %(p)s AND r.metric > m.metric)
+        FROM m WHERE m.metric IS NOT NULL
+    )
+    SELECT metric FROM m WHERE metric IS NOT NULL
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"p": project.pk})
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _declared_specs(project: Project, names: Sequence[str] | None) -> dict[str, MetricSpec]:
+    specs: dict[str, MetricSpec] = {}
+    for provider in metric_spec_providers():
+        for name, spec in provider(project.pk, names).items():
+            specs.setdefault(name, spec)
+    return specs
+
+
+def _inferred_spec(project: Project, name: str) -> MetricSpec | None:
+    totals = Rollup.objects.filter(project=project, metric=name, resolution=DAY, dims=0).aggregate(
+        n=Sum("count"), judged=Sum(F("passed") + F("failed"))
+    )
+    if not totals["n"]:
+        return None
+    return score_spec_inferred(name, judged=bool(totals["judged"]))
+
+
+def metric_spec_get(*, project: Project, name: str) -> MetricSpec | None:
+    """Return the declaration of one metric: built-in, declared by its source or evaluator, else inferred from
+    its rollups; None when the project has no such metric."""
+    if name in BUILTIN_SPECS:
+        return BUILTIN_SPECS[name]
+    declared = _declared_specs(project, [name])
+    if name in declared:
+        return declared[name]
+    if name in FEEDBACK_SPECS:
+        return FEEDBACK_SPECS[name]
+    return _inferred_spec(project, name)
+
+
+def metric_spec_list(*, project: Project) -> list[MetricSpec]:
+    """Return every metric of the project (built-ins first, then scores by name) with its declaration: those
+    with rollups, and those declared for the project (an enabled evaluator's, before its first score)."""
+    names = [n for n in _names_with_rollups(project) if n not in BUILTIN_SPECS]
+    declared = {k: v for k, v in _declared_specs(project, None).items() if k not in BUILTIN_SPECS}
+    specs = list(BUILTIN_SPECS.values())
+    for name in sorted(set(names) | set(declared)):
+        spec = declared.get(name) or FEEDBACK_SPECS.get(name) or _inferred_spec(project, name)
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def _point(t: datetime, row: Sequence[Any], quantiles: list[float | None]) -> MetricPoint:
+    count, value_count, value_sum, passed, failed = row
+    judged = passed + failed
+    mean = value_sum / value_count if value_count else None
+    return MetricPoint(
+        t,
+        int(count),
+        mean if mean is None or math.isfinite(mean) else None,  # a mean that overflowed: JSON has no infinity
+        passed / judged if judged else None,
+        quantiles[0],
+        quantiles[1],
+        quantiles[2],
+        int(passed),
+        int(judged),
+        float(value_sum),
+    )
+
+
+def metric_range_check(*, start: datetime, end: datetime, interval: str) -> tuple[int, datetime]:
+    """Validate a range and interval; return the bucket width (s) and the first bucket's start."""
+    if interval not in INTERVALS:
+        raise MetricQueryError("interval", f"use one of {', '.join(INTERVALS)}, not {interval!r}")
+    if start > end:
+        raise MetricQueryError("from", "must not be after to")
+    step = INTERVALS[interval]
+    first = floor_time(start, step)
+    points = math.ceil((end - first).total_seconds() / step)
+    if points > MAX_POINTS:
+        raise MetricQueryError(
+            "interval",
+            f"{points} points at {interval} in this range; at most {MAX_POINTS}: widen it or shorten from–to",
+        )
+    return step, first
+
+
+def metric_series(
+    *,
+    project: Project,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    interval: str,
+    group_by: Sequence[str] = (),
+    filters: Mapping[str, str] | None = None,
+    spec: MetricSpec | None = None,
+) -> list[MetricSeries]:
+    """Return the metric per bucket and slice over every bucket that overlaps [start, end), from the rollups.
+
+    Buckets are aligned on the epoch (UTC); a bucket with no data is left out. `group_by` and `filters` use
+    the dimension names (model, prompt_version, route, environment); filters are equalities.
+    """
+    filters = dict(filters or {})
+    step, first = metric_range_check(start=start, end=end, interval=interval)
+    spec = spec or metric_spec_get(project=project, name=metric)
+    quantiles = spec is not None and spec.has_quantiles
+    level = _LEVEL[step]
+    group_by = [d for d in DIMENSION_BITS if d in set(group_by)]  # canonical order
+    needed = _kept_mask([*group_by, *filters])
+    # Hour and day rows exist for every subset of dimensions; minute rows only with all four.
+    mask = needed if level != MINUTE else ALL_DIMS
+    direct = step == level and mask == needed  # one stored row per point: no merging
+    where = [
+        "r.project_id = %(project)s",
+        "r.metric = %(metric)s",
+        "r.resolution = %(level)s",
+        "r.dims = %(mask)s",
+        "r.bucket >= %(first)s",
+        "r.bucket < %(end)s",
+    ]
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "metric": metric,
+        "level": level,
+        "mask": mask,
+        "first": first,
+        "end": end,
+        "step": timedelta(seconds=step),
+        "epoch": _EPOCH,
+    }
+    for i, (name, value) in enumerate(sorted(filters.items())):
+        where.append(f"r.{name} = %(f{i})s")
+        params[f"f{i}"] = value
+    group_cols = "".join(f", r.{d}" for d in group_by)
+    where_sql = " AND ".join(where)
+    series: dict[tuple[str, ...], list[MetricPoint]] = {}
+    times = _datetimes()
+    with connection.cursor() as cursor:
+        if direct:
+            sketch_cols = ", r.sketch_keys, r.sketch_counts" if quantiles else ""
+            order = "".join(f"r.{d}, " for d in group_by)
+            cursor.execute(
+                f"SELECT {_EPOCH_SQL.format(t='r.bucket')}{group_cols}, r.count, r.value_count, r.value_sum, "
+                f"r.passed, r.failed{sketch_cols} FROM scores_rollup r WHERE {where_sql} ORDER BY {order}r.bucket",
+                params,
+            )
+            g = len(group_by)
+            for row in cursor.fetchall():
+                qs = sketch_quantiles(row[6 + g], row[7 + g]) if quantiles else _NO_QUANTILES
+                series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(times(row[0]), row[1 + g : 6 + g], qs))
+        else:
+            t_expr = _EPOCH_SQL.format(t="date_bin(%(step)s, r.bucket, %(epoch)s)")
+            groups = "".join(f", {d}" for d in group_by)
+            sketches: dict[tuple, dict[int, int]] = {}
+            if quantiles:
+                cursor.execute(
+                    f"SELECT {t_expr} AS t{group_cols}, u.k, sum(u.n) FROM scores_rollup r, "
+                    f"unnest(r.sketch_keys, r.sketch_counts) AS u(k, n) WHERE {where_sql} GROUP BY t{groups}, u.k",
+                    params,
+                )
+                for *key, k, n in cursor.fetchall():
+                    sketches.setdefault(tuple(key), {})[k] = int(n)
+            cursor.execute(
+                f"SELECT {t_expr} AS t{group_cols}, {_SUMS} FROM scores_rollup r WHERE {where_sql} "
+                f"GROUP BY t{groups} ORDER BY {''.join(f'{d}, ' for d in group_by)}t",
+                params,
+            )
+            g = len(group_by)
+            for row in cursor.fetchall():
+                qs: list[float | None] = _NO_QUANTILES
+                merged = sketches.get(tuple(row[: 1 + g]))
+                if merged:
+                    keys = sorted(merged)
+                    qs = sketch_quantiles(keys, [merged[k] for k in keys])
+                series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(times(row[0]), row[1 + g :], qs))
+    return [MetricSeries(group=dict(zip(group_by, key, strict=True)), points=series[key]) for key in sorted(series)]
+
+
+def _slice_level(start: datetime, end: datetime) -> int:
+    """The coarsest rollup level whose buckets tile [start, end) exactly."""
+    for level in (DAY, HOUR):
+        if floor_time(start, level) == start and floor_time(end, level) == end:
+            return level
+    return MINUTE
+
+
+def metric_slices(
+    *,
+    project: Project,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    group_by: Sequence[str],
+    filters: Mapping[str, str] | None = None,
+    spec: MetricSpec | None = None,
+) -> list[MetricSlice]:
+    """Return each slice's count and headline value over [start, end) and the previous period of the same length,
+    worst change first (by the metric's direction). Minute-aligned bounds; hour/day-aligned ones read less."""
+    filters = dict(filters or {})
+    spec = spec or metric_spec_get(project=project, name=metric)
+    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
+    previous_start = start - (end - start)
+    level = min(_slice_level(start, end), _slice_level(previous_start, start))
+    group_by = [d for d in DIMENSION_BITS if d in set(group_by)]
+    needed = _kept_mask([*group_by, *filters])
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "metric": metric,
+        "level": level,
+        "mask": needed if level != MINUTE else ALL_DIMS,
+        "prev": previous_start,
+        "start": start,
+        "end": end,
+    }
+    where = [
+        "r.project_id = %(project)s",
+        "r.metric = %(metric)s",
+        "r.resolution = %(level)s",
+        "r.dims = %(mask)s",
+        "r.bucket >= %(prev)s",
+        "r.bucket < %(end)s",
+    ]
+    for i, (name, value) in enumerate(sorted(filters.items())):
+        where.append(f"r.{name} = %(f{i})s")
+        params[f"f{i}"] = value
+    cols = ", ".join(f"r.{d}" for d in group_by) or "''"
+    sums = _SUMS
+    sql = (
+        f"SELECT {cols}, r.bucket >= %(start)s AS current, {sums} FROM scores_rollup r "
+        f"WHERE {' AND '.join(where)} GROUP BY {', '.join(str(i + 1) for i in range(max(len(group_by), 1) + 1))}"
+    )
+    current: dict[tuple, MetricPoint] = {}
+    previous: dict[tuple, MetricPoint] = {}
+    g = max(len(group_by), 1)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            key = tuple(row[: len(group_by)])
+            point = _point(start, row[g + 1 :], [None, None, None])
+            (current if row[g] else previous)[key] = point
+    headline = spec.headline if spec else "value"
+    out = []
+    for key, point in current.items():
+        before = previous.get(key)
+        value = getattr(point, headline)
+        previous_value = getattr(before, headline) if before else None
+        change = value - previous_value if value is not None and previous_value is not None else None
+        out.append(
+            MetricSlice(
+                group=dict(zip(group_by, key, strict=True)),
+                count=point.count,
+                value=value,
+                previous_count=before.count if before else 0,
+                previous_value=previous_value,
+                change=change,
+                worse_by=spec.worse(change) if spec else 0.0,
+            )
+        )
+    out.sort(key=lambda s: (-s.worse_by, -s.count, tuple(s.group.values())))
+    return out

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.projects.models import Project
 from apps.scores.models import Score
+from apps.scores.rollups import rollups_dirty_mark
 from apps.traces.models import Span, Trace
 from apps.traces.normalize import LogEvaluation
 from apps.traces.services import traces_ensure
@@ -113,13 +114,11 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
         "rows": json.dumps(list(unique.values()), ensure_ascii=False),
         "trace_pks": "{" + ",".join(str(int(pk)) for pk in {key[0] for key in unique}) + "}",
     }
-    if not connection.in_atomic_block:
-        written = _scores_upsert_execute(params)  # autocommit: one statement is its own transaction
-    else:
-        # Inside the caller's transaction a single statement needs no savepoint (two round trips saved); a failure
-        # still marks the transaction for rollback.
-        with transaction.atomic(savepoint=False):
-            written = _scores_upsert_execute(params)
+    # The scores and their rollup minutes' dirty marks commit together. Inside the caller's transaction no
+    # savepoint is needed (two round trips saved); a failure still marks the transaction for rollback.
+    with transaction.atomic(savepoint=False):
+        written = _scores_upsert_execute(params)
+        rollups_dirty_mark(project_id=project.id, trace_pks=[key[0] for key in unique])
     if _scores_written_consumers:
         # One callback per call, after commit (at once in autocommit): a rolled-back write notifies nobody.
         pks = sorted({key[0] for key in unique})

@@ -1,0 +1,179 @@
+"""GET /api/v1/metrics: a metric's series per bucket and slice, read from the rollups."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api import error_response
+from apps.scores.selectors import (
+    DIMENSION_BITS,
+    INTERVALS,
+    MAX_POINTS,
+    MetricQueryError,
+    metric_series,
+    metric_spec_get,
+)
+
+METRIC_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+DEFAULT_RANGE = timedelta(hours=24)
+
+
+class MetricPointSerializer(serializers.Serializer):
+    t = serializers.DateTimeField(help_text="the bucket's start (UTC)")
+    count = serializers.IntegerField(help_text="traces (trace metrics) or scores in the bucket")
+    value = serializers.FloatField(allow_null=True, help_text="the mean value; null when no value applies")
+    pass_rate = serializers.FloatField(allow_null=True, help_text="passed ÷ judged; null without verdicts")
+    p50 = serializers.FloatField(allow_null=True, help_text="null unless the metric keeps quantiles")
+    p95 = serializers.FloatField(allow_null=True)
+    p99 = serializers.FloatField(allow_null=True)
+
+
+class MetricSeriesSerializer(serializers.Serializer):
+    group = serializers.DictField(child=serializers.CharField(allow_blank=True), help_text="the group_by values")
+    points = MetricPointSerializer(many=True)
+
+
+class MetricsOutputSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    interval = serializers.ChoiceField(choices=list(INTERVALS))
+    series = MetricSeriesSerializer(many=True)
+
+
+class MetricQueryInvalid(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _time(params, name: str, default: datetime) -> datetime:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse_datetime(raw if ("T" in raw or " " in raw) else raw + "T00:00:00")
+    except ValueError:
+        value = None
+    if value is None:
+        raise MetricQueryInvalid(name, f"not an ISO 8601 time: {raw[:50]!r}")
+    if value.tzinfo is None:  # times without an offset are UTC, like everything here
+        value = value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise MetricQueryInvalid(name, "out of range") from exc
+    if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(9000, 1, 1, tzinfo=UTC):
+        raise MetricQueryInvalid(name, "must be between 1970 and 9000")
+    return value
+
+
+def _text(params, name: str) -> str:
+    value = params.get(name, "")
+    if "\x00" in value:
+        raise MetricQueryInvalid(name, "must not contain NUL characters")
+    if len(value) > 200:
+        raise MetricQueryInvalid(name, "at most 200 characters")
+    return value
+
+
+class MetricsApi(APIView):
+    """A metric's series from the rollups: one series per group, a point per non-empty bucket."""
+
+    @extend_schema(
+        summary="Get a metric's series",
+        description=(
+            "Reads the per-minute/hour/day rollups (never raw traces). Every bucket that overlaps [from, to) is "
+            "returned whole, aligned on UTC; buckets without data are left out. `value` is the mean, "
+            "`pass_rate` passed ÷ judged, p50/p95/p99 come from a DDSketch (1 % relative accuracy) for latency and "
+            f"continuous scores; fields that do not apply are null. At most {MAX_POINTS} points per series."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "metric",
+                str,
+                required=True,
+                description="a score name, or a built-in: traces, errors, latency_ms, tokens, cost",
+            ),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATETIME, description="ISO 8601 (UTC without offset); default to − 24 h"
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601, exclusive; default now"),
+            OpenApiParameter("interval", str, enum=list(INTERVALS), description="bucket width; default 1h"),
+            OpenApiParameter(
+                "group_by", str, description=f"comma list of {', '.join(DIMENSION_BITS)}; one series per group"
+            ),
+            *[OpenApiParameter(d, str, description=f"only this {d}") for d in DIMENSION_BITS],
+        ],
+        responses={200: MetricsOutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        project = request.auth.project
+        try:
+            metric = _text(params, "metric").strip()
+            if not metric:
+                raise MetricQueryInvalid("metric", "required: a score name or a built-in")
+            if not METRIC_NAME.match(metric):
+                raise MetricQueryInvalid("metric", "use 1-100 letters, digits, _ . : -")
+            end = _time(params, "to", timezone.now())
+            start = _time(params, "from", end - DEFAULT_RANGE)
+            interval = _text(params, "interval") or "1h"
+            group_by = [g.strip() for g in _text(params, "group_by").split(",") if g.strip()]
+            for g in group_by:
+                if g not in DIMENSION_BITS:
+                    raise MetricQueryInvalid("group_by", f"use a comma list of {', '.join(DIMENSION_BITS)}, not {g!r}")
+            if len(set(group_by)) != len(group_by):
+                raise MetricQueryInvalid("group_by", "a dimension is repeated")
+            filters = {d: _text(params, d) for d in DIMENSION_BITS if d in params}
+            spec = metric_spec_get(project=project, name=metric)
+            if spec is None:
+                raise MetricQueryInvalid("metric", f"no metric {metric!r} in this project")
+            series = metric_series(
+                project=project,
+                metric=metric,
+                start=start,
+                end=end,
+                interval=interval,
+                group_by=group_by,
+                filters=filters,
+                spec=spec,
+            )
+        except (MetricQueryInvalid, MetricQueryError) as exc:
+            return error_response(str(exc), "invalid_parameter", 400, field=exc.field)
+        stamps: dict[datetime, str] = {}  # the groups share their bucket times: format each once
+        for s in series:
+            for p in s.points:
+                if p.t not in stamps:
+                    stamps[p.t] = p.t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        body = {
+            "metric": metric,
+            "interval": interval,
+            "series": [
+                {
+                    "group": s.group,
+                    "points": [
+                        {
+                            "t": stamps[p.t],
+                            "count": p.count,
+                            "value": p.value,
+                            "pass_rate": p.pass_rate,
+                            "p50": p.p50,
+                            "p95": p.p95,
+                            "p99": p.p99,
+                        }
+                        for p in s.points
+                    ],
+                }
+                for s in series
+            ],
+        }
+        return Response(body)

@@ -1,0 +1,310 @@
+"""Rollups: per project, minute and metric, recomputed from their rows whenever a minute is marked dirty.
+
+1. Writers append (project, minute) keys to `RollupDirty` in their own transaction: scores_upsert for the
+   traces it scored, the post-ingest batch job for the traces it stored, and a trigger on traces_trace for the
+   minute a trace's start time moved away from (migration 0005).
+2. The beat job (`rollups_drain_task`, every 15 s) takes a bounded set of keys under one advisory lock,
+   deletes them and, in the same transaction, recomputes each minute from the raw rows with
+   `INSERT … SELECT … ON CONFLICT DO UPDATE` (slices that vanished are deleted), then the hours and days
+   containing them from the level below. A retry, a redelivered job, a duplicate or a late row only ever
+   causes another recompute of the same rows: never a blind increment.
+3. Concurrent drains are serialised by the advisory lock: two recomputes of one minute from different
+   snapshots could otherwise commit in the wrong order.
+
+Semantics (what `tests/scores/test_rollups.py` compares against a direct SQL computation):
+- a trace counts in the minute of its `started_at`, sliced by its current model, prompt version, route and
+  environment; traces without spans (placeholders for scores that came first) are not traffic;
+- a score counts in its trace's minute and slice, under its name (names equal to a built-in are left out);
+- `value` statistics use finite values only; `passed`/`failed` count verdicts; latency and score values
+  carry a DDSketch (apps/scores/sketch.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.prune import rows_delete_in_batches
+from apps.scores.metrics import BUILTIN_METRICS
+from apps.scores.models import Rollup
+from apps.scores.sketch import ordinal_sql
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+ALL_DIMS = 15  # model 8, prompt_version 4, route 2, environment 1 (the order of GROUPING(...) bits)
+DIMENSIONS = ("model", "prompt_version", "route", "environment")
+# pg_advisory lock key of the recompute (drain and rebuild): any constant no other code uses.
+ROLLUP_LOCK_KEY = 0x5CA1AB1E
+# Minutes (hours) farther apart than this are recomputed in separate statements: one statement per cluster
+# keeps the raw-row range scan tight when a batch mixes late data with the current minute.
+CLUSTER_GAP = 15
+
+_KEY_COLS = "metric, resolution, dims, bucket, model, prompt_version, route, environment"
+_VALUE_COLS = "count, value_count, value_sum, passed, failed, sketch_keys, sketch_counts"
+
+# Upsert the fresh rows of the recomputed buckets, skipping rows that did not change, and delete the buckets'
+# rows whose slice has no data any more. Needs CTE `fresh` with the key and value columns.
+_UPSERT_AND_DELETE = f"""
+, up AS (
+    INSERT INTO scores_rollup (project_id, {_KEY_COLS}, {_VALUE_COLS})
+    SELECT %(project)s, {_KEY_COLS}, {_VALUE_COLS} FROM fresh
+    ON CONFLICT (project_id, {_KEY_COLS}) DO UPDATE SET
+        count = EXCLUDED.count, value_count = EXCLUDED.value_count, value_sum = EXCLUDED.value_sum,
+        passed = EXCLUDED.passed, failed = EXCLUDED.failed, sketch_keys = EXCLUDED.sketch_keys,
+        sketch_counts = EXCLUDED.sketch_counts
+    WHERE ({", ".join("scores_rollup." + c for c in _VALUE_COLS.split(", "))})
+        IS DISTINCT FROM ({", ".join("EXCLUDED." + c for c in _VALUE_COLS.split(", "))})
+)
+DELETE FROM scores_rollup r
+WHERE r.project_id = %(project)s AND r.resolution = %(resolution)s AND r.bucket >= %(lo)s AND r.bucket < %(hi)s
+  AND r.bucket = ANY(%(buckets)s::timestamptz[])
+  AND NOT EXISTS (
+      SELECT 1 FROM fresh f WHERE f.metric = r.metric AND f.dims = r.dims AND f.bucket = r.bucket
+          AND f.model = r.model AND f.prompt_version = r.prompt_version AND f.route = r.route
+          AND f.environment = r.environment)
+"""
+
+# Minutes from the raw rows. One observation per (trace, built-in metric) and per score; the sketch ordinal is
+# computed per observation, then counted per ordinal and gathered into sorted arrays per slice.
+MINUTES_RECOMPUTE_SQL = (
+    f"""
+WITH t AS (
+    SELECT t.id, date_trunc('minute', t.started_at, 'UTC') AS bucket, t.model, t.prompt_version, t.route,
+           t.environment, t.span_count, t.status, t.latency_ms, t.total_tokens, t.cost
+    FROM traces_trace t
+    WHERE t.project_id = %(project)s AND t.started_at >= %(lo)s AND t.started_at < %(hi)s
+      AND date_trunc('minute', t.started_at, 'UTC') = ANY(%(buckets)s::timestamptz[])
+), obs AS (
+    SELECT m.metric, t.bucket, t.model, t.prompt_version, t.route, t.environment, m.x, NULL::boolean AS passed,
+           m.sketched
+    FROM t CROSS JOIN LATERAL (VALUES
+        ('traces', NULL::float8, false),
+        ('errors', CASE WHEN t.status = 'error' THEN 1.0::float8 ELSE 0.0::float8 END, false),
+        ('latency_ms', t.latency_ms, true),
+        ('tokens', t.total_tokens::float8, false),
+        ('cost', t.cost, false)
+    ) AS m(metric, x, sketched)
+    WHERE t.span_count > 0
+    UNION ALL
+    SELECT s.name, t.bucket, t.model, t.prompt_version, t.route, t.environment, s.value, s.passed, true
+    FROM t JOIN scores_score s ON s.trace_id = t.id
+    WHERE s.name <> ALL(%(builtins)s::varchar[])
+), fin AS (
+    SELECT metric, bucket, model, prompt_version, route, environment, passed,
+           CASE WHEN x IS NULL OR x = 'NaN'::float8 OR x IN ('Infinity'::float8, '-Infinity'::float8) THEN NULL
+                ELSE x END AS x,
+           sketched
+    FROM obs
+), l1 AS (
+    SELECT metric, bucket, model, prompt_version, route, environment,
+           CASE WHEN sketched AND x IS NOT NULL THEN {ordinal_sql("x")} END AS k,
+           count(*) AS n, count(x) AS vn, coalesce(sum(x), 0) AS vs,
+           count(*) FILTER (WHERE passed) AS p, count(*) FILTER (WHERE NOT passed) AS f
+    FROM fin
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+), fresh AS (
+    SELECT metric, {MINUTE} AS resolution, {ALL_DIMS} AS dims, bucket, model, prompt_version, route, environment,
+           sum(n) AS count, sum(vn) AS value_count, sum(vs) AS value_sum, sum(p) AS passed, sum(f) AS failed,
+           coalesce(array_agg(k ORDER BY k) FILTER (WHERE k IS NOT NULL), '{{}}') AS sketch_keys,
+           coalesce(array_agg(n ORDER BY k) FILTER (WHERE k IS NOT NULL), '{{}}') AS sketch_counts
+    FROM l1
+    GROUP BY metric, bucket, model, prompt_version, route, environment
+)"""
+    + _UPSERT_AND_DELETE
+)
+
+# Hours from minutes and days from hours: the full-slice rows of the level below, merged (sums, and sketch
+# counts per ordinal), for every subset of the dimensions at once (CUBE), the rolled-up ones stored as ''.
+PARENTS_RECOMPUTE_SQL = (
+    f"""
+WITH src AS (
+    SELECT r.metric, date_trunc(%(unit)s, r.bucket, 'UTC') AS bucket, r.model, r.prompt_version, r.route,
+           r.environment, x.k, x.n, x.vn, x.vs, x.p, x.f
+    FROM scores_rollup r CROSS JOIN LATERAL (
+        SELECT NULL::int AS k, r.count AS n, r.value_count AS vn, r.value_sum AS vs, r.passed AS p, r.failed AS f
+        UNION ALL
+        SELECT u.k, u.n, 0, 0, 0, 0 FROM unnest(r.sketch_keys, r.sketch_counts) AS u(k, n)
+    ) AS x
+    WHERE r.project_id = %(project)s AND r.resolution = %(child)s AND r.dims = {ALL_DIMS}
+      AND r.bucket >= %(lo)s AND r.bucket < %(hi)s
+      AND date_trunc(%(unit)s, r.bucket, 'UTC') = ANY(%(buckets)s::timestamptz[])
+), l1 AS (
+    SELECT metric, bucket, {ALL_DIMS} - GROUPING(model, prompt_version, route, environment) AS dims,
+           coalesce(model, '') AS model, coalesce(prompt_version, '') AS prompt_version,
+           coalesce(route, '') AS route, coalesce(environment, '') AS environment, k,
+           sum(n) AS n, sum(vn) AS vn, sum(vs) AS vs, sum(p) AS p, sum(f) AS f
+    FROM src
+    GROUP BY metric, bucket, k, CUBE (model, prompt_version, route, environment)
+), fresh AS (
+    SELECT metric, %(resolution)s AS resolution, dims, bucket, model, prompt_version, route, environment,
+           sum(n) FILTER (WHERE k IS NULL) AS count, sum(vn) FILTER (WHERE k IS NULL) AS value_count,
+           sum(vs) FILTER (WHERE k IS NULL) AS value_sum, sum(p) FILTER (WHERE k IS NULL) AS passed,
+           sum(f) FILTER (WHERE k IS NULL) AS failed,
+           coalesce(array_agg(k ORDER BY k) FILTER (WHERE k IS NOT NULL), '{{}}') AS sketch_keys,
+           coalesce(array_agg(n ORDER BY k) FILTER (WHERE k IS NOT NULL), '{{}}') AS sketch_counts
+    FROM l1
+    GROUP BY metric, dims, bucket, model, prompt_version, route, environment
+)"""
+    + _UPSERT_AND_DELETE
+)
+
+DIRTY_MARK_SQL = """
+INSERT INTO scores_rollupdirty (project_id, minute)
+SELECT DISTINCT t.project_id, date_trunc('minute', t.started_at, 'UTC')
+FROM traces_trace t WHERE t.id = ANY(%(ids)s::bigint[]) AND t.project_id = %(project)s
+"""
+
+DIRTY_TAKE_SQL = """
+DELETE FROM scores_rollupdirty WHERE id IN (
+    SELECT id FROM scores_rollupdirty ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+) RETURNING project_id, minute
+"""
+
+
+def floor_time(t: datetime, seconds: int) -> datetime:
+    """Return the start of the `seconds`-wide UTC bucket holding t (buckets aligned on the epoch)."""
+    epoch = int(t.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+def rollups_dirty_mark(*, project_id: int, trace_pks: Sequence[int]) -> int:
+    """Mark the minutes of these traces dirty (their rows or their scores changed); return keys written.
+
+    An INGEST_BATCH_CONSUMERS entry (called with project_id=, trace_pks=), and called by scores_upsert.
+    """
+    if not trace_pks:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(DIRTY_MARK_SQL, {"ids": list(trace_pks), "project": project_id})
+        return cursor.rowcount
+
+
+def rollups_minutes_mark(*, project_id: int, minutes: Iterable[datetime]) -> int:
+    """Mark these minutes of the project dirty (tools and tests)."""
+    rows = [(project_id, floor_time(m, MINUTE)) for m in minutes]
+    with connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO scores_rollupdirty (project_id, minute) VALUES (%s, %s)", rows)
+    return len(rows)
+
+
+def _clusters(buckets: Iterable[datetime], step: int) -> list[list[datetime]]:
+    """Split sorted buckets into runs whose neighbours are at most CLUSTER_GAP steps apart."""
+    runs: list[list[datetime]] = []
+    for b in sorted(set(buckets)):
+        if runs and (b - runs[-1][-1]).total_seconds() <= CLUSTER_GAP * step:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
+def _recompute(sql: str, *, project_id: int, buckets: Iterable[datetime], step: int, **params: object) -> None:
+    with connection.cursor() as cursor:
+        for run in _clusters(buckets, step):
+            cursor.execute(
+                sql,
+                {
+                    "project": project_id,
+                    "buckets": run,
+                    "lo": run[0],
+                    "hi": run[-1] + timedelta(seconds=step),
+                    "builtins": list(BUILTIN_METRICS),
+                    **params,
+                },
+            )
+
+
+def rollups_recompute(*, project_id: int, minutes: Iterable[datetime]) -> None:
+    """Recompute these minutes of a project from their rows, then the hours and days that hold them.
+
+    Call it inside a transaction holding the rollup lock (`rollups_lock`), as the drain and rebuild do.
+    """
+    minutes = {floor_time(m, MINUTE) for m in minutes}
+    if not minutes:
+        return
+    _recompute(MINUTES_RECOMPUTE_SQL, project_id=project_id, buckets=minutes, step=MINUTE, resolution=MINUTE)
+    hours = {floor_time(m, HOUR) for m in minutes}
+    _recompute(
+        PARENTS_RECOMPUTE_SQL, project_id=project_id, buckets=hours, step=HOUR, resolution=HOUR, child=MINUTE,
+        unit="hour",
+    )  # fmt: skip
+    days = {floor_time(m, DAY) for m in minutes}
+    _recompute(
+        PARENTS_RECOMPUTE_SQL, project_id=project_id, buckets=days, step=DAY, resolution=DAY, child=HOUR, unit="day"
+    )
+
+
+def rollups_lock(*, wait: bool) -> bool:
+    """Take the transaction-scoped rollup lock (wait for it, or try once); return whether it is held."""
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def rollups_drain(*, limit: int | None = None, budget_seconds: float | None = None) -> int:
+    """Recompute the dirty minutes (at most `limit` keys per transaction) until none are left or the budget is
+    spent; return how many (project, minute) buckets were recomputed. Another drain running: returns 0."""
+    limit = limit or settings.ROLLUP_DRAIN_BATCH
+    deadline = time.monotonic() + (budget_seconds if budget_seconds is not None else settings.ROLLUP_DRAIN_BUDGET)
+    done = 0
+    while True:
+        with transaction.atomic():
+            if not rollups_lock(wait=False):
+                return done
+            with connection.cursor() as cursor:
+                cursor.execute(DIRTY_TAKE_SQL, {"limit": limit})
+                taken = cursor.fetchall()
+            by_project: dict[int, set[datetime]] = defaultdict(set)
+            for project_id, minute in taken:
+                by_project[project_id].add(minute)
+            for project_id in sorted(by_project):
+                rollups_recompute(project_id=project_id, minutes=by_project[project_id])
+        done += sum(len(m) for m in by_project.values())
+        if len(taken) < limit or time.monotonic() >= deadline:
+            return done
+
+
+def rollups_rebuild(*, project_id: int, since: datetime, until: datetime | None = None) -> int:
+    """Recompute every minute of the project from `since` (one day per transaction); return minutes rebuilt.
+
+    Minutes older than the project's oldest trace are left alone: their raw rows were pruned, and their rollups
+    are all that remains of them.
+    """
+    until = until or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(started_at) FROM traces_trace WHERE project_id = %s", [project_id])
+        oldest = cursor.fetchone()[0]
+    if oldest is None:
+        return 0
+    start = floor_time(max(since, oldest), MINUTE)
+    end = floor_time(until, MINUTE) + timedelta(minutes=1)
+    rebuilt = 0
+    day_start = start
+    while day_start < end:
+        day_end = min(floor_time(day_start, DAY) + timedelta(days=1), end)
+        minutes = [day_start + timedelta(minutes=i) for i in range(int((day_end - day_start).total_seconds()) // 60)]
+        with transaction.atomic():
+            rollups_lock(wait=True)
+            rollups_recompute(project_id=project_id, minutes=minutes)
+        rebuilt += len(minutes)
+        day_start = day_end
+    return rebuilt
+
+
+def rollups_prune(*, now: datetime | None = None, budget_seconds: float = 60.0) -> int:
+    """Delete rollups older than ROLLUP_RETENTION_DAYS, in bounded batches; return rows deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ROLLUP_RETENTION_DAYS)
+    deleted = 0
+    for resolution in (MINUTE, HOUR, DAY):
+        # A day is kept until it has ended before the cutoff (its hours and minutes are pruned by their own start).
+        rows = Rollup.objects.filter(resolution=resolution, bucket__lt=cutoff - timedelta(seconds=resolution))
+        deleted += rows_delete_in_batches(rows, budget_seconds=budget_seconds)
+    return deleted

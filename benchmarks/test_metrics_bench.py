@@ -1,0 +1,220 @@
+"""Benchmark: GET /api/v1/metrics over 30 days with a group-by, and rollup lag under concurrent ingest.
+
+1. Data (benchmarks/metrics_data.py): one project, BENCH_METRICS_TRACES traces (default 1,000,000) and 3 scores
+   per trace over 30 days; rollups built by rollups_rebuild (timed).
+2. Server time of GET /api/v1/metrics (in-process: Django's handler, no network), 30 days, several metrics,
+   intervals and group-bys; the first (cold) call and the median/max of BENCH_METRICS_REPEAT warm calls.
+3. Rollup lag: BENCH_LAG_THREADS threads ingest traces (spans_ingest) with 3 scores each (scores_upsert, which
+   marks the minute dirty) at BENCH_LAG_RATE traces/s for BENCH_LAG_SECONDS, while a thread runs the drain
+   every 15 s as beat does. A trace's lag is the time from its commit to the end of the first drain that
+   started after it. At the end every trace is in the rollups (asserted: exact under concurrency).
+Speed is reported (stdout and BENCH_METRICS_REPORT), never asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.projects.services import api_key_create, project_create
+from apps.scores.models import Rollup
+from apps.scores.rollups import DAY, rollups_drain, rollups_rebuild
+from apps.scores.services import ScoreInput, scores_upsert
+from apps.traces.normalize import NormalizedSpan
+from apps.traces.services import spans_ingest
+from benchmarks.harness import machine_summary
+from benchmarks.metrics_data import metrics_data_generate
+
+TRACES = int(os.environ.get("BENCH_METRICS_TRACES", "1000000"))
+REPEAT = int(os.environ.get("BENCH_METRICS_REPEAT", "7"))
+LAG_RATE = int(os.environ.get("BENCH_LAG_RATE", "500"))
+LAG_SECONDS = int(os.environ.get("BENCH_LAG_SECONDS", "60"))
+LAG_THREADS = int(os.environ.get("BENCH_LAG_THREADS", "2"))
+DRAIN_EVERY = 15.0
+REPORT = Path(os.environ.get("BENCH_METRICS_REPORT", "/tmp/bench_metrics_report.md"))
+
+QUERIES = [
+    ("latency_ms", "1h", "prompt_version", {}),
+    ("refusal", "1h", "prompt_version", {}),
+    ("helpfulness", "1h", "model", {}),
+    ("errors", "1d", "model,route", {}),
+    ("grounding", "1h", "route", {"model": "model-1"}),
+    ("traces", "1h", "", {}),
+]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _ingest(project, stop_at: float, rate: float, commits: list[float], lock: threading.Lock) -> None:
+    """Ingest traces (one span each, now) with 3 scores, in batches of 20, at `rate` traces/s."""
+    try:
+        batch = 20
+        interval = batch / rate
+        next_at = time.monotonic()
+        while time.monotonic() < stop_at:
+            now = timezone.now()
+            spans = [
+                NormalizedSpan(
+                    trace_id=secrets.token_hex(16),
+                    span_id=secrets.token_hex(8),
+                    is_root=True,
+                    kind="llm",
+                    started_at=now,
+                    ended_at=now + timedelta(milliseconds=300),
+                    latency_ms=300.0,
+                    model=f"model-{i % 3}",
+                    prompt_version=f"v{i % 6 + 1}",
+                    route=f"route-{i % 8}",
+                    environment="production",
+                    total_tokens=500,
+                )
+                for i in range(batch)
+            ]
+            spans_ingest(project=project, spans=spans)
+            pks = dict(
+                project.traces.filter(trace_id__in=[s.trace_id for s in spans]).values_list("trace_id", "id")
+            )  # fmt: skip
+            items = [
+                ScoreInput(trace_pk=pk, name=name, source="programmatic", value=0.8, passed=True)
+                for pk in pks.values()
+                for name in ("refusal", "grounding", "helpfulness")
+            ]
+            scores_upsert(project=project, items=items)  # commits, marking the minute dirty
+            with lock:
+                commits.extend([time.monotonic()] * batch)
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    finally:
+        connection.close()
+
+
+def _drain_loop(stop: threading.Event, drains: list[tuple[float, float, int]]) -> None:
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            done = rollups_drain(budget_seconds=30)
+            drains.append((started, time.monotonic(), done))
+            stop.wait(max(0.0, DRAIN_EVERY - (time.monotonic() - started)))
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_api_speed_and_rollup_lag():
+    lines = [f"# Metrics benchmark ({TRACES:,} traces, {3 * TRACES:,} scores, 30 days)", "", machine_summary(), ""]
+    project = project_create(name="Metrics bench")
+    end = timezone.now().replace(minute=0, second=0, microsecond=0)
+    t0 = time.perf_counter()
+    metrics_data_generate(project_id=project.id, n=TRACES, end=end)
+    generated = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    minutes = rollups_rebuild(project_id=project.id, since=end - timedelta(days=31), until=end)
+    rebuilt = time.perf_counter() - t0
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scores_rollup")
+        cursor.execute("SELECT resolution, count(*) FROM scores_rollup GROUP BY 1 ORDER BY 1")
+        sizes = cursor.fetchall()
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('scores_rollup'))")
+        table_size = cursor.fetchone()[0]
+    day_total = Rollup.objects.filter(project=project, metric="traces", resolution=DAY, dims=0)
+    assert sum(r.count for r in day_total) == TRACES
+    lines += [
+        f"- data generated in {generated:.1f} s; rollups rebuilt ({minutes:,} minutes) in {rebuilt:.1f} s",
+        f"- rollup rows by resolution: {', '.join(f'{res}s: {n:,}' for res, n in sizes)} ({table_size})",
+        "",
+        "## GET /api/v1/metrics, 30 days (server time, in-process)",
+        "",
+        "| metric | interval | group_by | filters | series × points | cold | warm median | warm max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(project=project, name='r', scope='read').plaintext}")
+    worst = 0.0
+    for metric, interval, group_by, filters in QUERIES:
+        params = {
+            "metric": metric,
+            "interval": interval,
+            "group_by": group_by,
+            "from": (end - timedelta(days=30)).isoformat(),
+            "to": end.isoformat(),
+            **filters,
+        }
+        timings = []
+        for _ in range(REPEAT + 1):
+            started = time.perf_counter()
+            response = client.get("/api/v1/metrics", params)
+            timings.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.content
+        body = response.json()
+        shape = f"{len(body['series'])} × {max((len(s['points']) for s in body['series']), default=0)}"
+        warm = timings[1:]
+        worst = max(worst, statistics.median(warm))
+        lines.append(
+            f"| {metric} | {interval} | {group_by or '–'} | {filters or '–'} | {shape} | {_ms(timings[0])} "
+            f"| {_ms(statistics.median(warm))} | {_ms(max(warm))} |"
+        )
+    lines += ["", f"Slowest warm median: {_ms(worst)} (target < 300 ms at 1M traces).", ""]
+
+    # Rollup lag under concurrent ingest.
+    close_old_connections()
+    commits: list[float] = []
+    drains: list[tuple[float, float, int]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    lag_project = project_create(name="Lag bench")
+    drainer = threading.Thread(target=_drain_loop, args=(stop, drains))
+    drainer.start()
+    stop_at = time.monotonic() + LAG_SECONDS
+    ingesters = [
+        threading.Thread(target=_ingest, args=(lag_project, stop_at, LAG_RATE / LAG_THREADS, commits, lock))
+        for _ in range(LAG_THREADS)
+    ]
+    ingest_started = time.monotonic()
+    for t in ingesters:
+        t.start()
+    for t in ingesters:
+        t.join()
+    ingest_s = time.monotonic() - ingest_started
+    time.sleep(DRAIN_EVERY + 1)  # let the next drain take the last commits
+    while drains and drains[-1][0] < max(commits):
+        time.sleep(1)
+    stop.set()
+    drainer.join()
+    lags = []
+    for committed in commits:
+        after = next(((s, e) for s, e, _ in drains if s > committed), None)
+        lags.append(after[1] - committed if after else float("inf"))
+    lags.sort()
+    traces_in_rollups = sum(
+        Rollup.objects.filter(project=lag_project, metric="traces", resolution=DAY, dims=0).values_list(
+            "count", flat=True
+        )
+    )
+    assert traces_in_rollups == len(commits)  # exact: every committed trace counted once
+    drain_times = [e - s for s, e, _ in drains]
+    lines += [
+        "## Rollup lag under concurrent ingest",
+        "",
+        f"- ingest: {len(commits):,} traces (+3 scores each) in {ingest_s:.0f} s = {len(commits) / ingest_s:,.0f} "
+        f"traces/s (target rate {LAG_RATE}/s, {LAG_THREADS} threads); drain every {DRAIN_EVERY:.0f} s",
+        f"- lag commit → in rollups: p50 {statistics.median(lags):.1f} s, p95 {lags[int(0.95 * (len(lags) - 1))]:.1f} s, "
+        f"max {lags[-1]:.1f} s (target < 60 s)",
+        f"- drain duration: median {statistics.median(drain_times):.2f} s, max {max(drain_times):.2f} s "
+        f"over {len(drains)} drains",
+        f"- rollups after the run hold {traces_in_rollups:,} traces = all committed",
+    ]
+    report = "\n".join(lines) + "\n"
+    REPORT.write_text(report)
+    print("\n" + report)
