@@ -19,3 +19,9 @@ class ApiKeyCreateForm(forms.Form):
 class MembershipForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.VIEWER)
+
+
+class RetentionForm(forms.Form):
+    traces_days = forms.IntegerField(min_value=1, max_value=3650, label="Traces and spans (days)")
+    scores_days = forms.IntegerField(min_value=1, max_value=3650, label="Scores (days)")
+    rollups_months = forms.IntegerField(min_value=1, max_value=120, label="Rollups (months)")

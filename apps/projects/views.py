@@ -12,15 +12,16 @@ from django.views.decorators.http import require_POST
 from apps.core.forms import form_add_service_error
 from apps.core.htmx import is_partial
 from apps.projects.access import is_project_admin, project_view
-from apps.projects.forms import ApiKeyCreateForm, MembershipForm, ProjectCreateForm
+from apps.projects.forms import ApiKeyCreateForm, MembershipForm, ProjectCreateForm, RetentionForm
 from apps.projects.models import Membership, Project
-from apps.projects.selectors import api_key_list, membership_list, project_list_for_user
+from apps.projects.selectors import api_key_list, membership_list, project_list_for_user, project_storage_get
 from apps.projects.services import (
     api_key_create,
     api_key_revoke,
     membership_remove,
     membership_set,
     project_create,
+    project_retention_set,
 )
 
 ADMIN = Membership.Role.ADMIN
@@ -56,6 +57,17 @@ def _settings_context(request: HttpRequest, project: Project, **extra: object) -
         "members": membership_list(project=project),
         "key_form": extra.pop("key_form", ApiKeyCreateForm()),
         "member_form": extra.pop("member_form", MembershipForm()),
+        "retention_form": extra.pop(
+            "retention_form",
+            RetentionForm(
+                initial={
+                    "traces_days": project.retention_traces_days,
+                    "scores_days": project.retention_scores_days,
+                    "rollups_months": project.retention_rollups_months,
+                }
+            ),
+        ),
+        "storage": project_storage_get(project=project),
         "is_admin": is_project_admin(project=project),
         "nav": "settings",
         **extra,
@@ -119,6 +131,23 @@ def membership_remove_view(request: HttpRequest, project: Project, membership_id
         member_error = "; ".join(exc.messages)
     context = _settings_context(request, project, member_error=member_error)
     return _render_fragment(request, context, "members", status=400 if member_error else 200)
+
+
+@require_POST
+@project_view(min_role=ADMIN)
+def project_retention_set_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Change how long the project keeps traces, scores and rollups."""
+    form = RetentionForm(request.POST)
+    ok = False
+    if form.is_valid():
+        try:
+            project_retention_set(project=project, **form.cleaned_data)
+            ok = True
+        except ValidationError as exc:
+            form_add_service_error(form, exc)
+    extra = {"retention_saved": True} if ok else {"retention_form": form}
+    context = _settings_context(request, project, **extra)
+    return _render_fragment(request, context, "retention", status=200 if ok else 400)
 
 
 def _render_fragment(
