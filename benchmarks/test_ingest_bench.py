@@ -72,8 +72,10 @@ def _stored(env: BenchEnv) -> tuple[int, int, int]:
 # Bytes on disk of spans + traces (every partition: heap, TOAST, indexes, free space map), after a CHECKPOINT-free
 # run: what the rows of one run occupy, as `du` of the tables would show.
 DISK_BYTES_SQL = """
-SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
-FROM (SELECT relid FROM pg_partition_tree('traces_span') UNION ALL SELECT relid FROM pg_partition_tree('traces_trace')) t
+SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+WHERE c.relkind = 'r' AND (c.oid IN ('traces_span'::regclass, 'traces_trace'::regclass)
+    OR c.oid IN (SELECT relid FROM pg_partition_tree('traces_span') UNION ALL
+                 SELECT relid FROM pg_partition_tree('traces_trace')))
 """
 
 
