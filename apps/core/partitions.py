@@ -239,7 +239,7 @@ def partitions_gaps_reported() -> list[str]:
 
 
 def _table_rebuild(cursor, table: str, *, partitioned: bool, ahead_days: int = 7) -> None:  # noqa: ANN001
-    """Rebuild `table` as a partitioned table (or back as a plain one), keeping every row, index and constraint.
+    """Rebuild `table` as a partitioned table (or back as a plain one), keeping every row, index, constraint, trigger.
 
     Index and constraint definitions are read from the catalog, the rows copied with INSERT … SELECT, then
     the primary key, constraints and indexes built on the filled table (one bulk build each). The primary key
@@ -260,6 +260,12 @@ def _table_rebuild(cursor, table: str, *, partitioned: bool, ahead_days: int = 7
         [table],
     )
     indexes = cursor.fetchall()
+    # User triggers (e.g. the rollups' trace-moved trigger): recreated on the new table once the rows are in.
+    cursor.execute(
+        "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND NOT tgisinternal",
+        [table],
+    )
+    triggers = cursor.fetchall()
     # Foreign keys of other tables that point at this one cannot point at a partitioned table by id.
     cursor.execute(
         "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE confrelid = to_regclass(%s) AND contype = 'f'",
@@ -315,6 +321,8 @@ def _table_rebuild(cursor, table: str, *, partitioned: bool, ahead_days: int = 7
         cursor.execute(f"ALTER TABLE {_q(table)} ADD CONSTRAINT {_q(name)} {definition}")
     for _, definition in indexes:
         cursor.execute(definition.replace(" ON ONLY ", " ON "))  # a partitioned parent's index, built on all
+    for _, definition in triggers:  # row triggers of a partitioned table are cloned onto every partition
+        cursor.execute(definition)
 
 
 def table_partition(schema_editor, table: str) -> None:  # noqa: ANN001 - a migration's schema editor

@@ -36,6 +36,11 @@ SELECT t.project_id, t.id, '', 'q', t.id, '', true, '', 'external', '', '', '{}'
     now(), now()
 FROM traces_trace t;
 """
+TRIGGER_SQL = """
+CREATE FUNCTION keep_me() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.name := 'moved'; RETURN NEW; END $$;
+CREATE TRIGGER keep_me BEFORE UPDATE OF started_at ON traces_trace FOR EACH ROW EXECUTE FUNCTION keep_me();
+"""
 # A fingerprint of every row's content (partition_at excluded: it does not exist before).
 FINGERPRINT_SQL = """
 SELECT (SELECT count(*) FROM traces_trace), (SELECT count(*) FROM traces_span), (SELECT count(*) FROM scores_score),
@@ -58,6 +63,7 @@ def test_partitioning_keeps_every_row_forward_and_back():
     try:
         _migrate(BEFORE)
         with connection.cursor() as cursor:
+            cursor.execute(TRIGGER_SQL)  # as the rollups add one on traces_trace
             cursor.execute(SEED_SQL)
             cursor.execute(FINGERPRINT_SQL)
             before = cursor.fetchone()
@@ -81,6 +87,14 @@ def test_partitioning_keeps_every_row_forward_and_back():
             assert cursor.fetchone()[0] == 40
             cursor.execute("SELECT count(*) FROM ONLY traces_trace_default")
             assert cursor.fetchone()[0] == 0
+            # The trigger survived the rebuild, on the table and (cloned) on its partitions, and still fires.
+            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'keep_me' AND NOT tgisinternal")
+            assert cursor.fetchone()[0] > 1
+            cursor.execute(
+                "UPDATE traces_trace SET started_at = started_at - interval '1 second' WHERE trace_id = md5('1')"
+            )
+            cursor.execute("SELECT count(*) FROM traces_trace WHERE name = 'moved'")
+            assert cursor.fetchone()[0] == 1
             # New rows continue the id sequence.
             cursor.execute(
                 "INSERT INTO traces_trace (project_id, trace_id, started_at, partition_at, created_at, updated_at, "
@@ -100,3 +114,5 @@ def test_partitioning_keeps_every_row_forward_and_back():
             assert cursor.fetchone()[0] == 41
     finally:
         _migrate(latest)
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS keep_me ON traces_trace; DROP FUNCTION IF EXISTS keep_me()")
