@@ -53,7 +53,8 @@ def _truncate(env: BenchEnv) -> None:
     """Start every run from empty trace tables (so runs compare, and payloads can be re-sent)."""
     with env.db.connect() as conn:
         conn.execute(
-            "TRUNCATE traces_span, traces_trace, traces_ingestbatch, traces_pendingspancontent RESTART IDENTITY CASCADE"
+            "TRUNCATE traces_span, traces_trace, scores_score, traces_ingestbatch, traces_pendingspancontent "
+            "RESTART IDENTITY CASCADE"
         )
     redis_flush(env.redis_url)
 
@@ -66,6 +67,37 @@ def _stored(env: BenchEnv) -> tuple[int, int, int]:
             "SELECT count(*), coalesce(sum(span_count), 0) FROM traces_trace WHERE project_id = %s", [env.project_id]
         ).fetchone()
     return spans, traces, span_count
+
+
+# Bytes on disk of spans + traces (every partition: heap, TOAST, indexes, free space map), after a CHECKPOINT-free
+# run: what the rows of one run occupy, as `du` of the tables would show.
+DISK_BYTES_SQL = """
+SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+WHERE c.relkind = 'r' AND (c.oid IN ('traces_span'::regclass, 'traces_trace'::regclass)
+    OR c.oid IN (SELECT relid FROM pg_partition_tree('traces_span') UNION ALL
+                 SELECT relid FROM pg_partition_tree('traces_trace')))
+"""
+
+
+def _disk_per_span(env: BenchEnv, batches: list[Batch]) -> str:
+    """One line: bytes on disk per stored span (spans + traces, lz4 TOAST where available) beside the OTLP bytes."""
+    with env.db.connect() as conn:
+        disk = conn.execute(DISK_BYTES_SQL).fetchone()[0]
+        spans = conn.execute("SELECT count(*) FROM traces_span").fetchone()[0]
+        compression = conn.execute(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'traces_span'::regclass "
+            "AND attname = 'input_messages'"
+        ).fetchone()[0]
+    raw = sum(len(b.body) for b in batches)
+    sent = sum(b.spans for b in batches)
+    if not spans:
+        return "Storage: no spans stored."
+    return (
+        f"Storage: {disk / spans:,.0f} bytes on disk per stored span (spans + traces, every partition with TOAST and "
+        f"indexes; {spans:,} spans, {disk / 2**20:,.1f} MiB; span TOAST compression "
+        f"{ {'l': 'lz4', 'p': 'pglz'}.get(compression or '', 'default (pglz)') }) beside "
+        f"{raw / sent:,.0f} bytes of OTLP/protobuf per span as sent."
+    )
 
 
 def _scenario(env: BenchEnv, server: Server, batches: list[Batch], clients: int) -> ScenarioResult:
@@ -176,6 +208,7 @@ def test_ingest_benchmark(bench_env: BenchEnv, batches: list[Batch], warmup_batc
     problems: list[str] = []
     commands: list[str] = []
     log_dir = Path(tempfile.mkdtemp(prefix="sightline-bench-"))
+    storage_line = ""
     for kind, threads in _servers():
         server = Server(kind, threads, bench_env.server_env, log_dir / f"gunicorn-{kind}-{threads}.log")
         try:
@@ -186,6 +219,8 @@ def test_ingest_benchmark(bench_env: BenchEnv, batches: list[Batch], warmup_batc
                 result = _scenario(bench_env, server, chunk, n_clients)
                 results.append(result)
                 problems += _check(result, len(chunk))
+                if n_clients > 1 and not storage_line:
+                    storage_line = _disk_per_span(bench_env, chunk)
         except Exception:
             print(f"gunicorn log ({server.log_path}):\n{tail(server.log_path)}", file=sys.stderr)
             raise
@@ -229,8 +264,20 @@ def test_ingest_benchmark(bench_env: BenchEnv, batches: list[Batch], warmup_batc
 
 {verdict}
 
+{storage_line}
+
 {profile_md}
 """
     report_path.write_text(report)
-    print("\n" + table + "\n\n" + verdict + "\n\n" + profile_md + f"\n(report written to {report_path})")
+    print(
+        "\n"
+        + table
+        + "\n\n"
+        + verdict
+        + "\n\n"
+        + storage_line
+        + "\n\n"
+        + profile_md
+        + f"\n(report written to {report_path})"
+    )
     assert not problems, "\n".join(problems)

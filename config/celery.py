@@ -52,6 +52,12 @@ app.conf.beat_schedule = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
+    # Partitions of traces/spans/scores created ahead (gaps logged, shown by /readyz), then per-project retention.
+    "traces-data-lifecycle": {
+        "task": "traces.data_lifecycle",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "judges-bookkeeping-prune": {
         "task": "judges.bookkeeping_prune",
         "schedule": timedelta(hours=1),

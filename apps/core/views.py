@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core.health import dependencies_check
+from apps.core.partitions import partitions_gaps_reported
 
 
 @never_cache
@@ -25,4 +26,8 @@ def readyz_view(request: HttpRequest) -> JsonResponse:
     body = {"status": "ok" if not down else "unavailable", "checks": {k: v or "ok" for k, v in checks.items()}}
     if down:
         body["error"] = f"not ready: {', '.join(down)} unavailable"
+    # Not a reason to refuse traffic (rows of a day without a partition go to DEFAULT), but worth seeing.
+    gaps = partitions_gaps_reported()
+    if gaps:
+        body["warnings"] = {"partitions": gaps}
     return JsonResponse(body, status=503 if down else 200)

@@ -81,7 +81,8 @@ class JudgeRequest(models.Model):
         "evaluators.Evaluator", on_delete=models.CASCADE, related_name="judge_requests", db_index=False
     )
     evaluator_version = models.CharField(max_length=16)
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint: traces are partitioned (PostgreSQL cannot reference them by id alone).
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.IntegerField(default=0)
     error = models.TextField(blank=True, default="")

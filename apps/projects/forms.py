@@ -40,3 +40,9 @@ class InvitationAcceptForm(forms.Form):
     username = forms.CharField(max_length=150)
     email = forms.EmailField(required=False)
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+
+class RetentionForm(forms.Form):
+    traces_days = forms.IntegerField(min_value=1, max_value=3650, label="Traces and spans (days)")
+    scores_days = forms.IntegerField(min_value=1, max_value=3650, label="Scores (days)")
+    rollups_months = forms.IntegerField(min_value=1, max_value=120, label="Rollups (months)")

@@ -13,6 +13,10 @@ class Project(BaseModel):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
+    # Retention, in whole UTC days (months for rollups): the hourly data-lifecycle job drops or deletes older rows.
+    retention_traces_days = models.PositiveIntegerField(default=30, db_default=30)  # raw traces and spans
+    retention_scores_days = models.PositiveIntegerField(default=90, db_default=90)
+    retention_rollups_months = models.PositiveIntegerField(default=13, db_default=13)  # read by the rollups' expiry
 
     class Meta:
         ordering = ["name"]

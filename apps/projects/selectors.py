@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from apps.core.partitions import project_storage_estimate
 from apps.projects.models import ApiKey, Invitation, Membership, Project, role_at_least
 from apps.projects.services import key_hash
 
@@ -74,3 +77,35 @@ def invitation_get_open(*, token: str) -> Invitation | None:
         )
         .first()
     )
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a project keeps its data: raw traces and spans, scores (days), per-minute rollups (months)."""
+
+    traces_days: int
+    scores_days: int
+    rollups_months: int
+
+
+def project_retention_get(*, project: Project) -> Retention:
+    """Return the project's retention settings (read by the expiry jobs, rollups' included)."""
+    return Retention(project.retention_traces_days, project.retention_scores_days, project.retention_rollups_months)
+
+
+def project_retention_list() -> dict[int, Retention]:
+    """Return every project's retention, by project id (one query, for the expiry jobs)."""
+    rows = Project.objects.values_list(
+        "id", "retention_traces_days", "retention_scores_days", "retention_rollups_months"
+    )
+    return {pid: Retention(t, s, r) for pid, t, s, r in rows}
+
+
+# What each partitioned table holds, as the settings page names it.
+STORAGE_LABELS = {"traces_trace": "Traces", "traces_span": "Spans", "scores_score": "Scores"}
+
+
+def project_storage_get(*, project: Project) -> list[tuple[str, int]]:
+    """Estimated bytes on disk of the project's traces, spans and scores (see core.partitions), labelled."""
+    sizes = project_storage_estimate(project_id=project.pk)
+    return [(STORAGE_LABELS.get(table, table), size) for table, size in sizes.items()]

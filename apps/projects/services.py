@@ -332,3 +332,30 @@ def demo_seed(*, username: str, password: str, email: str = "admin@example.com")
         plaintext = api_key_create(project=project, name="demo ingest", created_by=user).plaintext
         created = True
     return DemoSeed(username=username, password=password, project=project, plaintext_key=plaintext, created=created)
+
+
+RETENTION_LIMITS = {
+    "retention_traces_days": (1, 3650),
+    "retention_scores_days": (1, 3650),
+    "retention_rollups_months": (1, 120),
+}
+
+
+def project_retention_set(*, project: Project, traces_days: int, scores_days: int, rollups_months: int) -> Project:
+    """Change how long the project keeps its data; the hourly expiry job applies it."""
+    values = {
+        "retention_traces_days": traces_days,
+        "retention_scores_days": scores_days,
+        "retention_rollups_months": rollups_months,
+    }
+    errors = {}
+    for field, value in values.items():
+        low, high = RETENTION_LIMITS[field]
+        if not low <= value <= high:
+            errors[field] = f"must be between {low} and {high}"
+    if errors:
+        raise ValidationError(errors)
+    for field, value in values.items():
+        setattr(project, field, value)
+    project.save(update_fields=[*values, "updated_at"])
+    return project

@@ -8,6 +8,7 @@ urlpatterns = [
     path("projects/new/", views.project_create_view, name="create"),
     path("p/<slug:project_slug>/settings/", views.project_settings_view, name="settings"),
     path("p/<slug:project_slug>/settings/keys/", views.api_key_create_view, name="key-create"),
+    path("p/<slug:project_slug>/settings/retention/", views.project_retention_set_view, name="retention-set"),
     path("p/<slug:project_slug>/settings/keys/<int:api_key_id>/revoke/", views.api_key_revoke_view, name="key-revoke"),
     path("p/<slug:project_slug>/settings/members/", views.membership_set_view, name="member-set"),
     path(

@@ -20,6 +20,7 @@ from apps.projects.forms import (
     MembershipForm,
     MembershipRoleForm,
     ProjectCreateForm,
+    RetentionForm,
     UserCreateForm,
 )
 from apps.projects.models import Membership, Project
@@ -29,6 +30,7 @@ from apps.projects.selectors import (
     invitation_open_list,
     membership_list,
     project_list_for_user,
+    project_storage_get,
 )
 from apps.projects.services import (
     api_key_create,
@@ -40,6 +42,7 @@ from apps.projects.services import (
     membership_role_set,
     membership_set,
     project_create,
+    project_retention_set,
     user_create,
 )
 
@@ -81,6 +84,17 @@ def _settings_context(request: HttpRequest, project: Project, **extra: object) -
         "invite_form": extra.pop("invite_form", InvitationCreateForm()),
         "invitations": invitation_open_list(project=project),
         "roles": Membership.Role.choices,
+        "retention_form": extra.pop(
+            "retention_form",
+            RetentionForm(
+                initial={
+                    "traces_days": project.retention_traces_days,
+                    "scores_days": project.retention_scores_days,
+                    "rollups_months": project.retention_rollups_months,
+                }
+            ),
+        ),
+        "storage": project_storage_get(project=project),
         "is_admin": is_project_admin(project=project),
         "nav": "settings",
         **extra,
@@ -240,6 +254,23 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+@project_view(min_role=ADMIN)
+def project_retention_set_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Change how long the project keeps traces, scores and rollups."""
+    form = RetentionForm(request.POST)
+    ok = False
+    if form.is_valid():
+        try:
+            project_retention_set(project=project, **form.cleaned_data)
+            ok = True
+        except ValidationError as exc:
+            form_add_service_error(form, exc)
+    extra = {"retention_saved": True} if ok else {"retention_form": form}
+    context = _settings_context(request, project, **extra)
+    return _render_fragment(request, context, "retention", status=200 if ok else 400)
 
 
 def _render_fragment(

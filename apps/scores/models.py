@@ -22,7 +22,10 @@ class Score(BaseModel):
         EXTERNAL = "external", "External"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    # No database constraint: traces are partitioned (see Span.trace).
+    trace = models.ForeignKey(
+        Trace, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False
+    )
     span_id = models.CharField(max_length=16, blank=True, default="")
     name = models.CharField(max_length=100)
     value = models.FloatField(null=True, blank=True)
@@ -39,19 +42,21 @@ class Score(BaseModel):
     prompt_version = models.CharField(max_length=100, blank=True, default="")
     environment = models.CharField(max_length=100, blank=True, default="")
     trace_started_at = models.DateTimeField()
+    partition_at = models.DateTimeField()  # its trace's partition_at (the same time slice)
 
     class Meta:
         constraints = [
             # Re-evaluation replaces a score of the same evaluator version instead of adding one.
             models.UniqueConstraint(
-                fields=["trace", "name", "source", "evaluator_version", "span_id"], name="score_uniq_eval"
+                fields=["project", "trace", "name", "source", "evaluator_version", "span_id", "partition_at"],
+                name="score_uniq_eval",
             ),
         ]
         indexes = [
             # Metric series per name over time, and their slices.
             models.Index(fields=["project", "name", "-trace_started_at"], name="score_project_name_time"),
         ]
-        # A trace's scores are found through score_uniq_eval, which starts with trace: no separate index.
+        # A trace's scores are found through score_uniq_eval, (project, trace, ...): no separate index.
 
     def __str__(self) -> str:
         return f"{self.name}={self.value} ({self.source})"

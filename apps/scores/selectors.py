@@ -23,18 +23,26 @@ from apps.scores.metrics import (
 from apps.scores.models import Rollup, Score
 from apps.scores.rollups import ALL_DIMS, DAY, HOUR, MINUTE, floor_time
 from apps.scores.sketch import sketch_quantiles
-from apps.traces.models import Trace
+from apps.traces.models import TRACE_PARTITION_WINDOW, Trace
 from apps.traces.selectors import ScoreCondition
 
 
 def trace_scores(*, trace: Trace) -> QuerySet[Score]:
     """Return the trace's scores by name and source."""
-    return Score.objects.filter(trace=trace).order_by("name", "source")
+    # The trace's full key: one partition, the unique index (project, trace, ...).
+    return Score.objects.filter(project_id=trace.project_id, trace=trace, partition_at=trace.partition_at).order_by(
+        "name", "source"
+    )
 
 
 def traces_with_score(*, traces: QuerySet[Trace], condition: ScoreCondition) -> QuerySet[Trace]:
     """Return the traces that have a score meeting the condition (e.g. `refusal:failed`, `grounding<0.7`)."""
-    matching = Score.objects.filter(trace=OuterRef("pk"), name=condition.name)
+    matching = Score.objects.filter(
+        project_id=OuterRef("project_id"),
+        trace=OuterRef("pk"),
+        partition_at=OuterRef("partition_at"),
+        name=condition.name,
+    )
     matching = matching.exclude(**condition.lookup) if condition.negate else matching.filter(**condition.lookup)
     return traces.filter(Exists(matching))
 
@@ -44,15 +52,16 @@ def score_names_known(*, project: Project, names: Sequence[str]) -> set[str]:
     return {name for name in set(names) if Score.objects.filter(project=project, name=name).exists()}
 
 
-def failed_score_names(*, trace_pks: Sequence[int]) -> dict[int, list[str]]:
+def failed_score_names(*, trace_pks: Sequence[int], project_id: int | None = None) -> dict[int, list[str]]:
     """Return, per trace, the names of its failing scores (one query for a page of traces)."""
     failed: dict[int, list[str]] = {}
-    rows = (
-        Score.objects.filter(trace_id__in=trace_pks, passed=False)
-        .values_list("trace_id", "name")
-        .order_by("trace_id", "name")
-        .distinct()
-    )
+    scores = Score.objects.filter(trace_id__in=trace_pks, passed=False)
+    # The unique index leads with project: without it every partition would be scanned.
+    if project_id is not None:
+        scores = scores.filter(project_id=project_id)
+    else:
+        scores = scores.filter(project_id__in=Trace.objects.filter(id__in=trace_pks).values("project_id"))
+    rows = scores.values_list("trace_id", "name").order_by("trace_id", "name").distinct()
     for trace_pk, name in rows:
         failed.setdefault(trace_pk, []).append(name)
     return failed
@@ -63,7 +72,12 @@ def score_rates_by_version(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Return per (name, evaluator version) the count, pass rate (among scores with a verdict) and mean since then."""
     rows = (
-        Score.objects.filter(project=project, trace_started_at__gte=since, source__in=sources)
+        Score.objects.filter(
+            project=project,
+            trace_started_at__gte=since,
+            partition_at__gte=since - TRACE_PARTITION_WINDOW,  # prunes partitions
+            source__in=sources,
+        )
         .values("name", "evaluator_version")
         .annotate(
             n=Count("id"),

@@ -6,12 +6,15 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core import partitions
 from apps.projects.models import Project
+from apps.projects.selectors import project_retention_list
 from apps.scores.models import Score
 from apps.scores.rollups import rollups_dirty_mark
 from apps.traces.models import Span, Trace
@@ -41,15 +44,17 @@ class ScoreInput:
 # One fixed statement whatever the batch size: the rows travel as one JSON array of arrays (json.dumps is C code,
 # where adapting eleven typed arrays element by element was Python), and are read back by position. Dimensions are
 # copied from the trace in the same statement, so a score never carries stale slicing values at insert time. The
-# trace ids are passed again as an array so the planner looks the batch's traces up by primary key.
+# trace ids are passed again as an array so the planner looks the batch's traces up by primary key (project_id, id,
+# partition_at): one probe per partition. The score takes its trace's partition_at (the same time slice).
 SCORES_UPSERT_SQL = """
 INSERT INTO scores_score (
     project_id, trace_id, span_id, name, value, label, passed, explanation, source, evaluator_version,
-    judge_model, metadata, route, model, prompt_version, environment, trace_started_at, created_at, updated_at
+    judge_model, metadata, route, model, prompt_version, environment, trace_started_at, partition_at, created_at,
+    updated_at
 )
 SELECT t.project_id, t.id, i.span_id, i.name, i.value, i.label, i.passed, i.explanation, i.source,
        i.evaluator_version, i.judge_model, i.metadata, t.route, t.model, t.prompt_version, t.environment,
-       t.started_at, now(), now()
+       t.started_at, t.partition_at, now(), now()
 FROM (
     SELECT (e ->> 0)::bigint AS trace_pk, e ->> 1 AS span_id, e ->> 2 AS name, (e ->> 3)::float8 AS value,
            e ->> 4 AS label, (e ->> 5)::boolean AS passed, e ->> 6 AS explanation, e ->> 7 AS source,
@@ -57,7 +62,7 @@ FROM (
     FROM jsonb_array_elements(%(rows)s::jsonb) AS e
 ) AS i
 JOIN traces_trace t ON t.id = i.trace_pk AND t.project_id = %(project_id)s AND t.id = ANY(%(trace_pks)s::bigint[])
-ON CONFLICT (trace_id, name, source, evaluator_version, span_id) DO UPDATE SET
+ON CONFLICT (project_id, trace_id, name, source, evaluator_version, span_id, partition_at) DO UPDATE SET
     value = EXCLUDED.value, label = EXCLUDED.label, passed = EXCLUDED.passed, explanation = EXCLUDED.explanation,
     judge_model = EXCLUDED.judge_model, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
 """
@@ -145,7 +150,8 @@ def scores_dimensions_refresh(*, project_id: int, trace_pks: Sequence[int]) -> i
             UPDATE scores_score s SET route = t.route, model = t.model, prompt_version = t.prompt_version,
                 environment = t.environment, trace_started_at = t.started_at
             FROM traces_trace t
-            WHERE s.trace_id = t.id AND t.id = ANY(%s) AND t.project_id = %s
+            WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.partition_at = t.partition_at
+              AND t.id = ANY(%s) AND t.project_id = %s
               AND (s.route, s.model, s.prompt_version, s.environment, s.trace_started_at)
                   IS DISTINCT FROM (t.route, t.model, t.prompt_version, t.environment, t.started_at)
             """,
@@ -190,7 +196,7 @@ def scores_from_span_evaluations(*, project_id: int, trace_pks: Sequence[int]) -
     project = Project.objects.get(id=project_id)
     items = []
     spans = (
-        Span.objects.filter(trace_id__in=list(trace_pks))
+        Span.objects.filter(project_id=project_id, trace_id__in=list(trace_pks))
         .exclude(evaluations=[])
         .values_list("trace_id", "span_id", "evaluations")
     )
@@ -238,3 +244,11 @@ def external_scores_ingest(*, project: Project, items: Sequence[tuple[int, dict]
         ],
     )
     return missing
+
+
+def scores_expire(*, now: datetime | None = None) -> dict[str, partitions.Expiry]:
+    """Apply each project's score retention: whole day partitions dropped, the rest deleted in bounded batches."""
+    cutoffs = {
+        pid: partitions.retention_cutoff(days=r.scores_days, now=now) for pid, r in project_retention_list().items()
+    }
+    return {"scores_score": partitions.table_expire("scores_score", cutoffs=cutoffs)}

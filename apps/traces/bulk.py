@@ -119,11 +119,14 @@ STAGE_CREATE_XACT_SQL = (
     f"DELETE FROM {STAGE_TABLE}"
 )
 COPY_SQL = f"COPY {STAGE_TABLE} (trace_hex, {_COLUMNS}) FROM STDIN"
+# The trace keys (row id, partition_at) come with the statement: the span takes its trace's partition_at, and
+# traces_trace is not read again. The conflict target is the unique key (project, trace, span, partition).
 SPAN_INSERT_SQL = (
-    f"INSERT INTO traces_span (project_id, trace_id, created_at, {_COLUMNS}) "
-    f"SELECT t.project_id, t.id, now(), {', '.join('s.' + c for c in SPAN_FIELDS)} "
-    f"FROM {STAGE_TABLE} s JOIN traces_trace t ON t.project_id = %(project)s AND t.trace_id = s.trace_hex "
-    "ON CONFLICT (trace_id, span_id) DO NOTHING"
+    f"INSERT INTO traces_span (project_id, trace_id, partition_at, created_at, {_COLUMNS}) "
+    f"SELECT %(project)s, t.id, t.partition_at, now(), {', '.join('s.' + c for c in SPAN_FIELDS)} "
+    f"FROM {STAGE_TABLE} s JOIN unnest(%(tids)s::varchar[], %(ids)s::bigint[], %(parts)s::timestamptz[]) "
+    "AS t(hex, id, partition_at) ON t.hex = s.trace_hex "
+    "ON CONFLICT (project_id, trace_id, span_id, partition_at) DO NOTHING"
 )
 
 # Marks a DB-API connection (one database session) known to hold the committed, empty staging table.
@@ -224,10 +227,20 @@ def stage_copy(rows: Sequence[tuple]) -> None:
                 write_row(row)
 
 
-def spans_insert_from_stage(*, project_id: int) -> int:
-    """Move the staged spans into traces_span (each stored once); return how many were new."""
+def spans_insert_from_stage(*, project_id: int, traces: dict[str, tuple[int, Any]]) -> int:
+    """Move the staged spans into traces_span (each stored once); return how many were new.
+
+    `traces` maps each staged trace hex id to its stored row's (id, partition_at).
+    """
+    tids = list(traces)
+    params = {
+        "project": project_id,
+        "tids": tids,
+        "ids": [traces[t][0] for t in tids],
+        "parts": [traces[t][1] for t in tids],
+    }
     with bound_cursor() as cursor:
-        cursor.execute(SPAN_INSERT_SQL, {"project": project_id})
+        cursor.execute(SPAN_INSERT_SQL, params)
         return cursor.rowcount
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -10,6 +12,12 @@ from django.db.models.functions import Now
 
 from apps.core.models import BaseModel
 from apps.projects.models import Project
+
+# A trace's partition_at is its first known start; spans are matched to a stored trace, and a trace's
+# started_at can move, only within this window of it: |started_at - partition_at| <= TRACE_PARTITION_WINDOW.
+# Time-range reads bound partition_at by it so PostgreSQL prunes partitions. (A trace whose spans start more
+# than this apart from its first-stored ones is stored as a second trace row with the same trace id.)
+TRACE_PARTITION_WINDOW = timedelta(days=1)
 
 
 class Status(models.TextChoices):
@@ -63,10 +71,14 @@ class Trace(BaseModel):
     span_count = models.IntegerField(default=0)
     root_span_id = models.CharField(max_length=16, blank=True, default="")
     has_feedback = models.BooleanField(default=False)
+    # The time slice (partition) of the trace, its spans and its scores: the first known start time, set
+    # when the row is first stored and never changed (started_at moves earlier as earlier spans arrive).
+    # The database primary key is (project_id, id, partition_at); `id` stays unique (one sequence).
+    partition_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "trace_id"], name="trace_uniq_project_trace_id"),
+            models.UniqueConstraint(fields=["project", "trace_id", "partition_at"], name="trace_uniq_project_trace_id"),
             # A trace row always has a real id: evaluations naming only a response id wait in PendingEvaluation.
             models.CheckConstraint(condition=~models.Q(trace_id=""), name="trace_id_not_empty"),
         ]
@@ -81,17 +93,29 @@ class Trace(BaseModel):
             models.Index(fields=["project", "user_id", "-started_at"], name="trace_project_user"),
             # Tag filter (`tags @> ARRAY[...]`).
             GinIndex(fields=["tags"], name="trace_tags_gin"),
+            # Lookups by row id alone (other apps keep trace pks): one probe per partition.
+            models.Index(fields=["id"], name="trace_id_lookup"),
         ]
 
     def __str__(self) -> str:
         return f"{self.trace_id} {self.name}"
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Model.save's signature
+        """Rows made through the ORM (tests, demo) get their partition from their start time."""
+        if self.partition_at is None:
+            self.partition_at = self.started_at
+        super().save(*args, **kwargs)
 
 
 class Span(models.Model):
     """One operation inside a trace (an LLM call, a retrieval, a tool call, …), normalized."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans", db_index=False)
+    # No database constraint: PostgreSQL cannot reference a partitioned table by id alone. The ORM still
+    # cascades deletes; retention drops a trace's spans with it (same partition_at).
+    trace = models.ForeignKey(
+        Trace, on_delete=models.CASCADE, related_name="spans", db_index=False, db_constraint=False
+    )
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True, default="")
     is_root = models.BooleanField(default=False)
@@ -148,11 +172,14 @@ class Span(models.Model):
     evaluations = models.JSONField(default=list, blank=True)
     dropped_attributes_count = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    partition_at = models.DateTimeField()  # its trace's partition_at: a trace and its spans share a time slice
 
     class Meta:
         constraints = [
             # A client retry sends the same span again: stored once.
-            models.UniqueConstraint(fields=["trace", "span_id"], name="span_uniq_trace_span_id"),
+            models.UniqueConstraint(
+                fields=["project", "trace", "span_id", "partition_at"], name="span_uniq_trace_span_id"
+            ),
         ]
         indexes = [
             models.Index(fields=["project", "kind", "-started_at"], name="span_project_kind_time"),

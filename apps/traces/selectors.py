@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
-from apps.traces.models import IngestBatch, Span, Trace
+from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace
 from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
@@ -167,10 +167,11 @@ class TraceFilters:
 def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
     """Return the project's traces matching the filters, newest first."""
     qs = Trace.objects.filter(project=project)
+    # Each time bound also bounds partition_at (within TRACE_PARTITION_WINDOW of started_at): partitions prune.
     if filters.since:
-        qs = qs.filter(started_at__gte=filters.since)
+        qs = qs.filter(started_at__gte=filters.since, partition_at__gte=filters.since - TRACE_PARTITION_WINDOW)
     if filters.until:
-        qs = qs.filter(started_at__lt=filters.until)
+        qs = qs.filter(started_at__lt=filters.until, partition_at__lt=filters.until + TRACE_PARTITION_WINDOW)
     for name in ("route", "model", "prompt_version", "environment", "user_id", "session_id", "status"):
         value = getattr(filters, name)
         if value:
@@ -237,7 +238,12 @@ def span_tree(*, trace: Trace) -> list[SpanNode]:
     Iterative, so a chain thousands of spans deep never meets Python's recursion limit; spans caught in
     a parent cycle (a → b → a, unreachable from any root) become roots too rather than vanish.
     """
-    spans = list(Span.objects.filter(trace=trace).order_by("started_at", "span_id"))
+    # The trace's full key: one partition, the (project, trace, span, partition) index.
+    spans = list(
+        Span.objects.filter(project_id=trace.project_id, trace=trace, partition_at=trace.partition_at).order_by(
+            "started_at", "span_id"
+        )
+    )
     nodes = {s.span_id: SpanNode(span=s, depth=0) for s in spans}
     roots: list[SpanNode] = []
     for node in nodes.values():
@@ -290,7 +296,7 @@ def traces_with_failed_scores(*, traces: list[Trace]) -> list[Trace]:
     """Attach `failed_scores` (the names of failing scores, one query for the page) to each trace."""
     if not traces:
         return traces
-    failed = _score_reads().failed_score_names(trace_pks=[t.id for t in traces])
+    failed = _score_reads().failed_score_names(trace_pks=[t.id for t in traces], project_id=traces[0].project_id)
     for trace in traces:
         trace.failed_scores = failed.get(trace.id, [])  # type: ignore[attr-defined]
     return traces
@@ -315,7 +321,9 @@ class TraceScoreReads(Protocol):
 
     def traces_with_score(self, *, traces: QuerySet[Trace], condition: ScoreCondition) -> QuerySet[Trace]: ...
 
-    def failed_score_names(self, *, trace_pks: Sequence[int]) -> dict[int, list[str]]: ...
+    def failed_score_names(
+        self, *, trace_pks: Sequence[int], project_id: int | None = None
+    ) -> dict[int, list[str]]: ...
 
     def trace_scores(self, *, trace: Trace) -> QuerySet[Any]: ...
 
@@ -369,14 +377,19 @@ class TraceEvaluationRows(NamedTuple):
 
 # One round trip for a batch: the traces, the kinds of all their spans, then their LLM and retrieval spans in start
 # order. Only the columns evaluators read; of the attribute map only the output type; JSON columns come back as text.
+# Spans are found through their trace's full key (project, id, partition), which their unique index serves.
 EVALUATION_ROWS_SQL = """
 SELECT id, trace_id, input_text, output_text, route, model, prompt_version, environment, tags
 FROM traces_trace WHERE id = ANY(%(pks)s::bigint[]);
-SELECT DISTINCT trace_id, kind FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]);
-SELECT trace_id, kind, input_text, output_text, system_instructions, documents, retrieval_query, output_messages,
-       tool_definitions, finish_reasons, request_params, attributes ->> 'gen_ai.output.type'
-FROM traces_span WHERE trace_id = ANY(%(pks)s::bigint[]) AND kind IN ('llm', 'retrieval')
-ORDER BY trace_id, started_at
+SELECT DISTINCT s.trace_id, s.kind FROM traces_span s
+JOIN traces_trace t ON s.project_id = t.project_id AND s.trace_id = t.id AND s.partition_at = t.partition_at
+WHERE t.id = ANY(%(pks)s::bigint[]);
+SELECT s.trace_id, s.kind, s.input_text, s.output_text, s.system_instructions, s.documents, s.retrieval_query,
+       s.output_messages, s.tool_definitions, s.finish_reasons, s.request_params, s.attributes ->> 'gen_ai.output.type'
+FROM traces_span s
+JOIN traces_trace t ON s.project_id = t.project_id AND s.trace_id = t.id AND s.partition_at = t.partition_at
+WHERE t.id = ANY(%(pks)s::bigint[]) AND s.kind IN ('llm', 'retrieval')
+ORDER BY s.trace_id, s.started_at
 """
 
 

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from apps.core import partitions
 from apps.core.jobs import (
     Claim,
     Outcome,
@@ -28,9 +29,10 @@ from apps.core.jobs import (
 from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
 from apps.projects.models import Project
+from apps.projects.selectors import project_retention_list
 from apps.traces import bulk
 from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
-from apps.traces.models import IngestBatch, PendingEvaluation, PendingSpanContent
+from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, PendingEvaluation, PendingSpanContent
 from apps.traces.normalize import LogContent, LogEvaluation, NormalizedSpan, merge_log_content
 
 logger = logging.getLogger(__name__)
@@ -145,12 +147,17 @@ _DERIVED = (
 
 # One statement recomputes every derived field of the touched traces from all their spans, so the
 # result does not depend on the order spans arrive in, and running it twice changes nothing.
+# Traces and spans are found by their full key: project, id and partition_at within [lo, hi] (pruning).
+_SPANS_OF_TRACES = (
+    "s.project_id = %(project)s AND s.trace_id = ANY(%(ids)s::bigint[])"
+    " AND s.partition_at >= %(lo)s AND s.partition_at <= %(hi)s"
+)
 TRACE_RECOMPUTE_SQL = (
-    _AGG_CTES.format(key="s.trace_id", table="traces_span s", where="s.trace_id = ANY(%(ids)s)")
+    _AGG_CTES.format(key="s.trace_id", table="traces_span s", where=_SPANS_OF_TRACES)
     + "\nUPDATE traces_trace t SET\n"
     + "".join(f"    {col} = {expr.format(prior_metadata='t.metadata')},\n" for col, expr in _DERIVED)
     + "    updated_at = now()\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
-    + "WHERE t.id = agg.tid\n"
+    + "WHERE t.project_id = %(project)s AND t.id = agg.tid AND t.partition_at >= %(lo)s AND t.partition_at <= %(hi)s\n"
 )
 
 # Brand-new traces of one request, created with their derived fields from the staged spans (all the spans
@@ -160,31 +167,40 @@ TRACE_CREATE_SQL = (
     _AGG_CTES.format(
         key="s.trace_hex", table=f"{bulk.STAGE_TABLE} s", where="s.trace_hex <> ALL(%(existing)s::varchar[])"
     )
-    + "\nINSERT INTO traces_trace (project_id, trace_id, created_at, updated_at, has_feedback, "
+    + "\nINSERT INTO traces_trace (project_id, trace_id, partition_at, created_at, updated_at, has_feedback, "
     + ", ".join(col for col, _ in _DERIVED)
-    + ")\nSELECT %(project)s, agg.tid, now(), now(), false,\n"
+    + ")\nSELECT %(project)s, agg.tid, agg.started_at, now(), now(), false,\n"
     + ",\n".join("    " + expr.format(prior_metadata="'{}'::jsonb") for _, expr in _DERIVED)
     + "\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
-    + "ON CONFLICT (project_id, trace_id) DO NOTHING\nRETURNING trace_id, id\n"
+    + "ON CONFLICT (project_id, trace_id, partition_at) DO NOTHING\nRETURNING trace_id, id, partition_at\n"
 )
 
 # Trace rows for ids known before their spans (scores, evaluations): every NOT NULL column supplied,
 # since Django's field defaults are not database defaults.
 TRACE_ENSURE_SQL = """
-INSERT INTO traces_trace (project_id, trace_id, started_at, created_at, updated_at, name, route, environment, model,
-    provider, prompt_name, prompt_version, release, user_id, session_id, tags, metadata, input_text, output_text,
-    status, error, span_count, root_span_id, has_feedback)
-SELECT %(project)s, u.tid, u.started_at, now(), now(), '', '', '', '', '', '', '', '', '', '', '{}', '{}'::jsonb,
-    '', '', 'unset', '', 0, '', false
+INSERT INTO traces_trace (project_id, trace_id, started_at, partition_at, created_at, updated_at, name, route,
+    environment, model, provider, prompt_name, prompt_version, release, user_id, session_id, tags, metadata,
+    input_text, output_text, status, error, span_count, root_span_id, has_feedback)
+SELECT %(project)s, u.tid, u.started_at, u.started_at, now(), now(), '', '', '', '', '', '', '', '', '', '', '{}',
+    '{}'::jsonb, '', '', 'unset', '', 0, '', false
 FROM unnest(%(tids)s::varchar[], %(started)s::timestamptz[]) AS u(tid, started_at)
-ON CONFLICT (project_id, trace_id) DO NOTHING
+ON CONFLICT (project_id, trace_id, partition_at) DO NOTHING
 """
+# Any stored row of these trace ids, in any partition (one unique-index probe per partition).
 TRACE_IDS_SQL = "SELECT trace_id, id FROM traces_trace WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s)"
-# TRACE_IDS_SQL plus a flag row ('', 0) when log content waits for spans of these traces: one round trip.
+# The stored rows of these trace ids whose partition_at lies within TRACE_PARTITION_WINDOW of each trace's earliest
+# span in this request (`lo`/`hi` per trace; `batch_lo`/`batch_hi` bound them all, so only 1-2 partitions are read).
+_TRACE_WINDOW_SQL = (
+    "SELECT t.trace_id, t.id, t.partition_at FROM traces_trace t\n"
+    "JOIN unnest(%(tids)s::varchar[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS k(tid, lo, hi)\n"
+    "    ON t.trace_id = k.tid AND t.partition_at >= k.lo AND t.partition_at <= k.hi\n"
+    "WHERE t.project_id = %(project)s AND t.trace_id = ANY(%(tids)s::varchar[])\n"
+    "    AND t.partition_at >= %(batch_lo)s AND t.partition_at <= %(batch_hi)s"
+)
+# _TRACE_WINDOW_SQL plus a flag row ('', 0) when log content waits for spans of these traces: one round trip.
 TRACE_LOOKUP_SQL = (
-    "SELECT trace_id, id FROM traces_trace WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s::varchar[])\n"
-    "UNION ALL\n"
-    "SELECT '', 0 WHERE EXISTS (SELECT 1 FROM traces_pendingspancontent\n"
+    _TRACE_WINDOW_SQL + "\nUNION ALL\n"
+    "SELECT '', 0, NULL WHERE EXISTS (SELECT 1 FROM traces_pendingspancontent\n"
     "    WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s::varchar[]))"
 )
 # IngestBatch.objects.create(...) without the ORM: every NOT NULL column, the model's defaults.
@@ -203,70 +219,124 @@ UPDATE traces_trace t SET input_text = x.input_text, output_text = x.output_text
 FROM (
     SELECT r.tid,
         coalesce(nullif(r.input_text, ''), (SELECT s.input_text FROM traces_span s
-            WHERE s.trace_id = r.tid AND s.kind = 'llm' AND s.input_text <> '' ORDER BY s.started_at LIMIT 1), '')
-            AS input_text,
+            WHERE s.project_id = %(project)s AND s.trace_id = r.tid AND s.kind = 'llm' AND s.input_text <> ''
+            ORDER BY s.started_at LIMIT 1), '') AS input_text,
         coalesce(nullif(r.output_text, ''), (SELECT s.output_text FROM traces_span s
-            WHERE s.trace_id = r.tid AND s.kind = 'llm' AND s.output_text <> '' ORDER BY s.ended_at DESC LIMIT 1), '')
-            AS output_text
+            WHERE s.project_id = %(project)s AND s.trace_id = r.tid AND s.kind = 'llm' AND s.output_text <> ''
+            ORDER BY s.ended_at DESC LIMIT 1), '') AS output_text
     FROM (SELECT DISTINCT ON (s.trace_id) s.trace_id AS tid, s.input_text, s.output_text FROM traces_span s
-          WHERE s.trace_id = ANY(%(ids)s::bigint[]) ORDER BY s.trace_id, s.is_root DESC, s.started_at, s.span_id) r
+          WHERE s.project_id = %(project)s AND s.trace_id = ANY(%(ids)s::bigint[])
+          ORDER BY s.trace_id, s.is_root DESC, s.started_at, s.span_id) r
 ) x
-WHERE t.id = ANY(%(ids)s::bigint[]) AND t.id = x.tid AND (t.input_text <> x.input_text OR t.output_text <> x.output_text)
+WHERE t.project_id = %(project)s AND t.id = ANY(%(ids)s::bigint[]) AND t.id = x.tid
+  AND (t.input_text <> x.input_text OR t.output_text <> x.output_text)
 """
 
 
-def traces_recompute(*, trace_pks: Sequence[int]) -> None:
-    """Recompute the derived fields of these traces from all their stored spans."""
+# The (project, partition_at) of trace rows known only by id (callers outside the ingest path).
+TRACE_KEYS_SQL = "SELECT id, project_id, partition_at FROM traces_trace WHERE id = ANY(%(ids)s::bigint[])"
+
+# A stored trace as the write path addresses it: row id and partition_at (with project_id, its full key).
+TraceKey = tuple[int, datetime]
+
+
+def traces_recompute(
+    *, trace_pks: Sequence[int], project_id: int | None = None, keys: Sequence[TraceKey] | None = None
+) -> None:
+    """Recompute the derived fields of these traces from all their stored spans.
+
+    The ingest path passes the traces' keys (row id, partition_at) and project; with row ids alone they are looked up.
+    """
     if not trace_pks:
         return
+    if keys is None or project_id is None:
+        with connection.cursor() as cursor:
+            cursor.execute(TRACE_KEYS_SQL, {"ids": list(trace_pks)})
+            by_project: dict[int, list[TraceKey]] = {}
+            for pk, pid, part in cursor.fetchall():
+                by_project.setdefault(pid, []).append((pk, part))
+        for pid, project_keys in by_project.items():
+            traces_recompute(trace_pks=[k[0] for k in project_keys], project_id=pid, keys=project_keys)
+        return
+    parts = [k[1] for k in keys]
     with connection.cursor() as cursor:
-        cursor.execute(TRACE_RECOMPUTE_SQL, {"ids": list(trace_pks)})
-
-
-def _trace_ids(cursor, *, project_id: int, tids: list[str]) -> dict[str, int]:
-    cursor.execute(TRACE_IDS_SQL, {"project": project_id, "tids": tids})
-    return dict(cursor.fetchall())
+        cursor.execute(
+            TRACE_RECOMPUTE_SQL,
+            {"project": project_id, "ids": list(trace_pks), "lo": min(parts), "hi": max(parts)},
+        )
 
 
 def traces_ensure(*, project: Project, started: dict[str, datetime]) -> dict[str, int]:
-    """Create missing trace rows (trace_id → first known time); return trace_id → row id."""
+    """Create missing trace rows (trace_id → first known time); return trace_id → row id.
+
+    The trace ids are locked first (as span ingest does), so a trace row is never created twice; an existing row
+    is found in any partition.
+    """
     if not started:
         return {}
     tids = list(started)
-    with connection.cursor() as cursor:
-        cursor.execute(TRACE_ENSURE_SQL, {"project": project.pk, "tids": tids, "started": [started[t] for t in tids]})
-        return _trace_ids(cursor, project_id=project.pk, tids=tids)
+    with transaction.atomic(savepoint=False):
+        _traces_lock(project=project, tids=tids)
+        with connection.cursor() as cursor:
+            cursor.execute(TRACE_IDS_SQL, {"project": project.pk, "tids": tids})
+            found = dict(cursor.fetchall())
+            missing = [t for t in tids if t not in found]
+            if missing:
+                cursor.execute(
+                    TRACE_ENSURE_SQL, {"project": project.pk, "tids": missing, "started": [started[t] for t in missing]}
+                )
+                cursor.execute(TRACE_IDS_SQL, {"project": project.pk, "tids": missing})
+                found.update(cursor.fetchall())
+    return found
 
 
-def _trace_lookup(*, project: Project, tids: list[str]) -> tuple[dict[str, int], bool]:
-    """One round trip: the request's traces that exist already (trace_id → row id), and whether any log
+def _trace_windows(spans: Sequence[NormalizedSpan]) -> dict[str, tuple[datetime, datetime]]:
+    """Per trace id of the request: the partition_at range an already stored row of it may have."""
+    earliest: dict[str, datetime] = {}
+    for span in spans:
+        current = earliest.get(span.trace_id)
+        if current is None or span.started_at < current:
+            earliest[span.trace_id] = span.started_at
+    return {t: (e - TRACE_PARTITION_WINDOW, e + TRACE_PARTITION_WINDOW) for t, e in earliest.items()}
+
+
+def _window_params(project: Project, tids: list[str], windows: dict[str, tuple[datetime, datetime]]) -> dict:
+    los = [windows[t][0] for t in tids]
+    his = [windows[t][1] for t in tids]
+    return {"project": project.pk, "tids": tids, "los": los, "his": his, "batch_lo": min(los), "batch_hi": max(his)}
+
+
+def _trace_lookup(
+    *, project: Project, tids: list[str], windows: dict[str, tuple[datetime, datetime]]
+) -> tuple[dict[str, TraceKey], bool]:
+    """One round trip: the request's traces that exist already (trace_id → key), and whether any log
     content waits for spans of these traces (a row with trace_id '' flags it; real ids are 32 hex digits)."""
     with bulk.bound_cursor() as cursor:
-        cursor.execute(TRACE_LOOKUP_SQL, {"project": project.pk, "tids": tids})
-        existing = dict(cursor.fetchall())
+        cursor.execute(TRACE_LOOKUP_SQL, _window_params(project, tids, windows))
+        existing = {tid: (pk, part) for tid, pk, part in cursor.fetchall()}
     has_pending = existing.pop("", None) is not None
     return existing, has_pending
 
 
 def _trace_rows_ensure(
-    *, project: Project, tids: list[str], existing: dict[str, int]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Create missing trace rows for the staged spans' trace ids; return (existing, created) trace_id → row id.
+    *, project: Project, tids: list[str], existing: dict[str, TraceKey], windows: dict[str, tuple[datetime, datetime]]
+) -> tuple[dict[str, TraceKey], dict[str, TraceKey]]:
+    """Create missing trace rows for the staged spans' trace ids; return (existing, created) trace_id → key.
 
     `existing` is what `_trace_lookup` found. Needs the spans already COPYed into the staging table:
     brand-new traces are created with their derived fields; the ones that existed before (or that a
     concurrent request created first) need `traces_recompute` once the spans are in. (Excluding the
     existing ids by list is cheaper than a NOT EXISTS per staged row.)
     """
-    created: dict[str, int] = {}
+    created: dict[str, TraceKey] = {}
     if len(existing) < len(tids):
         with bulk.bound_cursor() as cursor:
             cursor.execute(TRACE_CREATE_SQL, {"project": project.pk, "existing": list(existing)})
-            created = dict(cursor.fetchall())
+            created = {tid: (pk, part) for tid, pk, part in cursor.fetchall()}
             missing = [t for t in tids if t not in existing and t not in created]
-            if missing:  # created by a concurrent request after our first look
-                cursor.execute(TRACE_IDS_SQL, {"project": project.pk, "tids": missing})
-                existing.update(cursor.fetchall())
+            if missing:  # a row with the same partition_at already there (the trace locks make this rare)
+                cursor.execute(_TRACE_WINDOW_SQL, _window_params(project, missing, windows))
+                existing.update((tid, (pk, part)) for tid, pk, part in cursor.fetchall())
     return existing, created
 
 
@@ -339,21 +409,26 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
     if not batch:
         return result
     tids = list(dict.fromkeys(s.trace_id for s in batch))
+    windows = _trace_windows(batch)
     bulk.stage_prepare()
     with transaction.atomic():
         # Waiting on a locked trace row or a slow statement must end in a retryable 503, not a hung request.
         _ingest_timeouts()
-        _traces_lock(project=project, tids=tids)  # before looking for content that waits for these spans
-        existing, has_pending = _trace_lookup(project=project, tids=tids)
+        # Before looking for content that waits for these spans, and for the trace rows: two requests with spans
+        # of one new trace are serialized here, so the second finds the first's row (never a duplicate trace).
+        _traces_lock(project=project, tids=tids)
+        existing, has_pending = _trace_lookup(project=project, tids=tids, windows=windows)
         if has_pending:  # log content that arrived before these spans
             _pending_content_take(project=project, spans=batch)
         bulk.stage_copy(bulk.span_rows(batch))
-        existing, created = _trace_rows_ensure(project=project, tids=tids, existing=existing)
+        existing, created = _trace_rows_ensure(project=project, tids=tids, existing=existing, windows=windows)
         # Spans of brand-new traces are all new; those of existing traces are kept once by ON CONFLICT.
-        result.inserted = bulk.spans_insert_from_stage(project_id=project.pk)
+        result.inserted = bulk.spans_insert_from_stage(project_id=project.pk, traces={**existing, **created})
         # New traces got their derived fields from the staged spans; existing ones are recomputed from all.
-        traces_recompute(trace_pks=sorted(existing.values()))
-        touched = sorted([*existing.values(), *created.values()])
+        if existing:
+            keys = sorted(existing.values())
+            traces_recompute(trace_pks=[k[0] for k in keys], project_id=project.pk, keys=keys)
+        touched = sorted([k[0] for k in (*existing.values(), *created.values())])
         with bulk.bound_cursor() as cursor:
             cursor.execute(
                 INGEST_BATCH_INSERT_SQL,
@@ -441,7 +516,8 @@ def span_content_attach(*, project: Project, content: LogContent) -> bool:
 CONTENT_SPANS_SQL = """
 SELECT s.id, s.trace_id, t.trace_id, s.span_id, s.kind, s.input_messages, s.output_messages, s.system_instructions,
        s.input_text, s.output_text, s.finish_reasons, s.tool_calls
-FROM traces_span s JOIN traces_trace t ON t.id = s.trace_id
+FROM traces_span s
+JOIN traces_trace t ON s.project_id = t.project_id AND s.trace_id = t.id AND s.partition_at = t.partition_at
 WHERE t.project_id = %(project)s AND t.trace_id = ANY(%(tids)s::varchar[]) AND s.span_id = ANY(%(sids)s::varchar[])
 ORDER BY s.id
 FOR UPDATE OF s
@@ -451,7 +527,7 @@ CONTENT_UPDATE_SQL = """
 UPDATE traces_span s SET input_messages = e -> 1, output_messages = e -> 2, system_instructions = e ->> 3,
     input_text = e ->> 4, output_text = e ->> 5, finish_reasons = e -> 6, tool_calls = e -> 7
 FROM jsonb_array_elements(%(rows)s::jsonb) AS e
-WHERE s.id = (e ->> 0)::bigint
+WHERE s.project_id = %(project)s AND s.id = (e ->> 0)::bigint
 """
 _CONTENT_FIELDS = (
     "input_messages",
@@ -469,7 +545,9 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def span_contents_attach(*, project: Project, contents: Sequence[LogContent], ingest_timeouts: bool = False) -> int:
+def span_contents_attach(
+    *, project: Project, contents: Sequence[LogContent], ingest_timeouts: bool = False, more_tids: Sequence[str] = ()
+) -> int:
     """Attach a batch of log-borne content to its spans, keeping the rest until the span arrives.
 
     One locking SELECT, one UPDATE of every merged span and one update of their traces' text per batch, instead
@@ -480,6 +558,8 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent], in
     if not contents:
         return 0
     tids = sorted({c.trace_id for c in contents})
+    # `more_tids`: other trace ids the caller's transaction writes, locked in the same sorted pass (no deadlock).
+    lock_tids = sorted({*tids, *more_tids})
     with transaction.atomic(savepoint=False):  # inside log_events_ingest: no SAVEPOINT/RELEASE round trips
         # One round trip (a pipeline): the timeouts, the per-trace locks, then the locked read. The server runs
         # them in order, so the read's snapshot is taken once the locks are granted and sees any span insert
@@ -487,7 +567,7 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent], in
         with connection.wrap_database_errors, connection.connection.pipeline(), bulk.bound_cursor() as cursor:
             if ingest_timeouts:
                 _ingest_timeouts()
-            _traces_lock(project=project, tids=tids)
+            _traces_lock(project=project, tids=lock_tids)
             cursor.execute(
                 CONTENT_SPANS_SQL,
                 {"project": project.pk, "tids": tids, "sids": sorted({c.span_id for c in contents})},
@@ -528,8 +608,8 @@ def span_contents_attach(*, project: Project, contents: Sequence[LogContent], in
             touched = sorted({trace_pk for trace_pk, _ in merged.values()})
             # One round trip: the spans, then their traces' text (only where it changes).
             with connection.wrap_database_errors, connection.connection.pipeline(), bulk.bound_cursor() as cursor:
-                cursor.execute(CONTENT_UPDATE_SQL, {"rows": bulk.json_text(rows)})
-                cursor.execute(TRACE_TEXT_RECOMPUTE_SQL, {"ids": touched})
+                cursor.execute(CONTENT_UPDATE_SQL, {"project": project.pk, "rows": bulk.json_text(rows)})
+                cursor.execute(TRACE_TEXT_RECOMPUTE_SQL, {"project": project.pk, "ids": touched})
     return len(contents) - len(waiting)
 
 
@@ -565,10 +645,13 @@ def log_events_ingest(*, project: Project, events: Sequence[LogContent | LogEval
     if not contents and not evaluations:
         return
     with transaction.atomic():
+        named = sorted({e.trace_id for e in evaluations if e.trace_id} - {c.trace_id for c in contents})
         if contents:
-            span_contents_attach(project=project, contents=contents, ingest_timeouts=True)
+            span_contents_attach(project=project, contents=contents, ingest_timeouts=True, more_tids=named)
         else:
             _ingest_timeouts()
+            if named:
+                _traces_lock(project=project, tids=named)
         if evaluations:
             resolved, waiting = _evaluations_resolve(project=project, evaluations=evaluations)
             now = timezone.now()
@@ -599,7 +682,8 @@ def _evaluations_hand_over(*, project: Project, evaluations: Sequence[LogEvaluat
 # The span each response id names (gen_ai.response.id is kept in the span's attributes; an index serves this).
 RESPONSE_SPANS_SQL = """
 SELECT DISTINCT ON (s.attributes ->> 'gen_ai.response.id') s.attributes ->> 'gen_ai.response.id', t.trace_id, s.span_id
-FROM traces_span s JOIN traces_trace t ON t.id = s.trace_id
+FROM traces_span s
+JOIN traces_trace t ON t.project_id = s.project_id AND t.id = s.trace_id AND t.partition_at = s.partition_at
 WHERE s.project_id = %(project)s AND s.attributes ? 'gen_ai.response.id'
   AND (s.attributes ->> 'gen_ai.response.id') = ANY(%(rids)s::text[])
 ORDER BY s.attributes ->> 'gen_ai.response.id', s.started_at, s.id
@@ -730,3 +814,15 @@ def traces_feedback_mark(*, project_id: int, trace_pks: Sequence[int]) -> int:
             [project_id, "{" + ",".join(str(int(pk)) for pk in set(trace_pks)) + "}"],
         )
         return cursor.rowcount
+
+
+# -- retention (the hourly traces.data_lifecycle job) --------------------------------------------------------------
+
+
+def traces_expire(*, now: datetime | None = None) -> dict[str, partitions.Expiry]:
+    """Apply each project's trace retention to spans, then traces: whole day partitions dropped, the rest deleted."""
+    cutoffs = {
+        pid: partitions.retention_cutoff(days=r.traces_days, now=now) for pid, r in project_retention_list().items()
+    }
+    # Spans first: a trace never goes while spans of it remain (they share partition_at, so the same cutoff).
+    return {table: partitions.table_expire(table, cutoffs=cutoffs) for table in ("traces_span", "traces_trace")}

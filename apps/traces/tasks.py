@@ -52,3 +52,15 @@ def bookkeeping_prune_task() -> None:
     ingest_batches_prune()
     pending_contents_prune()
     pending_evaluations_prune()
+
+
+@shared_task(name="traces.data_lifecycle", ignore_result=True, soft_time_limit=900, time_limit=960)
+def data_lifecycle_task() -> None:
+    """Create partitions ahead (reporting gaps), then apply retention (traces here; scores by dotted path)."""
+    from django.utils.module_loading import import_string
+
+    from apps.core.partitions import partitions_maintain
+
+    partitions_maintain()
+    for path in settings.RETENTION_EXPIRERS:
+        import_string(path)()

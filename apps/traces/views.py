@@ -101,7 +101,9 @@ def trace_span_view(request: HttpRequest, project: Project, trace_id: str, span_
     if not is_partial(request):
         return _detail_page(request, project, trace, selected_span_id=span_id)
     # A single-row read through the trace's own relation, so it stays scoped to the project.
-    span = trace.spans.filter(span_id=span_id.lower()).first()
+    span = trace.spans.filter(
+        project_id=trace.project_id, partition_at=trace.partition_at, span_id=span_id.lower()
+    ).first()
     if span is None:
         raise Http404("No such span in this trace.")
     context = {"project": project, "trace": trace, "span": span}

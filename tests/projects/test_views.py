@@ -114,3 +114,22 @@ def test_an_htmx_key_creation_is_not_stored_in_the_session_either(client, alice,
     assert "sl_a_" in response.content.decode()
     for session in Session.objects.all():
         assert "sl_a_" not in json.dumps(session.get_decoded())
+
+
+def test_only_admins_change_retention_and_bad_values_name_the_field(client, alice, bob, project):
+    client.force_login(bob)  # a viewer
+    url = f"/p/{project.slug}/settings/retention/"
+    data = {"traces_days": 7, "scores_days": 30, "rollups_months": 13}
+    assert client.post(url, data).status_code == 403
+    page = client.get(f"/p/{project.slug}/settings/")
+    assert b"Save retention" not in page.content and b"Traces and spans 30 days" in page.content
+    client.force_login(alice)
+    bad = client.post(url, {**data, "traces_days": 0}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 400 and b"Traces and spans (days)" in bad.content
+    assert client.post(url, data).status_code == 302
+    project.refresh_from_db()
+    assert (project.retention_traces_days, project.retention_scores_days, project.retention_rollups_months) == (
+        7,
+        30,
+        13,
+    )

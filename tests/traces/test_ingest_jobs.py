@@ -86,9 +86,10 @@ def prefork_worker(transactional_db) -> Iterator[Callable[[dict[str, str]], subp
 def test_a_batch_whose_worker_was_sigkilled_is_taken_over_by_its_redelivered_job(project, prefork_worker):
     trace = simple_trace(project, output_text="a fine answer")  # its batch job is queued on commit
     batch = IngestBatch.objects.get(project=project)
-    # Hold the trace row so the worker blocks mid-batch (storing a score needs a key-share lock on it).
+    # Hold the scores table so the worker blocks mid-batch, once claimed (storing a score needs ROW EXCLUSIVE).
+    # (Scores no longer key-share-lock their trace row: traces are partitioned, without a foreign key.)
     holder = psycopg.connect(libpq_url())
-    holder.execute("SELECT id FROM traces_trace WHERE id = %s FOR UPDATE", [trace.id])
+    holder.execute("LOCK TABLE scores_score IN SHARE MODE")
     try:
         worker = prefork_worker({"INGEST_BATCH_TIME_LIMIT": "20"})
         wait_for(lambda: IngestBatch.objects.get(id=batch.id).state == "running", "the worker to claim the batch")
