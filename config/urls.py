@@ -28,8 +28,10 @@ urlpatterns = [
     path("api/v1/", include("apps.scores.api.urls")),
     path("api/v1/", include("apps.judges.api.urls")),
     path("api/v1/", include("apps.evaluators.api.urls")),
+    path("api/v1/", include("apps.slis.api.urls")),
     path("", include("apps.traces.urls")),
     path("", include("apps.evaluators.urls")),
     path("", include("apps.judges.urls")),
+    path("", include("apps.slis.urls")),
     path("", include("apps.projects.urls")),
 ]

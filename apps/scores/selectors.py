@@ -422,3 +422,63 @@ def metric_slices(
         )
     out.sort(key=lambda s: (-s.worse_by, -s.count, tuple(s.group.values())))
     return out
+
+
+def metric_totals(
+    *,
+    project: Project,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    group_by: Sequence[str] = (),
+    filters: Mapping[str, str] | None = None,
+    quantiles: bool = False,
+) -> list[tuple[dict[str, str], MetricPoint]]:
+    """Return one point per slice over the minutes in [start, end) (a rolling window: SLI evaluation), with the
+    quantiles of the merged sketches when asked; slices without data are left out."""
+    filters = dict(filters or {})
+    group_by = [d for d in DIMENSION_BITS if d in set(group_by)]
+    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
+    params: dict[str, Any] = {"project": project.pk, "metric": metric, "level": MINUTE, "mask": ALL_DIMS}
+    params.update(start=start, end=end)
+    where = [
+        "r.project_id = %(project)s",
+        "r.metric = %(metric)s",
+        "r.resolution = %(level)s",
+        "r.dims = %(mask)s",
+        "r.bucket >= %(start)s",
+        "r.bucket < %(end)s",
+    ]
+    for i, (name, value) in enumerate(sorted(filters.items())):
+        if name not in DIMENSION_BITS:
+            raise MetricQueryError("filters", f"unknown dimension {name!r}")
+        where.append(f"r.{name} = %(f{i})s")
+        params[f"f{i}"] = value
+    cols = "".join(f"r.{d}, " for d in group_by)
+    group = f"GROUP BY {', '.join(f'r.{d}' for d in group_by)}" if group_by else ""
+    where_sql = " AND ".join(where)
+    g = len(group_by)
+    sketches: dict[tuple, dict[int, int]] = {}
+    out: list[tuple[dict[str, str], MetricPoint]] = []
+    with connection.cursor() as cursor:
+        if quantiles:
+            cursor.execute(
+                f"SELECT {cols}u.k, sum(u.n)::bigint FROM scores_rollup r, unnest(r.sketch_keys, r.sketch_counts) "
+                f"AS u(k, n) WHERE {where_sql} GROUP BY {''.join(f'r.{d}, ' for d in group_by)}u.k",
+                params,
+            )
+            for *key, k, n in cursor.fetchall():
+                sketches.setdefault(tuple(key), {})[k] = int(n)
+        cursor.execute(f"SELECT {cols}{_SUMS} FROM scores_rollup r WHERE {where_sql} {group}", params)
+        for row in cursor.fetchall():
+            if row[g] is None:  # no rows at all (an aggregate without GROUP BY still answers one row)
+                continue
+            key = tuple(row[:g])
+            qs: list[float | None] = _NO_QUANTILES
+            merged = sketches.get(key)
+            if merged:
+                keys = sorted(merged)
+                qs = sketch_quantiles(keys, [merged[k] for k in keys])
+            out.append((dict(zip(group_by, key, strict=True)), _point(start, row[g:], qs)))
+    out.sort(key=lambda item: tuple(item[0].values()))
+    return out
