@@ -76,8 +76,8 @@ def sli_unit(aggregation: str, spec: MetricSpec | None) -> str:
 
 def value_format(value: float | None, unit: str) -> str:
     """Show a value with its unit: rates as percentages (0.118 → 11.8 %)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"  # None, or a missing value a template passed on
     if unit == "%":
         return f"{value * 100:.3g} %"
     if unit == "ms":

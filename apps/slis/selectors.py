@@ -124,8 +124,10 @@ def sli_series(
 def sparkline_path(points: Sequence[tuple[datetime, float | None, int]], width: int = 120, height: int = 24) -> str:
     """Return an SVG polyline `points` attribute for a sparkline (empty without two values)."""
     values = [(t.timestamp(), v) for t, v, _ in points if v is not None]
-    if len(values) < 2:
+    if not values:
         return ""
+    if len(values) == 1:  # one bucket: a flat line at mid height
+        return f"0,{height / 2:.1f} {width},{height / 2:.1f}"
     t0, t1 = values[0][0], values[-1][0]
     lo, hi = min(v for _, v in values), max(v for _, v in values)
     span_t, span_v = (t1 - t0) or 1.0, (hi - lo) or 1.0
