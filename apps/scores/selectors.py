@@ -435,23 +435,30 @@ def metric_totals(
     quantiles: bool = False,
 ) -> list[tuple[dict[str, str], MetricPoint]]:
     """Return one point per slice over the minutes in [start, end) (a rolling window: SLI evaluation), with the
-    quantiles of the merged sketches when asked; slices without data are left out."""
+    quantiles of the merged sketches when asked; slices without data are left out.
+
+    Whole hours inside the range are read from the hour rows (one per slice and hour), the ragged ends from the
+    minute rows: a 24 h baseline reads ~24 rows per slice instead of 1,440."""
     filters = dict(filters or {})
     group_by = [d for d in DIMENSION_BITS if d in set(group_by)]
-    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
-    params: dict[str, Any] = {"project": project.pk, "metric": metric, "level": MINUTE, "mask": ALL_DIMS}
-    params.update(start=start, end=end)
-    where = [
-        "r.project_id = %(project)s",
-        "r.metric = %(metric)s",
-        "r.resolution = %(level)s",
-        "r.dims = %(mask)s",
-        "r.bucket >= %(start)s",
-        "r.bucket < %(end)s",
-    ]
-    for i, (name, value) in enumerate(sorted(filters.items())):
+    for name in filters:
         if name not in DIMENSION_BITS:
             raise MetricQueryError("filters", f"unknown dimension {name!r}")
+    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
+    first_hour = floor_time(start + timedelta(seconds=HOUR - 1), HOUR)
+    last_hour = floor_time(end, HOUR)
+    params: dict[str, Any] = {"project": project.pk, "metric": metric, "start": start, "end": end}
+    if first_hour < last_hour:
+        params.update(h0=first_hour, h1=last_hour, mask=_kept_mask([*group_by, *filters]))
+        levels = (
+            "((r.resolution = 60 AND r.dims = 15 AND (r.bucket >= %(start)s AND r.bucket < %(h0)s "
+            "OR r.bucket >= %(h1)s AND r.bucket < %(end)s)) "
+            "OR (r.resolution = 3600 AND r.dims = %(mask)s AND r.bucket >= %(h0)s AND r.bucket < %(h1)s))"
+        )
+    else:
+        levels = "r.resolution = 60 AND r.dims = 15 AND r.bucket >= %(start)s AND r.bucket < %(end)s"
+    where = ["r.project_id = %(project)s", "r.metric = %(metric)s", levels]
+    for i, (name, value) in enumerate(sorted(filters.items())):
         where.append(f"r.{name} = %(f{i})s")
         params[f"f{i}"] = value
     cols = "".join(f"r.{d}, " for d in group_by)
