@@ -148,3 +148,62 @@ def test_a_failing_evaluation_is_retried_then_shown_on_the_rule(project, monkeyp
     assert len(calls) == 3  # the first run and two retries
     rule.refresh_from_db()
     assert "rollups unreadable" in rule.last_error and rule.last_error_at is not None
+
+
+def test_muted_rules_and_silenced_alerts_record_transitions_but_notify_nobody(project):
+    channel = Channel.objects.create(project=project, name="hook", kind="webhook", target="http://127.0.0.1:9/")
+    traffic(project, at=T, n=20, refused=10, route="/a")
+    traffic(project, at=T, n=20, refused=10, route="/b")
+    traffic(project, at=T + timedelta(minutes=10), n=20, refused=0, route="/a")
+    traffic(project, at=T + timedelta(minutes=10), n=20, refused=0, route="/b")
+    settle()
+    rule = refusal_rule(project, channels=[channel.id], group_by=["route"])
+    AlertState.objects.create(
+        project=project,
+        rule=rule,
+        slice_key="route=/b",
+        slice={"route": "/b"},
+        silenced_until=T + timedelta(hours=1),
+    )
+    assert {f.alert.slice_key for f in rule_evaluate(rule_id=rule.id, now=T)} == {"route=/a", "route=/b"}
+    assert list(Notification.objects.values_list("flip__alert__slice_key", flat=True)) == ["route=/a"]
+    rule.muted = True
+    rule.save()
+    assert len(rule_evaluate(rule_id=rule.id, now=T + timedelta(minutes=10))) == 2  # both resolve
+    assert Notification.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_evaluations_make_each_transition_once(project):
+    import threading
+
+    from django.db import connection
+
+    channel = Channel.objects.create(project=project, name="hook", kind="webhook", target="http://127.0.0.1:9/")
+    traffic(project, at=T, n=20, refused=10, prompt_version="v1")
+    traffic(project, at=T, n=20, refused=10, prompt_version="v2")
+    settle()
+    rule = refusal_rule(project, channels=[channel.id], group_by=["prompt_version"])
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def beat():
+        try:
+            barrier.wait()
+            rule_evaluate(rule_id=rule.id, now=T)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(AlertFlip.objects.values_list("alert__slice_key", "to_state")) == [
+        ("prompt_version=v1", "firing"),
+        ("prompt_version=v2", "firing"),
+    ]
+    assert Notification.objects.count() == 2
