@@ -80,6 +80,8 @@ def value_format(value: float | None, unit: str) -> str:
         return "–"  # None, or a missing value a template passed on
     if unit == "%":
         return f"{value * 100:.3g} %"
+    if unit == "×":  # an error-budget burn rate
+        return f"{value:.1f}×"
     if unit == "ms":
         return f"{value:.0f} ms"
     if unit == "USD":
@@ -102,6 +104,40 @@ def breached(*, value: float | None, samples: int, comparator: str, threshold: f
     if value is None or samples < min_samples or samples == 0:
         return None
     return bool(COMPARATORS[comparator](value, threshold))
+
+
+# Multi-window burn-rate alerts (the SRE workbook): (long window, short window, burn-rate factor). A pair fires
+# when both its windows burn the error budget faster than the factor: 14.4× spends 2 % of 30 days in 1 h.
+BURN_PAIRS = (("1h", "5m", 14.4), ("6h", "30m", 6.0))
+SLO_AGGREGATIONS = ("pass_rate", "fail_rate", "mean")
+
+
+def bad_fraction(aggregation: str, value: float | None) -> float | None:
+    """The share of bad events an SLI value means: 1 − a pass rate; a fail rate or a 0/1 rate as is."""
+    if value is None:
+        return None
+    return 1.0 - value if aggregation == "pass_rate" else value
+
+
+def burn_condition(
+    burn: dict[str, tuple[float | None, int]], *, min_samples: int
+) -> tuple[bool | None, float | None, int]:
+    """Judge burn rates per window ({window: (burn rate, samples)}): whether a pair burns too fast, the burn rate
+    to report (the fastest long window that breached, else the 1 h one) and the 1 h samples. None (no data) when
+    no pair has min_samples in its short window."""
+    judged = False
+    fired: list[float] = []
+    for long, short, factor in BURN_PAIRS:
+        (long_rate, _), (short_rate, short_n) = burn.get(long, (None, 0)), burn.get(short, (None, 0))
+        if long_rate is None or short_rate is None or short_n < min_samples:
+            continue
+        judged = True
+        if long_rate > factor and short_rate > factor:
+            fired.append(long_rate)
+    hour_rate, hour_n = burn.get("1h", (None, 0))
+    if not judged:
+        return None, hour_rate, hour_n
+    return bool(fired), max(fired) if fired else hour_rate, hour_n
 
 
 def state_next(

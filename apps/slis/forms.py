@@ -24,13 +24,19 @@ class SliForm(forms.Form):
 class RuleForm(forms.Form):
     name = forms.CharField(max_length=100, required=False)
     comparator = forms.ChoiceField(choices=[(c, c) for c in COMPARATORS])
-    threshold = forms.FloatField(help_text="rates as fractions: 0.05 is 5 %")
+    threshold = forms.FloatField(required=False, help_text="rates as fractions: 0.05 is 5 %")
     window = forms.RegexField(r"^\d{1,6}[smhd]$", initial="5m", help_text="e.g. 5m, 1h")
     min_samples = forms.IntegerField(min_value=1, initial=10)
     for_duration = forms.RegexField(r"^\d{1,6}[smhd]$", initial="0m", label="For", help_text="hold before firing")
     group_by = forms.MultipleChoiceField(
         choices=[(d, d) for d in DIMENSIONS], required=False, widget=forms.CheckboxSelectMultiple
     )
+    objective = forms.FloatField(
+        required=False,
+        label="SLO objective",
+        help_text="instead of a threshold: e.g. 0.97; alerts on 1h/5m and 6h/30m burn rates",
+    )
+    slo_window = forms.RegexField(r"^\d{1,6}[smhd]$", initial="28d", required=False, label="SLO period")
     channels = forms.ModelMultipleChoiceField(
         queryset=Channel.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -39,6 +45,12 @@ class RuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         if project is not None:
             self.fields["channels"].queryset = Channel.objects.filter(project=project).order_by("name")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("objective") is None and data.get("threshold") is None and "threshold" not in self.errors:
+            self.add_error("threshold", "Give a threshold, or an SLO objective.")
+        return data
 
 
 class ChannelForm(forms.Form):

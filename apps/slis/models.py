@@ -75,6 +75,10 @@ class AlertRule(BaseModel):
     min_samples = models.IntegerField(default=10)
     for_duration = models.CharField(max_length=10, default="0m")  # `for` in the API
     group_by = models.JSONField(default=list, blank=True)
+    # An SLO rule: the objective (e.g. 0.97 good over slo_window) judged by multi-window burn rates instead of
+    # comparator/threshold (engine.BURN_PAIRS).
+    objective = models.FloatField(null=True, blank=True)
+    slo_window = models.CharField(max_length=10, default="28d")
     channels = models.ManyToManyField(Channel, blank=True, related_name="rules")
     is_enabled = models.BooleanField(default=True)
     muted = models.BooleanField(default=False)  # evaluated and recorded, but notifies nobody
@@ -88,7 +92,11 @@ class AlertRule(BaseModel):
         indexes = [models.Index(fields=["project", "is_enabled"], name="alertrule_project_enabled")]
 
     def __str__(self) -> str:
-        return self.name or f"{self.sli.name} {self.comparator} {self.threshold:g}"
+        if self.name:
+            return self.name
+        if self.objective is not None:
+            return f"{self.sli.name} SLO {self.objective * 100:g} % over {self.slo_window}"
+        return f"{self.sli.name} {self.comparator} {self.threshold:g}"
 
 
 class AlertState(models.Model):

@@ -8,6 +8,7 @@ import math
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,14 +28,18 @@ from apps.scores.metrics import MetricKind
 from apps.scores.rollups import MINUTE, floor_time
 from apps.slis.engine import (
     AGGREGATIONS,
+    BURN_PAIRS,
     COMPARATORS,
     DIMENSIONS,
     FIRING,
     OK,
     RESOLVED,
+    SLO_AGGREGATIONS,
     DurationInvalid,
     SliValue,
+    bad_fraction,
     breached,
+    burn_condition,
     duration_seconds,
     sli_unit,
     slice_key,
@@ -186,6 +191,20 @@ def _rule_fields_clean(project: Project, fields: dict[str, Any]) -> dict[str, An
                 raise ValidationError({name: str(exc)}) from exc
             if not low <= seconds <= high:
                 raise ValidationError({name: f"must be between {low}s and {high // 3600}h"})
+    if out.get("objective") is not None:
+        objective = float(out["objective"])
+        if not 0.0 < objective < 1.0:
+            raise ValidationError({"objective": "must be a fraction between 0 and 1 (0.97 is 97 %)"})
+        sli = out.get("sli")
+        if sli is not None and sli.aggregation not in SLO_AGGREGATIONS:
+            raise ValidationError({"objective": f"an SLO needs an SLI aggregated as {', '.join(SLO_AGGREGATIONS)}"})
+    if "slo_window" in out:
+        try:
+            seconds = duration_seconds(out["slo_window"])
+        except DurationInvalid as exc:
+            raise ValidationError({"slo_window": str(exc)}) from exc
+        if not 3600 <= seconds <= 90 * 86400:
+            raise ValidationError({"slo_window": "must be between 1h and 90d"})
     if "min_samples" in out and not 1 <= int(out["min_samples"]) <= 1_000_000:
         raise ValidationError({"min_samples": "must be between 1 and 1000000"})
     if "group_by" in out:
@@ -209,8 +228,8 @@ def alert_rule_create(
     *,
     project: Project,
     sli: Sli,
-    comparator: str,
-    threshold: float,
+    comparator: str = ">",
+    threshold: float = 0.0,
     window: str = "5m",
     min_samples: int = 10,
     for_duration: str = "0m",
@@ -218,8 +237,10 @@ def alert_rule_create(
     channels: Iterable[int] = (),
     name: str = "",
     is_enabled: bool = True,
+    objective: float | None = None,
+    slo_window: str = "28d",
 ) -> AlertRule:
-    """Add an alert rule on an SLI; channels are channel ids of the project."""
+    """Add an alert rule on an SLI (an SLO rule when `objective` is given); channels are channel ids."""
     data = _rule_fields_clean(
         project,
         {
@@ -231,6 +252,8 @@ def alert_rule_create(
             "for_duration": for_duration,
             "group_by": group_by,
             "channels": channels,
+            "objective": objective,
+            "slo_window": slo_window,
         },
     )
     chosen = data.pop("channels")
@@ -241,12 +264,24 @@ def alert_rule_create(
 
 
 # Edits that change what the rule judges: each resets the rule's states (and the reset is recorded).
-_JUDGING_FIELDS = {"sli", "comparator", "threshold", "window", "min_samples", "for_duration", "group_by"}
+_JUDGING_FIELDS = {
+    "sli",
+    "comparator",
+    "threshold",
+    "window",
+    "min_samples",
+    "for_duration",
+    "group_by",
+    "objective",
+    "slo_window",
+}
 
 
 def alert_rule_update(*, rule: AlertRule, **fields: Any) -> AlertRule:
     """Change a rule; a change to what it judges bumps its version and resets every state of it."""
-    data = _rule_fields_clean(rule.project, fields)
+    data = _rule_fields_clean(rule.project, {**fields, "sli": fields.get("sli", rule.sli)})
+    if "sli" not in fields:
+        data.pop("sli")
     chosen = data.pop("channels", None)
     with transaction.atomic():
         for key, value in data.items():
@@ -336,6 +371,69 @@ def rules_evaluate(*, project: Project | None = None) -> list[int]:
     return sent
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What one evaluation saw on one slice: the value, its samples, whether the condition holds (None: no data),
+    and for SLO rules the burn rates (recorded as the alert's baseline)."""
+
+    group: dict[str, str]
+    value: float | None
+    samples: int
+    condition: bool | None
+    detail: dict | None = None
+
+
+def _judge_threshold(rule: AlertRule, spec: Any, end: datetime) -> dict[str, Judgement]:
+    start = end - timedelta(seconds=duration_seconds(rule.window))
+    values = sli_values(project=rule.project, sli=rule.sli, start=start, end=end, group_by=rule.group_by, spec=spec)
+    out = {}
+    for v in values:
+        condition = breached(
+            value=v.value,
+            samples=v.samples,
+            comparator=rule.comparator,
+            threshold=rule.threshold,
+            min_samples=rule.min_samples,
+        )
+        out[slice_key(v.group)] = Judgement(v.group, v.value, v.samples, condition)
+    return out
+
+
+def _judge_slo(rule: AlertRule, spec: Any, end: datetime) -> dict[str, Judgement]:
+    """Burn rates of the error budget (bad share ÷ (1 − objective)) over each window of BURN_PAIRS, per slice."""
+    budget = 1.0 - float(rule.objective)
+    windows = sorted({w for long, short, _ in BURN_PAIRS for w in (long, short)} | {rule.slo_window})
+    rates: dict[str, dict[str, tuple[float | None, int]]] = {}
+    groups: dict[str, dict[str, str]] = {}
+    for window in windows:
+        start = end - timedelta(seconds=duration_seconds(window))
+        for v in sli_values(
+            project=rule.project, sli=rule.sli, start=start, end=end, group_by=rule.group_by, spec=spec
+        ):
+            key = slice_key(v.group)
+            groups[key] = v.group
+            bad = bad_fraction(rule.sli.aggregation, v.value)
+            rates.setdefault(key, {})[window] = (None if bad is None else bad / budget, v.samples)
+    out = {}
+    for key, burn in rates.items():
+        condition, value, samples = burn_condition(burn, min_samples=rule.min_samples)
+        spent = burn.get(rule.slo_window, (None, 0))[0]
+        shown = ", ".join(f"{w} {burn[w][0]:.1f}×" for w in windows if w in burn and burn[w][0] is not None)
+        detail = {
+            "kind": "slo",
+            "objective": rule.objective,
+            "burn_rates": {w: burn[w][0] for w in windows if w in burn},
+            "budget_left": None if spent is None else 1.0 - spent,
+            "value": None if spent is None else 1.0 - spent,
+            "description": (
+                f"objective {rule.objective * 100:g} % over {rule.slo_window}; burn rates {shown}"
+                + ("" if spent is None else f"; {max(0.0, 1.0 - spent) * 100:.0f} % of the budget left")
+            ),
+        }
+        out[key] = Judgement(groups[key], value, samples, condition, detail)
+    return out
+
+
 def rule_evaluate(*, rule_id: int, now: datetime | None = None) -> list[AlertFlip]:
     """Judge every slice of one rule over its window from the minute rollups; return the transitions made.
 
@@ -350,16 +448,13 @@ def rule_evaluate(*, rule_id: int, now: datetime | None = None) -> list[AlertFli
     end = floor_time(now, MINUTE) + timedelta(minutes=1)  # the current minute too: the drain keeps it fresh
     start = end - timedelta(seconds=duration_seconds(rule.window))
     spec = sli_spec(project=project, sli=sli)
-    unit = sli_unit(sli.aggregation, spec)
-    observed = {
-        slice_key(v.group): v
-        for v in sli_values(project=project, sli=sli, start=start, end=end, group_by=rule.group_by, spec=spec)
-    }
+    unit = "×" if rule.objective is not None else sli_unit(sli.aggregation, spec)
+    judged = _judge_slo(rule, spec, end) if rule.objective is not None else _judge_threshold(rule, spec, end)
     _rule_reset(rule, reason="rule edited: state reset")  # states a concurrent edit left behind
     known = set(AlertState.objects.filter(rule=rule).values_list("slice_key", flat=True))
     new = [
-        AlertState(project=project, rule=rule, slice_key=key, slice=v.group, rule_version=rule.version, since=now)
-        for key, v in observed.items()
+        AlertState(project=project, rule=rule, slice_key=key, slice=j.group, rule_version=rule.version, since=now)
+        for key, j in judged.items()
         if key not in known
     ]
     AlertState.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent run may create the same
@@ -367,15 +462,8 @@ def rule_evaluate(*, rule_id: int, now: datetime | None = None) -> list[AlertFli
     hold = timedelta(seconds=duration_seconds(rule.for_duration))
     flips = []
     for alert in AlertState.objects.filter(rule=rule, rule_version=rule.version).order_by("id"):
-        seen = observed.get(alert.slice_key)
-        value, samples = (seen.value, seen.samples) if seen else (None, 0)
-        condition = breached(
-            value=value,
-            samples=samples,
-            comparator=rule.comparator,
-            threshold=rule.threshold,
-            min_samples=rule.min_samples,
-        )
+        seen = judged.get(alert.slice_key) or Judgement(alert.slice, None, 0, None)
+        value, samples, condition = seen.value, seen.samples, seen.condition
         state, started = state_next(
             state=alert.state, started_at=alert.started_at, condition=condition, now=now, hold=hold
         )
@@ -384,19 +472,22 @@ def rule_evaluate(*, rule_id: int, now: datetime | None = None) -> list[AlertFli
             continue
         baseline = alert.baseline
         if state != alert.state and condition:
-            if previous is None:  # one read of the previous day for all the slices that breach
-                previous = {
-                    slice_key(v.group): v
-                    for v in sli_values(
-                        project=project,
-                        sli=sli,
-                        start=start - BASELINE_PERIOD,
-                        end=start,
-                        group_by=rule.group_by,
-                        spec=spec,
-                    )
-                }
-            baseline = baseline_for(group=alert.slice, previous=previous, min_samples=rule.min_samples, unit=unit)
+            if seen.detail is not None:
+                baseline = seen.detail
+            else:
+                if previous is None:  # one read of the previous day for all the slices that breach
+                    previous = {
+                        slice_key(v.group): v
+                        for v in sli_values(
+                            project=project,
+                            sli=sli,
+                            start=start - BASELINE_PERIOD,
+                            end=start,
+                            group_by=rule.group_by,
+                            spec=spec,
+                        )
+                    }
+                baseline = baseline_for(group=alert.slice, previous=previous, min_samples=rule.min_samples, unit=unit)
         flip = _transition(
             rule,
             alert,
@@ -425,6 +516,10 @@ def alert_message(
     unit: str,
 ) -> str:
     """Say what changed, where, and against what: `Refusal rate 11.8 % > 5 % for prompt_version=v14; baseline …`."""
+    if rule.objective is not None:
+        verb = "resolved: no longer burning" if state == RESOLVED else "burning"
+        text = f"{rule.sli.name} {verb} its error budget at {value_format(value, unit)} for {slice_text(group)}"
+        return f"{text} ({samples} samples in 1h); {baseline.get('description', '')}".rstrip("; ")
     head = f"{rule.sli.name} {value_format(value, unit)} {rule.comparator} {value_format(rule.threshold, unit)}"
     if state == RESOLVED:
         head = (

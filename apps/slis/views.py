@@ -144,7 +144,9 @@ def _rule_data(form: RuleForm) -> dict[str, Any]:
         "for_duration": data["for_duration"],
         "group_by": data["group_by"],
         "channels": [c.id for c in data["channels"]],
-    }
+        "objective": data["objective"],
+        "slo_window": data["slo_window"] or "28d",
+    } | ({"threshold": 0.0} if data["threshold"] is None else {})
 
 
 @require_POST
@@ -170,7 +172,9 @@ def rule_preview_view(request: HttpRequest, project: Project, sli_id: int) -> Ht
     sli = _sli_or_404(project, sli_id)
     form = RuleForm(request.POST, project=project)
     context: dict[str, Any] = {"project": project, "form_errors": None}
-    if form.is_valid():
+    if form.is_valid() and form.cleaned_data["objective"] is not None:
+        context["form_errors"] = {"objective": ["the preview replays threshold rules only"]}
+    elif form.is_valid():
         data = form.cleaned_data
         flips, unit = rule_preview(
             project=project,
@@ -209,6 +213,8 @@ def rule_detail_view(request: HttpRequest, project: Project, rule_id: int) -> Ht
         "for_duration": rule.for_duration,
         "group_by": rule.group_by,
         "channels": list(rule.channels.all()),
+        "objective": rule.objective,
+        "slo_window": rule.slo_window,
     }
     form = RuleForm(project=project, initial=initial)
     if request.method == "POST":

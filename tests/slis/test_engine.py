@@ -115,3 +115,15 @@ def test_formatting_names_the_slice():
     assert slice_key({"route": "/chat", "prompt_version": "v14"}) == "prompt_version=v14,route=/chat"
     assert slice_text({"route": "/chat", "prompt_version": "v14"}) == "prompt_version=v14, route=/chat"
     assert slice_text({}) == "all traffic"
+
+
+def test_burn_rate_pairs_need_both_windows_above_their_factor():
+    from apps.slis.engine import burn_condition
+
+    fast = {"1h": (20.0, 500), "5m": (30.0, 40), "6h": (3.0, 3000), "30m": (4.0, 250)}
+    assert burn_condition(fast, min_samples=10) == (True, 20.0, 500)
+    recovered = {**fast, "5m": (2.0, 40)}  # the short window says it stopped: no page
+    assert burn_condition(recovered, min_samples=10) == (False, 20.0, 500)
+    slow = {"1h": (7.0, 500), "5m": (8.0, 40), "6h": (6.5, 3000), "30m": (7.0, 250)}
+    assert burn_condition(slow, min_samples=10) == (True, 6.5, 500)
+    assert burn_condition({"1h": (50.0, 5), "5m": (50.0, 5)}, min_samples=10) == (None, 50.0, 5)

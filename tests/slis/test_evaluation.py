@@ -207,3 +207,35 @@ def test_concurrent_evaluations_make_each_transition_once(project):
         ("prompt_version=v2", "firing"),
     ]
     assert Notification.objects.count() == 2
+
+
+def test_an_slo_rule_fires_on_a_fast_burn_and_says_how_fast(project):
+    traffic(project, at=T - timedelta(hours=3), n=40, refused=0, route="/a")
+    traffic(project, at=T, n=20, refused=4, route="/a")  # 20 % refusals against a 1 % budget: 20× in 5m and 1h
+    traffic(project, at=T, n=20, refused=0, route="/b")
+    settle()
+    sli = sli_create_from_template(project=project, template="refusal_rate")
+    rule = alert_rule_create(project=project, sli=sli, objective=0.99, min_samples=10, group_by=["route"])
+    (flip,) = rule_evaluate(rule_id=rule.id, now=T)
+    assert flip.alert.slice == {"route": "/a"} and flip.to_state == "firing"
+    assert flip.value == pytest.approx(20.0)
+    rates = flip.baseline["burn_rates"]
+    assert rates["5m"] == pytest.approx(20.0) and rates["6h"] == pytest.approx(4 / 60 / 0.01)
+    assert flip.message.startswith("Refusal rate burning its error budget at 20.0× for route=/a")
+    assert "objective 99 % over 28d" in flip.message
+    assert str(rule) == "Refusal rate SLO 99 % over 28d"
+
+
+def test_slo_rules_need_a_rate_sli_and_a_fraction(admin_api_client, project):
+    latency = admin_api_client.post("/api/v1/slis", {"template": "p95_latency"}, format="json").json()
+    refusal = admin_api_client.post("/api/v1/slis", {"template": "refusal_rate"}, format="json").json()
+    bad = admin_api_client.post("/api/v1/alert-rules", {"sli": latency["id"], "objective": 0.99}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "objective"
+    bad = admin_api_client.post("/api/v1/alert-rules", {"sli": refusal["id"], "objective": 97}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "objective"
+    bad = admin_api_client.post("/api/v1/alert-rules", {"sli": refusal["id"]}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "comparator"
+    ok = admin_api_client.post(
+        "/api/v1/alert-rules", {"sli": refusal["id"], "objective": 0.99, "slo_window": "7d"}, format="json"
+    )
+    assert ok.status_code == 201 and (ok.json()["objective"], ok.json()["slo_window"]) == (0.99, "7d")

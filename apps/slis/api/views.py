@@ -143,8 +143,17 @@ class SliDetailApi(APIView):
 class AlertRuleInputSerializer(serializers.Serializer):
     sli = serializers.IntegerField(min_value=1, help_text="the SLI's id")
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    comparator = serializers.ChoiceField(choices=list(COMPARATORS))
-    threshold = serializers.FloatField(help_text="rates as fractions: 0.05 is 5 %")
+    comparator = serializers.ChoiceField(choices=list(COMPARATORS), required=False, help_text="not for SLO rules")
+    threshold = serializers.FloatField(required=False, help_text="rates as fractions: 0.05 is 5 %; not for SLO rules")
+    objective = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="an SLO rule: the target share of good events (0.97 is 97 %), alerted on by multi-window burn "
+        "rates (1 h and 5 m above 14.4×, or 6 h and 30 m above 6×) instead of comparator/threshold",
+    )
+    slo_window = serializers.RegexField(
+        DURATION_RE, required=False, help_text="the SLO's period, e.g. 28d", error_messages={"invalid": "e.g. 28d"}
+    )
     window = serializers.RegexField(
         DURATION_RE, required=False, default="5m", error_messages={"invalid": "a duration such as 5m or 1h"}
     )
@@ -170,6 +179,13 @@ class AlertRuleInputSerializer(serializers.Serializer):
     is_enabled = serializers.BooleanField(required=False, default=True)
     muted = serializers.BooleanField(required=False, default=False)
 
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not self.partial and data.get("objective") is None:
+            for name in ("comparator", "threshold"):
+                if name not in data:
+                    raise serializers.ValidationError({name: "This field is required (unless objective is set)."})
+        return data
+
 
 class AlertRuleOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -181,6 +197,8 @@ class AlertRuleOutputSerializer(serializers.Serializer):
     min_samples = serializers.IntegerField()
     locals()["for"] = serializers.CharField(source="for_duration")
     group_by = serializers.ListField(child=serializers.CharField())
+    objective = serializers.FloatField(allow_null=True)
+    slo_window = serializers.CharField()
     channels = serializers.SerializerMethodField()
     is_enabled = serializers.BooleanField()
     muted = serializers.BooleanField()
