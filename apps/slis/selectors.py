@@ -138,53 +138,73 @@ def sparkline_path(points: Sequence[tuple[datetime, float | None, int]], width: 
 
 @dataclass(frozen=True)
 class SliRow:
-    """An SLI for the list and detail pages: the value now, per slice with its sparkline, and its rules' states."""
+    """An SLI for the list and detail pages: the value now, per slice with its sparkline, its rules' states, and
+    a chart of all traffic over the range (SVG polyline points, with its lowest and highest values)."""
 
     sli: Sli
     unit: str
     value: SliValue | None
     slices: list[tuple[SliValue, str]]  # (value now, sparkline points)
     states: dict[str, int]
+    chart: str = ""
+    chart_low: float | None = None
+    chart_high: float | None = None
+
+
+RANGES = {"24h": (24, "1h"), "7d": (24 * 7, "1h"), "30d": (24 * 30, "1d")}
 
 
 def sli_overview(
-    *, project: Project, sli: Sli, group_by: Sequence[str] = (), now: datetime | None = None, hours: int = 24
+    *,
+    project: Project,
+    sli: Sli,
+    group_by: Sequence[str] = (),
+    now: datetime | None = None,
+    range_name: str = "24h",
+    chart: bool = False,
 ) -> SliRow:
-    """Return an SLI's value over the last hour, per slice of `group_by` with a sparkline of the last day."""
+    """Return an SLI's value over the last hour, per slice of `group_by` with a sparkline over the range, and
+    (with `chart`) all traffic over the range."""
     now = now or timezone.now()
+    hours, interval = RANGES.get(range_name, RANGES["24h"])
     spec = sli_spec(project=project, sli=sli)
     end = floor_time(now, MINUTE) + timedelta(minutes=1)
+    start = end - timedelta(hours=hours)
     total = sli_values(project=project, sli=sli, start=end - timedelta(hours=1), end=end, spec=spec)
     slices: list[tuple[SliValue, str]] = []
-    if group_by:
-        current = {
-            slice_key(v.group): v
-            for v in sli_values(
-                project=project, sli=sli, start=end - timedelta(hours=1), end=end, group_by=group_by, spec=spec
-            )
-        }
-        series = sli_series(
-            project=project,
-            sli=sli,
-            start=end - timedelta(hours=hours),
-            end=end,
-            interval="1h",
-            group_by=group_by,
-            spec=spec,
+    current = {
+        slice_key(v.group): v
+        for v in sli_values(
+            project=project, sli=sli, start=end - timedelta(hours=1), end=end, group_by=group_by, spec=spec
         )
-        for s in series:
-            now_value = current.get(slice_key(s.group)) or SliValue(group=s.group, value=None, samples=0)
-            slices.append((now_value, sparkline_path(s.points)))
-    else:
-        series = sli_series(
-            project=project, sli=sli, start=end - timedelta(hours=hours), end=end, interval="1h", spec=spec
+    }
+    series = sli_series(project=project, sli=sli, start=start, end=end, interval=interval, group_by=group_by, spec=spec)
+    for s in series:
+        now_value = current.get(slice_key(s.group)) or SliValue(group=s.group, value=None, samples=0)
+        slices.append((now_value, sparkline_path(s.points)))
+    drawn, low, high = "", None, None
+    if chart:
+        whole = (
+            series
+            if not group_by
+            else sli_series(project=project, sli=sli, start=start, end=end, interval=interval, spec=spec)
         )
-        slices = [(total[0] if total else SliValue({}, None, 0), sparkline_path(s.points)) for s in series]
+        points = whole[0].points if whole else []
+        values = [v for _, v, _ in points if v is not None]
+        if values:
+            drawn, low, high = sparkline_path(points, 600, 120), min(values), max(values)
     states: dict[str, int] = {}
     for state in AlertState.objects.filter(rule__sli=sli).values_list("state", flat=True):
         states[state] = states.get(state, 0) + 1
     return SliRow(
-        sli=sli, unit=sli_unit(sli.aggregation, spec), value=total[0] if total else None, slices=slices, states=states
+        sli=sli,
+        unit=sli_unit(sli.aggregation, spec),
+        value=total[0] if total else None,
+        slices=slices,
+        states=states,
+        chart=drawn,
+        chart_low=low,
+        chart_high=high,
     )
 
 

@@ -21,6 +21,7 @@ from apps.slis.engine import DIMENSIONS, duration_seconds, sli_unit, slice_text,
 from apps.slis.forms import ChannelForm, RuleForm, SilenceForm, SliForm
 from apps.slis.models import AlertRule, Sli
 from apps.slis.selectors import (
+    RANGES,
     alert_flips,
     alert_get,
     alert_list,
@@ -108,7 +109,8 @@ def _sli_or_404(project: Project, sli_id: int) -> Sli:
 
 def _detail(request: HttpRequest, project: Project, sli: Sli, form: RuleForm | None = None) -> dict[str, Any]:
     group_by = [d for d in request.GET.getlist("group_by") if d in DIMENSIONS] or _rule_group_by(sli)
-    overview = sli_overview(project=project, sli=sli, group_by=group_by)
+    range_name = request.GET.get("range", "24h") if request.GET.get("range") in RANGES else "24h"
+    overview = sli_overview(project=project, sli=sli, group_by=group_by, range_name=range_name, chart=True)
     rules = list(rule_list(project=project, sli=sli))
     for rule in rules:
         rule.state_counts = {}
@@ -119,6 +121,8 @@ def _detail(request: HttpRequest, project: Project, sli: Sli, form: RuleForm | N
         sli=sli,
         overview=overview,
         group_by=group_by,
+        range_name=range_name,
+        ranges=list(RANGES),
         dimensions=DIMENSIONS,
         rules=rules,
         form=form or RuleForm(project=project, initial={"min_samples": 10, "window": "5m", "for_duration": "0m"}),

@@ -108,3 +108,18 @@ def test_selectors_for_dashboards(project, firing):
     assert sum(n for _, _, n in series.points) == 24
     assert [a.state for a in alert_list(project=project)][0] == "firing"
     assert datetime.now(UTC) >= firing.since
+
+
+def test_the_sli_page_charts_the_chosen_range_and_the_rule_page_shows_a_failed_evaluation(
+    client, alice, project, firing
+):
+    from apps.slis.services import rule_evaluation_failed
+
+    client.force_login(alice)
+    sli = firing.rule.sli
+    for range_name in ("24h", "7d", "30d"):
+        body = client.get(f"/p/{project.slug}/slis/{sli.id}/?range={range_name}").content.decode()
+        assert f"All traffic, last {range_name}: 25 % – 25 %" in body and 'aria-label="Refusal rate over' in body
+    rule_evaluation_failed(rule_id=firing.rule_id, error="OperationalError: the database went away")
+    body = client.get(f"/p/{project.slug}/alert-rules/{firing.rule_id}/").content.decode()
+    assert "Evaluation failed at" in body and "the database went away" in body
