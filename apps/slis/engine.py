@@ -147,10 +147,13 @@ def state_next(
 
     ok/resolved/no_data → pending when the condition starts to hold (→ firing at once when `hold` is zero);
     pending → firing once it has held for `hold`; firing → resolved when it stops holding; pending → ok when
-    it stops before firing; any → no_data below min_samples. Resolved stays until the next breach.
+    it stops before firing; any → no_data below min_samples (firing → resolved first). Resolved stays until the
+    next breach.
     """
     if condition is None:
-        return NO_DATA, None
+        # A firing slice that lost its traffic (a bad version rolled back) resolves first, so receivers hear the
+        # end of it; the next evaluation without data moves it on to no_data.
+        return (RESOLVED if state == FIRING else NO_DATA), None
     if condition:
         started = started_at if state in (PENDING, FIRING) and started_at is not None else now
         if state == FIRING or now - started >= hold:

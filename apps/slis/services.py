@@ -402,7 +402,9 @@ def _judge_threshold(rule: AlertRule, spec: Any, end: datetime) -> dict[str, Jud
 def _judge_slo(rule: AlertRule, spec: Any, end: datetime) -> dict[str, Judgement]:
     """Burn rates of the error budget (bad share ÷ (1 − objective)) over each window of BURN_PAIRS, per slice."""
     budget = 1.0 - float(rule.objective)
-    windows = sorted({w for long, short, _ in BURN_PAIRS for w in (long, short)} | {rule.slo_window})
+    windows = sorted(
+        {w for long, short, _ in BURN_PAIRS for w in (long, short)} | {rule.slo_window}, key=duration_seconds
+    )
     rates: dict[str, dict[str, tuple[float | None, int]]] = {}
     groups: dict[str, dict[str, str]] = {}
     for window in windows:
@@ -521,7 +523,9 @@ def alert_message(
         text = f"{rule.sli.name} {verb} its error budget at {value_format(value, unit)} for {slice_text(group)}"
         return f"{text} ({samples} samples in 1h); {baseline.get('description', '')}".rstrip("; ")
     head = f"{rule.sli.name} {value_format(value, unit)} {rule.comparator} {value_format(rule.threshold, unit)}"
-    if state == RESOLVED:
+    if state == RESOLVED and value is None:
+        head = f"resolved (no data): {rule.sli.name} has fewer than {rule.min_samples} samples"
+    elif state == RESOLVED:
         head = (
             f"resolved: {rule.sli.name} {value_format(value, unit)} (threshold {rule.comparator} "
             f"{value_format(rule.threshold, unit)})"

@@ -36,8 +36,9 @@ def test_create_an_sli_from_a_template_and_a_rule_with_a_preview(page, login, al
     form.get_by_label("prompt_version").check()
     page.get_by_test_id("rule-preview-button").click()
     flips = page.get_by_test_id("preview-flip")
-    # v1 went quiet (no_data) after its hour; v2 fired at 50 %, then had no data after its hour.
-    expect(flips).to_have_count(3)
+    # v1 went quiet (no_data) after its hour; v2 fired at 50 %, resolved when its traffic stopped, then no_data.
+    expect(flips).to_have_count(4)
+    expect(flips.filter(has_text="firing → resolved")).to_contain_text("prompt_version=v2")
     fired = flips.filter(has_text="ok → firing")
     expect(fired).to_have_count(1)
     expect(fired).to_contain_text("prompt_version=v2")

@@ -53,7 +53,9 @@ def test_recovery_resolves_and_a_new_breach_starts_over():
 
 
 def test_no_data_below_min_samples_from_any_state():
-    assert run([True, None, False], hold=timedelta(0)) == [FIRING, NO_DATA, OK]
+    assert run([True, None, None, False], hold=timedelta(0)) == [FIRING, RESOLVED, NO_DATA, OK]
+    assert run([True, False, None, False], hold=timedelta(0)) == [FIRING, RESOLVED, NO_DATA, OK]
+    assert run([None, True], hold=2 * MIN) == [NO_DATA, PENDING]
     assert breached(value=0.5, samples=9, comparator=">", threshold=0.1, min_samples=10) is None
     assert breached(value=None, samples=50, comparator=">", threshold=0.1, min_samples=1) is None
     assert breached(value=0.5, samples=10, comparator=">", threshold=0.1, min_samples=10) is True
@@ -70,7 +72,10 @@ def test_the_state_machine_fires_exactly_when_the_condition_held_for_long_enough
     states = run(conditions, hold=hold)
     previous = OK
     for i, (condition, state) in enumerate(zip(conditions, states, strict=True)):
-        assert (state == NO_DATA) == (condition is None)
+        if condition is None:  # no data: a firing alert resolves first
+            assert state == (RESOLVED if previous == FIRING else NO_DATA)
+        else:
+            assert state != NO_DATA
         if state in (PENDING, FIRING):
             assert condition is True
         # The run of consecutive True ending here.

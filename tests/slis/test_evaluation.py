@@ -102,6 +102,20 @@ def test_recovery_resolves_and_no_data_when_traffic_stops(project):
     assert [f.to_state for f in rule_evaluate(rule_id=rule.id, now=T + timedelta(minutes=30))] == ["no_data"]
 
 
+def test_a_firing_slice_whose_traffic_stops_resolves_then_has_no_data(project):
+    channel = Channel.objects.create(project=project, name="hook", kind="webhook", target="http://127.0.0.1:9/")
+    traffic(project, at=T, n=20, refused=10, prompt_version="v14")  # then v14 is rolled back: no more traffic
+    settle()
+    rule = refusal_rule(project, group_by=["prompt_version"], channels=[channel.id])
+    rule_evaluate(rule_id=rule.id, now=T)
+    (resolved,) = rule_evaluate(rule_id=rule.id, now=T + timedelta(minutes=20))
+    assert (resolved.from_state, resolved.to_state, resolved.value) == ("firing", "resolved", None)
+    assert resolved.message.startswith("resolved (no data): Refusal rate has fewer than 10 samples")
+    assert [f.to_state for f in rule_evaluate(rule_id=rule.id, now=T + timedelta(minutes=21))] == ["no_data"]
+    states = list(Notification.objects.order_by("id").values_list("payload__state", flat=True))
+    assert states == ["firing", "resolved"]
+
+
 def test_editing_the_rule_resets_its_state_and_records_the_reset(project):
     traffic(project, at=T, n=20, refused=10)
     settle()

