@@ -278,12 +278,13 @@ def baseline_for(
     min_samples: int,
     unit: str,
     period: timedelta = BASELINE_PERIOD,
+    siblings_period: Mapping[str, SliValue] | None = None,
 ) -> dict:
-    """Return what a slice is compared against: its predecessor version on the same other dimensions (the
-    version with the most samples in the previous period: the one it replaced), else its own previous period.
-
-    A slice with enough samples of its own in the previous period is its own baseline: it changed, not arrived.
+    """Return what a slice is compared against: its own previous period when it has min_samples there (it
+    changed, not arrived), else its predecessor: the other version on the same other dimensions with the most
+    samples over the previous period up to now (`siblings_period`; a version deployed beside the new one counts).
     """
+    siblings_period = previous if siblings_period is None else siblings_period
     hours = int(period.total_seconds() // 3600)
     own = previous.get(slice_key(group))
     if own is not None and own.samples >= min_samples and own.value is not None:
@@ -299,7 +300,7 @@ def baseline_for(
             continue
         siblings = [
             v
-            for v in previous.values()
+            for v in siblings_period.values()
             if v.value is not None
             and v.group.get(dim) != group[dim]
             and all(v.group.get(d) == group[d] for d in group if d != dim)
@@ -312,8 +313,7 @@ def baseline_for(
                 "samples": best.samples,
                 "slice": dict(best.group),
                 "description": (
-                    f"{value_format(best.value, unit)} on {dim}={best.group[dim] or '(none)'} "
-                    f"over the previous {hours} h"
+                    f"{value_format(best.value, unit)} on {dim}={best.group[dim] or '(none)'} over the last {hours} h"
                 ),
             }
     if own is not None and own.value is not None:

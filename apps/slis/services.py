@@ -461,6 +461,7 @@ def rule_evaluate(*, rule_id: int, now: datetime | None = None) -> list[AlertFli
     ]
     AlertState.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent run may create the same
     previous: dict[str, SliValue] | None = None
+    siblings: dict[str, SliValue] = {}
     hold = timedelta(seconds=duration_seconds(rule.for_duration))
     flips = []
     for alert in AlertState.objects.filter(rule=rule, rule_version=rule.version).order_by("id"):
@@ -477,19 +478,28 @@ def rule_evaluate(*, rule_id: int, now: datetime | None = None) -> list[AlertFli
             if seen.detail is not None:
                 baseline = seen.detail
             else:
-                if previous is None:  # one read of the previous day for all the slices that breach
-                    previous = {
-                        slice_key(v.group): v
-                        for v in sli_values(
-                            project=project,
-                            sli=sli,
-                            start=start - BASELINE_PERIOD,
-                            end=start,
-                            group_by=rule.group_by,
-                            spec=spec,
-                        )
-                    }
-                baseline = baseline_for(group=alert.slice, previous=previous, min_samples=rule.min_samples, unit=unit)
+                if previous is None:  # the previous day, before and up to now: read once for all breaching slices
+                    previous, siblings = (
+                        {
+                            slice_key(v.group): v
+                            for v in sli_values(
+                                project=project,
+                                sli=sli,
+                                start=start - BASELINE_PERIOD,
+                                end=until,
+                                group_by=rule.group_by,
+                                spec=spec,
+                            )
+                        }
+                        for until in (start, end)
+                    )
+                baseline = baseline_for(
+                    group=alert.slice,
+                    previous=previous,
+                    min_samples=rule.min_samples,
+                    unit=unit,
+                    siblings_period=siblings,
+                )
         flip = _transition(
             rule,
             alert,

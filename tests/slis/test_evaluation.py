@@ -53,7 +53,7 @@ def test_one_prompt_version_degrades_and_the_alert_names_that_version_and_its_pr
     assert flip.baseline["value"] == 0.0
     assert flip.message == (
         "Refusal rate 30 % > 5 % for prompt_version=v14, route=/support/chat over 5m (20 samples); "
-        "baseline 0 % on prompt_version=v13 over the previous 24 h"
+        "baseline 0 % on prompt_version=v13 over the last 24 h"
     )
     assert states(rule) == {
         "prompt_version=v14,route=/support/chat": "firing",

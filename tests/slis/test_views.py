@@ -36,7 +36,7 @@ def test_every_page_renders_the_alert_and_its_slice(client, alice, project, firi
         f"/p/{slug}/slis/new/": ["Grounding rate", "p95 latency"],
         f"/p/{slug}/slis/{rule.sli_id}/": ["Refusal rate", "prompt_version=v1", "Preview (last 7 days)"],
         f"/p/{slug}/alert-rules/{rule.id}/": ["prompt_version=v2", "firing", "Edit"],
-        f"/p/{slug}/alerts/": ["Refusal rate", "prompt_version=v2", "no earlier data"],
+        f"/p/{slug}/alerts/": ["Refusal rate", "prompt_version=v2", "0 % on prompt_version=v1 over the last 24 h"],
         f"/p/{slug}/alerts/{firing.id}/": ["50 %", "prompt_version=v2", "score=refusal%3Afailed", "Acknowledge"],
         f"/p/{slug}/channels/": ["Add a channel", "No deliveries yet"],
     }

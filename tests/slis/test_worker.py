@@ -63,6 +63,8 @@ def test_degraded_traffic_fires_one_notification_within_two_minutes(project, cel
         (payload,) = receiver.delivered
     assert payload["state"] == "firing" and payload["slice"] == {"prompt_version": "v2"}
     assert payload["value"] == pytest.approx(0.5) and payload["samples"] == 12
-    assert payload["baseline"]["kind"] == "none"  # neither version has earlier data
+    # Neither version has earlier data: v2 is compared with v1, which runs beside it.
+    assert payload["baseline"]["kind"] == "predecessor" and payload["baseline"]["slice"] == {"prompt_version": "v1"}
+    assert payload["baseline"]["value"] == 0.0
     assert AlertFlip.objects.filter(to_state="firing").count() == 1
     assert Notification.objects.get().status == "done"
