@@ -262,9 +262,11 @@ def alert_flips(
     return list(flips.order_by("-at", "-id")[:limit])
 
 
-def notification_list(*, project: Project, limit: int = 100) -> list[Notification]:
-    """Return the latest deliveries, newest first."""
+def notification_list(*, project: Project, limit: int = 100, alert: AlertState | None = None) -> list[Notification]:
+    """Return the latest deliveries (of one alert's transitions when given), newest first."""
     rows = Notification.objects.filter(project=project).select_related("channel", "flip")
+    if alert is not None:
+        rows = rows.filter(flip__alert=alert)
     return list(rows.order_by("-created_at", "-id")[:limit])
 
 

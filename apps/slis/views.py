@@ -319,6 +319,7 @@ def alert_detail_view(request: HttpRequest, project: Project, alert_id: int) -> 
             points=points,
             sparkline=sparkline_path(points, 600, 80),
             traces_url=_failing_traces_url(project, alert),
+            notifications=notification_list(project=project, alert=alert),
             silence_form=SilenceForm(initial={"hours": 4}),
         ),
     )

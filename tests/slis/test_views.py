@@ -37,7 +37,13 @@ def test_every_page_renders_the_alert_and_its_slice(client, alice, project, firi
         f"/p/{slug}/slis/{rule.sli_id}/": ["Refusal rate", "prompt_version=v1", "Preview (last 7 days)"],
         f"/p/{slug}/alert-rules/{rule.id}/": ["prompt_version=v2", "firing", "Edit"],
         f"/p/{slug}/alerts/": ["Refusal rate", "prompt_version=v2", "0 % on prompt_version=v1 over the last 24 h"],
-        f"/p/{slug}/alerts/{firing.id}/": ["50 %", "prompt_version=v2", "score=refusal%3Afailed", "Acknowledge"],
+        f"/p/{slug}/alerts/{firing.id}/": [
+            "50 %",
+            "prompt_version=v2",
+            "score=refusal%3Afailed",
+            "Acknowledge",
+            "No notifications (no channel",
+        ],
         f"/p/{slug}/channels/": ["Add a channel", "No deliveries yet"],
     }
     for url, texts in pages.items():
@@ -123,3 +129,22 @@ def test_the_sli_page_charts_the_chosen_range_and_the_rule_page_shows_a_failed_e
     rule_evaluation_failed(rule_id=firing.rule_id, error="OperationalError: the database went away")
     body = client.get(f"/p/{project.slug}/alert-rules/{firing.rule_id}/").content.decode()
     assert "Evaluation failed at" in body and "the database went away" in body
+
+
+def test_the_alert_page_lists_its_deliveries(client, alice, project, firing):
+    from apps.slis.models import AlertFlip
+
+    channel = Channel.objects.create(project=project, name="pager-hook", kind="webhook", target="http://127.0.0.1:9/")
+    flip = AlertFlip.objects.get(alert=firing, to_state="firing")
+    Notification.objects.create(
+        project=project,
+        flip=flip,
+        channel=channel,
+        payload={"state": "firing"},
+        status="failed",
+        attempts=6,
+        error="HTTP 500: receiver down",
+    )
+    client.force_login(alice)
+    body = client.get(f"/p/{project.slug}/alerts/{firing.id}/").content.decode()
+    assert "pager-hook" in body and "HTTP 500: receiver down" in body and "No notifications" not in body
