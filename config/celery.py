@@ -87,6 +87,22 @@ app.conf.beat_schedule = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
+    # Alert rules from the rollups (apps/slis): with the 15 s drain, a breach fires within a minute.
+    "slis-rules-evaluate": {
+        "task": "slis.rules_evaluate",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 29},
+    },
+    "slis-notifications-sweep": {
+        "task": "slis.notifications_sweep",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
+    "slis-bookkeeping-prune": {
+        "task": "slis.bookkeeping_prune",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",
         "schedule": timedelta(seconds=30),

@@ -148,6 +148,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.judges",
     "apps.evaluators",
+    "apps.slis",
     "apps.demo",
 ]
 
@@ -441,6 +442,17 @@ JUDGE_MAX_CONCURRENCY_PER_PROJECT = env_int("JUDGE_MAX_CONCURRENCY_PER_PROJECT",
 # Judge hosts allowed although they resolve to a private/loopback address (e.g. "localhost,127.0.0.1"
 # for vLLM or Ollama on this machine). Everything else must resolve to public addresses only.
 JUDGE_ALLOWED_HOSTS = env_list("JUDGE_ALLOWED_HOSTS")
+
+# Alerting (apps/slis). Webhook and Slack hosts allowed although they resolve to a private/loopback address
+# (the tests list 127.0.0.1); everything else must be public. Links in notifications start with SITE_URL.
+ALERT_ALLOWED_HOSTS = env_list("ALERT_ALLOWED_HOSTS")
+SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# Deliveries: attempts before a notification is failed, and the retry backoff (base doubling, capped) in seconds.
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 6)
+ALERT_DELIVERY_BACKOFF_SECONDS = env_int("ALERT_DELIVERY_BACKOFF_SECONDS", 5)
+ALERT_DELIVERY_BACKOFF_CAP_SECONDS = env_int("ALERT_DELIVERY_BACKOFF_CAP_SECONDS", 600)
+ALERT_DELIVERY_TIMEOUT_SECONDS = env_int("ALERT_DELIVERY_TIMEOUT_SECONDS", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "sightline@localhost")
 
 LOGGING = {
     "version": 1,

@@ -37,10 +37,12 @@ urlpatterns = [
     path("api/v1/", include("apps.review.api.urls")),
     path("api/v1/", include("apps.judges.api.urls")),
     path("api/v1/", include("apps.evaluators.api.urls")),
+    path("api/v1/", include("apps.slis.api.urls")),
     path("", include("apps.traces.urls")),
     path("", include("apps.feedback.urls")),
     path("", include("apps.review.urls")),
     path("", include("apps.evaluators.urls")),
     path("", include("apps.judges.urls")),
+    path("", include("apps.slis.urls")),
     path("", include("apps.projects.urls")),
 ]
