@@ -195,6 +195,12 @@ class Span(models.Model):
     def __str__(self) -> str:
         return f"{self.span_id} {self.name}"
 
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Model.save's signature
+        """Rows made through the ORM (tests, demo) share their trace's partition, as ingest does."""
+        if self.partition_at is None and self.trace_id is not None:
+            self.partition_at = self.trace.partition_at
+        super().save(*args, **kwargs)
+
 
 class PendingSpanContent(models.Model):
     """Message content from /v1/logs whose span has not arrived yet; merged when it does."""
