@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "apps.scores",
     "apps.judges",
     "apps.evaluators",
+    "apps.dashboards",
     "apps.demo",
 ]
 

@@ -32,4 +32,5 @@ urlpatterns = [
     path("", include("apps.evaluators.urls")),
     path("", include("apps.judges.urls")),
     path("", include("apps.projects.urls")),
+    path("", include("apps.dashboards.urls")),
 ]

@@ -422,3 +422,84 @@ def metric_slices(
         )
     out.sort(key=lambda s: (-s.worse_by, -s.count, tuple(s.group.values())))
     return out
+
+
+@dataclass(frozen=True)
+class RouteFailures:
+    """A route's traffic and failures over a period: error count and failed verdicts of every score."""
+
+    route: str
+    traces: int
+    errors: int
+    failed: int
+    judged: int
+
+    @property
+    def failures(self) -> int:
+        """Errors plus failed verdicts: what the dashboards rank routes by."""
+        return self.errors + self.failed
+
+
+def route_failure_list(
+    *, project: Project, names: Sequence[str], start: datetime, end: datetime, limit: int = 10
+) -> list[RouteFailures]:
+    """Return the routes with the most errors and failed verdicts (of these score names) over [start, end) from the
+    rollups, worst first.
+
+    Minute-aligned bounds; hour- or day-aligned ones read the coarser rollups (one row per route and bucket).
+    """
+    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
+    level = _slice_level(start, end)
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "level": level,
+        "mask": DIMENSION_BITS["route"] if level != MINUTE else ALL_DIMS,
+        "start": start,
+        "end": end,
+        "builtins": list(BUILTIN_SPECS),
+        "metrics": ["traces", "errors", *(n for n in names if n not in BUILTIN_SPECS)],
+        "limit": limit,
+    }
+    # `errors` is a 0/1 value per trace: its value_sum is the number of failed traces.
+    sql = """
+    SELECT * FROM (
+        SELECT r.route,
+               coalesce(sum(r.count) FILTER (WHERE r.metric = 'traces'), 0)::bigint AS traces,
+               coalesce(sum(r.value_sum) FILTER (WHERE r.metric = 'errors'), 0)::bigint AS errors,
+               coalesce(sum(r.failed) FILTER (WHERE r.metric <> ALL(%(builtins)s)), 0)::bigint AS failed,
+               coalesce(sum(r.passed + r.failed) FILTER (WHERE r.metric <> ALL(%(builtins)s)), 0)::bigint AS judged
+        FROM scores_rollup r
+        WHERE r.project_id = %(project)s AND r.resolution = %(level)s AND r.dims = %(mask)s
+          AND r.bucket >= %(start)s AND r.bucket < %(end)s AND r.metric = ANY(%(metrics)s)
+        GROUP BY r.route
+    ) routes
+    WHERE errors + failed > 0
+    ORDER BY errors + failed DESC, traces DESC, route
+    LIMIT %(limit)s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [RouteFailures(route, int(t), int(e), int(f), int(j)) for route, t, e, f, j in cursor.fetchall()]
+
+
+def score_failed_list(
+    *, project: Project, names: Sequence[str], start: datetime, end: datetime, limit: int = 10
+) -> list[Score]:
+    """Return the latest failed scores of these names whose trace started in [start, end), newest first.
+
+    One query per name, each an index range scan (score_project_name_time) that stops at `limit` failures.
+    """
+    found: list[Score] = []
+    for name in names:
+        found.extend(
+            Score.objects.filter(
+                project=project, name=name, passed=False, trace_started_at__gte=start, trace_started_at__lt=end
+            )
+            .select_related("trace")
+            .only(
+                "name", "value", "label", "explanation", "source", "trace_started_at", "trace__trace_id", "trace__name"
+            )
+            .order_by("-trace_started_at")[:limit]
+        )
+    found.sort(key=lambda s: (s.trace_started_at, s.pk), reverse=True)
+    return found[:limit]
