@@ -103,10 +103,11 @@ def _axis(spec: MetricSpec, field: str) -> dict[str, Any]:
     elif spec.unit == "%":
         axis["ticksuffix"] = " %"
         if spec.kind in {MetricKind.BINARY, MetricKind.RATE}:
-            axis["range"] = [0, 100.5]
+            axis["range"] = [-2, 105]  # headroom: a 100 % point is not drawn on the frame
             axis.pop("rangemode")
     elif spec.unit == "USD":
         axis["tickprefix"] = "$"
+        axis["tickformat"] = "~g"  # $0.0007, not plotly's SI "$700µ"
     elif spec.unit:
         axis["ticksuffix"] = f" {spec.unit}"
     return axis

@@ -10,12 +10,14 @@ range picker and charts.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import plotly.graph_objects as go
+from django.core.serializers.json import DjangoJSONEncoder
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -95,9 +97,15 @@ class PanelContent:
     empty: str = ""
 
     @property
-    def figure_json(self) -> dict[str, Any] | None:
-        """The figure as JSON data for the page (drawn by static/sightline/charts.js)."""
-        return figure_json(self.figure) if self.figure is not None else None
+    def figure_text(self) -> str:
+        """The figure as JSON text for a data attribute (drawn by static/sightline/charts.js); '' without one.
+
+        An attribute, not a <script type="application/json">: htmx (allowScriptTags false) drops swapped-in
+        script elements, whatever their type.
+        """
+        if self.figure is None:
+            return ""
+        return json.dumps(figure_json(self.figure), cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
 Renderer = Callable[[PanelRequest], PanelContent]
@@ -187,7 +195,7 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
     )
     unit = {"%": "%", "USD": "USD"}.get(spec.unit, spec.unit)
     bits = [direction_text(spec), unit, f"by {DIMENSION_LABELS[state.group_by].lower()}" if group_by else ""]
-    content = PanelContent(title=headline_label(spec), subtitle=" · ".join(b for b in bits if b))
+    content = PanelContent(title=_series_title(spec, stats), subtitle=" · ".join(b for b in bits if b))
     if not any(s.points for s in series):
         content.empty = f"No {'traces' if spec.source == 'trace' else 'scores'} in this range."
         return content
@@ -203,6 +211,16 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
         bars=stats[0].field in {"count", "value_sum"},
     )
     return content
+
+
+def _series_title(spec: MetricSpec, stats: tuple[Stat, ...]) -> str:
+    """The chart's title says what is drawn: a total per bucket is not the spec's per-trace mean."""
+    label = spec.label or spec.name
+    if stats[0].field == "value_sum":
+        return f"{label.removesuffix(' per trace')} (total per bucket)"
+    if stats[0].field in {"p50", "p95", "p99"}:
+        return f"{label} " + " / ".join(s.label for s in stats)
+    return label if stats[0].field == "count" else headline_label(spec)
 
 
 @panel_register("slices")

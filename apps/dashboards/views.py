@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 
 from apps.core.htmx import is_partial
 from apps.dashboards.charts import direction_text, headline_label
@@ -73,8 +74,14 @@ def _placed(project: Project, state: DashboardState, panels: list[Panel]) -> lis
 def _page(
     request: HttpRequest, project: Project, template: str, context: dict[str, object], status: int
 ) -> HttpResponse:
-    fragment = f"{template}#dashboard" if is_partial(request) else template
-    return render(request, fragment, context, status=status)
+    # Back/forward to a pushed URL asks (HX-History-Restore-Request) for the whole page: the dashboard is kept out of
+    # htmx's history cache (hx-history="false"), whose snapshots would hold panels that never load again.
+    restore = bool(getattr(getattr(request, "htmx", None), "history_restore_request", False))
+    fragment = f"{template}#dashboard" if is_partial(request) and not restore else template
+    response = render(request, fragment, context, status=status)
+    # One URL answers a fragment or a page: a browser must not show the cached fragment on Back.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @project_view()

@@ -1,5 +1,5 @@
 // Dashboards: draw the plotly figures that panels embed as JSON, and open the trace list on a click.
-// The CSP allows no inline scripts: figures arrive in <script type="application/json"> and are drawn here.
+// The CSP allows no inline scripts: figures arrive as JSON in a data-figure attribute and are drawn here.
 (function () {
   "use strict";
 
@@ -8,11 +8,12 @@
   }
 
   function draw(el) {
-    const source = document.getElementById(el.dataset.figure);
-    if (!source || el.dataset.drawn || typeof Plotly === "undefined") return;
+    if (!el.dataset.figure || el.dataset.drawn || typeof Plotly === "undefined") return;
     el.dataset.drawn = "1";
-    const fig = JSON.parse(source.textContent);
-    const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+    const fig = JSON.parse(el.dataset.figure);
+    // No mode bar: it would sit over the newest points, which are the ones people click. Drag zooms,
+    // a double click resets.
+    const config = { displayModeBar: false, responsive: true };
     Plotly.newPlot(el, fig.data, fig.layout, config);
     const meta = (fig.layout && fig.layout.meta) || {};
     el.on("plotly_click", function (event) {

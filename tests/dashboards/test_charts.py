@@ -49,7 +49,7 @@ def test_series_figure_shows_pass_rates_in_percent_with_gaps_and_links():
     assert (v1.name, v2.name) == ("v1", "v2")
     assert v1.line.color != v2.line.color and v1.line.color in PALETTE
     layout = fig.layout
-    assert layout.yaxis.ticksuffix == " %" and list(layout.yaxis.range) == [0, 100.5]
+    assert layout.yaxis.ticksuffix == " %" and list(layout.yaxis.range) == [-2, 105]
     assert layout.xaxis.title.text == "UTC"
     assert layout.meta["links"] == ["/traces/?prompt_version=v1", "/traces/?prompt_version=v2"]
     assert layout.meta["step"] == 3600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -33,9 +34,9 @@ def panel(project, kind, **params):
 
 def figure(response) -> dict:
     html = response.content.decode()
-    match = re.search(r'<script id="[^"]+" type="application/json">(.*?)</script>', html, re.S)
+    match = re.search(r'<div class="plot" data-figure="([^"]+)"', html)
     assert match, html
-    return json.loads(match.group(1))
+    return json.loads(unescape(match.group(1)))
 
 
 def test_home_opens_the_first_projects_overview(client, alice, project):
@@ -147,8 +148,13 @@ def test_htmx_requests_get_the_dashboard_fragment(client, alice, project, traffi
     response = client.get(overview(project), {"range": "7d", "group_by": "model"}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<div id="dashboard">') and "<html" not in html
+    assert html.lstrip().startswith('<div id="dashboard"') and "<html" not in html
     assert "group_by=model" in html and "range=7d" in html
+    assert "HX-Request" in response["Vary"]
+    restore = client.get(
+        overview(project), {"range": "7d"}, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert "<html" in restore.content.decode()  # back/forward restores the whole page
 
 
 def test_registered_panel_kinds_load_through_the_panel_view(client, alice, project):
