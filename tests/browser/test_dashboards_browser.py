@@ -91,3 +91,35 @@ def test_overview_range_group_by_and_click_through_to_traces(page, login, alice,
     expect(page).to_have_url(re.compile(r"group_by=model"))
     all_panels_loaded(page)
     expect(page.locator("#f-group-by")).to_have_value("model")
+
+
+def test_explorer_metric_group_by_and_slice_selection(page, login, alice, project):
+    dashboard_traffic(project, now=timezone.now())
+    login(alice)
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    page.goto(f"/p/{project.slug}/metrics/?metric=resolved&range=7d")
+    expect(page.get_by_test_id("metric-spec")).to_contain_text("higher is better")
+    rows = page.get_by_test_id("slice-row")
+    expect(rows).to_have_count(2)  # prompt versions v1 and v2
+    expect(page.locator("[data-testid=panel] .plot[data-drawn] .main-svg").first).to_be_visible()
+
+    # Choosing another metric and group-by swaps the dashboard in place and records both in the URL.
+    page.evaluate("window.__sameDocument = true")
+    page.select_option("#f-group-by", "route")
+    expect(page).to_have_url(re.compile(r"[?&]group_by=route(&|$)"))
+    expect(page.get_by_test_id("slices")).to_contain_text("Route")
+    page.select_option("#f-metric", "errors")
+    expect(page).to_have_url(re.compile(r"[?&]metric=errors(&|$)"))
+    expect(page.get_by_test_id("metric-spec")).to_contain_text("lower is better")
+    search = rows.filter(has_text="/search")
+    expect(search).to_contain_text("100.0 %")  # error rate in %, never "ok 0 %"
+    if SCREENSHOTS:
+        page.screenshot(path=f"{SCREENSHOTS}/explorer.png", full_page=True)
+
+    # Selecting a slice narrows every filter to it, still without a reload.
+    search.get_by_role("link", name="/search").click()
+    expect(page).to_have_url(re.compile(r"[?&]route=%2Fsearch(&|$)"))
+    expect(page.locator("#f-route")).to_have_value("/search")
+    expect(rows).to_have_count(1)
+    assert page.evaluate("window.__sameDocument") is True
