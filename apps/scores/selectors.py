@@ -441,19 +441,28 @@ class RouteFailures:
 
 
 def route_failure_list(
-    *, project: Project, names: Sequence[str], start: datetime, end: datetime, limit: int = 10
+    *,
+    project: Project,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    filters: Mapping[str, str] | None = None,
+    limit: int = 10,
 ) -> list[RouteFailures]:
     """Return the routes with the most errors and failed verdicts (of these score names) over [start, end) from the
     rollups, worst first.
 
     Minute-aligned bounds; hour- or day-aligned ones read the coarser rollups (one row per route and bucket).
     """
+    filters = {k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS}
     start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
     level = _slice_level(start, end)
+    filter_sql = "".join(f" AND r.{name} = %(f_{name})s" for name in sorted(filters))
     params: dict[str, Any] = {
+        **{f"f_{name}": value for name, value in filters.items()},
         "project": project.pk,
         "level": level,
-        "mask": DIMENSION_BITS["route"] if level != MINUTE else ALL_DIMS,
+        "mask": _kept_mask(["route", *filters]) if level != MINUTE else ALL_DIMS,
         "start": start,
         "end": end,
         "builtins": list(BUILTIN_SPECS),
@@ -461,7 +470,7 @@ def route_failure_list(
         "limit": limit,
     }
     # `errors` is a 0/1 value per trace: its value_sum is the number of failed traces.
-    sql = """
+    sql = f"""
     SELECT * FROM (
         SELECT r.route,
                coalesce(sum(r.count) FILTER (WHERE r.metric = 'traces'), 0)::bigint AS traces,
@@ -470,7 +479,7 @@ def route_failure_list(
                coalesce(sum(r.passed + r.failed) FILTER (WHERE r.metric <> ALL(%(builtins)s)), 0)::bigint AS judged
         FROM scores_rollup r
         WHERE r.project_id = %(project)s AND r.resolution = %(level)s AND r.dims = %(mask)s
-          AND r.bucket >= %(start)s AND r.bucket < %(end)s AND r.metric = ANY(%(metrics)s)
+          AND r.bucket >= %(start)s AND r.bucket < %(end)s AND r.metric = ANY(%(metrics)s){filter_sql}
         GROUP BY r.route
     ) routes
     WHERE errors + failed > 0
@@ -483,7 +492,13 @@ def route_failure_list(
 
 
 def score_failed_list(
-    *, project: Project, names: Sequence[str], start: datetime, end: datetime, limit: int = 10
+    *,
+    project: Project,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    filters: Mapping[str, str] | None = None,
+    limit: int = 10,
 ) -> list[Score]:
     """Return the latest failed scores of these names whose trace started in [start, end), newest first.
 
@@ -493,7 +508,12 @@ def score_failed_list(
     for name in names:
         found.extend(
             Score.objects.filter(
-                project=project, name=name, passed=False, trace_started_at__gte=start, trace_started_at__lt=end
+                project=project,
+                name=name,
+                passed=False,
+                trace_started_at__gte=start,
+                trace_started_at__lt=end,
+                **{k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS},  # the trace's dims, copied
             )
             .select_related("trace")
             .only(

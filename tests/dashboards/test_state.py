@@ -21,7 +21,7 @@ def parse(**params: str) -> DashboardState:
         ("1h", timedelta(hours=1), "1m"),
         ("24h", timedelta(days=1), "1h"),
         ("7d", timedelta(days=7), "1h"),
-        ("30d", timedelta(days=30), "1h"),
+        ("30d", timedelta(days=30), "1d"),
     ],
 )
 def test_state_presets_cover_now_in_whole_buckets(range_, span, interval):

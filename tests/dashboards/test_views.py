@@ -126,6 +126,14 @@ def test_tables_list_failing_routes_and_latest_failed_scores(client, alice, proj
     html = client.get(url, params).content.decode()
     assert html.count('data-testid="failure-row"') == 3 and "did not answer" in html
     assert traffic["recent_v2"][-1].trace_id in html
+    # The page's filters apply to the tables too (hour rollups keep route with each filtered dimension).
+    url, params = panel(project, "routes", range="24h", model="m-2")
+    html = client.get(url, params).content.decode()
+    assert html.count('data-testid="route-row"') == 2  # v2 on /chat and the error on /search are both m-2
+    url, params = panel(project, "routes", range="24h", model="m-1")
+    assert 'data-testid="panel-empty"' in client.get(url, params).content.decode()
+    url, params = panel(project, "failures", range="24h", route="/search")
+    assert "No failed scores in this range." in client.get(url, params).content.decode()
 
 
 def test_explorer_sorts_slices_by_what_got_worse(client, alice, project, traffic):
