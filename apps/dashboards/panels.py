@@ -193,8 +193,7 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
         filters=state.filters,
         spec=spec,
     )
-    unit = {"%": "%", "USD": "USD"}.get(spec.unit, spec.unit)
-    bits = [direction_text(spec), unit, f"by {DIMENSION_LABELS[state.group_by].lower()}" if group_by else ""]
+    bits = [direction_text(spec), spec.unit, f"by {DIMENSION_LABELS[state.group_by].lower()}" if group_by else ""]
     content = PanelContent(title=_series_title(spec, stats), subtitle=" · ".join(b for b in bits if b))
     if not any(s.points for s in series):
         content.empty = f"No {'traces' if spec.source == 'trace' else 'scores'} in this range."

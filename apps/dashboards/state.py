@@ -111,9 +111,7 @@ class DashboardState:
     raw_to: str = ""
 
     @classmethod
-    def from_query(
-        cls, params: Mapping[str, str], *, now: datetime, default_group_by: str = "", group_by_required: bool = False
-    ) -> DashboardState:
+    def from_query(cls, params: Mapping[str, str], *, now: datetime, default_group_by: str = "") -> DashboardState:
         """Parse the state from a query string; raise DashboardParamError naming a bad parameter."""
         range_ = _text(params, "range") or ("custom" if params.get("from") or params.get("to") else DEFAULT_RANGE)
         if range_ not in RANGE_LABELS:
@@ -150,8 +148,6 @@ class DashboardState:
             group_by = ""
         if group_by and group_by not in DIMENSION_BITS:
             raise DashboardParamError("group_by", f"use one of {', '.join(DIMENSIONS)} or none, not {group_by[:30]!r}")
-        if group_by_required and not group_by:
-            group_by = default_group_by
         filters = {d: v for d in DIMENSIONS if (v := _text(params, d))}
         return cls(
             range=range_,

@@ -35,7 +35,7 @@ from apps.dashboards.state import (
 from apps.projects.access import project_view
 from apps.projects.models import Project
 from apps.scores.metrics import BUILTIN_SPECS
-from apps.scores.selectors import metric_spec_list
+from apps.scores.selectors import INTERVALS, metric_spec_list
 from apps.traces.selectors import TraceFilters, trace_facets, trace_list
 
 OVERVIEW_TEMPLATE = "dashboards/overview.html"
@@ -57,6 +57,7 @@ def _controls(project: Project, state: DashboardState | None, params: dict[str, 
         filter_rows.append({"key": key, "label": label, "options": options, "chosen": chosen})
     return {
         "filter_rows": filter_rows,
+        "intervals": list(INTERVALS),
         "ranges": RANGE_LABELS,
         "dimensions": DIMENSION_LABELS,
         "current": params,
@@ -178,8 +179,3 @@ def panel_view(request: HttpRequest, project: Project, kind: str) -> HttpRespons
         context["param_error"] = exc
         status = 400
     return render(request, PANEL_TEMPLATE, context, status=status)
-
-
-def overview_url(project: Project) -> str:
-    """The overview's URL (the project's home)."""
-    return reverse("dashboards:overview", args=[project.slug])

@@ -500,11 +500,14 @@ def score_failed_list(
     filters: Mapping[str, str] | None = None,
     limit: int = 10,
 ) -> list[Score]:
-    """Return the latest failed scores of these names whose trace started in [start, end), newest first.
+    """Return the latest failed scores of these names whose trace started in [start, end), newest first, each with
+    its trace (trace_id and name) attached.
 
-    One query per name, each an index range scan (score_project_name_time) that stops at `limit` failures.
+    One query per name, each an index range scan (score_project_name_time) that stops at `limit` failures, then
+    one for their traces: joining traces in the scan lets the planner hash-join a month of failures first.
     """
     found: list[Score] = []
+    dims = {k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS}  # the trace's dims, copied
     for name in names:
         found.extend(
             Score.objects.filter(
@@ -513,13 +516,15 @@ def score_failed_list(
                 passed=False,
                 trace_started_at__gte=start,
                 trace_started_at__lt=end,
-                **{k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS},  # the trace's dims, copied
+                **dims,
             )
-            .select_related("trace")
-            .only(
-                "name", "value", "label", "explanation", "source", "trace_started_at", "trace__trace_id", "trace__name"
-            )
+            .only("name", "value", "label", "explanation", "source", "trace_started_at", "trace_id")
             .order_by("-trace_started_at")[:limit]
         )
     found.sort(key=lambda s: (s.trace_started_at, s.pk), reverse=True)
-    return found[:limit]
+    found = found[:limit]
+    traces = Trace.objects.filter(project=project, pk__in=[s.trace_id for s in found]).only("id", "trace_id", "name")
+    by_pk = {t.pk: t for t in traces}
+    for score in found:
+        score.trace = by_pk[score.trace_id]
+    return found

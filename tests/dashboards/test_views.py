@@ -114,6 +114,11 @@ def test_time_range_changes_what_a_panel_counts(client, alice, project, traffic)
         url, params = panel(project, "series", metric="traces", stat="count", group_by="none", range=range_)
         counts[range_] = sum(figure(client.get(url, params))["data"][0]["y"])
     assert counts == {"1h": 7, "24h": 7, "7d": 11}
+    url, params = panel(project, "series", metric="traces", stat="count", group_by="none", range="7d", interval="1d")
+    daily = figure(client.get(url, params))["data"][0]
+    assert len(daily["x"]) == 7 and sum(daily["y"]) == 11  # the interval picker: 7 day buckets, same traffic
+    page = client.get(overview(project), {"range": "7d", "interval": "1d"}).content.decode()
+    assert '<option value="1d" selected>' in page
 
 
 def test_tables_list_failing_routes_and_latest_failed_scores(client, alice, project, traffic):
