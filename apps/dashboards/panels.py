@@ -311,24 +311,7 @@ def routes_panel(request: PanelRequest) -> PanelContent:
 def failures_panel(request: PanelRequest) -> PanelContent:
     """The latest scores that failed in the range, linking to their traces."""
     state, project = request.state, request.project
-    # Only metrics whose rollups count failures in the range: a scan for failures that do not exist would read
-    # every score of the metric in the range (one cheap rollup read per pass-rate metric instead).
-    names = [
-        spec.name
-        for spec in quality_specs(project)
-        if spec.kind == MetricKind.BINARY
-        and any(
-            s.value is not None and s.value < 1
-            for s in metric_slices(
-                project=project,
-                metric=spec.name,
-                start=state.start,
-                end=state.end,
-                group_by=[],
-                filters=state.filters,
-            )
-        )
-    ]
+    names = [spec.name for spec in quality_specs(project) if spec.kind == MetricKind.BINARY]
     scores = score_failed_list(project=project, names=names, start=state.start, end=state.end, filters=state.filters)
     content = PanelContent(
         title="Latest failed scores", subtitle="newest first", template="dashboards/_failures_table.html"

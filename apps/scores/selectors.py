@@ -503,18 +503,39 @@ def score_failed_list(
     """Return the latest failed scores of these names whose trace started in [start, end), newest first, each with
     its trace (trace_id and name) attached.
 
-    One query per name, each an index range scan (score_project_name_time) that stops at `limit` failures, then
-    one for their traces: joining traces in the scan lets the planner hash-join a month of failures first.
+    Per name, the hour rollups say where the latest failures are: the scores are read from the latest hour
+    holding the `limit`-th failure on (an index range scan), never through a month of passing scores.
     """
-    found: list[Score] = []
     dims = {k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS}  # the trace's dims, copied
+    found: list[Score] = []
     for name in names:
+        hours = (
+            Rollup.objects.filter(
+                project=project,
+                metric=name,
+                resolution=HOUR,
+                dims=_kept_mask(dims),
+                bucket__gte=floor_time(start, HOUR),
+                bucket__lt=end,
+                failed__gt=0,
+                **dims,
+            )
+            .order_by("-bucket")
+            .values_list("bucket", "failed")[:limit]
+        )
+        since, failures = None, 0
+        for bucket, failed in hours:
+            since, failures = bucket, failures + failed
+            if failures >= limit:
+                break
+        if since is None:
+            continue  # no failure in the range (newer ones not rolled up yet are at most a minute old)
         found.extend(
             Score.objects.filter(
                 project=project,
                 name=name,
                 passed=False,
-                trace_started_at__gte=start,
+                trace_started_at__gte=max(start, since),
                 trace_started_at__lt=end,
                 **dims,
             )
