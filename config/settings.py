@@ -149,6 +149,7 @@ INSTALLED_APPS = [
     "apps.judges",
     "apps.evaluators",
     "apps.slis",
+    "apps.dashboards",
     "apps.demo",
 ]
 
@@ -193,7 +194,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
+        # blob: plotly.js renders some images from blobs it makes itself (no script runs from an image).
+        "img-src": ["'self'", "data:", "blob:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],

@@ -45,4 +45,5 @@ urlpatterns = [
     path("", include("apps.judges.urls")),
     path("", include("apps.slis.urls")),
     path("", include("apps.projects.urls")),
+    path("", include("apps.dashboards.urls")),
 ]

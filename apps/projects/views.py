@@ -51,11 +51,12 @@ ADMIN = Membership.Role.ADMIN
 
 @login_required
 def home_view(request: HttpRequest) -> HttpResponse:
-    """Send the user to their first project, or to the page that creates one."""
+    """Send the user to their first project's home (its overview), or to the page that creates one."""
     project = project_list_for_user(user=request.user).first()
     if project is None:
         return redirect("projects:create")
-    return redirect("traces:list", project_slug=project.slug)
+    # By URL name: the overview belongs to apps.dashboards, which this lower app must not import.
+    return redirect("dashboards:overview", project_slug=project.slug)
 
 
 @login_required

@@ -522,3 +522,130 @@ def metric_totals(
             out.append((dict(zip(group_by, key, strict=True)), _point(start, row[g:], qs)))
     out.sort(key=lambda item: tuple(item[0].values()))
     return out
+
+
+@dataclass(frozen=True)
+class RouteFailures:
+    """A route's traffic and failures over a period: error count and failed verdicts of every score."""
+
+    route: str
+    traces: int
+    errors: int
+    failed: int
+    judged: int
+
+    @property
+    def failures(self) -> int:
+        """Errors plus failed verdicts: what the dashboards rank routes by."""
+        return self.errors + self.failed
+
+
+def route_failure_list(
+    *,
+    project: Project,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    filters: Mapping[str, str] | None = None,
+    limit: int = 10,
+) -> list[RouteFailures]:
+    """Return the routes with the most errors and failed verdicts (of these score names) over [start, end) from the
+    rollups, worst first.
+
+    Minute-aligned bounds; hour- or day-aligned ones read the coarser rollups (one row per route and bucket).
+    """
+    filters = {k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS}
+    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
+    level = _slice_level(start, end)
+    filter_sql = "".join(f" AND r.{name} = %(f_{name})s" for name in sorted(filters))
+    params: dict[str, Any] = {
+        **{f"f_{name}": value for name, value in filters.items()},
+        "project": project.pk,
+        "level": level,
+        "mask": _kept_mask(["route", *filters]) if level != MINUTE else ALL_DIMS,
+        "start": start,
+        "end": end,
+        "builtins": list(BUILTIN_SPECS),
+        "metrics": ["traces", "errors", *(n for n in names if n not in BUILTIN_SPECS)],
+        "limit": limit,
+    }
+    # `errors` is a 0/1 value per trace: its value_sum is the number of failed traces.
+    sql = f"""
+    SELECT * FROM (
+        SELECT r.route,
+               coalesce(sum(r.count) FILTER (WHERE r.metric = 'traces'), 0)::bigint AS traces,
+               coalesce(sum(r.value_sum) FILTER (WHERE r.metric = 'errors'), 0)::bigint AS errors,
+               coalesce(sum(r.failed) FILTER (WHERE r.metric <> ALL(%(builtins)s)), 0)::bigint AS failed,
+               coalesce(sum(r.passed + r.failed) FILTER (WHERE r.metric <> ALL(%(builtins)s)), 0)::bigint AS judged
+        FROM scores_rollup r
+        WHERE r.project_id = %(project)s AND r.resolution = %(level)s AND r.dims = %(mask)s
+          AND r.bucket >= %(start)s AND r.bucket < %(end)s AND r.metric = ANY(%(metrics)s){filter_sql}
+        GROUP BY r.route
+    ) routes
+    WHERE errors + failed > 0
+    ORDER BY errors + failed DESC, traces DESC, route
+    LIMIT %(limit)s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [RouteFailures(route, int(t), int(e), int(f), int(j)) for route, t, e, f, j in cursor.fetchall()]
+
+
+def score_failed_list(
+    *,
+    project: Project,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    filters: Mapping[str, str] | None = None,
+    limit: int = 10,
+) -> list[Score]:
+    """Return the latest failed scores of these names whose trace started in [start, end), newest first, each with
+    its trace (trace_id and name) attached.
+
+    Per name, the hour rollups say where the latest failures are: the scores are read from the latest hour
+    holding the `limit`-th failure on (an index range scan), never through a month of passing scores.
+    """
+    dims = {k: v for k, v in (filters or {}).items() if k in DIMENSION_BITS}  # the trace's dims, copied
+    found: list[Score] = []
+    for name in names:
+        hours = (
+            Rollup.objects.filter(
+                project=project,
+                metric=name,
+                resolution=HOUR,
+                dims=_kept_mask(dims),
+                bucket__gte=floor_time(start, HOUR),
+                bucket__lt=end,
+                failed__gt=0,
+                **dims,
+            )
+            .order_by("-bucket")
+            .values_list("bucket", "failed")[:limit]
+        )
+        since, failures = None, 0
+        for bucket, failed in hours:
+            since, failures = bucket, failures + failed
+            if failures >= limit:
+                break
+        if since is None:
+            continue  # no failure in the range (newer ones not rolled up yet are at most a minute old)
+        found.extend(
+            Score.objects.filter(
+                project=project,
+                name=name,
+                passed=False,
+                trace_started_at__gte=max(start, since),
+                trace_started_at__lt=end,
+                **dims,
+            )
+            .only("name", "value", "label", "explanation", "source", "trace_started_at", "trace_id")
+            .order_by("-trace_started_at")[:limit]
+        )
+    found.sort(key=lambda s: (s.trace_started_at, s.pk), reverse=True)
+    found = found[:limit]
+    traces = Trace.objects.filter(project=project, pk__in=[s.trace_id for s in found]).only("id", "trace_id", "name")
+    by_pk = {t.pk: t for t in traces}
+    for score in found:
+        score.trace = by_pk[score.trace_id]
+    return found

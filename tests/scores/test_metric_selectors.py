@@ -93,3 +93,23 @@ def test_series_reads_the_right_level_for_each_interval(project, django_assert_m
             )  # fmt: skip
         counts[interval] = [p.count for p in series[0].points]
     assert counts == {"1m": [1, 1, 1], "5m": [3], "1h": [3], "1d": [3]}
+
+
+def test_failed_scores_come_newest_first_from_the_hours_that_hold_them(project):
+    from apps.scores.selectors import route_failure_list, score_failed_list
+
+    day = T0.replace(hour=0, minute=0)
+    failing = [simple_trace(project, at=day + timedelta(hours=2, minutes=i), route="/a") for i in range(3)]
+    passing = [simple_trace(project, at=day + timedelta(hours=5, minutes=i), route="/b") for i in range(3)]
+    for trace in failing:
+        score(project, trace, "resolved", passed=False, explanation="wrong")
+    for trace in passing:
+        score(project, trace, "resolved", passed=True)
+    batches_run()
+    rollups_drain()
+    window = {"start": day, "end": day + timedelta(days=1)}
+    found = score_failed_list(project=project, names=["resolved", "never_seen"], limit=2, **window)
+    assert [s.trace.trace_id for s in found] == [failing[2].trace_id, failing[1].trace_id]
+    assert score_failed_list(project=project, names=["resolved"], filters={"route": "/b"}, **window) == []
+    routes = route_failure_list(project=project, names=["resolved"], **window)
+    assert [(r.route, r.traces, r.failed, r.judged) for r in routes] == [("/a", 3, 3, 3)]

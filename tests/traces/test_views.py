@@ -368,13 +368,6 @@ def test_unknown_span_is_404(client, alice, project):
     assert client.get(url).status_code == 404
 
 
-def test_home_redirects_to_the_trace_list(client, alice, project):
-    client.force_login(alice)
-    response = client.get("/")
-    assert response.status_code == 302
-    assert response["Location"] == reverse("traces:list", args=[project.slug])
-
-
 def test_list_filters_by_score_and_shows_failing_checks(client, alice, project):
     from apps.evaluators.services import evaluations_run
     from tests.traces.factories import simple_trace as make

@@ -1,0 +1,243 @@
+"""Plotly figures built from selector output: pure functions, no queries.
+
+Each figure is a `plotly.graph_objects.Figure`; pages embed its JSON (`figure_json`) and static/sightline/charts.js
+draws it with the plotly.js served from static/ (no CDN, no inline script). The y axis reads the metric's
+`MetricSpec`: rates and pass rates in %, latency in ms, cost in USD, and a title that says which way is better.
+Times on the x axis are UTC, labelled as such, like every time in the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+
+from apps.scores.metrics import Direction, MetricKind, MetricSpec
+from apps.scores.selectors import MetricPoint, MetricSeries
+
+# Okabe–Ito: distinguishable with the common colour-vision deficiencies, readable on white.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+THRESHOLD_COLOUR = "#B00020"
+NONE_LABEL = "(none)"
+MAX_GROUPS = 12  # more slices than this are summed into "other" by the caller's choice of split; we cut here
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A horizontal line on a chart (an SLI objective), in the metric's own units (0.95 for 95 %)."""
+
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One line to draw from each series' points: which field, and its name in the legend."""
+
+    field: str  # a MetricPoint attribute: pass_rate, value, count, p50, p95, p99, value_sum
+    label: str = ""
+
+
+def direction_text(spec: MetricSpec) -> str:
+    """'higher is better', 'lower is better' or '' for a neutral metric."""
+    return {Direction.HIGHER_IS_BETTER: "higher is better", Direction.LOWER_IS_BETTER: "lower is better"}.get(
+        spec.direction, ""
+    )
+
+
+def headline_label(spec: MetricSpec) -> str:
+    """The metric's name as its headline reads: 'refusal pass rate', 'Error rate', 'Latency'."""
+    label = spec.label or spec.name
+    return f"{label} pass rate" if spec.kind == MetricKind.BINARY and "pass" not in label.lower() else label
+
+
+def scale(spec: MetricSpec, field: str) -> float:
+    """The factor from stored value to displayed value: rates are fractions shown in %."""
+    return 100.0 if spec.unit == "%" and field in {"pass_rate", "value"} else 1.0
+
+
+def value_format(spec: MetricSpec, value: float | None, field: str = "") -> str:
+    """Format a headline value with the metric's unit: '96.0 %', '812 ms', '$0.0123', '1,204'."""
+    if value is None:
+        return "–"
+    field = field or spec.headline
+    shown = value * scale(spec, field)
+    if field == "count":
+        return f"{int(shown):,}"
+    if spec.unit == "%":
+        return f"{shown:.1f} %"
+    if spec.unit == "USD":
+        return f"${shown:,.4f}" if abs(shown) < 1 else f"${shown:,.2f}"
+    if spec.unit == "ms":
+        return f"{shown:,.0f} ms"
+    if spec.unit:
+        return f"{shown:,.1f} {spec.unit}"
+    return f"{shown:,.3g}"
+
+
+def change_format(spec: MetricSpec, change: float | None) -> str:
+    """Format a change of the headline: '+4.2 pp' for rates, '+120 ms', '−0.3'."""
+    if change is None:
+        return "–"
+    shown = change * scale(spec, spec.headline)
+    sign = "+" if shown > 0 else ("−" if shown < 0 else "±")
+    magnitude = abs(shown)
+    if spec.headline == "count":
+        return f"{sign}{int(magnitude):,}"
+    if spec.unit == "%":
+        return f"{sign}{magnitude:.1f} pp"
+    if spec.unit == "USD":
+        return f"{sign}${magnitude:,.4f}"
+    if spec.unit:
+        return f"{sign}{magnitude:,.1f} {spec.unit}"
+    return f"{sign}{magnitude:,.3g}"
+
+
+def _axis(spec: MetricSpec, field: str) -> dict[str, Any]:
+    axis: dict[str, Any] = {"zeroline": False, "gridcolor": "#E5E7EB", "automargin": True, "rangemode": "tozero"}
+    if field == "count":
+        axis["tickformat"] = "~s"
+    elif spec.unit == "%":
+        axis["ticksuffix"] = " %"
+        if spec.kind in {MetricKind.BINARY, MetricKind.RATE}:
+            axis["range"] = [-2, 105]  # headroom: a 100 % point is not drawn on the frame
+            axis.pop("rangemode")
+    elif spec.unit == "USD":
+        axis["tickprefix"] = "$"
+        axis["tickformat"] = "~g"  # $0.0007, not plotly's SI "$700µ"
+    elif spec.unit:
+        axis["ticksuffix"] = f" {spec.unit}"
+    return axis
+
+
+def group_label(group: dict[str, str]) -> str:
+    """A series' legend entry: its group values ('v13', 'gpt-4o · v13'); 'all' when ungrouped."""
+    if not group:
+        return "all"
+    return " · ".join(v or NONE_LABEL for v in group.values())
+
+
+def buckets(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """Every bucket start in [start, end) (start aligned by the caller)."""
+    out, t = [], start
+    while t < end:
+        out.append(t)
+        t += step
+    return out
+
+
+def _x(t: datetime) -> str:
+    # plotly.js ignores time zones: give it UTC wall time, and say UTC on the axis and in the hover.
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def series_figure(
+    *,
+    spec: MetricSpec,
+    series: Sequence[MetricSeries],
+    stats: Sequence[Stat],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    link: Callable[[dict[str, str]], str] | None = None,
+    thresholds: Sequence[Threshold] = (),
+    bars: bool = False,
+) -> go.Figure:
+    """Draw each series' stats over every bucket of [start, end): a gap where a bucket has no data (0 for counts).
+
+    `link(group)` gives a series' trace-list URL; clicking a point opens it narrowed to the point's bucket
+    (charts.js adds `since` and `until` from the layout's `meta.step`).
+    """
+    grid = buckets(start, end, step)
+    xs = [_x(t) for t in grid]
+    fig = go.Figure()
+    colour_index = 0
+    links: list[str] = []
+    for s in list(series)[:MAX_GROUPS]:
+        by_time: dict[datetime, MetricPoint] = {p.t: p for p in s.points}
+        for n, stat in enumerate(stats):
+            factor = scale(spec, stat.field)
+            ys: list[float | None] = []
+            counts: list[int] = []
+            for t in grid:
+                point = by_time.get(t)
+                raw = getattr(point, stat.field) if point is not None else None
+                if raw is None and stat.field == "count":
+                    raw = 0
+                ys.append(None if raw is None else raw * factor)
+                counts.append(point.count if point is not None else 0)
+            name = group_label(s.group)
+            if len(stats) > 1:
+                name = f"{stat.label} · {name}" if s.group else stat.label
+            colour = PALETTE[colour_index % len(PALETTE)]
+            colour_index += 1
+            links.append(link(s.group) if link else "")
+            hover = f"%{{x}} UTC<br>{name}: %{{y:.4~r}}{_unit_suffix(spec, stat.field)}<br>n = %{{customdata:,}}"
+            common: dict[str, Any] = {
+                "x": xs,
+                "y": ys,
+                "name": name,
+                "customdata": counts,
+                "hovertemplate": hover + "<extra></extra>",
+            }
+            if bars:
+                fig.add_trace(go.Bar(**common, marker={"color": colour}))
+            else:
+                fig.add_trace(
+                    go.Scatter(
+                        **common,
+                        mode="lines+markers",
+                        line={"color": colour, "width": 2, "dash": "dot" if n else "solid"},
+                        marker={"color": colour, "size": 5},
+                        connectgaps=False,
+                    )
+                )
+    headline_field = stats[0].field if stats else spec.headline
+    for threshold in thresholds:
+        y = threshold.value * scale(spec, headline_field)
+        fig.add_hline(
+            y=y,
+            line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
+            annotation={"text": threshold.label, "font": {"color": THRESHOLD_COLOUR, "size": 11}},
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        height=260,
+        hovermode="closest",
+        barmode="stack",
+        showlegend=len(fig.data) > 1,
+        legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        font={"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
+        meta={"links": links, "step": int(step.total_seconds())},
+        paper_bgcolor="#FFFFFF",
+        plot_bgcolor="#FFFFFF",
+        xaxis={
+            "type": "date",
+            "title": {"text": "UTC", "font": {"size": 11}},
+            "gridcolor": "#E5E7EB",
+            "range": [_x(start), _x(end)],
+            "automargin": True,
+        },
+        yaxis=_axis(spec, headline_field),
+    )
+    return fig
+
+
+def _unit_suffix(spec: MetricSpec, field: str) -> str:
+    if field == "count":
+        return ""
+    if spec.unit == "%":
+        return " %"
+    return f" {spec.unit}" if spec.unit else ""
+
+
+def figure_json(fig: go.Figure) -> dict[str, Any]:
+    """The figure as plain JSON data for `json_script` (no plotly.js template: our layout sets the look)."""
+    data = fig.to_plotly_json()
+    layout = data.get("layout", {})
+    layout.pop("template", None)
+    return {"data": data.get("data", []), "layout": layout}

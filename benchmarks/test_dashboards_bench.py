@@ -1,0 +1,118 @@
+"""Benchmark: server time of the overview (the page and every panel it loads) and the metric explorer, 30 days.
+
+Data: benchmarks/metrics_data.py (one project, BENCH_DASH_TRACES traces, default 1,000,000, and 3 scores each over
+30 days, 3 models, 6 prompt versions, 8 routes), rollups built by rollups_rebuild. A browser loads the overview as
+one page plus one htmx request per panel: the figure reported is the sum over those requests (in-process, Django's
+handler, no network), cold (first load) and the median/max of BENCH_DASH_REPEAT warm loads, for 24 h, 7 d and
+30 d. Speed is reported (stdout and BENCH_DASH_REPORT), never asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import time
+from datetime import timedelta
+from html import unescape
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from apps.projects.services import project_create
+from apps.scores.rollups import rollups_rebuild
+from benchmarks.harness import machine_summary
+from benchmarks.metrics_data import metrics_data_generate
+from tests.projects.factories import UserFactory
+
+TRACES = int(os.environ.get("BENCH_DASH_TRACES", "1000000"))
+REPEAT = int(os.environ.get("BENCH_DASH_REPEAT", "5"))
+REPORT = Path(os.environ.get("BENCH_DASH_REPORT", "/tmp/bench_dashboards_report.md"))
+PANEL_URL = re.compile(r'hx-get="(/p/[^"]+/panels/[^"]+)"')
+
+
+def _load(client: Client, url: str, each: dict[str, list[float]] | None = None) -> tuple[float, float, int]:
+    """Load a page and every panel it places, as a browser does; return (total s, slowest panel s, panels)."""
+    started = time.perf_counter()
+    page = client.get(url)
+    assert page.status_code == 200, page.content[:500]
+    total = time.perf_counter() - started
+    if each is not None:
+        each.setdefault("(the page itself)", []).append(total)
+    slowest = 0.0
+    panels = [unescape(u) for u in PANEL_URL.findall(page.content.decode())]
+    for panel_url in panels:
+        started = time.perf_counter()
+        response = client.get(panel_url, HTTP_HX_REQUEST="true")
+        took = time.perf_counter() - started
+        assert response.status_code == 200, (panel_url, response.content[:500])
+        total += took
+        slowest = max(slowest, took)
+        if each is not None:
+            name = re.search(r"/panels/([^/]+)/\?(.*)", panel_url)
+            params = dict(p.split("=", 1) for p in name.group(2).split("&") if "=" in p)
+            key = f"{name.group(1)} {params.get('metric', '')} {params.get('stat', '')}".strip()
+            each.setdefault(key, []).append(took)
+    return total, slowest, len(panels)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overview_and_explorer_server_time():
+    owner = UserFactory(username="bench-owner")
+    project = project_create(name="Dashboards bench", owner=owner)
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    t0 = time.perf_counter()
+    metrics_data_generate(project_id=project.id, n=TRACES, end=end - timedelta(minutes=1))
+    generated = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rollups_rebuild(project_id=project.id, since=end - timedelta(days=31), until=end)
+    rebuilt = time.perf_counter() - t0
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scores_rollup")
+        cursor.execute("ANALYZE scores_score")
+    client = Client()
+    client.force_login(owner)
+    lines = [
+        f"# Dashboards benchmark ({TRACES:,} traces, {3 * TRACES:,} scores, 30 days)",
+        "",
+        machine_summary(),
+        "",
+        f"- data generated in {generated:.1f} s; rollups rebuilt in {rebuilt:.1f} s",
+        "",
+        "Server time of a whole load (the page + every panel fragment, sequential, in-process):",
+        "",
+        "| page | panels | cold | warm median | warm max | slowest panel (warm) |",
+        "|---|---|---|---|---|---|",
+    ]
+    pages = [
+        ("overview 24 h", f"/p/{project.slug}/?range=24h"),
+        ("overview 7 d", f"/p/{project.slug}/?range=7d"),
+        ("overview 30 d", f"/p/{project.slug}/?range=30d"),
+        ("overview 30 d by model", f"/p/{project.slug}/?range=30d&group_by=model"),
+        ("explorer refusal 30 d by prompt version", f"/p/{project.slug}/metrics/?metric=refusal&range=30d"),
+        ("explorer latency 30 d by route", f"/p/{project.slug}/metrics/?metric=latency_ms&range=30d&group_by=route"),
+    ]
+    for label, url in pages:
+        cold, _, panels = _load(client, url)
+        warm = [_load(client, url) for _ in range(REPEAT)]
+        totals = [w[0] for w in warm]
+        lines.append(
+            f"| {label} | {panels} | {_ms(cold)} | {_ms(statistics.median(totals))} | {_ms(max(totals))} "
+            f"| {_ms(statistics.median(w[1] for w in warm))} |"
+        )
+    each: dict[str, list[float]] = {}
+    url = f"/p/{project.slug}/?range=30d&group_by=prompt_version"
+    for _ in range(REPEAT):
+        _load(client, url, each)
+    lines += ["", "Each request of the 30-day overview grouped by prompt version (warm median):", ""]
+    lines += [f"- {name}: {_ms(statistics.median(times))}" for name, times in each.items()]
+    report = "\n".join(lines) + "\n"
+    REPORT.write_text(report)
+    print("\n" + report)
