@@ -9,6 +9,7 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.dashboards.panels import PanelContent, panel_register
@@ -70,10 +71,14 @@ def test_overview_places_every_panel_and_a_quality_panel_per_metric(client, alic
     assert "Trace list" in html and f"/p/{project.slug}/traces/" in html  # the trace list keeps its own URL
 
 
-def test_overview_of_a_project_without_traces_says_how_to_start(client, alice):
+def test_overview_of_a_project_without_traces_leads_to_onboarding(client, alice):
     empty = project_create(name="Empty", owner=alice)
     client.force_login(alice)
     response = client.get(overview(empty))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("traces:onboarding", args=[empty.slug])
+    # With a time range chosen (a shared link), the page itself answers and says there is nothing yet.
+    response = client.get(overview(empty) + "?range=24h")
     assert response.status_code == 200
     assert 'data-testid="no-traces"' in response.content.decode()
 
