@@ -44,6 +44,7 @@ from apps.scores.selectors import (
     route_failure_list,
     score_failed_list,
 )
+from apps.slis.selectors import rule_lines
 
 # The panel's own parameters, besides the page state (which they override: group_by=none makes a total).
 PANEL_PARAMS = ("metric", "stat", "group_by")
@@ -206,10 +207,17 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
         end=state.end,
         step=state.step,
         link=lambda group: trace_list_url(project=project, state=state, spec=spec, group=group, with_range=False),
-        thresholds=thresholds,
+        thresholds=thresholds or _rule_thresholds(project, spec, stats),
         bars=stats[0].field in {"count", "value_sum"},
     )
     return content
+
+
+def _rule_thresholds(project: Project, spec: MetricSpec, stats: tuple[Stat, ...]) -> tuple[Threshold, ...]:
+    """The alert rules on this metric whose figure the chart shows, as threshold lines."""
+    shown = {stat.field for stat in stats} or {spec.headline}
+    lines = rule_lines(project=project, metric=spec.name)
+    return tuple(Threshold(line.value, line.label) for line in lines if line.field in shown)
 
 
 def _series_title(spec: MetricSpec, stats: tuple[Stat, ...]) -> str:

@@ -399,3 +399,34 @@ def rule_preview(
             t += timedelta(hours=1)
     flips.sort(key=lambda f: (f.at, f.slice))
     return flips, sli_unit(sli.aggregation, spec)
+
+
+@dataclass(frozen=True)
+class RuleLine:
+    """Where an enabled rule draws its line on a chart of the SLI's metric: the value and which figure it is on."""
+
+    field: str  # the metric figure the line belongs on: pass_rate, value, p50, p95, p99 or count
+    value: float
+    label: str
+
+
+# An SLI aggregation is drawn on the chart figure it reads; a fail-rate line goes on the pass-rate figure, mirrored.
+_AGGREGATION_FIELD = {"pass_rate": "pass_rate", "fail_rate": "pass_rate", "mean": "value", "count": "count"}
+
+
+def rule_lines(*, project: Project, metric: str) -> list[RuleLine]:
+    """Return the threshold (or SLO objective) of every enabled rule on an SLI of this metric, for charts."""
+    rules = AlertRule.objects.filter(project=project, is_enabled=True, sli__metric=metric).select_related("sli")
+    lines = []
+    spec = metric_spec_get(project=project, name=metric)
+    for rule in rules.order_by("id"):
+        aggregation = rule.sli.aggregation
+        field = _AGGREGATION_FIELD.get(aggregation, aggregation)
+        where = slice_text(rule.sli.filters) if rule.sli.filters else ""
+        if rule.objective is not None:
+            value, text = rule.objective, f"SLO {rule.objective * 100:g} %"
+        else:
+            value = 1 - rule.threshold if aggregation == "fail_rate" else rule.threshold
+            text = f"{rule.sli.name} {rule.comparator} {value_format(rule.threshold, sli_unit(aggregation, spec))}"
+        lines.append(RuleLine(field, value, f"{text} ({where})" if where else text))
+    return lines

@@ -238,3 +238,20 @@ def test_panel_reads_a_bounded_number_of_queries(client, alice, project, traffic
     url, params = panel(project, "series", metric="resolved", range="30d")
     with django_assert_max_num_queries(12):
         assert client.get(url, params).status_code == 200
+
+
+def test_alert_rules_on_a_metric_draw_their_threshold_on_its_chart(client, alice, project, traffic):
+    from apps.slis.services import alert_rule_create, sli_create
+
+    resolved = sli_create(project=project, name="Resolved rate", metric="resolved", aggregation="pass_rate")
+    alert_rule_create(project=project, sli=resolved, comparator="<", threshold=0.9)
+    failing = sli_create(project=project, name="Unresolved rate", metric="resolved", aggregation="fail_rate")
+    alert_rule_create(project=project, sli=failing, comparator=">", threshold=0.25, is_enabled=False)
+    client.force_login(alice)
+    url, params = panel(project, "series", metric="resolved", range="24h", group_by="prompt_version")
+    shapes = figure(client.get(url, params))["layout"]
+    lines = [(s["y0"], s["y1"]) for s in shapes.get("shapes", [])]
+    labels = [a["text"] for a in shapes.get("annotations", [])]
+    # The enabled rule's line at 90 % on the pass-rate chart; the disabled rule draws nothing.
+    assert lines == [(90.0, 90.0)]
+    assert labels == ["Resolved rate < 90 %"]
