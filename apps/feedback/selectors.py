@@ -45,7 +45,7 @@ def feedback_unlinked_list(*, project: Project, now: datetime | None = None, lim
         .values("trace_id")
         .annotate(
             count=Count("id"),
-            kinds=ArrayAgg("kind", distinct=True, ordering="kind"),
+            kinds=ArrayAgg("kind", distinct=True, order_by="kind"),
             first_received_at=Min("created_at"),
             last_received_at=Max("created_at"),
         )
