@@ -219,3 +219,58 @@ def test_web_defaults_have_one_source() -> None:
         line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines() if line.startswith("WEB_")
     )
     assert all(example[name] == "" for name in defaults if name in example), example
+
+
+SCALE_POOLS = ("worker-ingest", "worker-evaluations", "worker-judge", "worker-alerts", "worker-default")
+
+
+def routed_queues() -> set[str]:
+    """Return every queue a task can land on: config/celery.py's routes plus the default queue."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    return {route["queue"] for route in app.conf.task_routes.values()} | {settings.CELERY_TASK_DEFAULT_QUEUE}
+
+
+def test_compose_scale_profile_has_web_replicas_a_balancer_and_a_pool_per_queue(services: dict[str, Any]) -> None:
+    scale = {name for name, service in services.items() if service.get("profiles") == ["scale"]}
+    assert scale == {"web-pool", "lb", *SCALE_POOLS}
+    assert services["web-pool"]["deploy"]["replicas"] == "${WEB_REPLICAS:-3}"
+    # Replicas share the balancer's port: none publishes its own, and only `web` migrates.
+    assert "ports" not in services["web-pool"]
+    assert "migrate" not in command_text(services["web-pool"])
+    assert services["web-pool"]["depends_on"]["web"]["condition"] == "service_healthy"
+    assert services["lb"]["ports"] == ["${SCALE_PUBLISH_PORT:-8080}:8080"]
+
+
+def test_compose_scale_pools_consume_every_routed_queue_exactly_once(services: dict[str, Any]) -> None:
+    consumed: list[str] = []
+    for name in SCALE_POOLS:
+        command = command_text(services[name])
+        assert "celery -A config worker" in command
+        queues = command.split(" -Q ", 1)[1].split(" ", 1)[0].split(",")
+        consumed += queues
+        assert services[name]["depends_on"]["web"]["condition"] == "service_healthy"
+        assert services[name]["restart"] == "unless-stopped"
+    assert sorted(consumed) == sorted(set(consumed)), "a queue is consumed by two pools"
+    assert set(consumed) == routed_queues()
+    # The all-queues worker of the default profile consumes the same set, so scaling it to 0 loses nothing.
+    assert set(QUEUES.split(",")) == routed_queues()
+
+
+def test_compose_scale_profile_keeps_one_beat(services: dict[str, Any]) -> None:
+    with_commands = {name: command_text(service) for name, service in services.items() if "command" in service}
+    beats = [name for name, command in with_commands.items() if "celery -A config beat" in command]
+    assert beats == ["beat"]
+
+
+def test_compose_balancer_follows_the_web_pool_replicas_and_checks_healthz(services: dict[str, Any]) -> None:
+    volume = services["lb"]["volumes"][0]
+    config_path, _, target = volume.partition(":")
+    assert target.startswith("/usr/local/etc/haproxy/haproxy.cfg")
+    config = (REPO / config_path).read_text()
+    assert "server-template web 16 web-pool:8000 check resolvers docker" in config
+    assert "nameserver dns 127.0.0.11:53" in config  # Docker's DNS answers with every replica
+    assert "uri /healthz" in config and 'hdr Host "${HEALTH_HOST}"' in config
+    assert services["lb"]["environment"]["HEALTH_HOST"] == "${HEALTH_HOST:-localhost}"
