@@ -234,6 +234,15 @@ DATABASES = {
         env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sightline"), pooled=DATABASE_POOLED
     )
 }
+# Optional streaming replica for the heavy reads of dashboards and the metrics API (rollup rows, which lag their
+# own 15 s drain far more than a replica lags the primary). Writes, ingest and the trace page stay on the primary.
+DATABASE_READ_URL = env("DATABASE_READ_URL", "")
+if DATABASE_READ_URL:
+    DATABASES["replica"] = {
+        **database_from_url(DATABASE_READ_URL, pooled=env_bool("DATABASE_READ_POOLED", DATABASE_POOLED)),
+        "TEST": {"MIRROR": "default"},
+    }
+DASHBOARD_DB_ALIAS = "replica" if DATABASE_READ_URL else "default"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import connections
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from apps.projects.models import Project
@@ -25,6 +27,11 @@ from apps.scores.rollups import ALL_DIMS, DAY, HOUR, MINUTE, floor_time
 from apps.scores.sketch import sketch_quantiles
 from apps.traces.models import TRACE_PARTITION_WINDOW, Trace
 from apps.traces.selectors import ScoreCondition
+
+
+def rollup_cursor() -> CursorWrapper:
+    """Open a cursor for rollup reads: the read replica when DATABASE_READ_URL sets one, else the primary."""
+    return connections[settings.DASHBOARD_DB_ALIAS].cursor()
 
 
 def trace_scores(*, trace: Trace) -> QuerySet[Score]:
@@ -198,7 +205,7 @@ def _names_with_rollups(project: Project) -> list[str]:
     )
     SELECT metric FROM m WHERE metric IS NOT NULL
     """
-    with connection.cursor() as cursor:
+    with rollup_cursor() as cursor:
         cursor.execute(sql, {"p": project.pk})
         return [row[0] for row in cursor.fetchall()]
 
@@ -212,8 +219,10 @@ def _declared_specs(project: Project, names: Sequence[str] | None) -> dict[str, 
 
 
 def _inferred_spec(project: Project, name: str) -> MetricSpec | None:
-    totals = Rollup.objects.filter(project=project, metric=name, resolution=DAY, dims=0).aggregate(
-        n=Sum("count"), judged=Sum(F("passed") + F("failed"))
+    totals = (
+        Rollup.objects.using(settings.DASHBOARD_DB_ALIAS)
+        .filter(project=project, metric=name, resolution=DAY, dims=0)
+        .aggregate(n=Sum("count"), judged=Sum(F("passed") + F("failed")))
     )
     if not totals["n"]:
         return None
@@ -332,7 +341,7 @@ def metric_series(
     where_sql = " AND ".join(where)
     series: dict[tuple[str, ...], list[MetricPoint]] = {}
     times = _datetimes()
-    with connection.cursor() as cursor:
+    with rollup_cursor() as cursor:
         if direct:
             sketch_cols = ", r.sketch_keys, r.sketch_counts" if quantiles else ""
             order = "".join(f"r.{d}, " for d in group_by)
@@ -429,7 +438,7 @@ def metric_slices(
     current: dict[tuple, MetricPoint] = {}
     previous: dict[tuple, MetricPoint] = {}
     g = max(len(group_by), 1)
-    with connection.cursor() as cursor:
+    with rollup_cursor() as cursor:
         cursor.execute(sql, params)
         for row in cursor.fetchall():
             key = tuple(row[: len(group_by)])
@@ -500,7 +509,7 @@ def metric_totals(
     g = len(group_by)
     sketches: dict[tuple, dict[int, int]] = {}
     out: list[tuple[dict[str, str], MetricPoint]] = []
-    with connection.cursor() as cursor:
+    with rollup_cursor() as cursor:
         if quantiles:
             cursor.execute(
                 f"SELECT {cols}u.k, sum(u.n)::bigint FROM scores_rollup r, unnest(r.sketch_keys, r.sketch_counts) "
@@ -586,7 +595,7 @@ def route_failure_list(
     ORDER BY errors + failed DESC, traces DESC, route
     LIMIT %(limit)s
     """
-    with connection.cursor() as cursor:
+    with rollup_cursor() as cursor:
         cursor.execute(sql, params)
         return [RouteFailures(route, int(t), int(e), int(f), int(j)) for route, t, e, f, j in cursor.fetchall()]
 
@@ -610,7 +619,8 @@ def score_failed_list(
     found: list[Score] = []
     for name in names:
         hours = (
-            Rollup.objects.filter(
+            Rollup.objects.using(settings.DASHBOARD_DB_ALIAS)
+            .filter(
                 project=project,
                 metric=name,
                 resolution=HOUR,
