@@ -167,13 +167,16 @@ def trace_annotate_panel(*, trace: Trace) -> TracePagePanel:
 # The random calibration sample's labels joined to a judge's verdicts. Only items queued by a random_sample rule
 # count: routed items (failed checks, thumbs down, low confidence) are chosen by outcome and would bias the
 # correction. The human side is the trace's consensus (`human_verdict`; a disputed one is left out), the judge side
-# the metric's latest judge score of the trace.
+# the metric's latest judge score of the trace. The range is on the label's copy of the trace's start: the scores
+# index (project, name, -trace_started_at) then reads only the range's labels, and each finds its item and judge
+# score by key (~35 µs a pair: 6,000 pairs, 30 days of a 2 % sample, in ~0.2 s).
 RANDOM_SAMPLE_PAIRS_SQL = """
 SELECT i.trace_pk, h.passed, j.passed, j.model, j.prompt_version, j.route, j.environment
 FROM review_reviewitem i
 JOIN scores_score h
   ON h.project_id = i.project_id AND h.trace_id = i.trace_pk AND h.name = %(verdict)s AND h.source = 'human'
  AND h.span_id = '' AND h.passed IS NOT NULL
+ AND h.trace_started_at >= %(start)s AND h.trace_started_at < %(end)s
  AND h.partition_at >= %(p_lo)s AND h.partition_at < %(p_hi)s
 JOIN LATERAL (
     SELECT s.passed, s.model, s.prompt_version, s.route, s.environment
@@ -184,7 +187,6 @@ JOIN LATERAL (
     LIMIT 1
 ) j ON true
 WHERE i.project_id = %(project)s AND i.reasons @> %(random)s::jsonb
-  AND i.trace_started_at >= %(start)s AND i.trace_started_at < %(end)s
 """
 
 
