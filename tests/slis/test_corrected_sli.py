@@ -132,3 +132,18 @@ def test_the_sli_pages_say_which_rate_they_use(client, alice, project):
     html = client.get(f"/p/{project.slug}/slis/{sli.id}/").content.decode()
     assert "bias-corrected with 8 labels" in html
     assert "50 %" in html
+
+
+@pytest.mark.django_db
+def test_the_form_defines_a_corrected_sli_and_names_the_field_it_refuses(client, alice, project, calibrated):
+    client.force_login(alice)
+    url = f"/p/{project.slug}/slis/new/"
+    assert "Bias-corrected" in client.get(url).content.decode()
+    form = {"name": "Helpful", "metric": METRIC, "aggregation": "pass_rate", "use_corrected": "on"}
+    response = client.post(url, {**form, "corrected_min_labels": "12"})
+    assert response.status_code == 302
+    sli = project.slis.get(name="Helpful")
+    assert (sli.use_corrected, sli.corrected_min_labels) == (True, 12)
+    response = client.post(url, {**form, "name": "Errors", "metric": "errors", "aggregation": "fail_rate"})
+    assert response.status_code == 400
+    assert 'data-field="use_corrected"' in response.content.decode()
