@@ -433,6 +433,9 @@ PROJECT_CREATED_HOOKS = [
 ]
 # Review queue: how long a reviewer's claim on an item lasts before the item returns to the queue.
 REVIEW_CLAIM_SECONDS = env_int("REVIEW_CLAIM_SECONDS", 600)
+# Bias-corrected pass rates (apps/scores/corrected.py): the labeled random sample that corrects a range is read over
+# the range itself, widened to at least this many days ending at its end (a minute holds almost no labels).
+PPI_LABEL_WINDOW_DAYS = env_int("PPI_LABEL_WINDOW_DAYS", 7)
 
 # Feedback (POST /api/v1/feedback). Origins whose pages may post it from a browser (CORS), comma-separated, e.g.
 # "https://app.example.com"; "*" (the default) lets any page post: the endpoint only takes writes authenticated by

@@ -54,9 +54,13 @@ def headline_label(spec: MetricSpec) -> str:
     return f"{label} pass rate" if spec.kind == MetricKind.BINARY and "pass" not in label.lower() else label
 
 
+RATE_FIELDS = {"pass_rate", "value", "corrected_pass_rate", "ci_low", "ci_high"}
+INTERVAL_LABEL = "95 % interval"
+
+
 def scale(spec: MetricSpec, field: str) -> float:
     """The factor from stored value to displayed value: rates are fractions shown in %."""
-    return 100.0 if spec.unit == "%" and field in {"pass_rate", "value"} else 1.0
+    return 100.0 if spec.unit == "%" and field in RATE_FIELDS else 1.0
 
 
 def value_format(spec: MetricSpec, value: float | None, field: str = "") -> str:
@@ -145,11 +149,13 @@ def series_figure(
     link: Callable[[dict[str, str]], str] | None = None,
     thresholds: Sequence[Threshold] = (),
     bars: bool = False,
+    band: tuple[str, str] | None = None,
 ) -> go.Figure:
     """Draw each series' stats over every bucket of [start, end): a gap where a bucket has no data (0 for counts).
 
     `link(group)` gives a series' trace-list URL; clicking a point opens it narrowed to the point's bucket
-    (charts.js adds `since` and `until` from the layout's `meta.step`).
+    (charts.js adds `since` and `until` from the layout's `meta.step`). `band` names the (low, high) fields of an
+    interval drawn as a shaded area behind each series' lines, in the colour of its first stat.
     """
     grid = buckets(start, end, step)
     xs = [_x(t) for t in grid]
@@ -158,6 +164,11 @@ def series_figure(
     links: list[str] = []
     for s in list(series)[:MAX_GROUPS]:
         by_time: dict[datetime, MetricPoint] = {p.t: p for p in s.points}
+        if band is not None and not bars:
+            colour = PALETTE[colour_index % len(PALETTE)]
+            for trace in _band_traces(spec, by_time, grid, xs, band, colour, s.group):
+                fig.add_trace(trace)
+                links.append("")  # the shaded area opens nothing
         for n, stat in enumerate(stats):
             factor = scale(spec, stat.field)
             ys: list[float | None] = []
@@ -183,6 +194,10 @@ def series_figure(
                 "customdata": counts,
                 "hovertemplate": hover + "<extra></extra>",
             }
+            if band is not None and n == 0:
+                # The interval in the hover too: an isolated bucket has no neighbour to shade a band to.
+                common["text"] = [_interval_text(spec, band, by_time.get(t)) for t in grid]
+                common["hovertemplate"] = hover + "<br>%{text}<extra></extra>"
             if bars:
                 fig.add_trace(go.Bar(**common, marker={"color": colour}))
             else:
@@ -225,6 +240,46 @@ def series_figure(
         yaxis=_axis(spec, headline_field),
     )
     return fig
+
+
+def _interval_text(spec: MetricSpec, fields: tuple[str, str], point: MetricPoint | None) -> str:
+    """'95 % interval 15.2–84.8 %' for a point's bounds; '' without them."""
+    low, high = (getattr(point, f) if point is not None else None for f in fields)
+    if low is None or high is None:
+        return ""
+    factor = scale(spec, fields[0])
+    return f"{INTERVAL_LABEL} {low * factor:.3g}–{high * factor:.3g}{_unit_suffix(spec, fields[0])}"
+
+
+def _band_traces(
+    spec: MetricSpec,
+    by_time: dict[datetime, MetricPoint],
+    grid: list[datetime],
+    xs: list[str],
+    fields: tuple[str, str],
+    colour: str,
+    group: dict[str, str],
+) -> list[go.Scatter]:
+    """An interval as two traces: the upper bound (no line) and the lower one filled up to it."""
+    name = f"{INTERVAL_LABEL} · {group_label(group)}" if group else INTERVAL_LABEL
+    bounds = []
+    for field in reversed(fields):  # high first: the low trace fills "tonexty" up to it
+        factor = scale(spec, field)
+        ys = []
+        for t in grid:
+            point = by_time.get(t)
+            raw = getattr(point, field) if point is not None else None
+            ys.append(None if raw is None else raw * factor)
+        bounds.append(ys)
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    fill = f"rgba({red},{green},{blue},0.18)"
+    common: dict[str, Any] = {"x": xs, "mode": "lines", "line": {"width": 0, "color": fill}, "connectgaps": False}
+    return [
+        go.Scatter(**common, y=bounds[0], name=name, legendgroup=name, showlegend=False, hoverinfo="skip"),
+        go.Scatter(
+            **common, y=bounds[1], name=name, legendgroup=name, fill="tonexty", fillcolor=fill, hoverinfo="skip"
+        ),
+    ]
 
 
 def _unit_suffix(spec: MetricSpec, field: str) -> str:

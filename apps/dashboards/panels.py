@@ -34,9 +34,12 @@ from apps.dashboards.charts import (
 )
 from apps.dashboards.state import DIMENSION_LABELS, DashboardParamError, DashboardState
 from apps.projects.models import Project
+from apps.scores.corrected import metric_series_corrected
 from apps.scores.metrics import BUILTIN_SPECS, MetricKind, MetricSpec
+from apps.scores.ppi import MIN_LABELED
 from apps.scores.selectors import (
     MetricQueryError,
+    MetricSeries,
     metric_series,
     metric_slices,
     metric_spec_get,
@@ -184,17 +187,28 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
     spec = _spec_for(request)
     stats = _stats(spec, request.params.get("stat") or "headline")
     group_by = [state.group_by] if state.group_by else []
-    series = metric_series(
-        project=project,
-        metric=spec.name,
-        start=state.start,
-        end=state.end,
-        interval=state.interval,
-        group_by=group_by,
-        filters=state.filters,
-        spec=spec,
-    )
+    query: dict[str, Any] = {
+        "project": project,
+        "metric": spec.name,
+        "start": state.start,
+        "end": state.end,
+        "interval": state.interval,
+        "group_by": group_by,
+        "filters": state.filters,
+        "spec": spec,
+    }
+    corrected = spec.judged and stats[0].field == "pass_rate"
+    band: tuple[str, str] | None = None
+    if corrected:
+        # A judged pass rate: the judge's raw rate beside the bias-corrected one and its 95 % interval.
+        series, _ = metric_series_corrected(**query)
+        stats = (Stat("corrected_pass_rate", "corrected"), Stat("pass_rate", "judge (raw)"))
+        band = ("ci_low", "ci_high")
+    else:
+        series = metric_series(**query)
     bits = [direction_text(spec), spec.unit, f"by {DIMENSION_LABELS[state.group_by].lower()}" if group_by else ""]
+    if corrected:
+        bits.append(_labeled_text(series))
     content = PanelContent(title=_series_title(spec, stats), subtitle=" · ".join(b for b in bits if b))
     if not any(s.points for s in series):
         content.empty = f"No {'traces' if spec.source == 'trace' else 'scores'} in this range."
@@ -209,8 +223,20 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
         link=lambda group: trace_list_url(project=project, state=state, spec=spec, group=group, with_range=False),
         thresholds=thresholds or _rule_thresholds(project, spec, stats),
         bars=stats[0].field in {"count", "value_sum"},
+        band=band,
     )
     return content
+
+
+def _labeled_text(series: list[MetricSeries]) -> str:
+    """What the correction rests on: the labeled random-sample traces behind it (the fewest of any slice)."""
+    counts = [s.points[0].n_labeled or 0 for s in series if s.points]
+    if not counts:
+        return ""
+    fewest = min(counts)
+    if fewest < MIN_LABELED:
+        return f"corrected with the labeled random sample: {fewest} labeled, {MIN_LABELED} needed"
+    return f"raw judge vs corrected (95 % interval, {fewest} labeled random-sample traces)"
 
 
 def _rule_thresholds(project: Project, spec: MetricSpec, stats: tuple[Stat, ...]) -> tuple[Threshold, ...]:

@@ -187,6 +187,7 @@ def evaluator_metric_specs(project_id: int, names: Iterable[str] | None) -> dict
             unit="%",
             label=f"{name} ({kinds.get(kind, kind)}): pass rate",
             source="evaluator",
+            judged=kind == Evaluator.Kind.LLM_JUDGE,
         )
         for name, kind in rows
     }

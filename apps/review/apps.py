@@ -16,3 +16,8 @@ class ReviewConfig(AppConfig):
         from apps.traces.selectors import trace_page_panel_register
 
         trace_page_panel_register(trace_annotate_panel)
+        # Bias-corrected pass rates read the labeled random sample: scores cannot import review, so it registers.
+        from apps.review.selectors import random_sample_label_judge_pairs
+        from apps.scores.corrected import calibration_pairs_provider_register
+
+        calibration_pairs_provider_register(random_sample_label_judge_pairs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +14,8 @@ from django.utils import timezone
 from apps.projects.models import Project
 from apps.review.agreement import cohen_kappa
 from apps.review.models import Label, ReviewItem, ReviewQueue, RoutingRule
-from apps.traces.models import Trace
+from apps.scores.corrected import CalibrationPair
+from apps.traces.models import TRACE_PARTITION_WINDOW, Trace
 from apps.traces.selectors import TracePagePanel
 
 Status = ReviewItem.Status
@@ -159,3 +162,59 @@ def label_list_for_trace(*, project: Project, trace_pk: int) -> QuerySet[Label]:
 def trace_annotate_panel(*, trace: Trace) -> TracePagePanel:
     """The trace page's human-label section (registered with traces in ReviewConfig.ready), loaded as a fragment."""
     return TracePagePanel("review/_trace_annotate.html", {})
+
+
+# The random calibration sample's labels joined to a judge's verdicts. Only items queued by a random_sample rule
+# count: routed items (failed checks, thumbs down, low confidence) are chosen by outcome and would bias the
+# correction. The human side is the trace's consensus (`human_verdict`; a disputed one is left out), the judge side
+# the metric's latest judge score of the trace. The range is on the label's copy of the trace's start: the scores
+# index (project, name, -trace_started_at) then reads only the range's labels, and each finds its item and judge
+# score by key (~35 µs a pair: 6,000 pairs, 30 days of a 2 % sample, in ~0.2 s).
+RANDOM_SAMPLE_PAIRS_SQL = """
+SELECT i.trace_pk, h.passed, j.passed, j.model, j.prompt_version, j.route, j.environment
+FROM review_reviewitem i
+JOIN scores_score h
+  ON h.project_id = i.project_id AND h.trace_id = i.trace_pk AND h.name = %(verdict)s AND h.source = 'human'
+ AND h.span_id = '' AND h.passed IS NOT NULL
+ AND h.trace_started_at >= %(start)s AND h.trace_started_at < %(end)s
+ AND h.partition_at >= %(p_lo)s AND h.partition_at < %(p_hi)s
+JOIN LATERAL (
+    SELECT s.passed, s.model, s.prompt_version, s.route, s.environment
+    FROM scores_score s
+    WHERE s.project_id = i.project_id AND s.trace_id = i.trace_pk AND s.name = %(metric)s AND s.source = 'judge'
+      AND s.passed IS NOT NULL AND s.partition_at >= %(p_lo)s AND s.partition_at < %(p_hi)s
+    ORDER BY s.updated_at DESC, s.id DESC
+    LIMIT 1
+) j ON true
+WHERE i.project_id = %(project)s AND i.reasons @> %(random)s::jsonb
+"""
+
+
+def random_sample_label_judge_pairs(
+    project: Project, metric: str, start: datetime, end: datetime, filters: Mapping[str, str]
+) -> list[CalibrationPair]:
+    """Return (human consensus, judge verdict) of each labeled random-sample trace that started in [start, end) and
+    that the judge of `metric` scored, in the slice of `filters` (registered with scores' calibration_pairs)."""
+    from apps.review.services import VERDICT_SCORE  # services import this module: a late import avoids a cycle
+
+    dims = ("model", "prompt_version", "route", "environment")
+    params = {
+        "project": project.pk,
+        "metric": metric,
+        "verdict": VERDICT_SCORE,
+        "random": json.dumps([{"kind": RoutingRule.Kind.RANDOM_SAMPLE}]),
+        "start": start,
+        "end": end,
+        # scores share their trace's partition_at, within a day of its start: prune the partitions
+        "p_lo": start - TRACE_PARTITION_WINDOW,
+        "p_hi": end + TRACE_PARTITION_WINDOW,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(RANDOM_SAMPLE_PAIRS_SQL, params)
+        rows = cursor.fetchall()
+    pairs = []
+    for trace_pk, human, judge, *values in rows:
+        slice_dims = dict(zip(dims, values, strict=True))
+        if all(slice_dims.get(k) == v for k, v in filters.items()):
+            pairs.append(CalibrationPair(trace_pk, bool(human), bool(judge), slice_dims))
+    return pairs

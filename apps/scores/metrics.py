@@ -41,6 +41,7 @@ class MetricSpec:
     label: str = ""
     source: str = ""  # who declared it: "trace", "feedback", "evaluator", "inferred"
     has_quantiles: bool = False  # the rollups keep a sketch: p50/p95/p99 apply
+    judged: bool = False  # an LLM judge writes its verdicts: a bias-corrected pass rate applies (apps/scores/ppi.py)
 
     @property
     def headline(self) -> str:

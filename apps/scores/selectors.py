@@ -167,6 +167,11 @@ class MetricPoint:
     passed: int = 0
     judged: int = 0
     value_sum: float = 0.0
+    # Bias-corrected pass rate and its 95 % interval (apps/scores/corrected.py); None unless asked for and possible.
+    corrected_pass_rate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n_labeled: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from apps.scores.metrics import MetricKind, MetricSpec
+from apps.scores.ppi import MIN_LABELED, Rectifier, ppi_estimate
 from apps.scores.selectors import MetricPoint
 
 OK, PENDING, FIRING, RESOLVED, NO_DATA = "ok", "pending", "firing", "resolved", "no_data"
@@ -41,6 +42,7 @@ class SliValue:
     group: dict[str, str]
     value: float | None
     samples: int
+    basis: str = ""  # for an SLI that may use the corrected rate: which one it used, and why
 
 
 def sli_point_value(point: MetricPoint, aggregation: str, spec: MetricSpec | None) -> tuple[float | None, int]:
@@ -63,6 +65,22 @@ def sli_point_value(point: MetricPoint, aggregation: str, spec: MetricSpec | Non
         return point.value, point.count if point.value is not None else 0
     value = {"p50": point.p50, "p95": point.p95, "p99": point.p99}[aggregation]
     return value, point.count if value is not None else 0
+
+
+def sli_corrected_value(
+    point: MetricPoint, aggregation: str, rectifier: Rectifier, min_labels: int
+) -> tuple[float | None, int, str]:
+    """Return a judged pass/fail rate bias-corrected by the labeled sample once it holds min_labels pairs, else the
+    raw one; with the sample count (judged traces) and a note saying which was used."""
+    raw, samples = sli_point_value(point, aggregation, None)
+    needed = max(min_labels, MIN_LABELED)
+    if rectifier.n < needed:
+        return raw, samples, f"raw judge rate: {rectifier.n} of {needed} labels needed to correct it"
+    estimate = ppi_estimate(judge_passed=point.passed, judge_total=point.judged, rectifier=rectifier)
+    if estimate is None:
+        return raw, samples, "raw judge rate: no verdicts to correct"
+    value = estimate.rate if aggregation == "pass_rate" else 1.0 - estimate.rate
+    return value, samples, f"bias-corrected with {rectifier.n} labels"
 
 
 def sli_unit(aggregation: str, spec: MetricSpec | None) -> str:

@@ -16,6 +16,12 @@ class SliForm(forms.Form):
     environment = forms.CharField(max_length=200, required=False, label="Filter: environment")
     model = forms.CharField(max_length=200, required=False, label="Filter: model")
     prompt_version = forms.CharField(max_length=200, required=False, label="Filter: prompt version")
+    use_corrected = forms.BooleanField(
+        required=False,
+        label="Bias-corrected (judged rates)",
+        help_text="use the judge rate corrected by human labels on the random sample, once there are enough",
+    )
+    corrected_min_labels = forms.IntegerField(min_value=2, initial=30, required=False, label="Labels needed to correct")
 
     def filters(self) -> dict[str, str]:
         return {d: self.cleaned_data[d] for d in DIMENSIONS if self.cleaned_data.get(d)}

@@ -27,6 +27,10 @@ class Sli(BaseModel):
     aggregation = models.CharField(max_length=10, choices=Aggregation.choices)
     filters = models.JSONField(default=dict, blank=True)  # {dimension: value}: route, environment, model, …
     template = models.CharField(max_length=40, blank=True, default="")  # the built-in template it came from
+    # A judged pass/fail rate may use the bias-corrected rate (apps/scores/ppi.py) once the labeled random sample of
+    # its slice holds corrected_min_labels traces; below that it uses the judge's raw rate and says so.
+    use_corrected = models.BooleanField(default=False)
+    corrected_min_labels = models.PositiveIntegerField(default=30)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="sli_uniq_project_name")]

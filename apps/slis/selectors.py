@@ -11,7 +11,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.projects.models import Project
+from apps.scores.corrected import calibration_pairs, label_window, metric_series_corrected, rectifier_for_group
 from apps.scores.metrics import MetricSpec
+from apps.scores.ppi import MIN_LABELED
 from apps.scores.rollups import MINUTE, floor_time
 from apps.scores.selectors import metric_series, metric_spec_get, metric_totals
 from apps.slis.engine import (
@@ -19,6 +21,7 @@ from apps.slis.engine import (
     SliValue,
     breached,
     duration_seconds,
+    sli_corrected_value,
     sli_point_value,
     sli_unit,
     slice_key,
@@ -47,6 +50,11 @@ def sli_spec(*, project: Project, sli: Sli) -> MetricSpec | None:
     return metric_spec_get(project=project, name=sli.metric)
 
 
+def sli_corrects(*, sli: Sli, spec: MetricSpec | None) -> bool:
+    """Whether the SLI may use the bias-corrected rate: asked for, a pass/fail rate, of a metric a judge writes."""
+    return sli.use_corrected and sli.aggregation in ("pass_rate", "fail_rate") and spec is not None and spec.judged
+
+
 def sli_values(
     *,
     project: Project,
@@ -56,7 +64,8 @@ def sli_values(
     group_by: Sequence[str] = (),
     spec: MetricSpec | None = None,
 ) -> list[SliValue]:
-    """Return the SLI per slice over the minutes in [start, end), from the minute rollups."""
+    """Return the SLI per slice over the minutes in [start, end), from the minute rollups (bias-corrected per slice
+    when the SLI asks for it and its slice's labeled random sample is big enough; see apps/scores/corrected.py)."""
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
     rows = metric_totals(
         project=project,
@@ -67,8 +76,19 @@ def sli_values(
         filters=sli.filters,
         quantiles=sli.aggregation in ("p50", "p95", "p99"),
     )
+    pairs = None
+    if sli_corrects(sli=sli, spec=spec):
+        labels_from, labels_to = label_window(start=start, end=end)
+        pairs = calibration_pairs(
+            project=project, metric=sli.metric, start=labels_from, end=labels_to, filters=sli.filters
+        )
     out = []
     for group, point in rows:
+        if pairs is not None:
+            rectifier = rectifier_for_group(pairs, group)
+            value, samples, basis = sli_corrected_value(point, sli.aggregation, rectifier, sli.corrected_min_labels)
+            out.append(SliValue(group=group, value=value, samples=samples, basis=basis))
+            continue
         value, samples = sli_point_value(point, sli.aggregation, spec)
         out.append(SliValue(group=group, value=value, samples=samples))
     return out
@@ -104,19 +124,27 @@ def sli_series(
 ) -> list[SliSeries]:
     """Return the SLI per bucket and slice over [start, end) (metric_series: buckets with no data left out)."""
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
-    series = metric_series(
-        project=project,
-        metric=sli.metric,
-        start=start,
-        end=end,
-        interval=interval,
-        group_by=group_by,
-        filters=sli.filters,
-        spec=spec,
-    )
+    query = {
+        "project": project,
+        "metric": sli.metric,
+        "start": start,
+        "end": end,
+        "interval": interval,
+        "group_by": group_by,
+        "filters": sli.filters,
+        "spec": spec,
+    }
+    corrects = sli_corrects(sli=sli, spec=spec)
+    series = metric_series_corrected(**query)[0] if corrects else metric_series(**query)
+    needed = max(sli.corrected_min_labels, MIN_LABELED)
     out = []
     for s in series:
-        points = [(p.t, *sli_point_value(p, sli.aggregation, spec)) for p in s.points]
+        points = []
+        for p in s.points:
+            value, samples = sli_point_value(p, sli.aggregation, spec)
+            if corrects and (p.n_labeled or 0) >= needed and p.corrected_pass_rate is not None:
+                value = p.corrected_pass_rate if sli.aggregation == "pass_rate" else 1.0 - p.corrected_pass_rate
+            points.append((p.t, value, samples))
         out.append(SliSeries(group=s.group, points=points))
     return out
 

@@ -96,6 +96,19 @@ def _filters_clean(filters: Mapping[str, Any] | None) -> dict[str, str]:
     return cleaned
 
 
+def _sli_corrected_check(project: Project, metric: str, aggregation: str, use_corrected: bool, min_labels: int) -> None:
+    """Refuse a corrected rate where it cannot apply: only pass/fail rates of a metric an LLM judge writes."""
+    if not 2 <= int(min_labels) <= 1_000_000:
+        raise ValidationError({"corrected_min_labels": "between 2 and 1000000 labeled traces"})
+    if not use_corrected:
+        return
+    if aggregation not in ("pass_rate", "fail_rate"):
+        raise ValidationError({"use_corrected": "a corrected rate applies to pass_rate and fail_rate only"})
+    spec = sli_spec(project=project, sli=Sli(project=project, metric=metric, aggregation=aggregation))
+    if spec is None or not spec.judged:
+        raise ValidationError({"use_corrected": f"{metric} is not judged by an LLM judge: no corrected rate"})
+
+
 def _sli_check(project: Project, metric: str, aggregation: str) -> None:
     """Refuse an aggregation the metric cannot have (a p95 of a pass/fail check, a pass rate of latency)."""
     if not METRIC_NAME.match(metric or ""):
@@ -119,9 +132,13 @@ def sli_create(
     aggregation: str,
     filters: Mapping[str, Any] | None = None,
     template: str = "",
+    use_corrected: bool = False,
+    corrected_min_labels: int = 30,
 ) -> Sli:
-    """Define an SLI: a metric, how it is aggregated, and optional dimension filters."""
+    """Define an SLI: a metric, how it is aggregated, optional dimension filters, and whether a judged rate may be
+    bias-corrected (once corrected_min_labels labeled random-sample traces back it)."""
     _sli_check(project, metric, aggregation)
+    _sli_corrected_check(project, metric, aggregation, use_corrected, corrected_min_labels)
     if Sli.objects.filter(project=project, name=name).exists():
         raise ValidationError({"name": f"an SLI named {name!r} exists already"})
     try:
@@ -133,6 +150,8 @@ def sli_create(
                 aggregation=aggregation,
                 filters=_filters_clean(filters),
                 template=template,
+                use_corrected=bool(use_corrected),
+                corrected_min_labels=int(corrected_min_labels),
             )
     except IntegrityError as exc:
         raise ValidationError({"name": f"an SLI named {name!r} exists already"}) from exc
@@ -158,11 +177,18 @@ def sli_update(*, sli: Sli, **fields: Any) -> Sli:
     if "name" in fields and Sli.objects.filter(project=sli.project, name=fields["name"]).exclude(id=sli.id).exists():
         raise ValidationError({"name": f"an SLI named {fields['name']!r} exists already"})
     _sli_check(sli.project, fields.get("metric", sli.metric), fields.get("aggregation", sli.aggregation))
+    _sli_corrected_check(
+        sli.project,
+        fields.get("metric", sli.metric),
+        fields.get("aggregation", sli.aggregation),
+        fields.get("use_corrected", sli.use_corrected),
+        fields.get("corrected_min_labels", sli.corrected_min_labels),
+    )
     with transaction.atomic():
         for key, value in fields.items():
             setattr(sli, key, value)
         sli.save()
-        if {"metric", "aggregation", "filters"} & set(fields):
+        if {"metric", "aggregation", "filters", "use_corrected", "corrected_min_labels"} & set(fields):
             AlertRule.objects.filter(sli=sli).update(version=F("version") + 1)
             for rule in AlertRule.objects.filter(sli=sli):
                 _rule_reset(rule, reason="SLI edited: state reset")

@@ -92,6 +92,8 @@ def sli_create_view(request: HttpRequest, project: Project) -> HttpResponse:
                     metric=data["metric"],
                     aggregation=data["aggregation"],
                     filters=form.filters(),
+                    use_corrected=data["use_corrected"],
+                    corrected_min_labels=data["corrected_min_labels"] or 30,
                 )
                 return redirect("slis:detail", project_slug=project.slug, sli_id=sli.id)
         except ValidationError as exc:

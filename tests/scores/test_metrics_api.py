@@ -34,6 +34,7 @@ from tests.traces.factories import simple_trace
 
 pytestmark = pytest.mark.django_db
 DIMS = ("model", "prompt_version", "route", "environment")
+CORRECTED = ("corrected_pass_rate", "ci_low", "ci_high", "n_labeled")  # with corrected=true
 DIM_VALUES = {"model": MODELS, "prompt_version": PROMPT_VERSIONS, "route": ROUTES, "environment": ENVIRONMENTS}
 
 OBSERVATIONS_SQL = """
@@ -304,8 +305,9 @@ def test_the_schema_documents_the_operation(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/v1/metrics"]["get"]
     names = {p["name"] for p in operation["parameters"]}
-    assert names == {"metric", "from", "to", "interval", "group_by", *DIMS}
+    assert names == {"metric", "from", "to", "interval", "group_by", "corrected", *DIMS}
     assert {"200", "400", "401", "403", "503"} <= set(operation["responses"])
     point = schema["components"]["schemas"]["MetricPoint"]
-    assert set(point["properties"]) == {"t", "count", "value", "pass_rate", "p50", "p95", "p99"}
+    assert set(point["properties"]) == {"t", "count", "value", "pass_rate", "p50", "p95", "p99", *CORRECTED}
+    assert set(point["required"]) == {"t", "count", "value", "pass_rate", "p50", "p95", "p99"}  # corrected: when asked
     assert point["properties"]["p99"].get("nullable") is True

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import error_response
+from apps.scores.corrected import metric_series_corrected
 from apps.scores.selectors import (
     DIMENSION_BITS,
     INTERVALS,
@@ -36,6 +37,17 @@ class MetricPointSerializer(serializers.Serializer):
     p50 = serializers.FloatField(allow_null=True, help_text="null unless the metric keeps quantiles")
     p95 = serializers.FloatField(allow_null=True)
     p99 = serializers.FloatField(allow_null=True)
+    corrected_pass_rate = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        help_text="with corrected=true: the bias-corrected pass rate (judge mean + mean(human − judge) on the "
+        "labeled random sample); null below 2 labels or without verdicts",
+    )
+    ci_low = serializers.FloatField(allow_null=True, required=False, help_text="with corrected=true: 95 % interval")
+    ci_high = serializers.FloatField(allow_null=True, required=False, help_text="with corrected=true: 95 % interval")
+    n_labeled = serializers.IntegerField(
+        required=False, help_text="with corrected=true: labeled random-sample traces behind the correction"
+    )
 
 
 class MetricSeriesSerializer(serializers.Serializer):
@@ -43,10 +55,17 @@ class MetricSeriesSerializer(serializers.Serializer):
     points = MetricPointSerializer(many=True)
 
 
+class MetricCorrectionSerializer(serializers.Serializer):
+    labels_from = serializers.DateTimeField(help_text="the labeled random sample is read from traces started here")
+    labels_to = serializers.DateTimeField(help_text="… up to here (exclusive)")
+    confidence = serializers.FloatField(help_text="of ci_low and ci_high: 0.95")
+
+
 class MetricsOutputSerializer(serializers.Serializer):
     metric = serializers.CharField()
     interval = serializers.ChoiceField(choices=list(INTERVALS))
     series = MetricSeriesSerializer(many=True)
+    correction = MetricCorrectionSerializer(required=False, help_text="with corrected=true: how points were corrected")
 
 
 class MetricQueryInvalid(Exception):
@@ -74,6 +93,19 @@ def _time(params, name: str, default: datetime) -> datetime:
     if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(9000, 1, 1, tzinfo=UTC):
         raise MetricQueryInvalid(name, "must be between 1970 and 9000")
     return value
+
+
+def _flag(params, name: str) -> bool:
+    raw = _text(params, name).strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise MetricQueryInvalid(name, f"use true or false, not {raw[:20]!r}")
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _text(params, name: str) -> str:
@@ -112,6 +144,13 @@ class MetricsApi(APIView):
                 "group_by", str, description=f"comma list of {', '.join(DIMENSION_BITS)}; one series per group"
             ),
             *[OpenApiParameter(d, str, description=f"only this {d}") for d in DIMENSION_BITS],
+            OpenApiParameter(
+                "corrected",
+                bool,
+                description="judged metrics only: add corrected_pass_rate, ci_low, ci_high and n_labeled per point "
+                "(prediction-powered inference with the labeled random review sample over the range, at least "
+                "PPI_LABEL_WINDOW_DAYS); 400 for a metric no LLM judge writes",
+            ),
         ],
         responses={200: MetricsOutputSerializer},
     )
@@ -134,26 +173,32 @@ class MetricsApi(APIView):
             if len(set(group_by)) != len(group_by):
                 raise MetricQueryInvalid("group_by", "a dimension is repeated")
             filters = {d: _text(params, d) for d in DIMENSION_BITS if d in params}
+            corrected = _flag(params, "corrected")
             spec = metric_spec_get(project=project, name=metric)
             if spec is None:
                 raise MetricQueryInvalid("metric", f"no metric {metric!r} in this project")
-            series = metric_series(
-                project=project,
-                metric=metric,
-                start=start,
-                end=end,
-                interval=interval,
-                group_by=group_by,
-                filters=filters,
-                spec=spec,
-            )
+            query = {
+                "project": project,
+                "metric": metric,
+                "start": start,
+                "end": end,
+                "interval": interval,
+                "group_by": group_by,
+                "filters": filters,
+                "spec": spec,
+            }
+            window = None
+            if corrected:
+                series, window = metric_series_corrected(**query)
+            else:
+                series = metric_series(**query)
         except (MetricQueryInvalid, MetricQueryError) as exc:
             return error_response(str(exc), "invalid_parameter", 400, field=exc.field)
         stamps: dict[datetime, str] = {}  # the groups share their bucket times: format each once
         for s in series:
             for p in s.points:
                 if p.t not in stamps:
-                    stamps[p.t] = p.t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                    stamps[p.t] = _iso(p.t)
         body = {
             "metric": metric,
             "interval": interval,
@@ -169,6 +214,16 @@ class MetricsApi(APIView):
                             "p50": p.p50,
                             "p95": p.p95,
                             "p99": p.p99,
+                            **(
+                                {
+                                    "corrected_pass_rate": p.corrected_pass_rate,
+                                    "ci_low": p.ci_low,
+                                    "ci_high": p.ci_high,
+                                    "n_labeled": p.n_labeled,
+                                }
+                                if corrected
+                                else {}
+                            ),
                         }
                         for p in s.points
                     ],
@@ -176,4 +231,6 @@ class MetricsApi(APIView):
                 for s in series
             ],
         }
+        if window is not None:
+            body["correction"] = {"labels_from": _iso(window[0]), "labels_to": _iso(window[1]), "confidence": 0.95}
         return Response(body)

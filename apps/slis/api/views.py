@@ -50,6 +50,12 @@ class SliInputSerializer(serializers.Serializer):
         default=dict,
         help_text="dimension: value, among route, environment, model, prompt_version",
     )
+    use_corrected = serializers.BooleanField(
+        required=False,
+        help_text="a judged pass_rate/fail_rate: use the bias-corrected rate once corrected_min_labels labeled "
+        "random-sample traces back it (raw below that)",
+    )
+    corrected_min_labels = serializers.IntegerField(required=False, min_value=2, max_value=1_000_000)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if self.partial or data.get("template"):
@@ -67,6 +73,8 @@ class SliOutputSerializer(serializers.Serializer):
     aggregation = serializers.CharField()
     filters = serializers.DictField(child=serializers.CharField())
     template = serializers.CharField()
+    use_corrected = serializers.BooleanField()
+    corrected_min_labels = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
 
@@ -98,6 +106,8 @@ class SlisApi(APIView):
                     metric=data["metric"],
                     aggregation=data["aggregation"],
                     filters=data.get("filters") or {},
+                    use_corrected=data.get("use_corrected", False),
+                    corrected_min_labels=data.get("corrected_min_labels", 30),
                 )
         except ValidationError as exc:
             return validation_error_response(exc)
