@@ -94,6 +94,7 @@ class Session:
     question: str = ""
     phrasing: int = 0
     asked: list[str] = field(default_factory=list)
+    last_step: str = ""  # what the user did after the previous answer (regenerate, rephrase, follow_up)
     done: bool = False
 
 
@@ -176,7 +177,7 @@ class Script:
     def _plan_next(self, session: Session, reaction: Reaction, at: float) -> None:
         session.turn += 1
         session.asked.append(session.question)
-        step = reaction.next_step
+        step = session.last_step = reaction.next_step
         if step in ("end", "abandon") or session.turn >= MAX_TURNS:
             session.done = True
             return

@@ -69,6 +69,7 @@ class SimulationStats:
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (route, version, outcome)
     feedback: Counter[str] = field(default_factory=Counter)
     next_steps: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)  # turns sent as a regenerate or rephrase of the last
     offline_runs: list[dict[str, Any]] = field(default_factory=list)
     offline_posted: int = 0
     trace_ids: list[str] = field(default_factory=list)
@@ -176,6 +177,8 @@ class Simulator:
             self._sessions.append(session)
             if len(self._sessions) > MAX_OPEN_SESSIONS:  # the oldest conversation is left: its user walked away
                 self._sessions.pop(0)
+        if session.last_step in ("regenerate", "rephrase"):
+            self.stats.retries[session.last_step] += 1
         turn = self.script.turn_play(session, at)
         if session.done:
             self._sessions.remove(session)

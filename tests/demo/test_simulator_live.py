@@ -53,7 +53,8 @@ def simulator(live_server, project, *, script: Script, rate: float, speed: float
 
 def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server, project, celery_worker, caplog):
     caplog.set_level(logging.INFO, logger="apps.demo.simulator")
-    script = Script(bank_load(), seed=21, rollout=Rollout(after_seconds=1e9))
+    # Regressed from the start: enough bad answers in 80 requests for users to retry and rephrase.
+    script = Script(bank_load(), seed=21, rollout=Rollout(after_seconds=0))
     stats = simulator(live_server, project, script=script, rate=20, speed=30).run(max_requests=80)
     settled(project, stats.requests)
     traces = Trace.objects.filter(project=project)
@@ -77,6 +78,18 @@ def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server
     explicit = Counter(Feedback.objects.filter(project=project, source="explicit").values_list("kind", flat=True))
     assert explicit == +stats.feedback and sum(explicit.values()) > 5
     assert not Feedback.objects.filter(project=project, trace_pk__isnull=True).exists()
+    # The implicit detectors find the users' retries in the sessions' turns.
+    deadline = time.monotonic() + 30
+    inferred: Counter[str] = Counter()
+    while time.monotonic() < deadline:
+        inferred = Counter(Feedback.objects.filter(project=project, source="inferred").values_list("kind", flat=True))
+        if inferred["regenerate"] >= stats.retries["regenerate"] and inferred["rephrase"] >= 1:
+            break
+        time.sleep(1)
+    print(f"\nretries sent {dict(stats.retries)}; inferred {dict(inferred)}")
+    assert stats.retries["regenerate"] >= 1 and stats.retries["rephrase"] >= 1
+    assert inferred["regenerate"] >= stats.retries["regenerate"]
+    assert inferred["rephrase"] >= 1
     # The server on main has no offline-runs endpoint yet: the simulator says so and carries on.
     assert stats.offline_posted == 0 and "offline runs not available" in caplog.text
 
