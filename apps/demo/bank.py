@@ -31,7 +31,8 @@ class Topic:
     route: str
     name: str
     docs: tuple[Doc, ...]
-    questions: tuple[str, ...]  # the first is the plain phrasing; the others are rephrasings of it
+    questions: tuple[str, ...]  # how customers open on this topic; the first is the plainest
+    rephrasings: tuple[str, ...]  # questions[i] asked again in other words, after an answer that missed
     good: str
     ungrounded: str
 
@@ -76,6 +77,7 @@ def bank_load(path: Path = BANK_PATH) -> Bank:
                 name=item["topic"],
                 docs=tuple(Doc(d["id"], d["content"]) for d in item["docs"]),
                 questions=tuple(item["questions"]),
+                rephrasings=tuple(item["rephrasings"]),
                 good=item["good"],
                 ungrounded=item["ungrounded"],
             )

@@ -95,6 +95,8 @@ class Session:
     phrasing: int = 0
     asked: list[str] = field(default_factory=list)
     last_step: str = ""  # what the user did after the previous answer (regenerate, rephrase, follow_up)
+    answered_ns: int = 0  # when the previous answer ended (Unix ns): the next turn starts after it
+    last_trace_id: str = ""  # the previous answer's trace, which a retry reacts to
     done: bool = False
 
 
@@ -188,7 +190,11 @@ class Script:
                 return
             self._ask(session, session.topics[0], phrasing=0)
         elif step == "rephrase":
-            self._ask(session, session.topics[0], phrasing=session.phrasing + 1)
+            topic = session.topics[0]
+            if session.question == topic.questions[session.phrasing]:
+                session.question = topic.rephrasings[session.phrasing]  # the same question in other words
+            else:
+                self._ask(session, topic, phrasing=session.phrasing + 1)  # rephrased already: another opening
         # regenerate: the same question again
         session.due = at + reaction.think_seconds
 

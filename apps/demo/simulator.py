@@ -19,6 +19,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
 
 from apps.demo.bank import Bank
 from apps.demo.scenario import Script, Session, Turn
@@ -70,6 +71,7 @@ class SimulationStats:
     feedback: Counter[str] = field(default_factory=Counter)
     next_steps: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)  # turns sent as a regenerate or rephrase of the last
+    retried: dict[str, list[str]] = field(default_factory=dict)  # kind → the traces users retried
     offline_runs: list[dict[str, Any]] = field(default_factory=list)
     offline_posted: int = 0
     trace_ids: list[str] = field(default_factory=list)
@@ -168,7 +170,10 @@ class Simulator:
 
     def request_play(self, at: float) -> Turn:
         """Serve one due turn of an open session, or a new session's first: send its spans and queue its votes."""
-        due = [s for s in self._sessions if s.due <= at]
+        # A user reacts once the previous answer has arrived, however fast the script runs (a turn never starts in
+        # the future: the implicit detectors read only turns that have started).
+        now_ns = time.time_ns()
+        due = [s for s in self._sessions if s.due <= at and s.answered_ns <= now_ns]
         if due:
             session = min(due, key=lambda s: s.due)
         else:
@@ -179,10 +184,12 @@ class Simulator:
                 self._sessions.pop(0)
         if session.last_step in ("regenerate", "rephrase"):
             self.stats.retries[session.last_step] += 1
+            self.stats.retried.setdefault(session.last_step, []).append(session.last_trace_id)
         turn = self.script.turn_play(session, at)
         if session.done:
             self._sessions.remove(session)
-        trace_id = self.spans_send(turn)
+        trace_id, session.answered_ns = self.spans_send(turn, not_before_ns=session.answered_ns)
+        session.last_trace_id = trace_id
         self._votes_queue(turn, trace_id)
         self.stats.requests += 1
         self.stats.by_slice[(turn.route, turn.prompt_version)] += 1
@@ -200,11 +207,13 @@ class Simulator:
 
     # -- what goes on the wire -----------------------------------------------------------------------------------
 
-    def spans_send(self, turn: Turn) -> str:
-        """Record one request as a root span, a retrieval span and a chat span (OTel GenAI conventions)."""
-        end_ns = time.time_ns()
+    def spans_send(self, turn: Turn, *, not_before_ns: int = 0) -> tuple[str, int]:
+        """Record one request as a root span, a retrieval span and a chat span (OTel GenAI conventions); return
+        its trace id and end. It ends now, or starts just after `not_before_ns` (the session's previous answer)
+        when sped-up think times would make it overlap."""
         total_ns = (turn.retrieval_ms + turn.llm_ms + 30) * 1_000_000
-        start_ns = end_ns - total_ns
+        start_ns = max(time.time_ns() - total_ns, not_before_ns + 1_000_000)
+        end_ns = start_ns + total_ns
         system_prompt = self.script.bank.system_prompts.get(turn.prompt_version, "")
         root = self.tracer.start_span(
             "support_answer",
@@ -240,6 +249,7 @@ class Simulator:
                 ),
             },
         )
+        retrieval.set_status(Status(StatusCode.OK))
         retrieval.end(end_time=retrieval_end)
         llm_start = retrieval_end + 10_000_000
         context_text = "\n".join(f"[{i}] {doc.content}" for i, doc in enumerate(turn.topic.docs, start=1))
@@ -280,9 +290,11 @@ class Simulator:
                 ),
             },
         )
+        llm.set_status(Status(StatusCode.OK))
         llm.end(end_time=llm_start + turn.llm_ms * 1_000_000)
+        root.set_status(Status(StatusCode.OK))
         root.end(end_time=end_ns)
-        return f"{root.get_span_context().trace_id:032x}"
+        return f"{root.get_span_context().trace_id:032x}", end_ns
 
     def _votes_queue(self, turn: Turn, trace_id: str) -> None:
         base = {"trace_id": trace_id, "user_id": turn.user_id}

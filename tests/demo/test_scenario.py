@@ -10,6 +10,7 @@ from apps.demo.bank import GOOD, REFUSAL, UNGROUNDED, bank_load
 from apps.demo.scenario import MODELS, ROUTE_WEIGHTS, Rollout, Script, Turn
 from apps.evaluators.checks import CHECKS
 from apps.evaluators.subject import Document, Subject
+from apps.feedback.inference.detectors import LexicalScorer, rephrase_decide
 
 
 def play(script: Script, *, requests: int, step: float = 2.0) -> list[Turn]:
@@ -35,7 +36,7 @@ def check(name: str, answer: str, docs: list[Document]) -> tuple[bool | None, st
 def test_every_bank_answer_is_what_it_claims_to_the_programmatic_checks():
     bank = bank_load()
     topics = [t for ts in bank.topics.values() for t in ts]
-    assert len(topics) >= 15 and all(len(t.questions) >= 3 for t in topics)
+    assert len(topics) >= 15 and all(len(t.questions) == len(t.rephrasings) >= 3 for t in topics)
     for topic in topics:
         docs = [Document(id=d.id, content=d.content) for d in topic.docs]
         assert check("grounding", topic.good, docs)[0] is True, topic.name
@@ -44,6 +45,20 @@ def test_every_bank_answer_is_what_it_claims_to_the_programmatic_checks():
         assert check("grounding", topic.ungrounded, docs) == (False, "ungrounded"), topic.name
     for refusal in bank.refusals:
         assert check("refusal", refusal, [])[0] is False, refusal
+
+
+def test_the_banks_rephrasings_read_as_rephrasings_to_the_implicit_detector():
+    scorer = LexicalScorer()
+    pairs = [
+        (q, r)
+        for ts in bank_load().topics.values()
+        for t in ts
+        for q, r in zip(t.questions, t.rephrasings, strict=True)
+    ]
+    decided = [
+        rephrase_decide(q, r, score).is_rephrase for (q, r), score in zip(pairs, scorer.score(pairs), strict=True)
+    ]
+    assert sum(decided) / len(decided) > 0.85  # a few are left for the lexical reading to miss, as real users do
 
 
 def test_the_script_sends_every_route_both_models_and_multi_turn_sessions():
@@ -75,6 +90,9 @@ def test_users_retry_rephrase_and_abandon_bad_answers_and_vote_on_them():
                 assert later.question == earlier.question
             elif earlier.reaction.next_step == "rephrase":
                 assert later.topic == earlier.topic and later.question != earlier.question
+                if earlier.question in earlier.topic.questions:
+                    index = earlier.topic.questions.index(earlier.question)
+                    assert later.question == earlier.topic.rephrasings[index]
     down = Counter(t.outcome for t in turns if t.reaction.thumbs == "thumbs_down")
     total = Counter(t.outcome for t in turns)
     assert down[REFUSAL] / total[REFUSAL] > 0.3 > 0.05 > down[GOOD] / total[GOOD]

@@ -11,51 +11,21 @@ import pytest
 from apps.demo.bank import bank_load
 from apps.demo.judge_server import DemoServer
 from apps.demo.scenario import Rollout, Script
-from apps.demo.services import demo_configure, simulator_keys_issue
-from apps.demo.simulator import Control, Simulator
+from apps.demo.services import demo_configure
 from apps.feedback.models import Feedback
 from apps.scores.models import Score
 from apps.slis.models import AlertState
-from apps.traces.models import IngestBatch, Span, Trace
-from config.celery import app as celery_app
+from apps.traces.models import Span, Trace
+from tests.demo.helpers import beats_until, settled, simulator_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SETTLE_SECONDS = 90
-
-
-def settled(project, requests: int) -> None:
-    """Wait until every request is stored and its batch processed by the worker (evaluators, feedback links)."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while time.monotonic() < deadline:
-        stored = Trace.objects.filter(project=project).count()
-        open_batches = IngestBatch.objects.filter(
-            project=project, state__in=[IngestBatch.State.PENDING, IngestBatch.State.RUNNING]
-        ).exists()
-        if stored == requests and not open_batches:
-            return
-        time.sleep(0.5)
-    pytest.fail(f"{stored} of {requests} traces stored after {SETTLE_SECONDS} s")
-
-
-def simulator(live_server, project, *, script: Script, rate: float, speed: float) -> Simulator:
-    keys = simulator_keys_issue(project=project)
-    return Simulator(
-        bank=script.bank,
-        base_url=live_server.url,
-        api_key=keys.write,
-        feedback_key=keys.feedback,
-        rate=rate,
-        speed=speed,
-        script=script,
-        control=Control(poll_seconds=0.5),
-    )
 
 
 def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server, project, celery_worker, caplog):
     caplog.set_level(logging.INFO, logger="apps.demo.simulator")
     # Regressed from the start: enough bad answers in 80 requests for users to retry and rephrase.
     script = Script(bank_load(), seed=21, rollout=Rollout(after_seconds=0))
-    stats = simulator(live_server, project, script=script, rate=20, speed=30).run(max_requests=80)
+    stats = simulator_for(live_server, project, script=script, rate=20, speed=30).run(max_requests=80)
     settled(project, stats.requests)
     traces = Trace.objects.filter(project=project)
     assert traces.count() == stats.requests == 80
@@ -65,7 +35,7 @@ def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server
     assert traces.exclude(session_id="").count() == 80 and traces.exclude(user_id="").count() == 80
     sessions = Counter(traces.values_list("session_id", flat=True))
     assert stats.sessions == len(sessions) < 80 and max(sessions.values()) >= 2  # multi-turn conversations
-    assert all(t.input_text and t.output_text and t.cost for t in traces)
+    assert all(t.input_text and t.output_text and t.cost and t.status == "ok" for t in traces)
     spans = Counter(Span.objects.filter(project=project).values_list("kind", flat=True))
     assert spans["retrieval"] == spans["llm"] == 80
     assert all(s.documents for s in Span.objects.filter(project=project, kind="retrieval"))
@@ -83,13 +53,13 @@ def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server
     inferred: Counter[str] = Counter()
     while time.monotonic() < deadline:
         inferred = Counter(Feedback.objects.filter(project=project, source="inferred").values_list("kind", flat=True))
-        if inferred["regenerate"] >= stats.retries["regenerate"] and inferred["rephrase"] >= 1:
+        if inferred["regenerate"] >= stats.retries["regenerate"] and inferred["rephrase"] >= stats.retries["rephrase"]:
             break
         time.sleep(1)
-    print(f"\nretries sent {dict(stats.retries)}; inferred {dict(inferred)}")
     assert stats.retries["regenerate"] >= 1 and stats.retries["rephrase"] >= 1
-    assert inferred["regenerate"] >= stats.retries["regenerate"]
-    assert inferred["rephrase"] >= 1
+    regenerated = set(Feedback.objects.filter(project=project, kind="regenerate").values_list("trace_id", flat=True))
+    assert set(stats.retried["regenerate"]) <= regenerated  # each on the answer the user asked again for
+    assert inferred["rephrase"] >= max(1, stats.retries["rephrase"] / 2)  # the lexical reading misses a few
     # The server on main has no offline-runs endpoint yet: the simulator says so and carries on.
     assert stats.offline_posted == 0 and "offline runs not available" in caplog.text
 
@@ -103,18 +73,11 @@ def test_accelerated_rollout_fires_the_sliced_alert_for_that_slice_only(live_ser
         assert configured.notes == [] and configured.channel is not None
         # 180 script seconds in at 36x: the rollout comes 5 s into a 20 s run.
         script = Script(bank_load(), seed=4, rollout=Rollout(after_seconds=180))
-        stats = simulator(live_server, project, script=script, rate=6, speed=36).run(duration=20)
+        stats = simulator_for(live_server, project, script=script, rate=6, speed=36).run(duration=20)
         assert 20 <= (stats.regressed_after_requests or 0) <= 40
         settled(project, stats.requests)
-        deadline = time.monotonic() + 60
-        while not receiver.alerts and time.monotonic() < deadline:
-            celery_app.send_task("scores.rollups_drain")
-            celery_app.send_task("slis.rules_evaluate")
-            time.sleep(2)
-        for _ in range(2):  # more beats over the same data: no other slice joins, nothing repeats
-            celery_app.send_task("scores.rollups_drain")
-            celery_app.send_task("slis.rules_evaluate")
-            time.sleep(2)
+        # Beats until the webhook hears, then more over the same data: no other slice joins, nothing repeats.
+        beats_until(lambda: receiver.alerts)
     finally:
         receiver.stop()
     assert len(receiver.alerts) == 1, [a.get("message") for a in receiver.alerts]

@@ -7,8 +7,18 @@ from django.urls import reverse
 
 from apps.demo.models import DemoSimulation
 from apps.demo.services import simulation_should_run
+from apps.projects.models import Membership
+from apps.projects.services import project_create
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(alice, bob):
+    """The demo project (the banner shows on it only), alice its admin and bob a viewer."""
+    demo = project_create(name="Demo", slug="demo", owner=alice)
+    Membership.objects.create(project=demo, user=bob, role=Membership.Role.VIEWER)
+    return demo
 
 
 @pytest.fixture
@@ -24,6 +34,10 @@ def test_the_banner_shows_on_a_simulated_projects_pages_only(client, alice, proj
     client.force_login(alice)
     page = client.get(reverse("slis:list", kwargs={"project_slug": project.slug})).content.decode()
     assert 'id="demo-banner"' in page and "Stop simulated traffic" in page and "demo judge" in page
+    other = project_create(name="Other", owner=alice)
+    DemoSimulation.objects.create(project=other)  # simulated with --project: no banner outside the demo project
+    page = client.get(reverse("slis:list", kwargs={"project_slug": other.slug})).content.decode()
+    assert 'id="demo-banner"' not in page
     simulated.delete()
     page = client.get(reverse("slis:list", kwargs={"project_slug": project.slug})).content.decode()
     assert 'id="demo-banner"' not in page

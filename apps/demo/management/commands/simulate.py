@@ -33,7 +33,7 @@ class Command(BaseCommand):
             "--speed", type=float, default=1.0, help="run the script this many times faster (think times, rollout)"
         )
         parser.add_argument(
-            "--regress-after", type=float, default=180.0, help="script seconds before the rollout (default 180)"
+            "--regress-after", type=float, default=120.0, help="script seconds before the rollout (default 120)"
         )
         parser.add_argument("--url", default="", help="Sightline's address (default http://127.0.0.1:$PORT)")
         parser.add_argument("--seed", type=int, default=13, help="random seed of the script")
@@ -48,6 +48,7 @@ class Command(BaseCommand):
         if project is None:
             raise CommandError(f"no project with the slug {options['project']!r}")
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the progress lines
         base_url = options["url"] or f"http://127.0.0.1:{env('PORT', '8000')}"
         keys = simulator_keys_issue(project=project)
         rollout = Rollout(after_seconds=options["regress_after"])
