@@ -60,6 +60,42 @@ def offline_run_for(script: Script, *, prompt_version: str, model: str) -> dict[
     }
 
 
+def chat_attributes(turn: Turn, system_prompt: str) -> dict[str, Any]:
+    """Return a chat span's attributes in the GenAI conventions: models, usage, cost, and the messages as JSON."""
+    context_text = "\n".join(f"[{i}] {doc.content}" for i, doc in enumerate(turn.topic.docs, start=1))
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": turn.request_model,
+        "gen_ai.response.model": turn.model,
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.conversation.id": turn.session_id,
+        "gen_ai.usage.input_tokens": turn.input_tokens,
+        "gen_ai.usage.output_tokens": turn.output_tokens,
+        "gen_ai.usage.cost": turn.cost,
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.system_instructions": json.dumps([{"type": "text", "content": system_prompt}]),
+        "gen_ai.input.messages": json.dumps(
+            [
+                {
+                    "role": "system",
+                    "parts": [{"type": "text", "content": f"{system_prompt}\n\n{context_text}"}],
+                },
+                {"role": "user", "parts": [{"type": "text", "content": turn.question}]},
+            ]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": turn.answer}],
+                    "finish_reason": "stop",
+                }
+            ]
+        ),
+    }
+
+
 @dataclass
 class SimulationStats:
     """What a run sent: requests per (route, prompt version) and outcome, feedback per kind, offline runs."""
@@ -252,43 +288,12 @@ class Simulator:
         retrieval.set_status(Status(StatusCode.OK))
         retrieval.end(end_time=retrieval_end)
         llm_start = retrieval_end + 10_000_000
-        context_text = "\n".join(f"[{i}] {doc.content}" for i, doc in enumerate(turn.topic.docs, start=1))
         llm = self.tracer.start_span(
             f"chat {turn.request_model}",
             context=context,
             start_time=llm_start,
             kind=otel_trace.SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": turn.request_model,
-                "gen_ai.response.model": turn.model,
-                "gen_ai.request.temperature": 0.2,
-                "gen_ai.conversation.id": turn.session_id,
-                "gen_ai.usage.input_tokens": turn.input_tokens,
-                "gen_ai.usage.output_tokens": turn.output_tokens,
-                "gen_ai.usage.cost": turn.cost,
-                "gen_ai.response.finish_reasons": ["stop"],
-                "gen_ai.system_instructions": json.dumps([{"type": "text", "content": system_prompt}]),
-                "gen_ai.input.messages": json.dumps(
-                    [
-                        {
-                            "role": "system",
-                            "parts": [{"type": "text", "content": f"{system_prompt}\n\n{context_text}"}],
-                        },
-                        {"role": "user", "parts": [{"type": "text", "content": turn.question}]},
-                    ]
-                ),
-                "gen_ai.output.messages": json.dumps(
-                    [
-                        {
-                            "role": "assistant",
-                            "parts": [{"type": "text", "content": turn.answer}],
-                            "finish_reason": "stop",
-                        }
-                    ]
-                ),
-            },
+            attributes=chat_attributes(turn, system_prompt),
         )
         llm.set_status(Status(StatusCode.OK))
         llm.end(end_time=llm_start + turn.llm_ms * 1_000_000)
