@@ -332,6 +332,17 @@ def simulator_keys_issue(*, project: Project) -> SimulatorKeys:
     return SimulatorKeys(write=write, feedback=feedback)
 
 
+def simulation_start(*, project: Project) -> None:
+    """Ready the project's switch for a new simulator run: its script starts before the rollout again."""
+    simulation, _ = DemoSimulation.objects.get_or_create(project=project)
+    DemoSimulation.objects.filter(id=simulation.id).update(regressed_at=None, rollout={}, requests_sent=0)
+
+
+def simulation_progress(*, project_id: int, requests_sent: int) -> None:
+    """Record how many requests the simulator has sent (shown on the banner)."""
+    DemoSimulation.objects.filter(project_id=project_id).update(requests_sent=requests_sent)
+
+
 def simulation_should_run(*, project_id: int, requests_sent: int) -> bool:
     """Record the simulator's heartbeat and progress; return whether it should keep sending (the banner's flag)."""
     simulation, _ = DemoSimulation.objects.get_or_create(project_id=project_id)

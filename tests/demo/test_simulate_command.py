@@ -8,8 +8,10 @@ import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from apps.demo.bank import bank_load
+from apps.demo.models import DemoSimulation
 from apps.demo.scenario import Script
 from apps.demo.services import simulation_should_run
 from apps.projects.models import ApiKey
@@ -49,3 +51,21 @@ def test_the_simulator_pauses_while_stopped_and_goes_on_when_resumed(live_server
     worker.join(timeout=30)
     assert not worker.is_alive() and simulator.stats.requests == 5
     assert project.demo_simulation.heartbeat_at is not None  # the simulator polled the flag while it waited
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_runs_against_a_server_and_records_the_rollout(live_server, project):
+    DemoSimulation.objects.create(project=project, regressed_at=timezone.now(), rollout={"route": "/old"})
+    out = io.StringIO()
+    call_command(
+        "simulate",
+        *("--project", project.slug, "--url", live_server.url, "--rate", "10", "--duration", "2"),
+        *("--speed", "60", "--regress-after", "60"),
+        stdout=out,
+    )
+    assert "rollout: prompt version v4 replaces v3 on /support/billing" in out.getvalue()
+    simulation = DemoSimulation.objects.get(project=project)
+    assert simulation.rollout == {"route": "/support/billing", "prompt_version": "v4", "previous": "v3"}
+    assert simulation.regressed_at is not None and simulation.requests_sent > 0
+    keys = ApiKey.objects.filter(project=project, name__startswith="demo simulator", revoked_at__isnull=True)
+    assert sorted(keys.values_list("scope", flat=True)) == ["feedback", "write"]

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 import pytest
+from django.urls import Resolver404, resolve
 
 from apps.demo.bank import bank_load
 from apps.demo.judge_server import DemoServer
@@ -60,8 +61,22 @@ def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server
     regenerated = set(Feedback.objects.filter(project=project, kind="regenerate").values_list("trace_id", flat=True))
     assert set(stats.retried["regenerate"]) <= regenerated  # each on the answer the user asked again for
     assert inferred["rephrase"] >= max(1, stats.retries["rephrase"] / 2)  # the lexical reading misses a few
-    # The server on main has no offline-runs endpoint yet: the simulator says so and carries on.
-    assert stats.offline_posted == 0 and "offline runs not available" in caplog.text
+    # The offline run of each version it ships (v3 at the start, v4 at the rollout) is posted; a server without
+    # the offline-runs endpoint answers 404, and the simulator says so and carries on.
+    assert [r["prompt_version"] for r in stats.offline_runs] == ["v3", "v4"]
+    if offline_runs_served():
+        assert stats.offline_posted == 2
+    else:
+        assert stats.offline_posted == 0 and "offline runs not available" in caplog.text
+
+
+def offline_runs_served() -> bool:
+    """Whether this server has POST /api/v1/offline-runs (issue 11); the simulator must work with and without."""
+    try:
+        resolve("/api/v1/offline-runs")
+    except Resolver404:
+        return False
+    return True
 
 
 def test_accelerated_rollout_fires_the_sliced_alert_for_that_slice_only(live_server, project, celery_worker, settings):

@@ -12,7 +12,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.demo.bank import bank_load
 from apps.demo.scenario import Rollout, Script
-from apps.demo.services import simulation_rolled_out, simulation_should_run, simulator_keys_issue
+from apps.demo.services import (
+    simulation_progress,
+    simulation_rolled_out,
+    simulation_should_run,
+    simulation_start,
+    simulator_keys_issue,
+)
 from apps.demo.simulator import Control, SimulationStats, Simulator
 from apps.projects.models import Project
 from config.settings import env
@@ -51,6 +57,7 @@ class Command(BaseCommand):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the progress lines
         base_url = options["url"] or f"http://127.0.0.1:{env('PORT', '8000')}"
         keys = simulator_keys_issue(project=project)
+        simulation_start(project=project)
         rollout = Rollout(after_seconds=options["regress_after"])
         script = Script(bank_load(), seed=options["seed"], rollout=rollout)
         every = max(1, int(options["rate"] * 60))  # a progress line about once a minute
@@ -84,4 +91,5 @@ class Command(BaseCommand):
             f"against {base_url}"
         )
         stats = simulator.run(duration=options["duration"] or None)
+        simulation_progress(project_id=project.id, requests_sent=stats.requests)
         self.stdout.write(f"done: {stats.requests} requests, {sum(stats.feedback.values())} feedback items")
