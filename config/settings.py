@@ -219,6 +219,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.projects.context_processors.current_project",
+                "apps.demo.context_processors.demo_simulation",
             ],
             # {% partialdef %} everywhere without {% load partials %} (core in Django 6).
             "builtins": ["template_partials.templatetags.partials"],
@@ -460,6 +461,11 @@ JUDGE_ALLOWED_HOSTS = env_list("JUDGE_ALLOWED_HOSTS")
 # Alerting (apps/slis). Webhook and Slack hosts allowed although they resolve to a private/loopback address
 # (the tests list 127.0.0.1); everything else must be public. Links in notifications start with SITE_URL.
 ALERT_ALLOWED_HOSTS = env_list("ALERT_ALLOWED_HOSTS")
+
+# The live demo (apps/demo): `make run` simulates traffic for the demo project and starts the demo judge and
+# webhook receiver on 127.0.0.1:SIGHTLINE_DEMO_PORT. SIGHTLINE_DEMO=0 turns all of it off.
+SIGHTLINE_DEMO = env_bool("SIGHTLINE_DEMO", True)
+DEMO_SERVER_PORT = env_int("SIGHTLINE_DEMO_PORT", 8765)
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 # Deliveries: attempts before a notification is failed, and the retry backoff (base doubling, capped) in seconds.
 ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 6)

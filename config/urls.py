@@ -46,4 +46,5 @@ urlpatterns = [
     path("", include("apps.slis.urls")),
     path("", include("apps.projects.urls")),
     path("", include("apps.dashboards.urls")),
+    path("", include("apps.demo.urls")),
 ]

@@ -60,6 +60,12 @@ PG_SYSTEM_USER = "pgserver"
 CHROMIUM = Path("/usr/bin/chromium")
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 STOP_TIMEOUT = 20.0
+# The live demo's processes, started after the Procfile's unless SIGHTLINE_DEMO=0: the demo judge and webhook
+# receiver (127.0.0.1 only), and the simulated production traffic of the demo project.
+DEMO_PROCESSES = (
+    ("demo", ["python", "manage.py", "demo_server"]),
+    ("simulate", ["python", "manage.py", "simulate", "--project", "demo"]),
+)
 
 
 class RunnerError(Exception):
@@ -833,9 +839,31 @@ def cmd_bench(args: Sequence[str]) -> int:
         services.stop()
 
 
+def demo_enabled(environ: Mapping[str, str]) -> bool:
+    """Return whether `make run` plays the live demo (on unless SIGHTLINE_DEMO is 0/false/no/off)."""
+    return environ.get("SIGHTLINE_DEMO", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def demo_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment with 127.0.0.1 allowed for judges and alert webhooks, where the demo's live.
+
+    Only when the demo is on: its judge and webhook receiver listen on 127.0.0.1, which outbound calls refuse
+    unless listed. Hosts listed already are kept.
+    """
+    env = dict(environ)
+    if not demo_enabled(env):
+        return env
+    for name in ("JUDGE_ALLOWED_HOSTS", "ALERT_ALLOWED_HOSTS"):
+        hosts = [h.strip() for h in env.get(name, "").split(",") if h.strip()]
+        if "127.0.0.1" not in hosts:
+            env[name] = ",".join([*hosts, "127.0.0.1"])
+    return env
+
+
 def cmd_run(args: Sequence[str]) -> int:
-    """`run`: setup, collectstatic, seed_demo, then supervise web, worker and beat."""
+    """`run`: setup, collectstatic, seed_demo, then supervise web, worker and beat (and the live demo)."""
     services, env = setup()
+    env = demo_env(env)
     try:
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         login_lines = seed_demo(env)
@@ -849,13 +877,21 @@ def supervise_procfile(
 ) -> int:
     """Run the Procfile's processes under a Supervisor until stopped; print the banner once /healthz answers."""
     DATA.mkdir(exist_ok=True)  # beat keeps its schedule in .data/
-    specs = [ProcessSpec(name, resolve_argv(argv), env) for name, argv in parse_procfile(PROCFILE.read_text())]
+    specs = [ProcessSpec(name, resolve_argv(argv), env) for name, argv in run_processes(env)]
     host, port = env["HOST"], env["PORT"]
     supervisor = Supervisor(specs, watch=watch)
     url = f"http://{host}:{port}/"
     poll_host = "127.0.0.1" if host in {"0.0.0.0", "", "::", "[::]"} else host
     supervisor.on_ready(f"http://{poll_host}:{port}/healthz", banner(url, login_lines))
     return supervisor.run()
+
+
+def run_processes(env: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """Return the processes `make run` supervises: the Procfile's, then the live demo's unless it is off."""
+    processes = parse_procfile(PROCFILE.read_text())
+    if demo_enabled(env):
+        processes += [(name, list(argv)) for name, argv in DEMO_PROCESSES]
+    return processes
 
 
 def seed_demo(env: Mapping[str, str]) -> list[str]:
@@ -879,7 +915,7 @@ def banner(url: str, login_lines: Iterable[str]) -> str:
         "",
         f"Sightline is up: {url}",
         *(f"  {line}" for line in login_lines),
-        "  Ctrl-C stops web, worker and beat.",
+        "  Ctrl-C stops web, worker and beat (and the demo's simulator and judge).",
         "",
     ]
     return "\n".join(lines)

@@ -8,13 +8,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
-from apps.evaluators.services import evaluations_run
+from apps.demo.judge_server import DEMO_JUDGE_MODEL
+from apps.demo.models import DemoSimulation
+from apps.evaluators.models import Evaluator
+from apps.evaluators.selectors import sampled
+from apps.evaluators.services import EvaluatorSpec, evaluations_run, evaluator_create
 from apps.feedback.services import feedback_create
-from apps.projects.models import Project
-from apps.projects.services import demo_seed
+from apps.judges.models import Judge
+from apps.judges.services import judge_create
+from apps.projects.models import ApiKey, Membership, Project
+from apps.projects.services import api_key_create, api_key_revoke, demo_seed, membership_set
+from apps.review.models import Label
+from apps.review.services import LabelInput, label_record
+from apps.slis.models import AlertRule, Channel
+from apps.slis.services import alert_rule_create, channel_create, sli_create_from_template
 from apps.traces.models import Trace
 from apps.traces.native import native_trace_spans
 from apps.traces.services import spans_ingest
@@ -146,6 +159,8 @@ class DemoSetup:
     project: Project
     plaintext_key: str | None
     traces: int
+    labels: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def admin_password_generate() -> str:
@@ -170,7 +185,11 @@ def demo_setup(*, username: str, password: str = "", traces: int = 240) -> DemoS
             admin.save(update_fields=["password"])
         else:
             shown = ""
+    notes: list[str] = []
+    if settings.SIGHTLINE_DEMO:  # before the traces: the demo judge's evaluator grades them too
+        notes = demo_configure(project=seed.project, server_url=demo_server_url()).notes
     stored = demo_traces_seed(project=seed.project, count=traces)
+    labels = demo_labels_seed(project=seed.project) if settings.SIGHTLINE_DEMO else 0
     return DemoSetup(
         username=username,
         password=shown,
@@ -178,4 +197,170 @@ def demo_setup(*, username: str, password: str = "", traces: int = 240) -> DemoS
         project=seed.project,
         plaintext_key=seed.plaintext_key,
         traces=stored,
+        labels=labels,
+        notes=tuple(notes),
     )
+
+
+# -- the live demo: simulated traffic, the demo judge, SLIs and alerting, seeded labels -------------------------
+
+DEMO_JUDGE_NAME = "demo judge"
+DEMO_EVALUATOR_NAME = "faithfulness (demo judge)"
+DEMO_CHANNEL_NAME = "demo webhook"
+DEMO_RULE_NAME = "Refusal rate by route and prompt version"
+SIMULATOR_KEY_NAME = "demo simulator"
+SIMULATOR_FEEDBACK_KEY_NAME = "demo simulator (feedback)"
+DEMO_REVIEWER = "demo-reviewer"
+
+
+def demo_server_url() -> str:
+    """Return the demo server's base address (the demo judge and the demo webhook) on 127.0.0.1."""
+    return f"http://127.0.0.1:{settings.DEMO_SERVER_PORT}"
+
+
+@dataclass(frozen=True)
+class DemoConfigured:
+    """What demo_configure made or found: the judge (None when loopback judges are not allowed), the rule."""
+
+    judge: Judge | None
+    rule: AlertRule
+    channel: Channel | None
+    notes: list[str]
+
+
+def demo_configure(*, project: Project, server_url: str) -> DemoConfigured:
+    """Give the demo project its live parts once: the demo judge and its evaluator, SLIs, a sliced alert rule with
+    the demo webhook, and the simulator's switch. Parts that exist are kept; 127.0.0.1 must be allowed for the
+    judge (JUDGE_ALLOWED_HOSTS) and the webhook (ALERT_ALLOWED_HOSTS), or that part is skipped with a note."""
+    notes: list[str] = []
+    judge = Judge.objects.filter(project=project, name=DEMO_JUDGE_NAME).first()
+    if judge is None:
+        try:
+            judge = judge_create(
+                project=project, name=DEMO_JUDGE_NAME, base_url=f"{server_url}/v1", model=DEMO_JUDGE_MODEL
+            )
+        except ValidationError as exc:
+            notes.append(f"demo judge skipped: {'; '.join(exc.messages)}")
+    if judge is not None and not Evaluator.objects.filter(project=project, name=DEMO_EVALUATOR_NAME).exists():
+        spec = EvaluatorSpec(
+            name=DEMO_EVALUATOR_NAME,
+            kind=Evaluator.Kind.LLM_JUDGE,
+            config={"rubric": "faithfulness"},
+            filters={},
+            sample_rate=0.5,
+            judge=judge,
+        )
+        evaluator_create(project=project, spec=spec)
+    refusal = sli_create_from_template(project=project, template="refusal_rate")
+    for template in ("grounding_rate", "thumbs_down_rate", "p95_latency"):
+        sli_create_from_template(project=project, template=template)
+    channel = Channel.objects.filter(project=project, name=DEMO_CHANNEL_NAME).first()
+    if channel is None:
+        try:
+            channel = channel_create(
+                project=project, name=DEMO_CHANNEL_NAME, kind=Channel.Kind.WEBHOOK, target=f"{server_url}/webhook"
+            )
+        except ValidationError as exc:
+            notes.append(f"demo webhook skipped: {'; '.join(exc.messages)}")
+    rule = AlertRule.objects.filter(project=project, name=DEMO_RULE_NAME).first()
+    if rule is None:
+        rule = alert_rule_create(
+            project=project,
+            sli=refusal,
+            name=DEMO_RULE_NAME,
+            comparator=">",
+            threshold=0.15,
+            window="5m",
+            min_samples=10,
+            group_by=["route", "prompt_version"],
+            channels=[channel.id] if channel is not None else [],
+        )
+    DemoSimulation.objects.get_or_create(project=project)
+    return DemoConfigured(judge=judge, rule=rule, channel=channel, notes=notes)
+
+
+def demo_labels_seed(*, project: Project, count: int = 36, seed: int = 11) -> int:
+    """Label `count` seeded traces as a reviewer would (mostly right, a few slips), preferring those the demo judge
+    grades, so calibration and agreement have material from the first minute. Skipped once labels exist."""
+    if Label.objects.filter(project=project).exists():
+        return 0
+    reviewer = get_user_model().objects.filter(username=DEMO_REVIEWER).first()
+    if reviewer is None:
+        reviewer = get_user_model().objects.create_user(username=DEMO_REVIEWER, password=None)
+    membership_set(project=project, username=DEMO_REVIEWER, role=Membership.Role.REVIEWER)
+    rng = random.Random(seed)
+    traces = list(
+        Trace.objects.filter(project=project).order_by("trace_id").values_list("id", "trace_id", "output_text")
+    )
+    judged = [t for t in traces if sampled(trace_id=t[1], evaluator_name=DEMO_EVALUATOR_NAME, rate=0.5)]
+    # Reviewers look at failures more than a random sample would: bad answers first, then good ones.
+    bad = [t for t in judged if t[2] in BAD_ANSWERS]
+    good = [t for t in judged if t[2] not in BAD_ANSWERS]
+    chosen = bad[: count // 2] + good[: count - min(len(bad), count // 2)]
+    with transaction.atomic():
+        for trace_pk, trace_id, output in chosen:
+            truth_pass = output not in BAD_ANSWERS
+            verdict_pass = truth_pass if rng.random() > 0.06 else not truth_pass  # a reviewer slips now and then
+            categories = [] if verdict_pass else ["refusal" if "sorry" in output.lower() else "hallucination"]
+            label_record(
+                project=project,
+                user=reviewer,
+                trace_pk=trace_pk,
+                trace_id=trace_id,
+                data=LabelInput(verdict="pass" if verdict_pass else "fail", categories=categories),
+            )
+    return len(chosen)
+
+
+@dataclass(frozen=True)
+class SimulatorKeys:
+    """The simulator's keys for one run: a write key (OTLP, offline runs) and a feedback key."""
+
+    write: str
+    feedback: str
+
+
+def simulator_keys_issue(*, project: Project) -> SimulatorKeys:
+    """Issue the simulator fresh keys and revoke the ones its earlier runs held (their plaintext is gone)."""
+    old = ApiKey.objects.filter(
+        project=project, name__in=[SIMULATOR_KEY_NAME, SIMULATOR_FEEDBACK_KEY_NAME], revoked_at__isnull=True
+    )
+    for key_id in old.values_list("id", flat=True):
+        api_key_revoke(project=project, api_key_id=key_id)
+    write = api_key_create(project=project, name=SIMULATOR_KEY_NAME).plaintext
+    feedback = api_key_create(project=project, name=SIMULATOR_FEEDBACK_KEY_NAME, scope=ApiKey.Scope.FEEDBACK).plaintext
+    return SimulatorKeys(write=write, feedback=feedback)
+
+
+def simulation_start(*, project: Project) -> None:
+    """Ready the project's switch for a new simulator run: its script starts before the rollout again."""
+    simulation, _ = DemoSimulation.objects.get_or_create(project=project)
+    DemoSimulation.objects.filter(id=simulation.id).update(regressed_at=None, rollout={}, requests_sent=0)
+
+
+def simulation_progress(*, project_id: int, requests_sent: int) -> None:
+    """Record how many requests the simulator has sent (shown on the banner)."""
+    DemoSimulation.objects.filter(project_id=project_id).update(requests_sent=requests_sent)
+
+
+def simulation_should_run(*, project_id: int, requests_sent: int) -> bool:
+    """Record the simulator's heartbeat and progress; return whether it should keep sending (the banner's flag)."""
+    simulation, _ = DemoSimulation.objects.get_or_create(project_id=project_id)
+    DemoSimulation.objects.filter(id=simulation.id).update(heartbeat_at=timezone.now(), requests_sent=requests_sent)
+    return simulation.is_running
+
+
+def simulation_rolled_out(*, project_id: int, route: str, prompt_version: str, previous: str) -> None:
+    """Record that the scripted rollout happened (shown on the banner)."""
+    DemoSimulation.objects.filter(project_id=project_id).update(
+        regressed_at=timezone.now(),
+        rollout={"route": route, "prompt_version": prompt_version, "previous": previous},
+    )
+
+
+def simulation_set_running(*, project: Project, running: bool, by: str) -> bool:
+    """Start or stop the simulated traffic from the UI; return whether the flag changed."""
+    changed = DemoSimulation.objects.filter(project=project, is_running=not running).update(
+        is_running=running, stopped_by="" if running else by, updated_at=timezone.now()
+    )
+    return bool(changed)

@@ -177,6 +177,22 @@ def test_parse_procfile_returns_web_worker_beat(runner: ModuleType) -> None:
     assert processes[1][1][:4] == ["celery", "-A", "config", "worker"]
 
 
+def test_run_processes_add_the_live_demo_unless_it_is_off(runner: ModuleType) -> None:
+    names = [name for name, _ in runner.run_processes({})]
+    assert names == ["web", "worker", "beat", "demo", "simulate"]
+    assert dict(runner.run_processes({}))["simulate"][-2:] == ["--project", "demo"]
+    for off in ("0", "false", "off"):
+        assert [name for name, _ in runner.run_processes({"SIGHTLINE_DEMO": off})] == ["web", "worker", "beat"]
+
+
+def test_demo_env_allows_loopback_judges_and_webhooks_only_with_the_demo(runner: ModuleType) -> None:
+    env = runner.demo_env({"JUDGE_ALLOWED_HOSTS": "ollama.lan"})
+    assert env["JUDGE_ALLOWED_HOSTS"] == "ollama.lan,127.0.0.1" and env["ALERT_ALLOWED_HOSTS"] == "127.0.0.1"
+    assert runner.demo_env({"JUDGE_ALLOWED_HOSTS": "127.0.0.1"})["JUDGE_ALLOWED_HOSTS"] == "127.0.0.1"
+    off = runner.demo_env({"SIGHTLINE_DEMO": "0"})
+    assert "JUDGE_ALLOWED_HOSTS" not in off and "ALERT_ALLOWED_HOSTS" not in off
+
+
 def test_resolve_argv_points_at_the_venv(runner: ModuleType, tmp_path: Path) -> None:
     (tmp_path / "celery").touch()
     assert runner.resolve_argv(["celery", "-A", "config"], tmp_path) == [str(tmp_path / "celery"), "-A", "config"]

@@ -95,6 +95,7 @@ def app_env(django_db_setup: None) -> dict[str, str]:
         "HOST": "127.0.0.1",
         "PORT": str(_free_port()),
         "WEB_CONCURRENCY": "1",
+        "SIGHTLINE_DEMO": "0",  # web, worker and beat only: the demo's processes are tested in tests/demo
     }
 
 

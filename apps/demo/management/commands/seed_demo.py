@@ -39,6 +39,10 @@ class Command(BaseCommand):
         slug = result.project.slug
         if result.traces:
             self.stdout.write(f"Demo project '{slug}': {result.traces} traces from the last 24 h, scored.")
+        if result.labels:
+            self.stdout.write(f"Demo project '{slug}': {result.labels} human labels seeded (reviewer demo-reviewer).")
+        for note in result.notes:
+            self.stdout.write(f"Demo project '{slug}': {note}")
         if result.plaintext_key:
             self.stdout.write(f"Demo project '{slug}' API key: {result.plaintext_key}")
             self.stdout.write("Store the key now: only its hash is kept.")
