@@ -21,6 +21,7 @@ from apps.scores.selectors import MetricPoint, MetricSeries
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies, readable on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 THRESHOLD_COLOUR = "#B00020"
+MARKER_COLOUR = "#6B21A8"
 NONE_LABEL = "(none)"
 MAX_GROUPS = 12  # more slices than this are summed into "other" by the caller's choice of split; we cut here
 
@@ -30,6 +31,14 @@ class Threshold:
     """A horizontal line on a chart (an SLI objective), in the metric's own units (0.95 for 95 %)."""
 
     value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line on a chart at a moment (an evaluator's version change), with its label."""
+
+    at: datetime
     label: str
 
 
@@ -144,6 +153,7 @@ def series_figure(
     step: timedelta,
     link: Callable[[dict[str, str]], str] | None = None,
     thresholds: Sequence[Threshold] = (),
+    markers: Sequence[Marker] = (),
     bars: bool = False,
 ) -> go.Figure:
     """Draw each series' stats over every bucket of [start, end): a gap where a bucket has no data (0 for counts).
@@ -203,6 +213,13 @@ def series_figure(
             line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
             annotation={"text": threshold.label, "font": {"color": THRESHOLD_COLOUR, "size": 11}},
             annotation_position="top left",
+        )
+    for marker in markers:
+        fig.add_vline(
+            x=_x(marker.at),
+            line={"color": MARKER_COLOUR, "dash": "dot", "width": 1.5},
+            annotation={"text": marker.label, "font": {"color": MARKER_COLOUR, "size": 11}},
+            annotation_position="top right",
         )
     fig.update_layout(
         margin={"l": 8, "r": 8, "t": 8, "b": 8},
