@@ -226,14 +226,15 @@ KOREAN = [
     r"(?:도와|도움을 )(?:드릴|줄|드리기) 수(?:가|는)? 없",
     r"(?:답변(?:을|해)?|대답(?:을|해)?|안내(?:를|해)?|제공(?:을|해)?|처리(?:를|해)?|지원(?:을|해)?|알려) ?(?:드릴|드리기|줄|할) 수(?:가|는)? 없",
     r"(?:응답|답변|응할)(?:할|을 할)? 수(?:가|는)? 없",
-    r"(?:제|저의) (?:능력|권한|지원 범위|답변 범위|범위)(?:을|를|에서)? ?(?:벗어나|밖)",
-    r"(?:지원|답변|도움|안내) 범위(?:를|을)? ?(?:벗어나|밖)",
+    r"(?:제|저의) (?:능력|권한|지원 범위|답변 범위|범위)(?:을|를|에서)? ?(?:벗어[나납난]|밖)",
+    r"(?:지원|답변|도움|안내) 범위(?:를|을)? ?(?:벗어[나납난]|밖)",
     r"(?:AI|인공지능|언어 모델|AI 어시스턴트)(?:로서|이기 때문에|라서)[^.!?\n]{0,30}?(?:수 없|않|없습니다)",
     r"(?:정책|가이드라인|규정|이용 약관)(?:상|에 따라|에 의해|에 위배|을 위반|에 어긋)[^.!?\n]{0,30}?(?:수 없|어렵)",
-    r"(?:만|에 대해서만) (?:도와|답변해|안내해) 드릴 수 있",
+    r"(?:만|에 대해서만) (?:도와|답변해|안내해) ?드릴 수 있",
 ]
 CJK_RE = re.compile("|".join(f"(?:{p})" for p in JAPANESE + CHINESE + KOREAN), re.I)
 CJK_CHAR_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+CJK_QUOTE_RE = re.compile(r"「[^」\n]*」|『[^』\n]*』")
 CJK_SENTENCE_END_RE = re.compile(r"[。！？!?\n]+")
 CJK_PIVOT_RE = re.compile(
     r"但是|不过|不過|但您可以|您可以|你可以|建议您|建議您|可以尝试|可以嘗試|以下是|步骤|步驟|ただし|代わりに|できます|方法|手順|以下|"
@@ -257,7 +258,7 @@ DEFLECT_RE = re.compile(
     r"(?:mitarbeiter|support|kundendienst|kundenservice|menschlichen|kundenberater|berater|ansprechpartner)"
     r"|\b(?:entre em contato com|contate|fale com|procure)\s+(?:um |uma |o |a |nosso |nossa )?(?:atendente|suporte|agente|atendimento|"
     r"equipe|representante)"
-    r"|\b(?:contatta|contatti|si rivolga a|rivolgiti a|rivolgersi a)\s+(?:un |una |il |l'|lo |la |al |all')?(?:operatore|assistenza|"
+    r"|\b(?:contatta|contatti|contattare|si rivolga a|rivolgiti a|rivolgersi a)\s+(?:un |una |il |l'|lo |la |al |all')?(?:operatore|assistenza|"
     r"supporto|servizio clienti|consulente|team)"
     r"|\bneem (?:contact op met|contact met|dan contact op met)\s+(?:een |de |onze )?(?:klantenservice|medewerker|support|helpdesk)"
     r"|(?:担当者|オペレーター|カスタマーサポート|サポート窓口|お客様窓口|サポートセンター)(?:まで|に|へ)(?:お問い合わせ|ご連絡|ご相談)"
@@ -328,6 +329,7 @@ def detect_refusal(
 
 def _cjk_refusal(text: str, masked: str, partial_min_words: int) -> RefusalVerdict | None:
     """Find a Japanese, Chinese or Korean refusal in the opening; decide refusal or partial like the Latin path."""
+    masked = CJK_QUOTE_RE.sub(lambda m: " " * len(m.group()), masked)  # 「quoted」 words are not the model's
     match = CJK_RE.search(masked, 0, CJK_OPENING_CHARS)
     if match is None:
         return None
