@@ -215,12 +215,16 @@ def series_figure(
             annotation_position="top left",
         )
     for marker in markers:
-        fig.add_vline(
-            x=_x(marker.at),
+        # A shape and an annotation rather than add_vline: plotly's vline label placement needs a numeric x.
+        x = _x(marker.at)
+        fig.add_shape(
+            type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
             line={"color": MARKER_COLOUR, "dash": "dot", "width": 1.5},
-            annotation={"text": marker.label, "font": {"color": MARKER_COLOUR, "size": 11}},
-            annotation_position="top right",
-        )
+        )  # fmt: skip
+        fig.add_annotation(
+            x=x, y=1, xref="x", yref="paper", text=marker.label, showarrow=False, xanchor="left", yanchor="top",
+            font={"color": MARKER_COLOUR, "size": 11},
+        )  # fmt: skip
     fig.update_layout(
         margin={"l": 8, "r": 8, "t": 8, "b": 8},
         height=260,
