@@ -79,7 +79,8 @@ def test_creating_and_reconfiguring_are_in_the_history_too(project):
     evaluator = Evaluator.objects.get(project=project, name="not_empty")
     assert EvaluatorVersion.objects.filter(evaluator=evaluator, reason="created").count() == 1
     evaluator_update(
-        evaluator=evaluator, spec=EvaluatorSpec(name="not_empty", kind="not_empty", config={"allow_tool_calls": False}, filters={})
+        evaluator=evaluator,
+        spec=EvaluatorSpec(name="not_empty", kind="not_empty", config={"allow_tool_calls": False}, filters={}),
     )
     assert EvaluatorVersion.objects.filter(evaluator=evaluator, reason="config").count() == 1
 
