@@ -26,6 +26,7 @@ class Case:
     lang: str
     expected: str
     text: str
+    set: str = "first"  # "heldout": written after the patterns, measured before any fix (README)
 
 
 def load_cases() -> list[Case]:

@@ -13,11 +13,11 @@ checks together. So, in two steps over the first few hundred characters:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from apps.evaluators.checks.text import WORD_RE
 
 # The languages the refusal patterns cover.
 SUPPORTED = frozenset({"en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh", "ko"})
@@ -77,6 +77,13 @@ TELLING_LETTERS = {
 }  # fmt: skip
 
 
+TELLING_RE = re.compile("[" + "".join(TELLING_LETTERS) + "]")
+# A letter outside Basic Latin, Latin-1, Latin Extended-A/B and IPA: another script is present.
+NON_LATIN_LETTER_RE = re.compile(r"[^\W\d_\x00-\u024f\u1e00-\u1eff]")
+PUNCTUATION = ".,;:!?¡¿()[]{}\"'«»“”‘’…-–—*_/"
+MAX_WORDS = 40  # function words are frequent: 40 words decide as well as the whole text
+
+
 @dataclass(frozen=True, slots=True)
 class LanguageGuess:
     """A language code (ISO 639-1, a script name, or "und") and whether the refusal patterns cover it."""
@@ -95,7 +102,8 @@ class LanguageGuess:
 def detect_language(text: str) -> LanguageGuess:
     """Guess the language of text (its first SAMPLE_CHARS characters); "und" when there is too little to go on."""
     sample = text[:SAMPLE_CHARS]
-    if sample.isascii():
+    if sample.isascii() or not NON_LATIN_LETTER_RE.search(sample):
+        # Latin letters only (the common case): no per-character script count needed.
         return LanguageGuess(_latin_language(sample.lower()) if len(sample) >= MIN_LETTERS else "und")
     scripts: dict[str, int] = {}
     letters = 0
@@ -123,14 +131,14 @@ def detect_language(text: str) -> LanguageGuess:
 def _latin_language(lowered: str) -> str:
     """Return the Latin-script language with the most function-word and telling-letter hits ("und" for none)."""
     hits: dict[str, int] = {}
-    for word in WORD_RE.findall(lowered, 0, SAMPLE_CHARS)[:60]:
-        for lang in _WORD_LANGS.get(word, ()):
+    # Whitespace tokens with their punctuation stripped: several times faster than a Unicode word regex.
+    for token in lowered.split(None, MAX_WORDS)[:MAX_WORDS]:
+        for lang in _WORD_LANGS.get(token.strip(PUNCTUATION), ()):
             hits[lang] = hits.get(lang, 0) + 1
     if not lowered.isascii():
-        for char in lowered:
-            lang = TELLING_LETTERS.get(char)
-            if lang is not None:
-                hits[lang] = hits.get(lang, 0) + 1
+        for char in TELLING_RE.findall(lowered):
+            lang = TELLING_LETTERS[char]
+            hits[lang] = hits.get(lang, 0) + 1
     if not hits:
         return "und"
     best = max(hits.values())

@@ -63,7 +63,9 @@ ENGLISH = [
     r"my (?:scope|remit|capabilities|abilities|area|role|purview)|the scope of (?:what I|this chat|this assistant|my))",
     r"\bI(?:'m| am)? (?:only (?:able|here|designed|set up|allowed|permitted) to|can only) (?:help|assist|answer|discuss|talk about|support)\b",
     r"\bI(?:'d| would) (?:rather|prefer) not (?:to )?(?:help|answer|discuss|get into|provide|share|comment|go into)\b",
-    r"\b(?:isn't|is not|'s not) something I(?:'m| am)?\s*(?:able to|can|could|allowed to) (?:help|assist|do|answer|discuss|share)",
+    r"\b(?:isn't|is not|\w+'s not) (?:really |exactly |quite )?something I(?:'m| am)?\s*(?:able to|can|could|allowed to) "
+    r"(?:help|assist|do|answer|discuss|share)",
+    r"\bI(?:'ll| will|'m going to| am going to)? (?:have to|need to|must) pass on (?:this|that|your)\b",
     # Policy refusals: the assistant declining because a policy binds it, not a policy stated as an answer.
     r"\bpolic(?:y|ies)\b[^.!?\n]{0,40}?\b(?:(?:prevents?|prohibits?|forbids?|stops?|bars?|restricts?) me\b|"
     r"(?:doesn't|does not|don't|do not|won't) (?:allow|let|permit) me\b)",
@@ -106,8 +108,9 @@ GERMAN = [
     r"\bals (?:eine? )?(?:ki|künstliche intelligenz|sprachmodell|ki-assistent)\b[^.!?\n]{0,40}?\b(?:nicht|kein|keine)\b",
     r"\bich muss (?:das |dies |diese anfrage |ihre anfrage )?(?:leider )?ablehnen\b",
     r"\bich bin (?:leider )?nicht in der lage\b",
-    r"\b(?:dabei|damit|hierbei|hier|da|das) kann ich (?:ihnen |dir |euch )?(?:leider |hier |dabei |damit )*nicht"
-    r"\s+(?:weiter)?(?:helfen|behilflich|beantworten|unterstützen)",
+    r"\bkann ich (?:ihnen |dir |euch )?(?:leider |hier |dabei |damit |dazu )*nicht"
+    r"\s+(?:weiter)?(?:helfen|behilflich|beantworten|unterstützen|sagen|mitteilen|geben)",
+    r"\bdarf ich (?:ihnen |dir |euch )?(?:leider |hier |dazu |darüber )*(?:keine|nicht)\b",
     r"\b(?:das|dies|diese (?:anfrage|frage)) (?:liegt|fällt) (?:leider )?außerhalb\s+(?:meines|meiner|dessen|des)",
     r"\bich darf (?:ihnen |dir |euch )?(?:[^\W\d_]+\s+){0,3}?(?:leider )?(?:nicht|keine)\b",
     r"\bich kann (?:ihnen |dir )?(?:leider )?nur (?:bei|zu|fragen|auskunft)\b",
@@ -144,6 +147,7 @@ DUTCH = [
     r"\bik (?:mag|kan) (?:je |u )?(?:alleen|uitsluitend) (?:helpen|vragen)",
     r"\bik mag (?:je |u |jou )?(?:[^\W\d_]+\s+){0,3}?(?:helaas )?(?:niet|geen)\b",
     r"\bik ben (?:helaas )?niet in staat\b",
+    r"\bmag ik (?:je |u |jou )?(?:daar |hier |helaas |daarover )*(?:geen|niet)\b",
 ]
 REFUSAL_PATTERNS = ENGLISH + SPANISH + FRENCH + GERMAN + PORTUGUESE + ITALIAN + DUTCH
 # Every pattern starts with \b and a word character, so \b there is "no word character before, one after": testing
@@ -189,7 +193,7 @@ TRIGGER_WORDS = frozenset(
     dépasse cadre dehors uniquement seulement autorisé autorisée habilité habilitée censé censée interdisent
     empêchent permettent kann außerhalb darf nur richtlinien vorgaben regeln fora só somente apenas permissão
     consigo impedem permitem fuori oltre esula soltanto unicamente autorizzato autorizzata consentito grado
-    permettono consentono buiten alleen uitsluitend mag staat""".split()
+    permettono consentono buiten alleen uitsluitend mag staat pass""".split()
 )
 OPENING_CHARS = 1200
 CJK_OPENING_CHARS = 200  # about three sentences of CJK text
@@ -273,6 +277,21 @@ COURTESY_RE = re.compile(
     r"|申し訳|すみません|ありがとう|抱歉|对不起|對不起|谢谢|謝謝|죄송|감사",
     re.I,
 )
+# Beside a hand-off, a sentence that only says what cannot be done ("I'm not able to reset passwords over chat.")
+# adds no help either: declining and handing off is a refusal.
+DECLINE_RE = re.compile(
+    r"\b(?:can't|cannot|can not|unable to|not able to|not allowed to|not permitted to|no puedo|no podemos|"
+    r"ne (?:peux|pouvons) pas|kann (?:ich )?\w* ?nicht|não (?:posso|consigo)|non (?:posso|possiamo)|kan (?:ik )?\w* ?niet)\b"
+    r"|できません|无法|無法|不能|수 없",
+    re.I,
+)
+# Every DEFLECT_RE match contains one of these; substring tests skip the regex on almost every answer.
+DEFLECT_HINTS = (
+    "contact", "reach out", "touch with", "speak", "talk to", "call", "escalate", "transfer", "connect", "put you",
+    "contacta", "contacte", "comuníquese", "habla", "hable", "wenden", "wende dich", "kontaktier", "entre em",
+    "contate", "fale com", "procure", "contatt", "rivolg", "neem", "問い合わせ", "ご連絡", "ご相談", "联系", "聯繫",
+    "聯絡", "联络", "转人工", "轉人工", "문의", "연락", "연결",
+)  # fmt: skip
 DEFLECT_MAX_WORDS = 40
 CONTENT_WORDS_AFTER_DEFLECT = 6
 
@@ -357,7 +376,8 @@ def _cjk_units(text: str) -> int:
 
 def _deflection(masked: str, has_cjk: bool) -> RefusalVerdict | None:
     """Return a refusal when a short answer only hands the user to someone else ("Please contact a human agent.")."""
-    if DEFLECT_RE.search(masked) is None:
+    lowered = masked.lower()
+    if not any(hint in lowered for hint in DEFLECT_HINTS) or DEFLECT_RE.search(masked) is None:
         return None
     parts = (
         [p for p in CJK_SENTENCE_END_RE.split(masked) if p.strip()]
@@ -373,7 +393,9 @@ def _deflection(masked: str, has_cjk: bool) -> RefusalVerdict | None:
             if CONTACT_DETAIL_RE.search(part) or _cjk_units(part) > 25:
                 return None  # an address, number or a long instruction is help, not a hand-off
             phrase = phrase or part.strip()
-        elif not (COURTESY_RE.search(part) or FLUFF_RE.search(part) or CJK_FLUFF_RE.search(part)):
+        elif not (
+            COURTESY_RE.search(part) or FLUFF_RE.search(part) or CJK_FLUFF_RE.search(part) or DECLINE_RE.search(part)
+        ):
             content += _cjk_units(part)
     if content >= CONTENT_WORDS_AFTER_DEFLECT:
         return None
