@@ -18,7 +18,6 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-
 # The languages the refusal patterns cover.
 SUPPORTED = frozenset({"en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh", "ko"})
 NAMES = {
