@@ -675,6 +675,9 @@ def evaluator_rescore(*, evaluator: Evaluator, window: str, now: datetime | None
     """
     if window not in RESCORE_WINDOWS:
         raise ValidationError({"window": f"unknown window {window!r}; use {', '.join(RESCORE_WINDOWS)}"})
+    if evaluator.is_judge:
+        # A judge re-score costs model calls: that stays a deliberate backfill with a chosen range.
+        raise ValidationError({"evaluator": "one-click re-score is for programmatic evaluators; backfill a judge"})
     evaluator_version_sync(evaluator=evaluator)
     running = (
         Backfill.objects.filter(evaluator=evaluator, evaluator_version=evaluator.version)

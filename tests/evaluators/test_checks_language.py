@@ -60,3 +60,16 @@ def test_a_few_foreign_words_in_an_english_answer_stay_english():
 def test_kana_decides_japanese_over_chinese_characters():
     assert detect_language("北京到上海乘高铁需要四个半小时。").code == "zh"
     assert detect_language("東京駅から新幹線で二時間です。").code == "ja"  # mostly kanji, but the kana decide
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Turn on the router, then click on Settings.",
+        "Take a break and a walk before you retry.",
+        "Dan from billing sent a PDF to Ana in Porto.",
+        "Open Settings > Sync and switch on backup now.",
+    ],
+)
+def test_english_with_words_other_languages_share_stays_covered(text: str):
+    assert detect_language(text).supported

@@ -81,3 +81,8 @@ def test_corpus_figures_fall_when_the_labels_are_flipped():
     got = figures([*cases, *(c for c in load_cases() if c.expected == "unknown_language")])
     assert got["accuracy"] < 0.2
     assert got["precision"] < 0.2
+
+
+def test_no_answer_in_a_covered_language_is_called_unknown():
+    covered = [c for c in load_cases() if c.lang in LANGUAGES]
+    assert [c.id for c in covered if outcome(c.text) == "unknown_language"] == []

@@ -178,3 +178,19 @@ def test_a_version_change_draws_a_step_on_its_metric_chart(client, alice, projec
     # Another metric's chart carries no marker of the refusal evaluator.
     other = client.get(f"/p/{project.slug}/panels/series/", {"metric": "not_empty", "range": "24h"})
     assert "(logic)" not in unescape(other.content.decode())
+
+
+def test_the_sync_runs_on_beat():
+    import apps.evaluators.tasks  # noqa: F401 - registers the tasks, as the worker's autodiscovery does
+    from config.celery import app as celery_app
+
+    entry = celery_app.conf.beat_schedule["evaluator-versions-sync"]
+    assert entry["task"] in celery_app.tasks
+    assert entry["schedule"] <= timedelta(minutes=5)
+
+
+def test_a_judge_is_not_rescored_in_one_click(project):
+    judge_evaluator = Evaluator(project=project, name="helpful", kind=Evaluator.Kind.LLM_JUDGE)
+    with pytest.raises(ValidationError) as exc:
+        evaluator_rescore(evaluator=judge_evaluator, window="24h")
+    assert "evaluator" in exc.value.message_dict

@@ -36,7 +36,7 @@ MIN_LETTERS = 12  # below this a guess is noise ("OK", "42 €")
 # ("a", "de", "en", "la", "no", "se") are left out so they cannot tip a short text the wrong way.
 FUNCTION_WORDS: dict[str, str] = {
     "en": "the and you your is are was this that with for have has not can will would please here there "
-    "what which it's i'm don't can't we our they their be been of to",
+    "what which it's i'm don't can't we our they their be been of to a in on at by or as an if so my me do it",
     "es": "el los las del que es está están por para con una pero puedo puede usted tu más como muy también "
     "esto eso hay ser lo siento gracias sí ayudarte",
     "fr": "le les des est et je vous nous une pas pour avec dans sur que qui cette mais peux être il elle "
@@ -48,19 +48,21 @@ FUNCTION_WORDS: dict[str, str] = {
     "it": "il che è non per una sono gli della di mi posso può questo questa anche ma ti lei ho dispiace "
     "purtroppo grazie",
     "nl": "het een niet ik je u is dat van op voor met zijn maar kan wij ook dit deze er helaas bedankt graag",
-    "pl": "nie jest się że na w z do to jak ale mogę może przepraszam czy jestem",
-    "tr": "bir ve bu için ile değil ama çok daha ben sen size yardımcı olamam maalesef üzgünüm",
-    "sv": "och att är inte jag det som för med kan har på tyvärr ursäkta hjälpa",
-    "da": "og ikke jeg det er som til med kan har på desværre undskyld hjælpe",
-    "no": "og ikke jeg det er som til med kan har på dessverre beklager hjelpe",
-    "fi": "ja ei on että se en voi olen kanssa mutta valitettavasti pahoittelen auttaa",
-    "cs": "a je se na že to jsem nemohu bohužel omlouvám pomoci",
-    "ro": "și nu este că pe cu pentru sunt îmi pot această din pare rău",
-    "hu": "és nem az egy hogy van sajnos tudok segíteni ezzel",
-    "id": "dan yang tidak saya ini itu dengan untuk ada bisa maaf membantu anda",
-    "vi": "và không tôi là của có được này cho với xin lỗi giúp bạn",
-    "sw": "na ya kwa ni siwezi samahani kusaidia hilo hii",
-    "tl": "ang ng sa mga hindi ko ako po ka paumanhin makakatulong",
+    # The languages the patterns do not cover name themselves only with words that no covered language uses
+    # ("a", "on", "na", "je", "este" would turn English, Portuguese, French or Spanish text foreign).
+    "pl": "nie jest się że jak mogę może przepraszam czy jestem",
+    "tr": "bir ve bu için ile değil ama çok daha yardımcı olamam maalesef üzgünüm",
+    "sv": "och att är inte jag det för på tyvärr ursäkta hjälpa",
+    "da": "og ikke jeg det på desværre undskyld hjælpe",
+    "no": "og ikke jeg det på dessverre beklager hjelpe",
+    "fi": "ei että voi olen kanssa mutta valitettavasti pahoittelen auttaa",
+    "cs": "že jsem nemohu bohužel omlouvám pomoci",
+    "ro": "și că pentru sunt îmi această rău",
+    "hu": "és egy hogy sajnos tudok segíteni ezzel",
+    "id": "yang tidak saya ini itu dengan untuk ada bisa maaf membantu anda",
+    "vi": "và không tôi của có được này cho với xin lỗi giúp bạn",
+    "sw": "kwa siwezi samahani kusaidia hilo hii",
+    "tl": "ang ng mga hindi ako po paumanhin makakatulong",
 }
 _WORD_LANGS: dict[str, tuple[str, ...]] = {}
 for _lang, _words in FUNCTION_WORDS.items():
