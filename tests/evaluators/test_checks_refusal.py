@@ -195,6 +195,7 @@ HELPFUL = {
     "policy-as-an-answer": "Our policy doesn't cover items bought on sale, but you can exchange them within 14 days.",
     "japanese-cannot-return": "開封済みのソフトウェアは返品できませんが、未開封であれば30日以内に返品できます。",
     "japanese-quoted": "The kiosk shows 「お答えできません」 when the reader times out; tap the card again.",
+    "question-about-a-violation": "The question of whether this violates GDPR depends on your legal basis for processing.",
 }
 
 

@@ -69,8 +69,10 @@ ENGLISH = [
     # Policy refusals: the assistant declining because a policy binds it, not a policy stated as an answer.
     r"\bpolic(?:y|ies)\b[^.!?\n]{0,40}?\b(?:(?:prevents?|prohibits?|forbids?|stops?|bars?|restricts?) me\b|"
     r"(?:doesn't|does not|don't|do not|won't) (?:allow|let|permit) me\b)",
-    r"\b(?:this|that|your|the) (?:request|question|prompt|ask)\b[^.!?\n]{0,30}?\b(?:violates?|goes against|is against|"
-    r"conflicts? with|breaches?|isn't allowed|is not allowed|is prohibited)\b",
+    # The verb right after the request ("your request violates"), not in a clause about it ("the question of
+    # whether this violates GDPR").
+    r"\b(?:this|that|your|the) (?:request|question|prompt|ask)\s+(?:\w+\s+){0,2}?(?:violates?|goes against|is against|"
+    r"would (?:violate|go against|breach)|conflicts? with|breaches?|isn't allowed|is not allowed|is prohibited)\b",
     r"\bI(?:'m| am) (?:not (?:able|going|willing) to|unable to) (?:help|assist) (?:with|you with) (?:that|this|requests? like)",
 ]
 SPANISH = [
