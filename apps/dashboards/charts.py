@@ -221,9 +221,11 @@ def series_figure(
             type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
             line={"color": MARKER_COLOUR, "dash": "dot", "width": 1.5},
         )  # fmt: skip
+        # Labels sit inside the plot: left of a line in the range's second half (recent changes), else right of it.
+        late = marker.at - start > (end - start) / 2
         fig.add_annotation(
-            x=x, y=1, xref="x", yref="paper", text=marker.label, showarrow=False, xanchor="left", yanchor="top",
-            font={"color": MARKER_COLOUR, "size": 11},
+            x=x, y=1, xref="x", yref="paper", text=marker.label, showarrow=False, yanchor="top",
+            xanchor="right" if late else "left", font={"color": MARKER_COLOUR, "size": 11},
         )  # fmt: skip
     fig.update_layout(
         margin={"l": 8, "r": 8, "t": 8, "b": 8},

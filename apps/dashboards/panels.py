@@ -222,7 +222,7 @@ def _version_markers(project: Project, spec: MetricSpec, state: DashboardState) 
         return ()
     changes = evaluator_version_list(project=project, since=state.start, until=state.end)
     return tuple(
-        Marker(at=change.created_at, label=f"{change.evaluator.name} v{change.version[:7]} ({change.reason})")
+        Marker(at=change.created_at, label=f"{change.evaluator.name} → {change.version[:7]} ({change.reason})")
         for change in changes
         if change.evaluator.name == spec.name
     )

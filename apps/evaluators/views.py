@@ -49,14 +49,15 @@ def evaluator_list_view(request: HttpRequest, project: Project) -> HttpResponse:
     """List the project's evaluators with the last 24 h of scores of each one's current version."""
     rates = evaluator_pass_rates(project=project, hours=24)
     changes = evaluator_version_latest(project=project)
-    running = {b.evaluator_id: b for b in reversed(backfill_list(project=project, limit=50)) if not b.is_finished}
+    # Each evaluator's newest backfill (running, or finished with its figures) goes in its re-score cell.
+    latest = {b.evaluator_id: b for b in reversed(backfill_list(project=project, limit=50))}
     rows = []
     for ev in evaluator_list(project=project):
         stats = rates.get(f"{ev.name}@{ev.version}")
         if stats is not None and stats["pass_rate"] is not None:
             stats = {**stats, "pass_pct": 100 * stats["pass_rate"]}
         ev.latest_change = changes.get(ev.id)
-        ev.rescore = running.get(ev.id)
+        ev.rescore = latest.get(ev.id)
         rows.append((ev, stats))
     context = {"project": project, "nav": "evaluators", "rows": rows, "is_admin": _is_admin(project)}
     return render(request, LIST_TEMPLATE, context)
@@ -90,6 +91,7 @@ def evaluator_rescore_status_view(request: HttpRequest, project: Project, backfi
     response = render(request, f"{LIST_TEMPLATE}#rescore-cell", context)
     if backfill.is_finished:
         response.status_code = HTMX_STOP_POLLING
+        response["HX-Refresh"] = "true"  # the row's 24 h figures now count the new version: reload them
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 
@@ -16,6 +17,8 @@ from apps.scores.models import Score
 from tests.traces.factories import simple_trace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = os.environ.get("SIGHTLINE_SCREENSHOTS", "")  # a directory, to look at the layout
 
 
 def test_one_click_rescores_recent_traffic_with_the_new_version(
@@ -45,5 +48,17 @@ def test_one_click_rescores_recent_traffic_with_the_new_version(
     expect(cell).to_have_attribute("data-status", "done", timeout=20_000)
     expect(cell.get_by_test_id("rescore-progress")).to_have_text("3 / 3")
     expect(row.get_by_test_id("rescore-24h")).to_be_visible()  # finished: the button is back
+    # The page reloads once it is done, so the row's figures are the new version's: one refusal of three.
+    expect(row.get_by_test_id("score-count")).to_have_text("3")
+    expect(row.get_by_test_id("pass-rate")).to_contain_text("66.7%")
     assert set(refusal_scores.values_list("evaluator_version", flat=True)) == {new}
     assert refusal_scores.count() == 3
+    if SCREENSHOTS:
+        from apps.scores.rollups import rollups_drain
+
+        rollups_drain()
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.screenshot(path=f"{SCREENSHOTS}/evaluators_rescore.png", full_page=True)
+        page.goto(f"/p/{project.slug}/metrics/?metric=refusal&range=24h")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=f"{SCREENSHOTS}/refusal_version_step.png", full_page=True)
