@@ -207,6 +207,8 @@ def evaluator_version_sync(*, evaluator: Evaluator) -> bool:
     expected = evaluator_version_expected(evaluator=evaluator)
     if expected is None or expected == evaluator.version:
         return False
+    if _logic_is_newer_than_this_code(evaluator):
+        return False  # a worker still on the previous release during a rolling deploy: never move back
     previous = evaluator.version
     with transaction.atomic():
         changed = Evaluator.objects.filter(id=evaluator.id, version=previous).update(
@@ -216,6 +218,20 @@ def evaluator_version_sync(*, evaluator: Evaluator) -> bool:
         if changed:
             _version_record(evaluator, previous=previous, reason=EvaluatorVersion.Reason.LOGIC)
     return bool(changed)
+
+
+def _logic_is_newer_than_this_code(evaluator: Evaluator) -> bool:
+    """Whether the stored version was recorded by a newer logic version of the check than this process runs."""
+    recorded = (
+        EvaluatorVersion.objects.filter(evaluator=evaluator, version=evaluator.version)
+        .order_by("-created_at", "-id")
+        .values_list("logic_version", flat=True)
+        .first()
+    )
+    mine = check_logic_version(evaluator.kind)
+    if not recorded or not recorded.isdigit() or not mine.isdigit():
+        return False
+    return int(recorded) > int(mine)
 
 
 def evaluator_versions_sync(*, project_id: int | None = None) -> list[int]:

@@ -34,7 +34,7 @@ def test_one_click_rescores_recent_traffic_with_the_new_version(
     old = Evaluator.objects.get(project=project, name="refusal").version
 
     # A release changes the refusal check; the beat's sync records the new version.
-    monkeypatch.setattr(RefusalCheck, "logic_version", "99-test")
+    monkeypatch.setattr(RefusalCheck, "logic_version", "99")
     evaluator_versions_sync()
     new = Evaluator.objects.get(project=project, name="refusal").version
     assert new != old

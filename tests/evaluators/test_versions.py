@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def new_refusal_logic(monkeypatch):
     """A release that changed the refusal check's logic."""
-    monkeypatch.setattr(RefusalCheck, "logic_version", "99-test")
+    monkeypatch.setattr(RefusalCheck, "logic_version", "99")
 
 
 def refusal_of(project) -> Evaluator:
@@ -62,7 +62,7 @@ def test_sync_moves_a_stale_evaluator_once_and_records_why(project, new_refusal_
     evaluator.refresh_from_db()
     assert evaluator.version != old
     change = EvaluatorVersion.objects.get(evaluator=evaluator, reason="logic")
-    assert (change.previous_version, change.version, change.logic_version) == (old, evaluator.version, "99-test")
+    assert (change.previous_version, change.version, change.logic_version) == (old, evaluator.version, "99")
 
 
 def test_a_stale_copy_in_memory_does_not_record_the_change_twice(project, new_refusal_logic):
@@ -89,7 +89,7 @@ def test_traffic_after_a_release_is_scored_with_the_new_version(project, monkeyp
     trace = simple_trace(project, output_text="Lo siento, pero no puedo ayudarte con eso.")
     evaluations_run(project_id=project.id, trace_pks=[trace.id])
     old = refusal_of(project).version
-    monkeypatch.setattr(RefusalCheck, "logic_version", "99-test")
+    monkeypatch.setattr(RefusalCheck, "logic_version", "99")
     later = simple_trace(project, output_text="Please contact a human agent.")
     evaluations_run(project_id=project.id, trace_pks=[later.id])
     new = refusal_of(project).version
@@ -119,7 +119,7 @@ def test_rescore_with_a_real_worker_replaces_recent_old_version_scores_once(proj
         time.sleep(0.2)
     old = refusal_of(project).version
     assert set(refusal_scores.values_list("evaluator_version", flat=True)) == {old}
-    monkeypatch.setattr(RefusalCheck, "logic_version", "99-test")
+    monkeypatch.setattr(RefusalCheck, "logic_version", "99")
 
     backfill = evaluator_rescore(evaluator=refusal_of(project), window="24h")
     assert evaluator_rescore(evaluator=refusal_of(project), window="24h").id == backfill.id  # a double click
@@ -194,3 +194,14 @@ def test_a_judge_is_not_rescored_in_one_click(project):
     with pytest.raises(ValidationError) as exc:
         evaluator_rescore(evaluator=judge_evaluator, window="24h")
     assert "evaluator" in exc.value.message_dict
+
+
+def test_a_worker_on_the_previous_release_never_moves_the_version_back(project, monkeypatch):
+    evaluator = refusal_of(project)
+    monkeypatch.setattr(RefusalCheck, "logic_version", "99")
+    assert evaluator_version_sync(evaluator=evaluator) is True
+    new = evaluator.version
+    monkeypatch.setattr(RefusalCheck, "logic_version", "2")  # an old worker, mid rolling deploy
+    stale_copy = refusal_of(project)
+    assert evaluator_version_sync(evaluator=stale_copy) is False
+    assert refusal_of(project).version == new
