@@ -317,6 +317,8 @@ def detect_refusal(
         return RefusalVerdict("answer")
     # "More than short_answer_words words": splitting at most that many times + 1 answers it without a full split.
     is_long = len(text.split(None, short_answer_words + 1)) > short_answer_words
+    # Text without spaces (Japanese, Chinese) has few "words" however long it is: cap it by characters too.
+    is_long = is_long or len(text) > 2 * OPENING_CHARS
     # Only the opening of a long answer can hold its refusal, so mask and split just that part.
     region = text[:OPENING_CHARS] if is_long else text
     masked_region = mask_quotes(region)
