@@ -193,6 +193,12 @@ def evaluator_version_list(*, project: Project, since: datetime, until: datetime
     )
 
 
+def evaluator_version_history(*, project: Project, evaluator: Evaluator, limit: int = 20) -> list[EvaluatorVersion]:
+    """Return an evaluator's recorded versions, newest first."""
+    rows = EvaluatorVersion.objects.filter(project=project, evaluator=evaluator).order_by("-created_at", "-id")
+    return list(rows[:limit])
+
+
 def evaluator_version_latest(*, project: Project) -> dict[int, EvaluatorVersion]:
     """Return per evaluator id its latest recorded version change (for the evaluators page)."""
     rows = (

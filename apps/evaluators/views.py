@@ -19,6 +19,7 @@ from apps.evaluators.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_pass_rates,
+    evaluator_version_history,
     evaluator_version_latest,
     judge_request_failed_list,
 )
@@ -253,6 +254,7 @@ def _form_page(
         backfills = backfill_list(project=project, evaluator=evaluator)
         context["backfills"] = backfills
         context["backfill_form"] = BackfillForm()
+        context["versions"] = evaluator_version_history(project=project, evaluator=evaluator)
         # Resume polling after a reload while the newest backfill still runs.
         context["backfill"] = next((b for b in backfills[:1] if not b.is_finished), None)
     return render(request, FORM_TEMPLATE, context, status=status)

@@ -205,3 +205,13 @@ def test_a_worker_on_the_previous_release_never_moves_the_version_back(project, 
     stale_copy = refusal_of(project)
     assert evaluator_version_sync(evaluator=stale_copy) is False
     assert refusal_of(project).version == new
+
+
+def test_the_evaluator_page_lists_its_versions(client, bob, project, new_refusal_logic):
+    evaluator = refusal_of(project)
+    first = evaluator.version
+    evaluator_version_sync(evaluator=evaluator)
+    client.force_login(bob)  # viewers see the history too
+    html = client.get(f"/p/{project.slug}/evaluators/{evaluator.id}/").content.decode()
+    assert html.count('data-testid="version-row"') == 2
+    assert "Check logic changed" in html and evaluator.version in html and first in html
