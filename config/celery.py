@@ -108,4 +108,11 @@ app.conf.beat_schedule = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 29},
     },
+    # After a release that changed a check's logic, record the new evaluator versions (charts mark the step)
+    # even before traffic arrives; evaluation batches also sync on their own.
+    "evaluator-versions-sync": {
+        "task": "evaluators.versions_sync",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 290},
+    },
 }

@@ -21,6 +21,7 @@ from apps.scores.selectors import MetricPoint, MetricSeries
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies, readable on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 THRESHOLD_COLOUR = "#B00020"
+MARKER_COLOUR = "#6B21A8"
 NONE_LABEL = "(none)"
 MAX_GROUPS = 12  # more slices than this are summed into "other" by the caller's choice of split; we cut here
 
@@ -30,6 +31,14 @@ class Threshold:
     """A horizontal line on a chart (an SLI objective), in the metric's own units (0.95 for 95 %)."""
 
     value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line on a chart at a moment (an evaluator's version change), with its label."""
+
+    at: datetime
     label: str
 
 
@@ -148,6 +157,7 @@ def series_figure(
     step: timedelta,
     link: Callable[[dict[str, str]], str] | None = None,
     thresholds: Sequence[Threshold] = (),
+    markers: Sequence[Marker] = (),
     bars: bool = False,
     band: tuple[str, str] | None = None,
 ) -> go.Figure:
@@ -219,6 +229,19 @@ def series_figure(
             annotation={"text": threshold.label, "font": {"color": THRESHOLD_COLOUR, "size": 11}},
             annotation_position="top left",
         )
+    for marker in markers:
+        # A shape and an annotation rather than add_vline: plotly's vline label placement needs a numeric x.
+        x = _x(marker.at)
+        fig.add_shape(
+            type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
+            line={"color": MARKER_COLOUR, "dash": "dot", "width": 1.5},
+        )  # fmt: skip
+        # Labels sit inside the plot: left of a line in the range's second half (recent changes), else right of it.
+        late = marker.at - start > (end - start) / 2
+        fig.add_annotation(
+            x=x, y=1, xref="x", yref="paper", text=marker.label, showarrow=False, yanchor="top",
+            xanchor="right" if late else "left", font={"color": MARKER_COLOUR, "size": 11},
+        )  # fmt: skip
     fig.update_layout(
         margin={"l": 8, "r": 8, "t": 8, "b": 8},
         height=260,

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from apps.dashboards.charts import (
+    Marker,
     Stat,
     Threshold,
     change_format,
@@ -33,6 +34,7 @@ from apps.dashboards.charts import (
     value_format,
 )
 from apps.dashboards.state import DIMENSION_LABELS, DashboardParamError, DashboardState
+from apps.evaluators.selectors import evaluator_version_list
 from apps.projects.models import Project
 from apps.scores.corrected import metric_series_corrected
 from apps.scores.metrics import BUILTIN_SPECS, MetricKind, MetricSpec
@@ -222,6 +224,7 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
         step=state.step,
         link=lambda group: trace_list_url(project=project, state=state, spec=spec, group=group, with_range=False),
         thresholds=thresholds or _rule_thresholds(project, spec, stats),
+        markers=_version_markers(project, spec, state),
         bars=stats[0].field in {"count", "value_sum"},
         band=band,
     )
@@ -237,6 +240,18 @@ def _labeled_text(series: list[MetricSeries]) -> str:
     if fewest < MIN_LABELED:
         return f"corrected with the labeled random sample: {fewest} labeled, {MIN_LABELED} needed"
     return f"raw judge vs corrected (95 % interval, {fewest} labeled random-sample traces)"
+
+
+def _version_markers(project: Project, spec: MetricSpec, state: DashboardState) -> tuple[Marker, ...]:
+    """Where the evaluator writing this metric changed version in the range: a step, not a silent shift."""
+    if spec.source != "evaluator":
+        return ()
+    changes = evaluator_version_list(project=project, since=state.start, until=state.end)
+    return tuple(
+        Marker(at=change.created_at, label=f"{change.evaluator.name} → {change.version[:7]} ({change.reason})")
+        for change in changes
+        if change.evaluator.name == spec.name
+    )
 
 
 def _rule_thresholds(project: Project, spec: MetricSpec, stats: tuple[Stat, ...]) -> tuple[Threshold, ...]:

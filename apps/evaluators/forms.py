@@ -38,7 +38,10 @@ CONFIG_EXAMPLES: dict[str, dict[str, Any]] = {
 
 KIND_HELP: dict[str, str] = {
     Evaluator.Kind.NOT_EMPTY: "Fails blank or truncated answers (finish reason 'length').",
-    Evaluator.Kind.REFUSAL: "Labels answers that refuse (fully or partly) to help.",
+    Evaluator.Kind.REFUSAL: (
+        "Labels answers that refuse (fully or partly) to help, in en, es, fr, de, pt, it, nl, ja, zh and ko; "
+        "other languages are labelled unknown_language (no pass/fail)."
+    ),
     Evaluator.Kind.JSON_VALID: "The answer parses as JSON; by default only where the request asked for JSON.",
     Evaluator.Kind.JSON_SCHEMA: "The answer parses as JSON and validates against the JSON Schema in schema.",
     Evaluator.Kind.REGEX: "Requires (mode must_match) or forbids (must_not_match) a pattern in the answer; "

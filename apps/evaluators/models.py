@@ -49,6 +49,29 @@ class Evaluator(BaseModel):
         return self.kind == self.Kind.LLM_JUDGE
 
 
+class EvaluatorVersion(BaseModel):
+    """One version an evaluator took on, and why: its history, drawn as steps on the charts of its metric."""
+
+    class Reason(models.TextChoices):
+        CREATED = "created", "Created"
+        CONFIG = "config", "Config changed"
+        LOGIC = "logic", "Check logic changed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=16)
+    previous_version = models.CharField(max_length=16, blank=True, default="")
+    reason = models.CharField(max_length=8, choices=Reason.choices)
+    logic_version = models.CharField(max_length=16, blank=True, default="")
+
+    class Meta:
+        # Read by the charts (the steps of a project's metrics in a time range) and the evaluators page.
+        indexes = [models.Index(fields=["project", "created_at"], name="eval_version_project_created")]
+
+    def __str__(self) -> str:
+        return f"{self.evaluator_id} {self.previous_version or '-'} → {self.version} ({self.reason})"
+
+
 class Backfill(BaseModel):
     """Running one evaluator over past traces of a time range, in chunks; progress lives in the row."""
 

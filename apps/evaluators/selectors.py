@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.evaluators.models import Backfill, Evaluator
+from apps.evaluators.checks import CHECKS
+from apps.evaluators.checks.base import INITIAL_LOGIC_VERSION
+from apps.evaluators.models import Backfill, Evaluator, EvaluatorVersion
 from apps.evaluators.subject import Document, Subject, ToolCall
 from apps.judges.models import JudgeRequest
 from apps.projects.models import Project
@@ -159,8 +161,55 @@ def sampled(*, trace_id: str, evaluator_name: str, rate: float) -> bool:
 
 def config_version(*, kind: str, config: dict[str, Any], extra: str = "") -> str:
     """Return a short hash of what an evaluator computes (kind, config, judge pin, rubric version)."""
-    payload = json.dumps({"kind": kind, "config": config, "extra": extra}, sort_keys=True, separators=(",", ":"))
+    fields: dict[str, Any] = {"kind": kind, "config": config, "extra": extra}
+    logic = check_logic_version(kind)
+    # The initial logic stays out of the hash so evaluators saved before logic versions keep their version.
+    if logic != INITIAL_LOGIC_VERSION:
+        fields["logic"] = logic
+    payload = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def check_logic_version(kind: str) -> str:
+    """Return the logic version of a programmatic check kind ("" for judges)."""
+    check = CHECKS.get(kind)
+    if check is None:
+        return ""
+    return getattr(check, "logic_version", INITIAL_LOGIC_VERSION)  # a stand-in check in tests may not declare one
+
+
+def evaluator_version_expected(*, evaluator: Evaluator) -> str | None:
+    """Return the version this code computes for a programmatic evaluator (None for judges, whose pin decides)."""
+    if evaluator.kind not in CHECKS:
+        return None
+    return config_version(kind=evaluator.kind, config=evaluator.config)
+
+
+def evaluator_version_list(*, project: Project, since: datetime, until: datetime) -> list[EvaluatorVersion]:
+    """Return the version changes (not creations) of the project's evaluators in a time range, oldest first."""
+    return list(
+        EvaluatorVersion.objects.filter(project=project, created_at__gte=since, created_at__lt=until)
+        .exclude(previous_version="")
+        .select_related("evaluator")
+        .order_by("created_at", "id")
+    )
+
+
+def evaluator_version_history(*, project: Project, evaluator: Evaluator, limit: int = 20) -> list[EvaluatorVersion]:
+    """Return an evaluator's recorded versions, newest first."""
+    rows = EvaluatorVersion.objects.filter(project=project, evaluator=evaluator).order_by("-created_at", "-id")
+    return list(rows[:limit])
+
+
+def evaluator_version_latest(*, project: Project) -> dict[int, EvaluatorVersion]:
+    """Return per evaluator id its latest recorded version change (for the evaluators page)."""
+    rows = (
+        EvaluatorVersion.objects.filter(project=project)
+        .exclude(previous_version="")
+        .order_by("evaluator_id", "-created_at", "-id")
+        .distinct("evaluator_id")
+    )
+    return {row.evaluator_id: row for row in rows}
 
 
 def judge_request_failed_list(*, project: Project) -> QuerySet[JudgeRequest]:

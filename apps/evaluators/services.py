@@ -30,8 +30,14 @@ from apps.core.jobs import (
 )
 from apps.core.queue import task_enqueue
 from apps.evaluators.checks import CHECKS, CheckConfigError, run_check
-from apps.evaluators.models import Backfill, Evaluator
-from apps.evaluators.selectors import config_version, sampled, subjects_build
+from apps.evaluators.models import Backfill, Evaluator, EvaluatorVersion
+from apps.evaluators.selectors import (
+    check_logic_version,
+    config_version,
+    evaluator_version_expected,
+    sampled,
+    subjects_build,
+)
 from apps.evaluators.subject import CheckResult, Subject
 from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, retry_delay
 from apps.judges.models import Judge, JudgePreview, JudgeRequest
@@ -39,7 +45,7 @@ from apps.judges.rubrics import BUILTIN_RUBRICS, Rubric, custom_rubric
 from apps.judges.services import judge_client_for, judge_preview_start
 from apps.projects.models import Project
 from apps.scores.models import Score
-from apps.scores.services import ScoreInput, scores_upsert
+from apps.scores.services import ScoreInput, scores_supersede, scores_upsert
 from apps.traces.models import Trace
 from apps.traces.services import ingest_batch_discard, ingest_batch_retry
 
@@ -153,12 +159,26 @@ def evaluator_create(*, project: Project, spec: EvaluatorSpec, is_default: bool 
     config, version, filters = _checked(project, spec)
     if Evaluator.objects.filter(project=project, name=spec.name).exists():
         raise ValidationError({"name": f"an evaluator named {spec.name!r} exists already"})
-    return Evaluator.objects.create(
+    evaluator = Evaluator.objects.create(
         project=project,
         name=spec.name,
         kind=spec.kind,
         is_default=is_default,
         **_changeable_fields(spec, config, version, filters),
+    )
+    _version_record(evaluator, previous="", reason=EvaluatorVersion.Reason.CREATED)
+    return evaluator
+
+
+def _version_record(evaluator: Evaluator, *, previous: str, reason: str) -> EvaluatorVersion:
+    """Record the evaluator's current version in its history."""
+    return EvaluatorVersion.objects.create(
+        project_id=evaluator.project_id,
+        evaluator=evaluator,
+        version=evaluator.version,
+        previous_version=previous,
+        reason=reason,
+        logic_version=check_logic_version(evaluator.kind),
     )
 
 
@@ -167,11 +187,59 @@ def evaluator_update(*, evaluator: Evaluator, spec: EvaluatorSpec) -> Evaluator:
     if spec.kind != evaluator.kind:
         raise ValidationError({"kind": "the kind of an evaluator cannot change; create another one"})
     config, version, filters = _checked(evaluator.project, spec)
-    Evaluator.objects.filter(id=evaluator.id).update(
-        updated_at=timezone.now(), **_changeable_fields(spec, config, version, filters)
-    )
-    evaluator.refresh_from_db()
+    previous = evaluator.version
+    with transaction.atomic():
+        Evaluator.objects.filter(id=evaluator.id).update(
+            updated_at=timezone.now(), **_changeable_fields(spec, config, version, filters)
+        )
+        evaluator.refresh_from_db()
+        if evaluator.version != previous:
+            _version_record(evaluator, previous=previous, reason=EvaluatorVersion.Reason.CONFIG)
     return evaluator
+
+
+def evaluator_version_sync(*, evaluator: Evaluator) -> bool:
+    """Move a programmatic evaluator to the version this code computes when its check's logic changed.
+
+    Conditional on the stored version, so two workers noticing the same change record it once. Return
+    whether this call changed it; `evaluator` carries the current version afterwards either way.
+    """
+    expected = evaluator_version_expected(evaluator=evaluator)
+    if expected is None or expected == evaluator.version:
+        return False
+    if _logic_is_newer_than_this_code(evaluator):
+        return False  # a worker still on the previous release during a rolling deploy: never move back
+    previous = evaluator.version
+    with transaction.atomic():
+        changed = Evaluator.objects.filter(id=evaluator.id, version=previous).update(
+            version=expected, updated_at=timezone.now()
+        )
+        evaluator.version = expected
+        if changed:
+            _version_record(evaluator, previous=previous, reason=EvaluatorVersion.Reason.LOGIC)
+    return bool(changed)
+
+
+def _logic_is_newer_than_this_code(evaluator: Evaluator) -> bool:
+    """Whether the stored version was recorded by a newer logic version of the check than this process runs."""
+    recorded = (
+        EvaluatorVersion.objects.filter(evaluator=evaluator, version=evaluator.version)
+        .order_by("-created_at", "-id")
+        .values_list("logic_version", flat=True)
+        .first()
+    )
+    mine = check_logic_version(evaluator.kind)
+    if not recorded or not recorded.isdigit() or not mine.isdigit():
+        return False
+    return int(recorded) > int(mine)
+
+
+def evaluator_versions_sync(*, project_id: int | None = None) -> list[int]:
+    """Sync every programmatic evaluator (of one project, or all) to this code's version; return those changed."""
+    evaluators = Evaluator.objects.exclude(kind=Evaluator.Kind.LLM_JUDGE)
+    if project_id is not None:
+        evaluators = evaluators.filter(project_id=project_id)
+    return [ev.id for ev in evaluators.iterator() if evaluator_version_sync(evaluator=ev)]
 
 
 def evaluators_default_create(*, project: Project) -> list[Evaluator]:
@@ -256,6 +324,8 @@ def evaluations_run(*, project_id: int, trace_pks: Sequence[int], evaluators: Se
     project = Project(id=project_id)
     if evaluators is None:
         evaluators = list(Evaluator.objects.filter(project_id=project_id, is_enabled=True).select_related("judge"))
+        for evaluator in evaluators:
+            evaluator_version_sync(evaluator=evaluator)  # after a deploy that changed a check: score as the new one
     if not evaluators or not trace_pks:
         return 0
     subjects = subjects_build(trace_pks=trace_pks)
@@ -611,6 +681,32 @@ def backfill_start(*, evaluator: Evaluator, since: datetime, until: datetime) ->
     return backfill
 
 
+RESCORE_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def evaluator_rescore(*, evaluator: Evaluator, window: str, now: datetime | None = None) -> Backfill:
+    """Re-score the last `window` of traffic with the evaluator's current version (one click on the evaluators page).
+
+    A second click while a re-score of the same version runs returns that one instead of starting another.
+    """
+    if window not in RESCORE_WINDOWS:
+        raise ValidationError({"window": f"unknown window {window!r}; use {', '.join(RESCORE_WINDOWS)}"})
+    if evaluator.is_judge:
+        # A judge re-score costs model calls: that stays a deliberate backfill with a chosen range.
+        raise ValidationError({"evaluator": "one-click re-score is for programmatic evaluators; backfill a judge"})
+    evaluator_version_sync(evaluator=evaluator)
+    running = (
+        Backfill.objects.filter(evaluator=evaluator, evaluator_version=evaluator.version)
+        .exclude(status__in=[Backfill.Status.DONE, Backfill.Status.FAILED])
+        .order_by("-created_at")
+        .first()
+    )
+    if running is not None:
+        return running
+    until = now or timezone.now()
+    return backfill_start(evaluator=evaluator, since=until - RESCORE_WINDOWS[window], until=until)
+
+
 def backfill_enqueue(*, backfill_id: int) -> bool:
     """Send the backfill's next chunk job; if the broker is down, mark it unsent for backfills_sweep."""
     from apps.evaluators.tasks import backfill_run_task
@@ -659,7 +755,17 @@ def backfill_step(*, backfill_id: int, chunk: int = 500) -> BackfillStep:
         job_finish(BACKFILL_JOB, row_id=backfill_id, token=token, finished_at=timezone.now(), processed=F("total"))
         return BackfillStep(more=False)
     try:
-        written = evaluations_run(project_id=backfill.project_id, trace_pks=pks, evaluators=[evaluator])
+        with transaction.atomic():
+            written = evaluations_run(project_id=backfill.project_id, trace_pks=pks, evaluators=[evaluator])
+            if not evaluator.is_judge:
+                # The new version's scores replace the old ones, so charts count each trace once.
+                scores_supersede(
+                    project=Project(id=backfill.project_id),
+                    trace_pks=pks,
+                    name=evaluator.name,
+                    source=Score.Source.PROGRAMMATIC,
+                    keep_version=evaluator.version,
+                )
     except Exception as exc:
         # Hand the chunk back (failed after BACKFILL_MAX_ATTEMPTS) and propagate: a soft time limit is never swallowed.
         job_release(BACKFILL_JOB, row_id=backfill_id, token=token, error=f"{type(exc).__name__}: {exc}")

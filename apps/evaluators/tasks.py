@@ -64,3 +64,11 @@ def backfills_sweep_task() -> None:
     from apps.evaluators.services import backfills_sweep
 
     backfills_sweep()
+
+
+@shared_task(name="evaluators.versions_sync", ignore_result=True, soft_time_limit=30, time_limit=40)
+def evaluator_versions_sync_task() -> None:
+    """Move evaluators whose check logic changed in this release to their new version."""
+    from apps.evaluators.services import evaluator_versions_sync
+
+    evaluator_versions_sync()

@@ -17,6 +17,16 @@ urlpatterns = [
         views.backfill_start_view,
         name="backfill-start",
     ),
+    path(
+        "p/<slug:project_slug>/evaluators/<int:evaluator_id>/rescore/",
+        views.evaluator_rescore_view,
+        name="rescore",
+    ),
+    path(
+        "p/<slug:project_slug>/evaluators/rescores/<int:backfill_id>/",
+        views.evaluator_rescore_status_view,
+        name="rescore-status",
+    ),
     path("p/<slug:project_slug>/dead-letters/", views.dead_letter_list_view, name="dead-letters"),
     path(
         "p/<slug:project_slug>/dead-letters/<slug:kind>/<int:row_id>/",

@@ -19,6 +19,8 @@ from apps.evaluators.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_pass_rates,
+    evaluator_version_history,
+    evaluator_version_latest,
     judge_request_failed_list,
 )
 from apps.evaluators.services import (
@@ -27,6 +29,7 @@ from apps.evaluators.services import (
     dead_letter_act,
     evaluator_create,
     evaluator_preview,
+    evaluator_rescore,
     evaluator_update,
 )
 from apps.projects.access import is_project_admin, project_view
@@ -46,14 +49,51 @@ def _is_admin(project: Project) -> bool:
 def evaluator_list_view(request: HttpRequest, project: Project) -> HttpResponse:
     """List the project's evaluators with the last 24 h of scores of each one's current version."""
     rates = evaluator_pass_rates(project=project, hours=24)
+    changes = evaluator_version_latest(project=project)
+    # Each evaluator's newest backfill (running, or finished with its figures) goes in its re-score cell.
+    latest = {b.evaluator_id: b for b in reversed(backfill_list(project=project, limit=50))}
     rows = []
     for ev in evaluator_list(project=project):
         stats = rates.get(f"{ev.name}@{ev.version}")
         if stats is not None and stats["pass_rate"] is not None:
             stats = {**stats, "pass_pct": 100 * stats["pass_rate"]}
+        ev.latest_change = changes.get(ev.id)
+        ev.rescore = latest.get(ev.id)
         rows.append((ev, stats))
     context = {"project": project, "nav": "evaluators", "rows": rows, "is_admin": _is_admin(project)}
     return render(request, LIST_TEMPLATE, context)
+
+
+@require_POST
+@project_view(min_role=ADMIN)
+def evaluator_rescore_view(request: HttpRequest, project: Project, evaluator_id: int) -> HttpResponse:
+    """Re-score the last 24 h or 7 d with the evaluator's current version; answer with the row's progress cell."""
+    evaluator = _evaluator_or_404(project, evaluator_id)
+    try:
+        backfill = evaluator_rescore(evaluator=evaluator, window=request.POST.get("window", ""))
+    except ValidationError as exc:
+        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()), status=400)
+    if not is_partial(request):
+        return redirect("evaluators:list", project_slug=project.slug)
+    evaluator.rescore = backfill
+    return render(request, f"{LIST_TEMPLATE}#rescore-cell", {"project": project, "ev": evaluator, "is_admin": True})
+
+
+@require_GET
+@project_view()
+def evaluator_rescore_status_view(request: HttpRequest, project: Project, backfill_id: int) -> HttpResponse:
+    """Return a re-score's progress cell on the evaluators page; 286 once it has finished, which stops the polling."""
+    backfill = backfill_get(project=project, backfill_id=backfill_id)
+    if backfill is None:
+        raise Http404("No such backfill in this project.")
+    evaluator = backfill.evaluator
+    evaluator.rescore = backfill
+    context = {"project": project, "ev": evaluator, "is_admin": _is_admin(project)}
+    response = render(request, f"{LIST_TEMPLATE}#rescore-cell", context)
+    if backfill.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+        response["HX-Refresh"] = "true"  # the row's 24 h figures now count the new version: reload them
+    return response
 
 
 @project_view(min_role=ADMIN)
@@ -214,6 +254,7 @@ def _form_page(
         backfills = backfill_list(project=project, evaluator=evaluator)
         context["backfills"] = backfills
         context["backfill_form"] = BackfillForm()
+        context["versions"] = evaluator_version_history(project=project, evaluator=evaluator)
         # Resume polling after a reload while the newest backfill still runs.
         context["backfill"] = next((b for b in backfills[:1] if not b.is_finished), None)
     return render(request, FORM_TEMPLATE, context, status=status)

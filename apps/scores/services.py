@@ -132,6 +132,25 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
     return written
 
 
+def scores_supersede(*, project: Project, trace_pks: Sequence[int], name: str, source: str, keep_version: str) -> int:
+    """Delete these traces' scores of one metric and source from versions other than keep_version; return how many.
+
+    A re-score with a new evaluator version replaces the old result, so rollups (which carry no version) count
+    each trace once.
+    """
+    if not trace_pks:
+        return 0
+    with transaction.atomic(savepoint=False):
+        deleted, _ = (
+            Score.objects.filter(project_id=project.id, trace_id__in=list(trace_pks), name=name, source=source)
+            .exclude(evaluator_version=keep_version)
+            .delete()
+        )
+        if deleted:
+            rollups_dirty_mark(project_id=project.id, trace_pks=list(trace_pks))
+    return deleted
+
+
 def _scores_upsert_execute(params: dict) -> int:
     connection.ensure_connection()
     # Server-side binding: the rows travel as one parameter instead of being quoted into the SQL text.

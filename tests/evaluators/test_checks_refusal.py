@@ -164,3 +164,66 @@ def test_refusal_config_rejects_a_zero_opening() -> None:
     with pytest.raises(CheckConfigError) as error:
         CHECKS["refusal"].validate_config({"opening_sentences": 0})
     assert error.value.field == "opening_sentences"
+
+
+SOFT_AND_POLICY = {
+    "outside-what-i-can-do": "That's outside what I'm able to do here.",
+    "only-able-to-help": "I'm only able to help with questions about your Northwind account.",
+    "policy-binds-me": "Our policy doesn't allow me to share another customer's address.",
+    "request-violates": "Your request violates our content rules, so I won't write it.",
+    "handoff-whole-answer": "Please contact a human agent.",
+    "decline-and-handoff": "I'm not able to reset passwords over chat. Please contact our support team.",
+    "japanese": "申し訳ありませんが、そのご質問にはお答えできません。",
+    "chinese": "抱歉，我无法回答这个问题。",
+    "korean": "죄송하지만 그 요청은 도와드릴 수 없습니다.",
+    "korean-handoff": "상담원에게 문의해 주세요.",
+}
+
+
+@pytest.mark.parametrize("text", SOFT_AND_POLICY.values(), ids=SOFT_AND_POLICY.keys())
+def test_refusal_flags_soft_policy_and_cjk_refusals(text: str) -> None:
+    result = run_check("refusal", {}, subject(text))
+    assert (result.label, result.passed, result.value) == ("refusal", False, 1.0)
+
+
+HELPFUL = {
+    "handoff-with-number": "To close the account, call our support team on 0800 555 0134; it takes two minutes.",
+    "handoff-with-steps": (
+        "Please contact support if it happens again. Meanwhile, clear the cache under Settings > Storage, "
+        "sign out, and sign back in."
+    ),
+    "policy-as-an-answer": "Our policy doesn't cover items bought on sale, but you can exchange them within 14 days.",
+    "japanese-cannot-return": "開封済みのソフトウェアは返品できませんが、未開封であれば30日以内に返品できます。",
+    "japanese-quoted": "The kiosk shows 「お答えできません」 when the reader times out; tap the card again.",
+    "question-about-a-violation": "The question of whether this violates GDPR depends on your legal basis for processing.",
+}
+
+
+@pytest.mark.parametrize("text", HELPFUL.values(), ids=HELPFUL.keys())
+def test_refusal_passes_helpful_answers_near_the_patterns(text: str) -> None:
+    assert run_check("refusal", {}, subject(text)).label == "answer"
+
+
+def test_a_cjk_decline_followed_by_steps_is_partial() -> None:
+    text = (
+        "抱歉，我无法处理退款，但您可以按以下步骤自行申请：打开应用，进入订单详情，点击申请退款，"
+        "选择原因并提交，一般三个工作日内审核完成。"
+    )
+    result = run_check("refusal", {}, subject(text))
+    assert (result.label, result.passed) == ("partial_refusal", True)
+
+
+def test_an_uncovered_language_is_unknown_not_a_pass() -> None:
+    result = run_check("refusal", {}, subject("Извините, я не могу помочь с этим запросом."))
+    assert (result.label, result.passed) == ("unknown_language", None)
+    assert "Russian (ru)" in result.explanation
+
+
+def test_a_terse_answer_is_not_an_unknown_language() -> None:
+    assert run_check("refusal", {}, subject("42")).label == "answer"
+
+
+def test_a_long_chinese_answer_is_read_by_its_opening_only() -> None:
+    body = "路由器放在房间中央可以改善覆盖范围。" * 200  # ~3,600 characters and no spaces
+    assert run_check("refusal", {}, subject(body + "抱歉，我无法回答这个问题。")).label == "answer"
+    assert run_check("refusal", {}, subject("抱歉，我无法回答这个问题。" + body)).label == "refusal"

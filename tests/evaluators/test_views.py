@@ -305,5 +305,6 @@ def test_another_projects_evaluator_and_backfill_are_404(client, alice, project)
 
 def test_list_query_count_does_not_grow_with_evaluators(client, alice, project, django_assert_max_num_queries):
     client.force_login(alice)
-    with django_assert_max_num_queries(8):
+    # 8, plus one for the latest version change of each evaluator and one for running re-scores: both constant.
+    with django_assert_max_num_queries(10):
         assert client.get(reverse("evaluators:list", args=[project.slug])).status_code == 200

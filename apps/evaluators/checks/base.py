@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from apps.evaluators.subject import CheckResult, Subject
 
 EXPLANATION_LIMIT = 500
+INITIAL_LOGIC_VERSION = "1"  # the logic of every check before logic versions existed
 
 
 class CheckConfigError(Exception):
@@ -28,6 +29,9 @@ class Check:
 
     kind: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    # Bump when what the check computes changes; it enters the evaluator version (see config_version), so the
+    # scores of the new logic are told apart from the old and recent traffic can be re-scored in one click.
+    logic_version: ClassVar[str] = INITIAL_LOGIC_VERSION
 
     def validate_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
         """Return the config with defaults filled in, or raise CheckConfigError naming the bad field."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.evaluators.checks.base import Check, clean_int, clip, finish
+from apps.evaluators.checks.language import SUPPORTED, detect_language
 from apps.evaluators.checks.text import WORD_RE, mask_quotes, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import CheckResult, Subject
 
@@ -56,13 +57,36 @@ ENGLISH = [
     AS_AN_AI,
     r"\b(?:against|violates?|violating|conflicts? with|outside(?: of)?)\s+(?:my|OpenAI's|Anthropic's|Google's)\s+(?:own\s+|ethical\s+|programming\s+|safety\s+|usage\s+|content\s+)*(?:guidelines|polic(?:y|ies)|principles|programming|rules)\b",
     r"\b(?:content|usage|safety) polic(?:y|ies)\b[^.!?\n]{0,40}\b(?:prevent|prohibit|do(?:es)? not allow|don't allow|forbid)",
+    # Soft refusals: "that's outside what I'm able to do here", "beyond my scope", "I can only help with…"
+    r"\b(?:that|this|it|your (?:request|question))(?:'s| is| falls| lies| seems| sits)?\s+(?:a (?:bit|little) |rather |somewhat |well |unfortunately )?"
+    r"(?:outside|beyond)\s+(?:of\s+)?(?:what I(?:'m| am)?\s*(?:able to|can|could|allowed to|permitted to|set up to)|"
+    r"my (?:scope|remit|capabilities|abilities|area|role|purview)|the scope of (?:what I|this chat|this assistant|my))",
+    r"\bI(?:'m| am)? (?:only (?:able|here|designed|set up|allowed|permitted) to|can only) (?:help|assist|answer|discuss|talk about|support)\b",
+    r"\bI(?:'d| would) (?:rather|prefer) not (?:to )?(?:help|answer|discuss|get into|provide|share|comment|go into)\b",
+    r"\b(?:isn't|is not|\w+'s not) (?:really |exactly |quite )?something I(?:'m| am)?\s*(?:able to|can|could|allowed to) "
+    r"(?:help|assist|do|answer|discuss|share)",
+    r"\bI(?:'ll| will|'m going to| am going to)? (?:have to|need to|must) pass on (?:this|that|your)\b",
+    # Policy refusals: the assistant declining because a policy binds it, not a policy stated as an answer.
+    r"\bpolic(?:y|ies)\b[^.!?\n]{0,40}?\b(?:(?:prevents?|prohibits?|forbids?|stops?|bars?|restricts?) me\b|"
+    r"(?:doesn't|does not|don't|do not|won't) (?:allow|let|permit) me\b)",
+    # The verb right after the request ("your request violates"), not in a clause about it ("the question of
+    # whether this violates GDPR").
+    r"\b(?:this|that|your|the) (?:request|question|prompt|ask)\s+(?:\w+\s+){0,2}?(?:violates?|goes against|is against|"
+    r"would (?:violate|go against|breach)|conflicts? with|breaches?|isn't allowed|is not allowed|is prohibited)\b",
+    r"\bI(?:'m| am) (?:not (?:able|going|willing) to|unable to) (?:help|assist) (?:with|you with) (?:that|this|requests? like)",
 ]
 SPANISH = [
     r"\b(?:lo siento|disculpa|disculpe|perdón|lamentablemente|lamento)\b[^.!?\n]{0,25}?\bno\s+(?:puedo|podemos|me es posible|es posible|estoy en condiciones)\b",
     r"\bno\s+(?:puedo|podemos)\s+(?:ayudar|ayudarte|ayudarle|ayudaros|asistir|asistirte|proporcionar|proporcionarte|facilitar|cumplir|responder|hacer eso|dar|darte|ofrecer|compartir|generar|crear|acceder|procesar)",
     r"\bcomo (?:un |una )?(?:modelo de (?:lenguaje|ia)|ia|inteligencia artificial|asistente de ia)\b[^.!?\n]{0,30}?\bno\b",
     r"\bdebo (?:rechazar|declinar|negarme)\b",
-    r"\bva en contra de (?:mis|las) (?:directrices|políticas|normas)\b",
+    r"\bva en contra de (?:mis|las|nuestras) (?:directrices|políticas|normas)\b",
+    r"\b(?:eso|esto|esa consulta|esa pregunta|tu (?:consulta|pregunta|solicitud))\s+(?:está|queda|se encuentra)\s+fuera de\s+"
+    r"(?:lo que puedo|mi alcance|mis capacidades|mis funciones|mi ámbito|lo que (?:me está|tengo) permitido)",
+    r"\bsolo puedo (?:ayudarte|ayudarle|ayudar|responder|atender)\b",
+    r"\bno (?:tengo permitido|estoy autorizad[oa]|me está permitido|me es posible)\b",
+    r"\bno puedo (?:ayudarte|ayudarle|ayudar) con (?:eso|esto|ese tema|esa solicitud)",
+    r"\b(?:mis|nuestras) (?:políticas|directrices|normas) (?:no me permiten|me impiden)\b",
 ]
 FRENCH = [
     r"\b(?:je suis )?(?:désolée?|navrée?)\b[^.!?\n]{0,25}?\bje ne (?:peux|puis|suis pas en mesure|suis pas autorisée?)\b",
@@ -70,7 +94,14 @@ FRENCH = [
     r"\bje ne suis pas en mesure de\b",
     r"\ben tant qu(?:e |')\s*(?:ia|intelligence artificielle|modèle de langage|assistant)\b[^.!?\n]{0,30}?\bne\b",
     r"\bje dois (?:refuser|décliner)\b",
-    r"\b(?:contraire|va à l'encontre) (?:à |de )?(?:mes|aux) (?:directives|règles|politiques)\b",
+    r"\b(?:contraire|va à l'encontre) (?:à |de )?(?:mes|aux|nos) (?:directives|règles|politiques)\b",
+    r"\bje ne (?:peux|puis|pourrai) (?:malheureusement |hélas |donc )?pas (?:vous |t'|te |y )?(?:aider|répondre|fournir|donner|"
+    r"assister|accéder|traiter|communiquer|partager|divulguer)",
+    r"\b(?:cela|ceci|ça|c'est|cette (?:demande|question))\s+(?:\w+\s+){0,2}?(?:dépasse|sort du cadre|(?:est |se situe )?en dehors)"
+    r"\s*(?:de |du |des )?(?:ce que je (?:peux|suis)|mes (?:compétences|capacités|attributions|fonctions)|mon (?:rôle|champ|périmètre))",
+    r"\bje (?:peux|suis en mesure d') ?(?:uniquement|seulement) (?:vous |t')?(?:aider|répondre)\b",
+    r"\bje ne suis pas (?:autorisée?|habilitée?|censée?) à\b",
+    r"\b(?:nos|mes) (?:règles|politiques|directives) (?:ne me permettent pas|m'interdisent|m'empêchent)\b",
 ]
 GERMAN = [
     r"\b(?:es tut mir leid|entschuldigung|tut mir leid|bedaure)\b[^.!?\n]{0,25}?\bich kann\b[^.!?\n]{0,60}?\bnicht\b",
@@ -79,23 +110,46 @@ GERMAN = [
     r"\bals (?:eine? )?(?:ki|künstliche intelligenz|sprachmodell|ki-assistent)\b[^.!?\n]{0,40}?\b(?:nicht|kein|keine)\b",
     r"\bich muss (?:das |dies |diese anfrage |ihre anfrage )?(?:leider )?ablehnen\b",
     r"\bich bin (?:leider )?nicht in der lage\b",
+    r"\bkann ich (?:ihnen |dir |euch )?(?:leider |hier |dabei |damit |dazu )*nicht"
+    r"\s+(?:weiter)?(?:helfen|behilflich|beantworten|unterstützen|sagen|mitteilen|geben)",
+    r"\bdarf ich (?:ihnen |dir |euch )?(?:leider |hier |dazu |darüber )*(?:keine|nicht)\b",
+    r"\b(?:das|dies|diese (?:anfrage|frage)) (?:liegt|fällt) (?:leider )?außerhalb\s+(?:meines|meiner|dessen|des)",
+    r"\bich darf (?:ihnen |dir |euch )?(?:[^\W\d_]+\s+){0,3}?(?:leider )?(?:nicht|keine)\b",
+    r"\bich kann (?:ihnen |dir )?(?:leider )?nur (?:bei|zu|fragen|auskunft)\b",
+    r"\b(?:richtlinien|vorgaben|regeln) (?:erlauben|gestatten) (?:es )?mir (?:leider )?nicht\b",
 ]
 PORTUGUESE = [
     r"\b(?:desculpe|sinto muito|lamento|infelizmente)\b[^.!?\n]{0,25}?\b(?:eu )?não\s+(?:posso|consigo|é possível|estou autorizad)",
     r"\bnão posso (?:te |lhe |o |a )?(?:ajudar|fornecer|responder|atender|cumprir|auxiliar|dar|compartilhar|gerar|criar|acessar|fazer isso)",
     r"\bcomo (?:um |uma )?(?:modelo de linguagem|ia|inteligência artificial|assistente de ia)\b[^.!?\n]{0,30}?\bnão\b",
     r"\bdevo (?:recusar|declinar)\b",
+    r"\b(?:isso|isto|essa (?:pergunta|solicitação))\s+(?:está|fica)\s+fora d[oa]\s+(?:que (?:eu )?posso|meu escopo|minhas capacidades|minha área)",
+    r"\b(?:só|somente|apenas) posso (?:te |lhe )?(?:ajudar|responder|auxiliar)\b",
+    r"\bnão (?:tenho permissão|estou autorizad[oa]|me é permitido|consigo (?:te |lhe )?ajudar)\b",
+    r"\b(?:nossas|minhas) (?:políticas|diretrizes|regras) (?:não me permitem|me impedem)\b",
 ]
 ITALIAN = [
     r"\b(?:mi dispiace|spiacente|purtroppo|mi scuso)\b[^.!?\n]{0,25}?\bnon (?:posso|sono in grado|riesco|mi è possibile)\b",
     r"\bnon posso (?:aiutarti|aiutarla|aiutare|fornire|fornirti|rispondere|soddisfare|assisterti|darti|dare|condividere|generare|creare|accedere|farlo)",
     r"\bcome (?:un |una )?(?:modello (?:di linguaggio|linguistico)|ia|intelligenza artificiale|assistente ia)\b[^.!?\n]{0,30}?\bnon\b",
     r"\bdevo (?:rifiutare|declinare)\b",
+    r"\b(?:questo|questa (?:richiesta|domanda)|ciò)\s+(?:è|esula|va)\s+(?:al di )?(?:fuori|oltre|dalle)\s+(?:dalle |delle |di )?"
+    r"(?:ciò che posso|quello che posso|mie (?:competenze|funzioni|capacità))",
+    r"\bposso (?:aiutarti|aiutarla|rispondere) (?:solo|soltanto|unicamente)\b",
+    r"\bnon (?:sono autorizzat[oa]|mi è consentito|sono in grado di)\b",
+    r"\b(?:le nostre|le mie) (?:politiche|linee guida|regole) non mi (?:permettono|consentono)\b",
 ]
 DUTCH = [
     r"\b(?:het spijt me|sorry|helaas)\b[^.!?\n]{0,25}?\bik kan\b[^.!?\n]{0,50}?\bniet\b",
     r"\bik kan (?:je|u|jou) (?:daar|hier|hiermee|daarmee|hierbij|daarbij)?\s*niet (?:mee |bij )?helpen\b",
     r"\bals (?:een )?(?:ai|taalmodel|ai-assistent)\b[^.!?\n]{0,40}?\b(?:niet|geen)\b",
+    r"\b(?:daar|hier|daarmee|hiermee) kan ik (?:je|u|jou) (?:helaas |niet |daar |hier )*(?:niet )?(?:mee |bij )?(?:helpen|verder)",
+    r"\bhelaas kan ik\b[^.!?\n]{0,50}?\bniet\b",
+    r"\b(?:dat|dit|die vraag|uw vraag|je vraag) valt (?:helaas )?buiten\s+(?:wat ik|mijn|de grenzen)",
+    r"\bik (?:mag|kan) (?:je |u )?(?:alleen|uitsluitend) (?:helpen|vragen)",
+    r"\bik mag (?:je |u |jou )?(?:[^\W\d_]+\s+){0,3}?(?:helaas )?(?:niet|geen)\b",
+    r"\bik ben (?:helaas )?niet in staat\b",
+    r"\bmag ik (?:je |u |jou )?(?:daar |hier |helaas |daarover )*(?:geen|niet)\b",
 ]
 REFUSAL_PATTERNS = ENGLISH + SPANISH + FRENCH + GERMAN + PORTUGUESE + ITALIAN + DUTCH
 # Every pattern starts with \b and a word character, so \b there is "no word character before, one after": testing
@@ -136,21 +190,122 @@ TRIGGER_WORDS = frozenset(
     policies no siento disculpa disculpe perdón lamentablemente lamento debo contra ia ne désolé désolée navré
     navrée tant dois contraire encontre nicht leid entschuldigung bedaure leider ki sprachmodell künstliche
     ablehnen lage kein keine não desculpe sinto infelizmente non dispiace spiacente purtroppo scuso rifiutare
-    niet spijt helaas geen taalmodel""".split()
+    niet spijt helaas geen taalmodel outside beyond only rather prefer isn't policy request question prompt ask
+    violates goes fuera solo permitido autorizado autorizada posible políticas directrices normas impiden peux
+    dépasse cadre dehors uniquement seulement autorisé autorisée habilité habilitée censé censée interdisent
+    empêchent permettent kann außerhalb darf nur richtlinien vorgaben regeln fora só somente apenas permissão
+    consigo impedem permitem fuori oltre esula soltanto unicamente autorizzato autorizzata consentito grado
+    permettono consentono buiten alleen uitsluitend mag staat pass""".split()
 )
 OPENING_CHARS = 1200
+CJK_OPENING_CHARS = 200  # about three sentences of CJK text
+# An e-mail address, phone number or link in a hand-off sentence makes it an answer ("call 0800 123 456").
+CONTACT_DETAIL_RE = re.compile(r"\S+@\S+\.\w+|https?://|www\.|\+?\d[\d ()./-]{6,}\d")
 CONTENT_FILTER_REASONS = frozenset(
     {"content_filter", "content_filtered", "safety", "blocklist", "prohibited_content", "recitation", "refusal"}
 )
+
+
+# Japanese, Chinese and Korean: no spaces between words, so these patterns have no \b and run on their own.
+JAPANESE = [
+    r"(?:申し訳|すみません|恐れ入りますが|残念ながら)[^。！？\n]{0,40}?(?:お答え|お手伝い|ご案内|対応|提供|回答|お応え|サポート|お調べ|共有|開示)"
+    r"(?:すること|いたすこと)?(?:が|は|も)?(?:でき(?:ません|かねます)|いたしかねます|致しかねます|しかねます)",
+    r"(?:お答え|お手伝い|ご案内|ご回答|回答|ご提供|提供|サポート|ご対応|対応)(?:すること|いたすこと)?(?:が|は)?"
+    r"(?:でき(?:ません|かねます)|いたしかねます|致しかねます|しかねます)",
+    r"(?:私|わたし|当アシスタント)の(?:対応|サポート|回答|お手伝いできる)?(?:範囲|領域)(?:外|を(?:超え|越え))",
+    r"(?:対応|サポート|回答)(?:範囲|対象)外",
+    r"AI(?:アシスタント|言語モデル)?として[^。！？\n]{0,30}?(?:できません|ありません|いたしかねます)",
+    r"(?:ポリシー|ガイドライン|規約|方針)(?:上|により|によって|に(?:反する|違反する|基づき))[^。！？\n]{0,30}?(?:できません|いたしかねます|致しかねます|お答えでき)",
+]
+CHINESE = [
+    r"(?:抱歉|对不起|對不起|很遗憾|很遺憾|不好意思)[^。！？\n]{0,30}?(?:我)?(?:无法|無法|不能|没办法|沒辦法|不便|不可以)"
+    r"(?:为您|為您|为你|為你)?(?:帮助|幫助|帮忙|幫忙|协助|協助|回答|提供|满足|滿足|处理|處理|完成|透露|分享|讨论|討論|执行|執行)",
+    r"我(?:无法|無法|不能|不便|没办法|沒辦法|不会|不會)(?:为您|為您|为你|為你|替你|替您)?(?:帮助|幫助|帮忙|幫忙|帮您|帮你|幫您|幫你|协助|協助|回答|"
+    r"提供|满足|滿足|处理|處理|透露|分享|讨论|討論|执行|執行)",
+    r"(?:超出|超過|超过|不在)(?:了)?我(?:的)?(?:能力|服务|服務|职责|職責|回答|能够帮助的|能幫助的|能帮助的)?(?:范围|範圍)",
+    r"作为(?:一个|一款)?(?:AI|人工智能|语言模型|AI助手)|作為(?:一個)?(?:AI|人工智慧|語言模型)",
+    r"(?:违反|違反|不符合)[^。！？\n]{0,12}?(?:政策|规定|規定|准则|準則|使用条款|使用條款|规范|規範)",
+    r"(?:根据|根據|按照|出于|出於)[^。！？\n]{0,12}?(?:政策|规定|規定|安全(?:考虑|考慮)|隐私|隱私)[^。！？\n]{0,6}?我(?:无法|無法|不能|不便)",
+    r"我只能(?:回答|协助|協助|帮助|幫助|处理|處理)",
+]
+KOREAN = [
+    r"(?:도와|도움을 )(?:드릴|줄|드리기) 수(?:가|는)? 없",
+    r"(?:답변(?:을|해)?|대답(?:을|해)?|안내(?:를|해)?|제공(?:을|해)?|처리(?:를|해)?|지원(?:을|해)?|알려) ?(?:드릴|드리기|줄|할) 수(?:가|는)? 없",
+    r"(?:응답|답변|응할)(?:할|을 할)? 수(?:가|는)? 없",
+    r"(?:제|저의) (?:능력|권한|지원 범위|답변 범위|범위)(?:을|를|에서)? ?(?:벗어[나납난]|밖)",
+    r"(?:지원|답변|도움|안내) 범위(?:를|을)? ?(?:벗어[나납난]|밖)",
+    r"(?:AI|인공지능|언어 모델|AI 어시스턴트)(?:로서|이기 때문에|라서)[^.!?\n]{0,30}?(?:수 없|않|없습니다)",
+    r"(?:정책|가이드라인|규정|이용 약관)(?:상|에 따라|에 의해|에 위배|을 위반|에 어긋)[^.!?\n]{0,30}?(?:수 없|어렵)",
+    r"(?:만|에 대해서만) (?:도와|답변해|안내해) ?드릴 수 있",
+]
+CJK_RE = re.compile("|".join(f"(?:{p})" for p in JAPANESE + CHINESE + KOREAN), re.I)
+CJK_CHAR_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+CJK_QUOTE_RE = re.compile(r"「[^」\n]*」|『[^』\n]*』")
+CJK_SENTENCE_END_RE = re.compile(r"[。！？!?\n]+")
+CJK_PIVOT_RE = re.compile(
+    r"但是|不过|不過|但您可以|您可以|你可以|建议您|建議您|可以尝试|可以嘗試|以下是|步骤|步驟|ただし|代わりに|できます|方法|手順|以下|"
+    r"하지만|대신|다만|수 있습니다|방법|단계|다음과"
+)
+CJK_FLUFF_RE = re.compile(
+    r"其他问题|其他問題|还有什么|還有什麼|如有|随时|隨時|他に|ほかに|何かございましたら|お気軽に|ご了承|다른 질문|궁금한 점|언제든지|양해"
+)
+
+# Deflection: handing the user to someone else. A refusal only when it is (nearly) the whole answer.
+DEFLECT_RE = re.compile(
+    r"\b(?:please\s+)?(?:contact|reach out to|get in touch with|speak (?:to|with)|talk to|call|escalate (?:this|it) to|"
+    r"(?:transfer|connect|put) you (?:to|with|through to))\s+(?:a |an |our |the |your )?(?:human|live|real|member of (?:our|the) )?"
+    r"\s*(?:agent|representative|rep|support|customer (?:service|support|care)|support team|help ?desk|team|staff|"
+    r"administrator|admin|operator|person|colleague|specialist|advisor)"
+    r"|\b(?:contacta|contacte|comuníquese con|ponte en contacto con|póngase en contacto con|habla con|hable con)\s+"
+    r"(?:con )?(?:un |una |el |nuestro |nuestra |al )?(?:agente|soporte|atención al cliente|servicio al cliente|humano|representante|asesor)"
+    r"|\b(?:contactez|veuillez contacter|adressez-vous à|contacte)\s+(?:un |une |le |la |notre |l')?(?:agent|support|service client|"
+    r"conseill|humain|équipe)"
+    r"|\b(?:wenden sie sich (?:bitte )?an|kontaktieren sie (?:bitte )?|wende dich (?:bitte )?an)\s+(?:einen |eine |den |die |unseren |unsere )?"
+    r"(?:mitarbeiter|support|kundendienst|kundenservice|menschlichen|kundenberater|berater|ansprechpartner)"
+    r"|\b(?:entre em contato com|contate|fale com|procure)\s+(?:um |uma |o |a |nosso |nossa )?(?:atendente|suporte|agente|atendimento|"
+    r"equipe|representante)"
+    r"|\b(?:contatta|contatti|contattare|si rivolga a|rivolgiti a|rivolgersi a)\s+(?:un |una |il |l'|lo |la |al |all')?(?:operatore|assistenza|"
+    r"supporto|servizio clienti|consulente|team)"
+    r"|\bneem (?:contact op met|contact met|dan contact op met)\s+(?:een |de |onze )?(?:klantenservice|medewerker|support|helpdesk)"
+    r"|(?:担当者|オペレーター|カスタマーサポート|サポート窓口|お客様窓口|サポートセンター)(?:まで|に|へ)(?:お問い合わせ|ご連絡|ご相談)"
+    r"|(?:联系|聯繫|聯絡|联络)(?:人工客服|客服|人工|工作人员|工作人員|管理员|管理員|支持团队)|转人工|轉人工"
+    r"|(?:상담원|고객센터|담당자|고객 지원팀|고객지원팀)(?:에게|에|으로|로|과|와)? ?(?:문의|연락|연결)",
+    re.I,
+)
+# Sentences that carry no help of their own around a deflection ("Sorry about that.", "Thanks for your patience.").
+COURTESY_RE = re.compile(
+    r"\b(?:sorry|apologi[sz]e|unfortunately|I understand|thank|thanks|lo siento|disculp|gracias|désolé|merci|"
+    r"entschuldig|tut mir leid|leider|danke|desculp|obrigad|mi dispiace|grazie|het spijt|sorry|bedankt|helaas)\b"
+    r"|申し訳|すみません|ありがとう|抱歉|对不起|對不起|谢谢|謝謝|죄송|감사",
+    re.I,
+)
+# Beside a hand-off, a sentence that only says what cannot be done ("I'm not able to reset passwords over chat.")
+# adds no help either: declining and handing off is a refusal.
+DECLINE_RE = re.compile(
+    r"\b(?:can't|cannot|can not|unable to|not able to|not allowed to|not permitted to|no puedo|no podemos|"
+    r"ne (?:peux|pouvons) pas|kann (?:ich )?\w* ?nicht|não (?:posso|consigo)|non (?:posso|possiamo)|kan (?:ik )?\w* ?niet)\b"
+    r"|できません|无法|無法|不能|수 없",
+    re.I,
+)
+# Every DEFLECT_RE match contains one of these; substring tests skip the regex on almost every answer.
+DEFLECT_HINTS = (
+    "contact", "reach out", "touch with", "speak", "talk to", "call", "escalate", "transfer", "connect", "put you",
+    "contacta", "contacte", "comuníquese", "habla", "hable", "wenden", "wende dich", "kontaktier", "entre em",
+    "contate", "fale com", "procure", "contatt", "rivolg", "neem", "問い合わせ", "ご連絡", "ご相談", "联系", "聯繫",
+    "聯絡", "联络", "转人工", "轉人工", "문의", "연락", "연결",
+)  # fmt: skip
+DEFLECT_MAX_WORDS = 40
+CONTENT_WORDS_AFTER_DEFLECT = 6
 
 
 @dataclass(slots=True)
 class RefusalVerdict:
     """What the refusal detector found."""
 
-    kind: str  # "refusal", "partial_refusal" or "answer"
-    phrase: str = ""
+    kind: str  # "refusal", "partial_refusal", "answer" or "unknown_language"
+    phrase: str = ""  # the refusal phrase, or the language's name for unknown_language
     words_after: int = 0
+    language: str = ""
 
 
 def detect_refusal(
@@ -162,6 +317,8 @@ def detect_refusal(
         return RefusalVerdict("answer")
     # "More than short_answer_words words": splitting at most that many times + 1 answers it without a full split.
     is_long = len(text.split(None, short_answer_words + 1)) > short_answer_words
+    # Text without spaces (Japanese, Chinese) has few "words" however long it is: cap it by characters too.
+    is_long = is_long or len(text) > 2 * OPENING_CHARS
     # Only the opening of a long answer can hold its refusal, so mask and split just that part.
     region = text[:OPENING_CHARS] if is_long else text
     masked_region = mask_quotes(region)
@@ -182,14 +339,78 @@ def detect_refusal(
             if helpful >= partial_min_words and pivot:
                 return RefusalVerdict("partial_refusal", phrase, helpful)
             return RefusalVerdict("refusal", phrase, helpful)
+    has_cjk = not region.isascii() and CJK_CHAR_RE.search(region) is not None
+    if has_cjk and (verdict := _cjk_refusal(text, masked_region, partial_min_words)) is not None:
+        return verdict
+    if not is_long and (verdict := _deflection(masked_region, has_cjk)) is not None:
+        return verdict
+    language = detect_language(masked_region)
+    if not language.supported:
+        return RefusalVerdict("unknown_language", language.name, language=language.code)
     return RefusalVerdict("answer")
+
+
+def _cjk_refusal(text: str, masked: str, partial_min_words: int) -> RefusalVerdict | None:
+    """Find a Japanese, Chinese or Korean refusal in the opening; decide refusal or partial like the Latin path."""
+    masked = CJK_QUOTE_RE.sub(lambda m: " " * len(m.group()), masked)  # 「quoted」 words are not the model's
+    match = CJK_RE.search(masked, 0, CJK_OPENING_CHARS)
+    if match is None:
+        return None
+    sentence_start = max(masked.rfind(mark, 0, match.start()) for mark in "。！？\n") + 1
+    clause_end = _clause_end(masked, match.end())
+    phrase = text[sentence_start:clause_end].strip()
+    helpful = 0
+    pivot = False
+    for part in CJK_SENTENCE_END_RE.split(masked[clause_end:]):
+        if not part.strip() or CJK_FLUFF_RE.search(part) or DEFLECT_RE.search(part):
+            continue
+        helpful += _cjk_units(part)
+        pivot = pivot or bool(CJK_PIVOT_RE.search(part) or PIVOT_RE.search(part))
+    pivot = pivot or bool(LIST_RE.search(masked[clause_end:])) or "```" in text[clause_end:]
+    if helpful >= partial_min_words and pivot:
+        return RefusalVerdict("partial_refusal", phrase, helpful)
+    return RefusalVerdict("refusal", phrase, helpful)
+
+
+def _cjk_units(text: str) -> int:
+    """Count words in mixed text: a CJK character is about half a word, other words count once."""
+    cjk = len(CJK_CHAR_RE.findall(text))
+    return cjk // 2 + len(CJK_CHAR_RE.sub(" ", text).split()) if cjk else word_count(text)
+
+
+def _deflection(masked: str, has_cjk: bool) -> RefusalVerdict | None:
+    """Return a refusal when a short answer only hands the user to someone else ("Please contact a human agent.")."""
+    lowered = masked.lower()
+    if not any(hint in lowered for hint in DEFLECT_HINTS) or DEFLECT_RE.search(masked) is None:
+        return None
+    parts = (
+        [p for p in CJK_SENTENCE_END_RE.split(masked) if p.strip()]
+        if has_cjk
+        else [s.text for s in split_sentences(masked)]
+    )
+    if sum(_cjk_units(p) for p in parts) > DEFLECT_MAX_WORDS:
+        return None
+    phrase = ""
+    content = 0
+    for part in parts:
+        if DEFLECT_RE.search(part):
+            if CONTACT_DETAIL_RE.search(part) or _cjk_units(part) > 25:
+                return None  # an address, number or a long instruction is help, not a hand-off
+            phrase = phrase or part.strip()
+        elif not (
+            COURTESY_RE.search(part) or FLUFF_RE.search(part) or CJK_FLUFF_RE.search(part) or DECLINE_RE.search(part)
+        ):
+            content += _cjk_units(part)
+    if content >= CONTENT_WORDS_AFTER_DEFLECT:
+        return None
+    return RefusalVerdict("refusal", phrase)
 
 
 def _clause_end(text: str, start: int) -> int:
     """Return the end of the clause containing start (at , ; . ! ? or newline, at most 120 chars on)."""
     limit = min(len(text), start + 120)
     for index in range(start, limit):
-        if text[index] in ",;.!?\n":
+        if text[index] in ",;.!?\n。！？，、；":
             return index + 1
     return limit
 
@@ -211,9 +432,14 @@ def _helpful_after(text: str, masked: str, offset: int) -> tuple[int, bool]:
 
 
 class RefusalCheck(Check):
-    """Detect the model declining: 1.0 = refusal (fails), 0.5 = partial refusal (passes), 0.0 = answered."""
+    """Detect the model declining: 1.0 = refusal (fails), 0.5 = partial refusal (passes), 0.0 = answered.
+
+    An answer in a language the patterns do not cover is "unknown_language" with passed None: not a pass.
+    """
 
     kind = "refusal"
+    # Bump when what the check decides changes: it is part of every refusal evaluator's version.
+    logic_version = "2"  # 2: ja/zh/ko, soft and policy refusals, hand-offs, unknown_language
     defaults = {
         "opening_sentences": 3,  # how many leading sentences may hold the refusal in a long answer
         "short_answer_words": 60,  # answers up to this many words are scanned in full
@@ -254,6 +480,13 @@ class RefusalCheck(Check):
                 0.5, True, "partial_refusal",
                 f"The model declined part of the request ({clip(verdict.phrase, 140)!r}) but went on to "
                 f"help ({verdict.words_after} words of guidance follow).",
+            )  # fmt: skip
+        if verdict.kind == "unknown_language":
+            covered = ", ".join(sorted(SUPPORTED))
+            return finish(
+                0.0, None, "unknown_language",
+                f"The answer looks {verdict.phrase} ({verdict.language}); refusal patterns cover {covered}, "
+                "so this check cannot tell whether the model declined.",
             )  # fmt: skip
         return finish(0.0, True, "answer", "No refusal phrase in the opening of the answer.")
 
