@@ -11,7 +11,7 @@ from typing import Any
 from apps.traces import genai_aliases as A
 from apps.traces.normalize.attributes import B_FINISH, B_RAW, B_RETRIEVAL, B_TOOL_DEFS, FINISH_KEYS, take_flat
 from apps.traces.normalize.documents import document, tool_definition
-from apps.traces.normalize.fold import flat_raw, fold_family, same_documents, same_messages
+from apps.traces.normalize.fold import flat_documents_match, flat_raw, fold_family, same_documents, same_messages
 from apps.traces.normalize.messages import (
     canon_messages,
     cap_messages,
@@ -334,8 +334,14 @@ def retrieval_step(n: NormalizedSpan, w: SpanWork, ev: EventContent | None) -> N
         w.raw_keys.pop("raw_input", None)  # the query is the raw input itself: nothing arrived twice
     if documents and w.flat.get("oi_docs"):  # the same documents again, as OpenInference keys?
         raw = flat_raw(a, w.flat, "oi_docs")
-        theirs = [d for d in map(document, take_flat(a, w.flat, "oi_docs")) if d is not None]
-        fold_family(a, w.folded, "retrieval.documents", raw, same_documents(theirs, documents), "documents")
+        if flat_documents_match(w.flat["oi_docs"], a, documents):
+            same = True
+            for key in raw:
+                del a[key]
+        else:
+            theirs = [d for d in map(document, take_flat(a, w.flat, "oi_docs")) if d is not None]
+            same = same_documents(theirs, documents)
+        fold_family(a, w.folded, "retrieval.documents", raw, same, "documents")
     elif not documents and w.flat:
         flat_docs = take_flat(a, w.flat, "oi_docs") or take_flat(a, w.flat, "rr_docs")
         documents = [d for d in map(document, flat_docs) if d is not None]

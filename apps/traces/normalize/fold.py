@@ -18,28 +18,24 @@ for a JSON payload stored with references. `folded_values` rebuilds what arrived
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
+
+from apps.traces.normalize.values import to_float, to_str
 
 FOLDED_ATTR = "sightline.ingest.folded"
 REF_KEY = "$sightline.folded"  # {"$sightline.folded": "input_messages.1.parts.0.content"} stands for that text
 MIN_REF_CHARS = 32  # shorter strings (roles, ids, model names) cost less than a reference to them
 
 
-def _message_key(messages: Iterable[dict[str, Any]]) -> list[tuple[Any, list[tuple[Any, ...]]]]:
-    """What two conventions must agree on for their messages to be the same: roles and parts, in order."""
-    return [
-        (m.get("role"), [tuple(sorted((k, repr(v)) for k, v in p.items())) for p in m.get("parts") or ()])
-        for m in messages
-    ]
-
-
 def same_messages(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
-    """Return True when two canonical message lists carry the same roles and parts (message-level extras,
-    such as finish_reason, are not content and may differ)."""
-    return len(a) == len(b) and _message_key(a) == _message_key(b)
+    """Return True when two canonical message lists carry the same roles and parts, in order (message-level
+    extras, such as finish_reason, are not content and may differ)."""
+    return len(a) == len(b) and all(
+        x.get("role") == y.get("role") and (x.get("parts") or []) == (y.get("parts") or [])
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def same_documents(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
@@ -48,6 +44,31 @@ def same_documents(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
         x["id"] == y["id"] and x["content"] == y["content"] and x["score"] == y["score"]
         for x, y in zip(a, b, strict=True)
     )
+
+
+def flat_documents_match(entries: list[tuple[str, str]], a: dict[str, Any], documents: list[dict[str, Any]]) -> bool:
+    """Fast path of same_documents for `retrieval.documents.{i}.document.{id,content,score}` keys: compare them
+    with the documents without unflattening; False (so the caller compares the slow way) on any other key."""
+    seen: set[int] = set()
+    for rest, key in entries:
+        idx, _, name = rest.partition(".document.")
+        if not idx.isdigit() or int(idx) >= len(documents):
+            return False
+        doc = documents[int(idx)]
+        value = a.get(key)
+        if name == "content":
+            if doc["content"] != value:
+                return False
+            seen.add(int(idx))
+        elif name == "id":
+            if doc["id"] != (value if isinstance(value, str) else to_str(value)):
+                return False
+        elif name == "score":
+            if doc["score"] != to_float(value):
+                return False
+        else:
+            return False
+    return len(seen) == len(documents) and all(doc["metadata"] == {} for doc in documents)
 
 
 def flat_raw(a: dict[str, Any], flat: dict[str, list[tuple[str, str]]], family: str) -> dict[str, Any]:
