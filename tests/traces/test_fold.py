@@ -79,8 +79,8 @@ def test_llm_span_in_two_conventions_keeps_one_copy_of_each_message() -> None:
     assert _texts(n) == [SYSTEM, CONTEXT, QUESTION, ANSWER]
     assert not [k for k in n.attributes if k.startswith("llm.input_messages") or k.startswith("llm.output_messages")]
     assert n.attributes[FOLDED_ATTR] == {
-        "llm.input_messages": "input_messages",
-        "llm.output_messages": "output_messages",
+        "llm.input_messages.*": "input_messages",
+        "llm.output_messages.*": "output_messages",
         "input.value": "raw_input",
         "output.value": "raw_output",
     }
@@ -98,8 +98,8 @@ def test_llm_span_in_two_conventions_keeps_one_copy_of_each_message() -> None:
 def test_messages_that_differ_between_conventions_are_kept_as_they_arrived() -> None:
     n = normalize_span(make_span(llm_attributes(oi_answer="A different answer the other instrumentation saw.")))
     assert n.attributes["llm.output_messages.0.message.content"] == "A different answer the other instrumentation saw."
-    assert "llm.output_messages" not in n.attributes[FOLDED_ATTR]
-    assert n.attributes[FOLDED_ATTR]["llm.input_messages"] == "input_messages"  # the same side still folds
+    assert "llm.output_messages.*" not in n.attributes[FOLDED_ATTR]
+    assert n.attributes[FOLDED_ATTR]["llm.input_messages.*"] == "input_messages"  # the same side still folds
 
 
 def test_retrieval_span_in_two_conventions_keeps_one_copy_of_its_documents() -> None:
@@ -107,7 +107,7 @@ def test_retrieval_span_in_two_conventions_keeps_one_copy_of_its_documents() -> 
     assert [d["content"] for d in n.documents] == [d["content"] for d in DOCS]
     assert not [k for k in n.attributes if k.startswith("retrieval.documents")]
     assert (n.retrieval_query, n.raw_input, n.input_text) == (QUESTION, "", QUESTION)
-    assert n.attributes[FOLDED_ATTR] == {"retrieval.documents": "documents", "input.value": "retrieval_query"}
+    assert n.attributes[FOLDED_ATTR] == {"retrieval.documents.*": "documents", "input.value": "retrieval_query"}
 
 
 def test_one_convention_alone_fills_the_fields_from_its_own_keys() -> None:
@@ -173,11 +173,11 @@ def test_dual_convention_trace_is_stored_once_and_shown_in_full(client, api_key,
     raw = client.get(reverse("traces:span-json", args=[project.slug, trace_hex, chat.span_id])).json()
     assert json.loads(raw["folded"]["input.value"]["value"]) == json.loads(INPUT_VALUE)
     assert json.loads(raw["folded"]["output.value"]["value"]) == json.loads(OUTPUT_VALUE)
-    assert raw["folded"]["llm.input_messages"]["into"] == "input_messages"
-    assert raw["folded"]["llm.output_messages"]["value"][0]["parts"][0]["content"] == ANSWER
+    assert raw["folded"]["llm.input_messages.*"]["into"] == "input_messages"
+    assert raw["folded"]["llm.output_messages.*"]["value"][0]["parts"][0]["content"] == ANSWER
     raw_docs = client.get(reverse("traces:span-json", args=[project.slug, trace_hex, docs.span_id])).json()
     assert raw_docs["folded"]["input.value"] == {"into": "retrieval_query", "value": QUESTION}
-    assert [d["content"] for d in raw_docs["folded"]["retrieval.documents"]["value"]] == [d["content"] for d in DOCS]
+    assert [d["content"] for d in raw_docs["folded"]["retrieval.documents.*"]["value"]] == [d["content"] for d in DOCS]
 
 
 class _Obj:

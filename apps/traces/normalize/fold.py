@@ -10,7 +10,7 @@ folded into it when they hold the same content:
 - a raw payload (`input.value`, `traceloop.entity.input`, …) equal to a canonical text is not stored; a JSON
   payload keeps its structure, with each string that equals a canonical text replaced by a reference.
 
-`attributes["sightline.ingest.folded"]` maps each folded attribute key (a family by its prefix) to where its
+`attributes["sightline.ingest.folded"]` maps each folded attribute key (a family as `prefix.*`) to where its
 content is: a field path (`input_messages`, `documents`, `retrieval_query`, …), or `raw_input`/`raw_output`
 for a JSON payload stored with references. `folded_values` rebuilds what arrived from a stored span.
 """
@@ -84,7 +84,7 @@ def fold_family(
     if not raw:
         return
     if same:
-        folded[prefix] = field
+        folded[prefix + ".*"] = field
     else:
         a.update(raw)
 
