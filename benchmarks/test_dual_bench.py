@@ -251,7 +251,7 @@ def test_dual_convention_write_path(bench_env: BenchEnv) -> None:
     batches = make_dual_batches(spans_wanted, per_batch, seed=17)
     warmup = make_dual_batches(per_batch * 4, per_batch, seed=23)
     otlp_per_span = sum(len(b.body) for b in batches) / sum(b.spans for b in batches)
-    load_before = os.getloadavg()
+    machine = machine_summary()  # with the load average before the run
     log_dir = Path(tempfile.mkdtemp(prefix="sightline-dual-bench-"))
     stack = Stack(dict(bench_env.server_env), log_dir)
     try:
@@ -299,8 +299,8 @@ def test_dual_convention_write_path(bench_env: BenchEnv) -> None:
         [
             "# Dual-convention write path (issue 14)",
             "",
-            f"- Machine: {machine_summary()}; load average at the end {load_after[0]:.2f} {load_after[1]:.2f} "
-            f"{load_after[2]:.2f} (at the start {load_before[0]:.2f})",
+            f"- Machine: {machine}; load average after the run: {load_after[0]:.2f} {load_after[1]:.2f} "
+            f"{load_after[2]:.2f}",
             f"- Load: {len(batches)} OTLP/protobuf requests of {batches[0].spans} spans (root, retrieval, LLM per "
             f"trace; content in gen_ai.* and in OpenInference keys), {clients} client connections; stored "
             f"{spans:,} spans in {traces:,} traces",
