@@ -276,12 +276,44 @@ class RssSampler:
         self.max_kb = max(self.max_kb, proc_status_kb(self.pid, "VmRSS"))
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (gunicorn master and workers, celery main and pool children)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(_children(current))
+    return out
+
+
+class TreeRssSampler(RssSampler):
+    """Sample the summed VmRSS of several process trees (the whole `make run` set) and keep the maximum."""
+
+    def __init__(self, roots: Sequence[int], interval: float = 0.1) -> None:
+        super().__init__(roots[0] if roots else 0, interval)
+        self.roots = list(roots)
+
+    def _sample(self) -> int:
+        return sum(proc_status_kb(p, "VmRSS") for root in self.roots for p in process_tree(root))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.max_kb = max(self.max_kb, self._sample())
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.max_kb = max(self.max_kb, self._sample())
+
+
 # --------------------------------------------------------------------------------------------
 # load clients
 
 # Set in the parent before forking, so children share the bodies copy-on-write instead of pickling them.
 _BODIES: list[bytes] = []
 _PATHS: list[str] = []  # the OTLP path of each body (/v1/traces unless given)
+_RATE: list[float] = [0.0]  # batches/s for paced runs (0 = as fast as the server answers)
 
 
 @dataclass
@@ -306,13 +338,19 @@ def _client(
     samples: list[tuple[int, float, float, int, bytes]] = []
     ready.wait()
     go.wait()
-    stop_at = time.perf_counter() + deadline_s
+    started = time.perf_counter()
+    stop_at = started + deadline_s
+    rate = _RATE[0]
     while time.perf_counter() < stop_at:
         with counter.get_lock():
             index = counter.value
             if index >= total:
                 break
             counter.value = index + 1
+        if rate:  # paced: batch i is due i/rate seconds after the start (open loop, as many apps send)
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
         body = _BODIES[index]
         t0 = time.perf_counter()
         try:
@@ -362,9 +400,12 @@ def run_load(
     clients: int,
     deadline_s: float,
     paths: Sequence[str] | None = None,
+    rate: float = 0.0,
 ) -> LoadResult:
-    """POST every body once (to /v1/traces, or to paths[i]), spread over `clients` forked processes."""
+    """POST every body once (to /v1/traces, or to paths[i]), spread over `clients` forked processes;
+    with `rate`, batch i is sent no earlier than i/rate seconds after the start."""
     global _BODIES, _PATHS
+    _RATE[0] = rate
     _BODIES = list(bodies)
     _PATHS = list(paths) if paths is not None else ["/v1/traces"] * len(_BODIES)
     parsed = urlparse(base_url)

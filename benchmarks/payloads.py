@@ -236,3 +236,124 @@ def llm_span_message_bytes(batch: Batch) -> list[int]:
                 if total:
                     sizes.append(total)
     return sizes
+
+
+# --------------------------------------------------------------------------------------------
+# Dual-convention RAG spans: the same content under OTel GenAI and OpenInference attributes, as an app
+# instrumented twice (openai-v2 + openinference-instrumentation-openai, or Phoenix beside an OTel SDK) sends it.
+
+
+def _dual_llm_attributes(rng: random.Random, model: str, question: str, context: str) -> dict[str, Any]:
+    """An LLM span's attributes: gen_ai.* messages and usage, and the same call as OpenInference llm.* keys."""
+    system = "Answer from the help center only. " + _text(rng, 160)
+    answer = _text(rng, rng.randint(300, 520)) + " [1]"
+    plain = [("system", system), ("user", "Context: " + context), ("user", question)]
+    usage_in, usage_out = rng.randint(300, 900), rng.randint(40, 200)
+    provider = "anthropic" if model.startswith("claude") else "openai"
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model.rsplit("-20", 1)[0],
+        "gen_ai.response.model": model,
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.request.max_tokens": 512,
+        "gen_ai.usage.input_tokens": usage_in,
+        "gen_ai.usage.output_tokens": usage_out,
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.input.messages": json.dumps([{"role": r, "parts": [{"type": "text", "content": c}]} for r, c in plain]),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]
+        ),
+        "openinference.span.kind": "LLM",
+        "llm.model_name": model,
+        "llm.provider": provider,
+        "llm.system": provider,
+        "llm.token_count.prompt": usage_in,
+        "llm.token_count.completion": usage_out,
+        "llm.token_count.total": usage_in + usage_out,
+        "llm.invocation_parameters": json.dumps({"temperature": 0.2, "max_tokens": 512}),
+        "input.mime_type": "application/json",
+        "input.value": json.dumps(
+            {"messages": [{"role": r, "content": c} for r, c in plain], "model": model, "temperature": 0.2}
+        ),
+        "output.mime_type": "application/json",
+        "output.value": json.dumps(
+            {
+                "id": f"chatcmpl-{rng.getrandbits(64):016x}",
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out},
+            }
+        ),
+    }
+    for i, (role, content) in enumerate(plain):
+        attributes[f"llm.input_messages.{i}.message.role"] = role
+        attributes[f"llm.input_messages.{i}.message.content"] = content
+    attributes["llm.output_messages.0.message.role"] = "assistant"
+    attributes["llm.output_messages.0.message.content"] = answer
+    return attributes
+
+
+def _record_dual_trace(tracer: Any, rng: random.Random, n: int) -> None:
+    """Record one RAG request whose content is present in both the OTel GenAI and the OpenInference attributes."""
+    model = rng.choice(_MODELS)
+    question = _text(rng, rng.randint(80, 160))
+    docs = [
+        {"id": f"kb-{rng.randint(1, 5000)}", "score": round(rng.uniform(0.5, 0.95), 3), "content": _text(rng, 320)}
+        for _ in range(rng.randint(3, 5))
+    ]
+    answer_text = _text(rng, 120)
+    root_attributes = {
+        "sightline.route": rng.choice(_ROUTES),
+        "sightline.prompt.version": rng.choice(_PROMPTS),
+        "sightline.environment": "production",
+        "user.id": f"user-{rng.randint(1, 2000)}",
+        "session.id": f"sess-{n // 4}",
+        "openinference.span.kind": "CHAIN",
+        "input.value": question,
+        "output.value": answer_text,
+    }
+    with tracer.start_as_current_span("answer_question", attributes=root_attributes):
+        retrieval = {
+            "gen_ai.operation.name": "retrieval",
+            "gen_ai.data_source.id": "help-center",
+            "gen_ai.retrieval.query.text": question,
+            "gen_ai.retrieval.documents": json.dumps(docs),
+            "openinference.span.kind": "RETRIEVER",
+            "input.value": question,
+        }
+        for i, doc in enumerate(docs):
+            retrieval[f"retrieval.documents.{i}.document.id"] = doc["id"]
+            retrieval[f"retrieval.documents.{i}.document.score"] = doc["score"]
+            retrieval[f"retrieval.documents.{i}.document.content"] = doc["content"]
+        with tracer.start_as_current_span("retrieval help-center", attributes=retrieval):
+            pass
+        context = " ".join(d["content"] for d in docs[:2])
+        with tracer.start_as_current_span(
+            f"chat {model}", attributes=_dual_llm_attributes(rng, model, question, context)
+        ):
+            pass
+
+
+def make_dual_batches(spans: int, spans_per_batch: int = 300, seed: int = 17) -> list[Batch]:
+    """Return protobuf bodies of `spans_per_batch` spans (RAG traces of 3 spans, content in both conventions)
+    adding up to `spans` spans (rounded up to whole batches)."""
+    rng = random.Random(seed)
+    collector = _Collector()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "support-bot", "deployment.environment": "production"})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(collector))
+    tracer = provider.get_tracer("sightline.bench.dual", "1.0")
+    traces_per_batch = max(1, spans_per_batch // SPANS_PER_TRACE)
+    batches: list[Batch] = []
+    n = 0
+    while sum(b.spans for b in batches) < spans:
+        collector.spans.clear()
+        for _ in range(traces_per_batch):
+            _record_dual_trace(tracer, rng, n)
+            n += 1
+        body = encode_spans(collector.spans).SerializeToString()
+        batches.append(Batch(body=body, spans=len(collector.spans), traces=traces_per_batch))
+    provider.shutdown()
+    return batches

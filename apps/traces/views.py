@@ -12,6 +12,7 @@ from apps.projects.access import is_project_admin, project_view
 from apps.projects.models import ApiKey, Membership, Project
 from apps.projects.services import api_key_create
 from apps.traces.models import Span, Trace
+from apps.traces.normalize.fold import folded_values
 from apps.traces.onboarding import onboarding_snippets
 from apps.traces.selectors import (
     FilterError,
@@ -126,6 +127,8 @@ def trace_span_json_view(request: HttpRequest, project: Project, trace_id: str, 
         "resource": span.resource,
         "scope": span.scope,
         "events": span.events,
+        # Attributes stored once in canonical fields (same content under two conventions): where, and what arrived.
+        "folded": folded_values(span),
     }
     response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = "inline"

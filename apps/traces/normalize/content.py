@@ -5,12 +5,13 @@ Each step reads (and pops) attributes from the span's work state and fills its f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apps.traces import genai_aliases as A
 from apps.traces.normalize.attributes import B_FINISH, B_RAW, B_RETRIEVAL, B_TOOL_DEFS, FINISH_KEYS, take_flat
 from apps.traces.normalize.documents import document, tool_definition
+from apps.traces.normalize.fold import flat_documents_match, flat_raw, fold_family, same_documents, same_messages
 from apps.traces.normalize.messages import (
     canon_messages,
     cap_messages,
@@ -52,6 +53,8 @@ class SpanWork:
     raw_fallback_out: Any = None
     tool_args: Any = None  # tool-call arguments / result given as their own attributes
     tool_result: Any = None
+    raw_keys: dict[str, str] = field(default_factory=dict)  # raw_input/raw_output -> the attribute it came from
+    folded: dict[str, str] = field(default_factory=dict)  # attribute key (or family prefix) -> canonical field
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ def messages_step(n: NormalizedSpan, w: SpanWork, ev: EventContent | None) -> No
     sys_value = a.pop("gen_ai.system_instructions", None)
     legacy_prompt = a.pop("gen_ai.prompt", None)
     legacy_completion = a.pop("gen_ai.completion", None)
+    raw_flat = {family: flat_raw(a, flat, family) for family in _FOLDABLE_MESSAGES if family in flat}
     oi_in, oi_out = take_flat(a, flat, "oi_in"), take_flat(a, flat, "oi_out")
     ol_in, ol_out = take_flat(a, flat, "ol_in"), take_flat(a, flat, "ol_out")
     oi_prompts, oi_choices = take_flat(a, flat, "oi_prompts"), take_flat(a, flat, "oi_choices")
@@ -179,11 +183,47 @@ def messages_step(n: NormalizedSpan, w: SpanWork, ev: EventContent | None) -> No
     if sys_parts and not any(m.get("role") in ("system", "developer") for m in input_messages):
         input_messages.insert(0, {"role": "system", "parts": sys_parts})
     n.system_instructions = parts_text(sys_parts) if sys_parts else system_text(input_messages)
+    if raw_flat:
+        _fold_messages(
+            w,
+            raw_flat,
+            {"oi_in": oi_in, "oi_out": oi_out, "ol_in": ol_in, "ol_out": ol_out},
+            {"input_messages": (input_messages, in_source), "output_messages": (output_messages, out_source)},
+        )
     if cap_messages(input_messages, w.cap):
         w.truncated.append(in_source)
     if cap_messages(output_messages, w.cap):
         w.truncated.append(out_source)
     n.input_messages, n.output_messages = input_messages, output_messages
+
+
+# Flattened message families that may repeat what another convention carried: family -> (its prefix, side).
+_FOLDABLE_MESSAGES = {
+    "oi_in": ("llm.input_messages", "input_messages"),
+    "oi_out": ("llm.output_messages", "output_messages"),
+    "ol_in": ("gen_ai.prompt", "input_messages"),
+    "ol_out": ("gen_ai.completion", "output_messages"),
+}
+
+
+def _fold_messages(
+    w: SpanWork,
+    raw_flat: dict[str, dict[str, Any]],
+    entries: dict[str, list[Any]],
+    sides: dict[str, tuple[list[dict[str, Any]], str]],
+) -> None:
+    """Fold each flattened message family that lost to another source and carried the same messages."""
+    for family, raw in raw_flat.items():
+        prefix, side = _FOLDABLE_MESSAGES[family]
+        messages, source = sides[side]
+        if source == prefix or not raw:
+            continue  # the family is the source itself (or had no keys)
+        role = "user" if side == "input_messages" else "assistant"
+        if family.startswith("oi_"):
+            theirs = [m for m in (oi_message(e, role) for e in entries[family]) if m is not None]
+        else:
+            theirs = indexed_messages(entries[family], role)
+        fold_family(w.a, w.folded, prefix, raw, bool(messages) and same_messages(theirs, messages), side)
 
 
 def tools_step(n: NormalizedSpan, w: SpanWork) -> None:
@@ -221,6 +261,10 @@ def raw_step(n: NormalizedSpan, w: SpanWork) -> None:
     """Fill raw input/output (untyped payloads), falling back on unparsed message attributes and tool I/O."""
     a, cap = w.a, w.cap
     if w.bits & B_RAW:
+        w.raw_keys = {
+            "raw_input": _first_present(a, A.RAW_INPUT_KEYS),
+            "raw_output": _first_present(a, A.RAW_OUTPUT_KEYS),
+        }
         raw_in_value = pick(a, A.RAW_INPUT_KEYS)
         raw_out_value = pick(a, A.RAW_OUTPUT_KEYS)
         a.pop("input.mime_type", None)
@@ -245,6 +289,15 @@ def raw_step(n: NormalizedSpan, w: SpanWork) -> None:
         raw_output = raw_output[:cap]
         w.truncated.append("raw_output")
     n.raw_input, n.raw_output = raw_input, raw_output
+
+
+def _first_present(a: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The key pick() would take: the first with a non-empty value ("" when none)."""
+    for key in keys:
+        value = a.get(key)
+        if value is not None and value != "" and value != []:
+            return key
+    return ""
 
 
 def tool_span_step(n: NormalizedSpan, w: SpanWork) -> None:
@@ -278,7 +331,18 @@ def retrieval_step(n: NormalizedSpan, w: SpanWork, ev: EventContent | None) -> N
         retrieval_query = ""
     if not retrieval_query and n.kind in ("retrieval", "reranker"):
         retrieval_query = n.raw_input
-    if not documents and w.flat:
+        w.raw_keys.pop("raw_input", None)  # the query is the raw input itself: nothing arrived twice
+    if documents and w.flat.get("oi_docs"):  # the same documents again, as OpenInference keys?
+        raw = flat_raw(a, w.flat, "oi_docs")
+        if flat_documents_match(w.flat["oi_docs"], a, documents):
+            same = True
+            for key in raw:
+                del a[key]
+        else:
+            theirs = [d for d in map(document, take_flat(a, w.flat, "oi_docs")) if d is not None]
+            same = same_documents(theirs, documents)
+        fold_family(a, w.folded, "retrieval.documents", raw, same, "documents")
+    elif not documents and w.flat:
         flat_docs = take_flat(a, w.flat, "oi_docs") or take_flat(a, w.flat, "rr_docs")
         documents = [d for d in map(document, flat_docs) if d is not None]
     if not documents and ev is not None:

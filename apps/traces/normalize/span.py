@@ -39,6 +39,7 @@ from apps.traces.normalize.content import (
     tools_step,
 )
 from apps.traces.normalize.context import span_context
+from apps.traces.normalize.fold import FOLDED_ATTR, fold_raw
 from apps.traces.normalize.ids import id_problem, invalid_id_marker
 from apps.traces.normalize.langfuse import langfuse_cost, langfuse_usage
 from apps.traces.normalize.model import NormalizedSpan, SpanRejected
@@ -120,6 +121,10 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     if param_keys or bits & B_PARAMS:  # 15.
         _request_params_step(n, w)
     texts_step(n)  # 16.
+    if w.raw_keys and n.kind != "tool":  # 16b. Raw payloads repeating canonical text are stored once.
+        fold_raw(n, w.folded, w.raw_keys)
+    if w.folded:
+        a[FOLDED_ATTR] = w.folded
     if flat or deferred_long or "metadata" in a:  # 17.
         _leftovers_step(n, w, deferred_long)
     if json_too_deep_count() != deep_before:  # 18. Values changed on the way: strip, flag.
