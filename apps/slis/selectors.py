@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.datasets.divergence import divergence_gap_values, divergence_list, gap_size
 from apps.projects.models import Project
 from apps.scores.metrics import MetricSpec
 from apps.scores.rollups import MINUTE, floor_time
@@ -57,6 +58,11 @@ def sli_values(
     spec: MetricSpec | None = None,
 ) -> list[SliValue]:
     """Return the SLI per slice over the minutes in [start, end), from the minute rollups."""
+    if sli.aggregation == Sli.Aggregation.OFFLINE_GAP:
+        gaps = divergence_gap_values(
+            project=project, metric=sli.metric, start=start, end=end, group_by=group_by, filters=sli.filters
+        )
+        return [SliValue(group=group, value=gap, samples=samples) for group, gap, samples in gaps]
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
     rows = metric_totals(
         project=project,
@@ -103,6 +109,8 @@ def sli_series(
     spec: MetricSpec | None = None,
 ) -> list[SliSeries]:
     """Return the SLI per bucket and slice over [start, end) (metric_series: buckets with no data left out)."""
+    if sli.aggregation == Sli.Aggregation.OFFLINE_GAP:
+        return _offline_gap_series(project, sli, start, end, interval, group_by)
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
     series = metric_series(
         project=project,
@@ -118,6 +126,28 @@ def sli_series(
     for s in series:
         points = [(p.t, *sli_point_value(p, sli.aggregation, spec)) for p in s.points]
         out.append(SliSeries(group=s.group, points=points))
+    return out
+
+
+def _offline_gap_series(
+    project: Project, sli: Sli, start: datetime, end: datetime, interval: str, group_by: Sequence[str]
+) -> list[SliSeries]:
+    """An offline-gap SLI over time: one series per model/prompt version with an offline value (slices by route or
+    environment are not kept: offline runs have none)."""
+    items = divergence_list(
+        project=project,
+        start=start,
+        end=end,
+        interval=interval,
+        metric=sli.metric,
+        prompt_version=sli.filters.get("prompt_version", ""),
+        model=sli.filters.get("model", ""),
+    )
+    out = []
+    for item in items:
+        group = {d: getattr(item, d) for d in ("model", "prompt_version") if d in group_by}
+        points = [(p.t, gap_size(item.spec, p), p.samples) for p in item.points]
+        out.append(SliSeries(group=group, points=points))
     return out
 
 
