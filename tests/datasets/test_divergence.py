@@ -10,13 +10,11 @@ from django.utils import timezone
 from apps.datasets.divergence import divergence_list
 from apps.datasets.models import OfflineMetric
 from apps.datasets.offline import MetricInput, offline_run_create
-from apps.scores.rollups import HOUR, floor_time, rollups_drain
-from apps.scores.services import ScoreInput, scores_upsert
+from apps.scores.rollups import HOUR, floor_time
 from apps.slis.models import AlertState
 from apps.slis.selectors import sli_series, sli_values
 from apps.slis.services import alert_rule_create, rule_evaluate, sli_create
-from tests.scores.rollup_traffic import batches_run
-from tests.traces.factories import simple_trace
+from tests.datasets.helpers import two_versions
 
 pytestmark = pytest.mark.django_db
 
@@ -29,30 +27,7 @@ def now():
 
 @pytest.fixture
 def versions(project, now):
-    """Four hours of live traffic: v1 passes `resolved` 3 of 5 times an hour, v2 5 of 5; the offline suite says
-    0.9 for v1 (offline looks better by 30 points) and 0.95 for v2 (offline stricter by 5 points)."""
-    verdicts = []
-    for hour in range(4):
-        at = now - timedelta(hours=hour) + timedelta(minutes=20)
-        for i in range(5):
-            v1 = simple_trace(project, at=at + timedelta(seconds=i), prompt_version="v1", model="m-1")
-            v2 = simple_trace(project, at=at + timedelta(seconds=10 + i), prompt_version="v2", model="m-1")
-            verdicts += [(v1, i < 3), (v2, True)]
-    batches_run()
-    scores_upsert(
-        project=project,
-        items=[ScoreInput(trace_pk=t.pk, name="resolved", source="external", passed=p) for t, p in verdicts],
-    )
-    rollups_drain()
-    for version, value in (("v1", 0.9), ("v2", 0.95)):
-        offline_run_create(
-            project=project,
-            name=f"suite {version}",
-            model="m-1",
-            prompt_version=version,
-            metrics=[MetricInput("resolved", value, 200)],
-        )
-    OfflineMetric.objects.update(measured_at=now - timedelta(hours=5))  # the suite ran before the traffic
+    return two_versions(project, now=now)
 
 
 def test_the_divergence_matches_the_hand_computed_gap_and_flags_only_a_persistent_one(project, now, versions):
