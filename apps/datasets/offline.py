@@ -30,7 +30,8 @@ from apps.projects.models import Project
 from apps.scores.selectors import metric_spec_get
 
 MAX_ITEMS = 5000
-CHUNK = 50
+CHUNK = 500  # items per job with programmatic checks only
+JUDGED_CHUNK = 10  # with a judge: each item is an LLM call, and a job must end well within its time limit
 
 OFFLINE_RUN_JOB = RowJob(
     model=OfflineRun,
@@ -226,7 +227,7 @@ def _judge_item(ev: Evaluator, subject: Subject, attempts: int) -> dict[str, Any
 
 
 def _score_items(run: OfflineRun, evaluators: list[Evaluator], items: list[OfflineRunItem], attempts: int) -> None:
-    """Score a chunk of items; each item's results are saved as soon as every evaluator has run on it."""
+    """Score a chunk of items and save their results in one statement (also when a judge outage interrupts it)."""
     # Every item is scored: the online sample rate is about what live traffic costs, not what the metric means.
     everything = [copy.copy(ev) for ev in evaluators]
     for ev in everything:
@@ -245,19 +246,27 @@ def _score_items(run: OfflineRun, evaluators: list[Evaluator], items: list[Offli
     pending_judge: dict[int, list[Evaluator]] = {}
     for ev, item_id in judged:
         pending_judge.setdefault(item_id, []).append(ev)
-    for item in items:
-        for ev in pending_judge.get(item.id, []):
-            done = results[item.id].get(ev.name)
-            if done and done.get("evaluator_version") == ev.version:
-                continue  # graded by an earlier attempt of this chunk
-            try:
+    done: list[OfflineRunItem] = []
+    try:
+        for item in items:
+            for ev in pending_judge.get(item.id, []):
+                graded = results[item.id].get(ev.name)
+                if graded and graded.get("evaluator_version") == ev.version:
+                    continue  # graded by an earlier attempt of this chunk
                 result = _judge_item(ev, subjects[item.id], attempts)
-            except OfflineRunRetry:
-                OfflineRunItem.objects.filter(id=item.id).update(results=results[item.id])  # keep what is graded
-                raise
-            if result is not None:
-                results[item.id][ev.name] = result
-        OfflineRunItem.objects.filter(id=item.id).update(results=results[item.id], is_scored=True)
+                if result is not None:
+                    results[item.id][ev.name] = result
+            item.results, item.is_scored = results[item.id], True
+            done.append(item)
+    except OfflineRunRetry:
+        # Keep what is graded: the finished items, and the judge verdicts of the one that was interrupted.
+        interrupted = next((i for i in items if not i.is_scored), None)
+        if interrupted is not None:
+            interrupted.results = results[interrupted.id]
+            done.append(interrupted)
+        raise
+    finally:
+        OfflineRunItem.objects.bulk_update(done, ["results", "is_scored"])
 
 
 def _headline(project: Project, name: str, results: list[dict[str, Any]]) -> tuple[float | None, int]:
@@ -301,7 +310,7 @@ def _metrics_write(run: OfflineRun, evaluators: list[Evaluator]) -> None:
     OfflineMetric.objects.bulk_create(rows)
 
 
-def offline_run_step(*, run_id: int, chunk: int = CHUNK) -> OfflineStep:
+def offline_run_step(*, run_id: int, chunk: int | None = None) -> OfflineStep:
     """Claim the run, score its next chunk of items and hand it back; the last step writes the run's metrics."""
     claim = job_claim(OFFLINE_RUN_JOB, row_id=run_id)
     if claim.outcome is Outcome.BUSY:
@@ -313,7 +322,8 @@ def offline_run_step(*, run_id: int, chunk: int = CHUNK) -> OfflineStep:
     run = OfflineRun.objects.select_related("project").get(id=run_id)
     try:
         evaluators = _run_evaluators(run)
-        items = list(OfflineRunItem.objects.filter(run=run, is_scored=False).order_by("index")[:chunk])
+        size = chunk or (JUDGED_CHUNK if any(ev.is_judge for ev in evaluators) else CHUNK)
+        items = list(OfflineRunItem.objects.filter(run=run, is_scored=False).order_by("index")[:size])
         if items:
             _score_items(run, evaluators, items, claim.attempts)
     except OfflineRunRetry as exc:

@@ -206,3 +206,26 @@ def test_bad_offline_runs_are_400s_naming_the_field(api_client, body, field):
 def test_unknown_runs_are_404s(api_client):
     response = api_client.get("/api/v1/offline-runs/424242")
     assert (response.status_code, response.json()["field"]) == (404, "run_id")
+
+
+@pytest.mark.django_db
+def test_a_judge_outage_hands_the_run_back_and_keeps_what_was_graded(project, judge_evaluator, fake_openai):
+    from apps.datasets.offline import OfflineRunRetry, RunItemInput, offline_run_create
+
+    items = [RunItemInput(input=i["input"], output=i["output"], context=i.get("context", [])) for i in ITEMS]
+    run = offline_run_create(project=project, name="r", prompt_version="v1", items=items)
+    fake_openai.replies.extend([Reply(content=judge_answer(5)), Reply(status=503)])
+    fake_openai.default = Reply(content=judge_answer(1))
+    with pytest.raises(OfflineRunRetry):
+        offline_run_step(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == ("pending", 1) and "judge unavailable" in run.error
+    first = run.items.get(index=0)
+    assert first.is_scored and first.results["helpfulness"]["value"] == 5.0  # kept: not graded twice
+    assert offline_run_step(run_id=run.id).more is True  # the rest of the chunk, after the outage
+    assert offline_run_step(run_id=run.id).more is False  # the metrics
+    run.refresh_from_db()
+    assert run.status == "done"
+    assert run.metrics.get(name="helpfulness").value == pytest.approx(1 / 3)
+    judged = [r for r in fake_openai.requests if r["path"].endswith("/chat/completions")]
+    assert len(judged) == 3 + 1  # one per item, plus the refused attempt
