@@ -151,7 +151,17 @@ def test_precomputed_metrics_are_stored_at_once(api_client):
         "helpfulness": (0.8, 250),
     }
     listed = api_client.get("/api/v1/offline-runs?prompt_version=v9").json()
-    assert [r["id"] for r in listed["results"]] == [body["id"]]
+    assert [r["id"] for r in listed["results"]] == [body["id"]] and listed["next_cursor"] is None
+    later = api_client.post(
+        "/api/v1/offline-runs", {"name": "n2", "prompt_version": "v9", "metrics": {"x": 0.5}}, format="json"
+    ).json()
+    first = api_client.get("/api/v1/offline-runs?limit=1").json()
+    assert [r["id"] for r in first["results"]] == [later["id"]]
+    rest = api_client.get(f"/api/v1/offline-runs?limit=1&cursor={first['next_cursor']}").json()
+    assert ([r["id"] for r in rest["results"]], rest["next_cursor"]) == ([body["id"]], None)
+    for bad in ("limit=0", "cursor=x"):
+        response = api_client.get(f"/api/v1/offline-runs?{bad}")
+        assert (response.status_code, response.json()["field"]) == (400, bad.split("=")[0])
     assert api_client.get("/api/v1/offline-runs?prompt_version=v10").json()["results"] == []
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -50,11 +51,25 @@ def _dataset_not_found() -> Response:
     return error_response("dataset_id: no such dataset", "not_found", 404, field="dataset_id")
 
 
-def _limit(request: Request) -> int | Response:
-    raw = request.query_params.get("limit") or "50"
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
+    OpenApiParameter("limit", int, description=f"1–{LIST_LIMIT}, default 50"),
+]
+
+
+def _page(request: Request, rows: QuerySet) -> tuple[list, str | None] | Response:
+    """One page of rows, newest first (by id), and the cursor of the next page; a 400 naming a bad parameter."""
+    raw, cursor = request.query_params.get("limit") or "50", request.query_params.get("cursor") or ""
     if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT:
         return error_response(f"limit: must be an integer from 1 to {LIST_LIMIT}", "invalid_filter", 400, field="limit")
-    return int(raw)
+    if cursor and (not cursor.isdigit() or len(cursor) > 18):
+        return error_response("cursor: not a cursor this API returned", "invalid_filter", 400, field="cursor")
+    limit = int(raw)
+    rows = rows.order_by("-id")
+    if cursor:
+        rows = rows.filter(id__lt=int(cursor))
+    page = list(rows[: limit + 1])
+    return page[:limit], (str(page[limit - 1].id) if len(page) > limit else None)
 
 
 class DatasetsApi(APIView):
@@ -62,15 +77,15 @@ class DatasetsApi(APIView):
 
     @extend_schema(
         summary="List datasets",
-        parameters=[OpenApiParameter("limit", int, description=f"1–{LIST_LIMIT}, default 50")],
+        parameters=PAGE_PARAMETERS,
         responses=list_envelope(DatasetOutputSerializer),
     )
     def get(self, request: Request) -> Response:
-        limit = _limit(request)
-        if isinstance(limit, Response):
-            return limit
-        rows = list(dataset_list(project=request.auth.project)[:limit])
-        return list_response([dataset_data(d, _export_url(request, d), d.item_count) for d in rows])
+        page = _page(request, dataset_list(project=request.auth.project))
+        if isinstance(page, Response):
+            return page
+        rows, next_cursor = page
+        return list_response([dataset_data(d, _export_url(request, d), d.item_count) for d in rows], next_cursor)
 
     @extend_schema(
         summary="Create a dataset",
@@ -166,19 +181,20 @@ class OfflineRunsApi(APIView):
         summary="List offline runs",
         parameters=[
             OpenApiParameter("prompt_version", str, description="only runs of this prompt version"),
-            OpenApiParameter("limit", int, description=f"1–{LIST_LIMIT}, default 50"),
+            *PAGE_PARAMETERS,
         ],
         responses=list_envelope(OfflineRunOutputSerializer),
     )
     def get(self, request: Request) -> Response:
-        limit = _limit(request)
-        if isinstance(limit, Response):
-            return limit
         runs = offline_run_list(project=request.auth.project)
         version = request.query_params.get("prompt_version", "")
         if version:
             runs = runs.filter(prompt_version=version[:100])
-        return list_response(OfflineRunOutputSerializer(runs[:limit], many=True).data)
+        page = _page(request, runs)
+        if isinstance(page, Response):
+            return page
+        rows, next_cursor = page
+        return list_response(OfflineRunOutputSerializer(rows, many=True).data, next_cursor)
 
     @extend_schema(
         summary="Record an offline run",
