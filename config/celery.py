@@ -20,6 +20,7 @@ app.conf.task_routes = {
     "evaluators.*": {"queue": "evaluations"},
     "judges.*": {"queue": "judge"},
     "slis.*": {"queue": "alerts"},
+    "datasets.*": {"queue": "evaluations"},  # offline runs run the same evaluators (their judge calls inline)
 }
 
 # Sweepers send jobs for rows with none in flight (apps/core/jobs.py). Every 15 s, so that after a broker
@@ -102,6 +103,11 @@ app.conf.beat_schedule = {
         "task": "slis.bookkeeping_prune",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
+    },
+    "offline-runs-sweep": {
+        "task": "datasets.offline_runs_sweep",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 29},
     },
     "backfills-sweep": {
         "task": "evaluators.backfills_sweep",

@@ -148,6 +148,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.judges",
     "apps.evaluators",
+    "apps.datasets",
     "apps.slis",
     "apps.dashboards",
     "apps.demo",
@@ -362,6 +363,9 @@ JUDGE_TASK_TIME_LIMIT = env_int("JUDGE_TASK_TIME_LIMIT", 60)
 JUDGE_MAX_ATTEMPTS = env_int("JUDGE_MAX_ATTEMPTS", 8)
 BACKFILL_TASK_TIME_LIMIT = env_int("BACKFILL_TASK_TIME_LIMIT", 60)
 BACKFILL_MAX_ATTEMPTS = env_int("BACKFILL_MAX_ATTEMPTS", 5)
+# Offline runs (apps/datasets): each job scores a chunk of items; a judge outage retries it with backoff.
+OFFLINE_RUN_TASK_TIME_LIMIT = env_int("OFFLINE_RUN_TASK_TIME_LIMIT", 120)
+OFFLINE_RUN_MAX_ATTEMPTS = env_int("OFFLINE_RUN_MAX_ATTEMPTS", 8)
 JUDGE_PREVIEW_TIME_LIMIT = env_int("JUDGE_PREVIEW_TIME_LIMIT", 120)  # "Try it": up to 3 judge calls in one job
 CELERY_TIMEZONE = "UTC"
 

@@ -17,6 +17,7 @@ from django.utils.cache import patch_vary_headers
 
 from apps.core.htmx import is_partial
 from apps.dashboards.charts import direction_text, headline_label
+from apps.dashboards.divergence import divergence_params  # importing it registers the divergence panels
 from apps.dashboards.panels import (
     PANEL_PARAMS,
     Panel,
@@ -32,6 +33,7 @@ from apps.dashboards.state import (
     DashboardState,
     iso_utc,
 )
+from apps.datasets.selectors import offline_metric_names
 from apps.projects.access import project_view
 from apps.projects.models import Project
 from apps.scores.metrics import BUILTIN_SPECS
@@ -39,6 +41,7 @@ from apps.scores.selectors import INTERVALS, metric_spec_list
 from apps.traces.selectors import TraceFilters, trace_facets, trace_list
 
 OVERVIEW_TEMPLATE = "dashboards/overview.html"
+DIVERGENCE_TEMPLATE = "dashboards/divergence.html"
 EXPLORER_TEMPLATE = "dashboards/explorer.html"
 PANEL_TEMPLATE = "dashboards/_panel.html"
 PANEL_ID = re.compile(r"^panel-[A-Za-z0-9_-]{1,120}$")
@@ -125,8 +128,44 @@ def overview_view(request: HttpRequest, project: Project) -> HttpResponse:
         context["table_panels"] = _placed(
             project, state, [Panel("routes", "Top failing routes"), Panel("failures", "Latest failed scores")]
         )
+        if offline_metric_names(project=project):
+            context["divergence_panels"] = _placed(
+                project, state, [Panel("divergence", "Offline vs online", {"group_by": "none"}, wide=True)]
+            )
     context["state"] = state
     return _page(request, project, OVERVIEW_TEMPLATE, context, status)
+
+
+@project_view()
+def divergence_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Offline vs online: the divergence table and, per metric with an offline value, both over time."""
+    params = {k: v.strip() for k, v in request.GET.items()}
+    context: dict[str, object] = {"project": project, "nav": "overview", "panels": []}
+    status = 200
+    state = None
+    try:
+        state = DashboardState.from_query(request.GET, now=timezone.now(), default_group_by="")
+        threshold, persist = divergence_params(request.GET)
+    except DashboardParamError as exc:
+        context["param_error"] = exc
+        status = 400
+        state = None
+    context.update(_controls(project, state, params))
+    context["page_url"] = reverse("dashboards:divergence", args=[project.slug])
+    if state is not None:
+        own = {k: request.GET[k] for k in ("threshold", "persist") if request.GET.get(k, "").strip()}
+        context["threshold"], context["persist"] = threshold, persist
+        metrics = offline_metric_names(project=project)
+        context["panels"] = _placed(
+            project,
+            state,
+            [
+                Panel("divergence", "Offline vs online", {"group_by": "none", **own}, wide=True),
+                *[Panel("divergence_chart", name, {"metric": name, "group_by": "none", **own}) for name in metrics],
+            ],
+        )
+    context["state"] = state
+    return _page(request, project, DIVERGENCE_TEMPLATE, context, status)
 
 
 @project_view()

@@ -17,7 +17,7 @@ from apps.scores.selectors import MetricPoint
 OK, PENDING, FIRING, RESOLVED, NO_DATA = "ok", "pending", "firing", "resolved", "no_data"
 STATES = (OK, PENDING, FIRING, RESOLVED, NO_DATA)
 DIMENSIONS = ("model", "prompt_version", "route", "environment")
-AGGREGATIONS = ("pass_rate", "fail_rate", "mean", "p50", "p95", "p99", "count")
+AGGREGATIONS = ("pass_rate", "fail_rate", "mean", "p50", "p95", "p99", "count", "offline_gap")
 COMPARATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -84,8 +84,9 @@ def sli_corrected_value(
 
 
 def sli_unit(aggregation: str, spec: MetricSpec | None) -> str:
-    """Return the unit of an SLI's value: % for rates, else the metric's."""
-    if aggregation in ("pass_rate", "fail_rate"):
+    """Return the unit of an SLI's value: % for rates (and offline gaps: points of a rate, or relative), else the
+    metric's."""
+    if aggregation in ("pass_rate", "fail_rate", "offline_gap"):
         return "%"
     if aggregation == "count":
         return ""

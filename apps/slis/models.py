@@ -20,11 +20,14 @@ class Sli(BaseModel):
         P95 = "p95", "p95"
         P99 = "p99", "p99"
         COUNT = "count", "Count"
+        # offline − online of a metric per model/prompt version (apps/datasets/divergence.py): the offline suite
+        # falling behind production.
+        OFFLINE_GAP = "offline_gap", "Offline − online gap"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="slis", db_index=False)
     name = models.CharField(max_length=100)
     metric = models.CharField(max_length=100, help_text="a score name, a feedback rate, or latency_ms, errors, cost")
-    aggregation = models.CharField(max_length=10, choices=Aggregation.choices)
+    aggregation = models.CharField(max_length=16, choices=Aggregation.choices)
     filters = models.JSONField(default=dict, blank=True)  # {dimension: value}: route, environment, model, …
     template = models.CharField(max_length=40, blank=True, default="")  # the built-in template it came from
     # A judged pass/fail rate may use the bias-corrected rate (apps/scores/ppi.py) once the labeled random sample of

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.datasets.divergence import divergence_gap_values, divergence_list, gap_size
 from apps.projects.models import Project
 from apps.scores.corrected import calibration_pairs, label_window, metric_series_corrected, rectifier_for_group
 from apps.scores.metrics import MetricSpec
@@ -66,6 +67,11 @@ def sli_values(
 ) -> list[SliValue]:
     """Return the SLI per slice over the minutes in [start, end), from the minute rollups (bias-corrected per slice
     when the SLI asks for it and its slice's labeled random sample is big enough; see apps/scores/corrected.py)."""
+    if sli.aggregation == Sli.Aggregation.OFFLINE_GAP:
+        gaps = divergence_gap_values(
+            project=project, metric=sli.metric, start=start, end=end, group_by=group_by, filters=sli.filters
+        )
+        return [SliValue(group=group, value=gap, samples=samples) for group, gap, samples in gaps]
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
     rows = metric_totals(
         project=project,
@@ -123,6 +129,8 @@ def sli_series(
     spec: MetricSpec | None = None,
 ) -> list[SliSeries]:
     """Return the SLI per bucket and slice over [start, end) (metric_series: buckets with no data left out)."""
+    if sli.aggregation == Sli.Aggregation.OFFLINE_GAP:
+        return _offline_gap_series(project, sli, start, end, interval, group_by)
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
     query = {
         "project": project,
@@ -146,6 +154,28 @@ def sli_series(
                 value = p.corrected_pass_rate if sli.aggregation == "pass_rate" else 1.0 - p.corrected_pass_rate
             points.append((p.t, value, samples))
         out.append(SliSeries(group=s.group, points=points))
+    return out
+
+
+def _offline_gap_series(
+    project: Project, sli: Sli, start: datetime, end: datetime, interval: str, group_by: Sequence[str]
+) -> list[SliSeries]:
+    """An offline-gap SLI over time: one series per model/prompt version with an offline value (slices by route or
+    environment are not kept: offline runs have none)."""
+    items = divergence_list(
+        project=project,
+        start=start,
+        end=end,
+        interval=interval,
+        metric=sli.metric,
+        prompt_version=sli.filters.get("prompt_version", ""),
+        model=sli.filters.get("model", ""),
+    )
+    out = []
+    for item in items:
+        group = {d: getattr(item, d) for d in ("model", "prompt_version") if d in group_by}
+        points = [(p.t, gap_size(item.spec, p), p.samples) for p in item.points]
+        out.append(SliSeries(group=group, points=points))
     return out
 
 

@@ -118,6 +118,8 @@ def _sli_check(project: Project, metric: str, aggregation: str) -> None:
     spec = sli_spec(project=project, sli=Sli(project=project, metric=metric, aggregation=aggregation))
     if spec is None:
         return  # a score that has no data yet: any aggregation may apply once it arrives
+    if aggregation == Sli.Aggregation.OFFLINE_GAP and spec.kind == MetricKind.COUNT:
+        raise ValidationError({"aggregation": f"{metric} is a count: offline runs compare rates and means"})
     if aggregation in ("p50", "p95", "p99") and not spec.has_quantiles:
         raise ValidationError({"aggregation": f"{metric} has no quantiles; use pass_rate, fail_rate, mean or count"})
     if aggregation in ("pass_rate", "fail_rate") and spec.kind not in (MetricKind.BINARY, MetricKind.RATE):

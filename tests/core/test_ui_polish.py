@@ -52,7 +52,8 @@ def test_api_docs_are_linked_and_unbuilt_sections_are_hidden(client, alice, proj
     client.force_login(alice)
     html = client.get(reverse("projects:settings", args=[project.slug])).content.decode()
     assert 'href="/api/docs/"' in html
-    assert 'class="soon"' not in html and "Arrives with" not in html and "Datasets" not in html
+    assert 'class="soon"' not in html and "Arrives with" not in html
+    assert f'href="/p/{project.slug}/datasets/"' in html  # Datasets arrived: a real link, not a placeholder
 
 
 @pytest.mark.parametrize(
