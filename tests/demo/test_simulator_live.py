@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from django.urls import Resolver404, resolve
 
+from apps.datasets.models import OfflineRun
 from apps.demo.bank import bank_load
 from apps.demo.judge_server import DemoServer
 from apps.demo.scenario import Rollout, Script
@@ -64,10 +65,12 @@ def test_simulated_traffic_lands_as_traces_spans_scores_and_feedback(live_server
     # The offline run of each version it ships (v3 at the start, v4 at the rollout) is posted; a server without
     # the offline-runs endpoint answers 404, and the simulator says so and carries on.
     assert [r["prompt_version"] for r in stats.offline_runs] == ["v3", "v4"]
-    if offline_runs_served():
-        assert stats.offline_posted == 2
-    else:
-        assert stats.offline_posted == 0 and "offline runs not available" in caplog.text
+    assert offline_runs_served() and stats.offline_posted == 2, caplog.text
+    stored = {
+        run.prompt_version: {m.name: m.value for m in run.metrics.all()}
+        for run in OfflineRun.objects.filter(project=project, status=OfflineRun.Status.DONE)
+    }
+    assert stored == {r["prompt_version"]: r["metrics"] for r in stats.offline_runs}
 
 
 def offline_runs_served() -> bool:
