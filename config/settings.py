@@ -353,6 +353,12 @@ JUDGE_MAX_ATTEMPTS = env_int("JUDGE_MAX_ATTEMPTS", 8)
 BACKFILL_TASK_TIME_LIMIT = env_int("BACKFILL_TASK_TIME_LIMIT", 60)
 BACKFILL_MAX_ATTEMPTS = env_int("BACKFILL_MAX_ATTEMPTS", 5)
 JUDGE_PREVIEW_TIME_LIMIT = env_int("JUDGE_PREVIEW_TIME_LIMIT", 120)  # "Try it": up to 3 judge calls in one job
+# Calibration (apps/judges/calibration.py): one run grades at most this many labeled traces, within this time.
+JUDGE_CALIBRATION_MAX_ITEMS = env_int("JUDGE_CALIBRATION_MAX_ITEMS", 500)
+JUDGE_CALIBRATION_TIME_LIMIT = env_int("JUDGE_CALIBRATION_TIME_LIMIT", 1800)
+# A version's baseline agreement is frozen once it has this many random-sample verdicts; the judge-regression
+# alert needs as many in its window.
+JUDGE_BASELINE_MIN_LABELS = env_int("JUDGE_BASELINE_MIN_LABELS", 20)
 CELERY_TIMEZONE = "UTC"
 
 # Ingestion limits (OTLP recommends 64 MiB decompressed).

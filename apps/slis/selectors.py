@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.judges.selectors import judge_regression
 from apps.projects.models import Project
 from apps.scores.metrics import MetricSpec
 from apps.scores.rollups import MINUTE, floor_time
@@ -29,6 +30,8 @@ from apps.slis.engine import (
 from apps.slis.models import AlertFlip, AlertRule, AlertState, Channel, Notification, Sli
 
 BASELINE_PERIOD = timedelta(hours=24)
+# SLIs on a judge's agreement with people (apps/judges): the metric names the judge by id.
+JUDGE_REGRESSION_PREFIX = "judge_kappa_drop:"
 SPARKLINE_POINTS = 24
 
 
@@ -56,7 +59,13 @@ def sli_values(
     group_by: Sequence[str] = (),
     spec: MetricSpec | None = None,
 ) -> list[SliValue]:
-    """Return the SLI per slice over the minutes in [start, end), from the minute rollups."""
+    """Return the SLI per slice over the minutes in [start, end), from the minute rollups.
+
+    A judge-regression SLI (metric `judge_kappa_drop:<judge id>`) is read from the judge's calibration instead:
+    its value is the baseline κ of the judge's current version minus κ over the verdicts made in the window.
+    """
+    if sli.metric.startswith(JUDGE_REGRESSION_PREFIX):
+        return [_judge_regression_value(project, sli, start, end)]
     spec = spec if spec is not None else sli_spec(project=project, sli=sli)
     rows = metric_totals(
         project=project,
@@ -72,6 +81,16 @@ def sli_values(
         value, samples = sli_point_value(point, sli.aggregation, spec)
         out.append(SliValue(group=group, value=value, samples=samples))
     return out
+
+
+def _judge_regression_value(project: Project, sli: Sli, start: datetime, end: datetime) -> SliValue:
+    """Return a judge's κ drop against its current version's baseline over [start, end), with the verdicts behind it."""
+    try:
+        judge_id = int(sli.metric.removeprefix(JUDGE_REGRESSION_PREFIX))
+    except ValueError:
+        return SliValue(group={}, value=None, samples=0)
+    regression = judge_regression(project=project, judge_id=judge_id, start=start, end=end)
+    return SliValue(group={}, value=regression.drop, samples=regression.samples if regression.drop is not None else 0)
 
 
 def sli_value_now(

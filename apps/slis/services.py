@@ -23,6 +23,7 @@ from apps.core.jobs import Claim, Outcome, RowJob, job_claim, job_finish, job_ma
 from apps.core.outbound import OutboundRefused, outbound_url_check
 from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
+from apps.judges.models import Judge
 from apps.projects.models import Project
 from apps.scores.metrics import MetricKind
 from apps.scores.rollups import MINUTE, floor_time
@@ -48,7 +49,7 @@ from apps.slis.engine import (
     value_format,
 )
 from apps.slis.models import AlertFlip, AlertRule, AlertState, Channel, Notification, Sli
-from apps.slis.selectors import BASELINE_PERIOD, baseline_for, sli_spec, sli_values
+from apps.slis.selectors import BASELINE_PERIOD, JUDGE_REGRESSION_PREFIX, baseline_for, sli_spec, sli_values
 from apps.slis.transports import TransportError, transport_for
 
 logger = logging.getLogger(__name__)
@@ -357,10 +358,53 @@ def alert_silence(*, alert: AlertState, until: datetime | None) -> None:
 # --- evaluation ----------------------------------------------------------------------------------------------------
 
 
+JUDGE_REGRESSION_TEMPLATE = "judge_regression"
+JUDGE_REGRESSION_WINDOW = "7d"
+
+
+def judge_regression_rules_sync(*, project: Project | None = None) -> list[int]:
+    """Give every judge a regression alert: an SLI on its κ drop against its own baseline, alerting above the
+    judge's regression margin to the project's enabled channels. Keep each rule's threshold at the margin.
+
+    Judges sit below alerting and cannot create rules themselves: this runs with every rules_evaluate beat.
+    """
+    judges = Judge.objects.all() if project is None else Judge.objects.filter(project=project)
+    created = []
+    for judge in judges.select_related("project"):
+        metric = f"{JUDGE_REGRESSION_PREFIX}{judge.id}"
+        sli = Sli.objects.filter(project_id=judge.project_id, metric=metric).first()
+        if sli is None:
+            with transaction.atomic():
+                sli, made = Sli.objects.get_or_create(
+                    project_id=judge.project_id,
+                    name=f"Judge agreement drop: {judge.name}"[:100],
+                    defaults={"metric": metric, "aggregation": "mean", "template": JUDGE_REGRESSION_TEMPLATE},
+                )
+                if not made:
+                    continue  # a person's SLI of that name: leave it alone
+                channels = Channel.objects.filter(project_id=judge.project_id, is_enabled=True)
+                rule = alert_rule_create(
+                    project=judge.project,
+                    sli=sli,
+                    comparator=">",
+                    threshold=judge.regression_margin,
+                    window=JUDGE_REGRESSION_WINDOW,
+                    min_samples=settings.JUDGE_BASELINE_MIN_LABELS,
+                    channels=channels.values_list("id", flat=True),
+                    name=f"Judge regression: {judge.name}"[:100],
+                )
+                created.append(rule.id)
+            continue
+        for rule in AlertRule.objects.filter(sli=sli).exclude(threshold=judge.regression_margin):
+            alert_rule_update(rule=rule, threshold=judge.regression_margin)
+    return created
+
+
 def rules_evaluate(*, project: Project | None = None) -> list[int]:
     """Send one evaluation job per enabled rule (the beat job); return the rule ids sent."""
     from apps.slis.tasks import rule_evaluate_task
 
+    judge_regression_rules_sync(project=project)
     rules = AlertRule.objects.filter(is_enabled=True)
     if project is not None:
         rules = rules.filter(project=project)
