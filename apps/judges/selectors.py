@@ -111,7 +111,7 @@ def judge_agreement(*, judge_version: JudgeVersion) -> dict[str, BinaryAgreement
 
 def judge_agreement_series(*, judge_version: JudgeVersion) -> list[AgreementDay]:
     """Return the version's daily agreement rows, oldest first (random before routed on a day)."""
-    return list(AgreementDay.objects.filter(judge_version=judge_version).order_by("day", "-sample"))
+    return list(AgreementDay.objects.filter(judge_version=judge_version).order_by("day", "sample"))
 
 
 @dataclass(frozen=True)

@@ -356,7 +356,7 @@ def judge_agreement_payload(*, judge: Judge, version: JudgeVersion) -> dict[str,
             {"day": d.day, "sample": d.sample, **_figures(d)} for d in judge_agreement_series(judge_version=version)
         ],
         "versions": versions,
-        "last_run": CalibrationRunSerializer(run).data if run else None,
+        "last_run": run,
     }
 
 
