@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -152,12 +151,12 @@ def judge_bias_probes(*, judge_version: JudgeVersion) -> BiasProbes:
     )
     by_length: list[ProbeRow] = []
     if len(rows) >= 4:
-        cuts = statistics.quantiles([r[0] for r in rows], n=4, method="inclusive")
-        bounds = [(-1.0, cuts[0]), (cuts[0], cuts[1]), (cuts[1], cuts[2]), (cuts[2], float("inf"))]
-        for index, (low, high) in enumerate(bounds, start=1):
-            pairs = [(j, h) for chars, _, j, h in rows if low < chars <= high]
-            shown = f"Q{index}: ≤ {high:.0f} chars" if high != float("inf") else f"Q{index}: > {low:.0f} chars"
-            by_length.append(_probe_row(shown, pairs))
+        # Quartiles by rank, so ties of length never leave a quartile empty; each row says its length range.
+        ranked = sorted(rows, key=lambda r: r[0])
+        for index in range(4):
+            part = ranked[index * len(ranked) // 4 : (index + 1) * len(ranked) // 4]
+            shown = f"Q{index + 1}: {part[0][0]}–{part[-1][0]} chars"
+            by_length.append(_probe_row(shown, [(j, h) for _, _, j, h in part]))
     by_family = [
         _probe_row("answer from the judge's own model family", [(j, h) for _, same, j, h in rows if same]),
         _probe_row("answer from another family", [(j, h) for _, same, j, h in rows if not same]),
