@@ -369,33 +369,40 @@ def judge_regression_rules_sync(*, project: Project | None = None) -> list[int]:
     Judges sit below alerting and cannot create rules themselves: this runs with every rules_evaluate beat.
     """
     judges = Judge.objects.all() if project is None else Judge.objects.filter(project=project)
+    by_metric = {f"{JUDGE_REGRESSION_PREFIX}{judge.id}": judge for judge in judges.select_related("project")}
+    # Two reads per beat whatever the number of judges: their SLIs, and their rules' thresholds.
+    known = {
+        metric
+        for metric, project_id in Sli.objects.filter(metric__in=by_metric).values_list("metric", "project_id")
+        if by_metric[metric].project_id == project_id  # a judge's SLI lives in the judge's project
+    }
     created = []
-    for judge in judges.select_related("project"):
-        metric = f"{JUDGE_REGRESSION_PREFIX}{judge.id}"
-        sli = Sli.objects.filter(project_id=judge.project_id, metric=metric).first()
-        if sli is None:
-            with transaction.atomic():
-                sli, made = Sli.objects.get_or_create(
-                    project_id=judge.project_id,
-                    name=f"Judge agreement drop: {judge.name}"[:100],
-                    defaults={"metric": metric, "aggregation": "mean", "template": JUDGE_REGRESSION_TEMPLATE},
-                )
-                if not made:
-                    continue  # a person's SLI of that name: leave it alone
-                channels = Channel.objects.filter(project_id=judge.project_id, is_enabled=True)
-                rule = alert_rule_create(
-                    project=judge.project,
-                    sli=sli,
-                    comparator=">",
-                    threshold=judge.regression_margin,
-                    window=JUDGE_REGRESSION_WINDOW,
-                    min_samples=settings.JUDGE_BASELINE_MIN_LABELS,
-                    channels=channels.values_list("id", flat=True),
-                    name=f"Judge regression: {judge.name}"[:100],
-                )
-                created.append(rule.id)
+    for metric, judge in by_metric.items():
+        if metric in known:
             continue
-        for rule in AlertRule.objects.filter(sli=sli).exclude(threshold=judge.regression_margin):
+        with transaction.atomic():
+            sli, made = Sli.objects.get_or_create(
+                project_id=judge.project_id,
+                name=f"Judge agreement drop: {judge.name}"[:100],
+                defaults={"metric": metric, "aggregation": "mean", "template": JUDGE_REGRESSION_TEMPLATE},
+            )
+            if not made:
+                continue  # a person's SLI of that name: leave it alone
+            channels = Channel.objects.filter(project_id=judge.project_id, is_enabled=True)
+            rule = alert_rule_create(
+                project=judge.project,
+                sli=sli,
+                comparator=">",
+                threshold=judge.regression_margin,
+                window=JUDGE_REGRESSION_WINDOW,
+                min_samples=settings.JUDGE_BASELINE_MIN_LABELS,
+                channels=channels.values_list("id", flat=True),
+                name=f"Judge regression: {judge.name}"[:100],
+            )
+            created.append(rule.id)
+    for rule in AlertRule.objects.filter(sli__metric__in=known).select_related("sli", "project"):
+        judge = by_metric[rule.sli.metric]
+        if rule.project_id == judge.project_id and rule.threshold != judge.regression_margin:
             alert_rule_update(rule=rule, threshold=judge.regression_margin)
     return created
 

@@ -86,9 +86,8 @@ def test_calibration_records_agreement_per_sample_and_day(
 
 
 def test_a_judge_whose_server_starts_disagreeing_raises_a_regression_alert(
-    project, alice, fake_openai, django_capture_on_commit_callbacks, settings
+    client, project, alice, fake_openai, django_capture_on_commit_callbacks
 ):
-    settings.SLI_WEBHOOK_ALLOWED_HOSTS = getattr(settings, "SLI_WEBHOOK_ALLOWED_HOSTS", [])
     channel = channel_create(project=project, name="oncall", kind="email", target="oncall@example.com")
     fake_openai.responder = agreeing
     judge = judge_on(project, fake_openai)
@@ -116,6 +115,19 @@ def test_a_judge_whose_server_starts_disagreeing_raises_a_regression_alert(
     assert flip.value == pytest.approx(1.0) and flip.samples == 60
     assert "Judge agreement drop: grader" in flip.message
     assert Notification.objects.filter(flip=flip, channel=channel).count() == 1
+    # It shows where every alert shows: the alerts page, the alert, the rule and the SLI pages.
+    client.force_login(alice)
+    alert = AlertState.objects.get(rule=rule)
+    for path in (
+        f"/p/{project.slug}/alerts/",
+        f"/p/{project.slug}/alerts/{alert.id}/",
+        f"/p/{project.slug}/alert-rules/{rule.id}/",
+        f"/p/{project.slug}/slis/",
+        f"/p/{project.slug}/slis/{rule.sli_id}/",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+    assert "Judge agreement drop: grader" in client.get(f"/p/{project.slug}/alerts/").content.decode()
 
     # The margin is the judge's setting: the rule follows it.
     judge_update(judge=judge, regression_margin=1.5)
