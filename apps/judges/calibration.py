@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.core.queue import task_enqueue
 from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, OpenAIJudge
-from apps.judges.models import AgreementDay, CalibrationRun, CalibrationVerdict, Judge, JudgeVersion
+from apps.judges.models import AgreementDay, CalibrationRun, CalibrationVerdict, Judge, JudgeVersion, ShadowVerdict
 from apps.judges.services import (
     judge_config_for_version,
     judge_judgment_count,
@@ -124,12 +124,19 @@ def calibration_run(*, run_id: int, client: JudgeClient | None = None) -> Calibr
         return None
     run = CalibrationRun.objects.select_related("judge_version__judge").get(id=run_id)
     version = run.judge_version
+    owned = client is None
+    judge = client or OpenAIJudge(judge_config_for_version(version))
     try:
-        scored, failed, outage = _grade_pending(run, version, client)
+        scored, failed, outage = _grade_pending(run, version, judge)
+        if not outage and version.status == JudgeVersion.Status.SHADOW and settings.JUDGE_SHADOW_LIVE_SAMPLE > 0:
+            outage = _grade_live_sample(version, judge, client, limit=settings.JUDGE_SHADOW_LIVE_SAMPLE)
     except Exception as exc:
         # A soft time limit (or anything unexpected) ends the run as failed and propagates: never swallowed.
         _run_finish(run, CalibrationRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    finally:
+        if owned:
+            judge.close()  # type: ignore[attr-defined]
     agreement_days_refresh(judge_version=version)
     baseline_set_if_ready(judge_version=version)
     status = CalibrationRun.Status.FAILED if outage else CalibrationRun.Status.DONE
@@ -144,7 +151,7 @@ def _run_finish(run: CalibrationRun, status: str, *, scored: int = 0, failed: in
     )
 
 
-def _grade_pending(run: CalibrationRun, version: JudgeVersion, client: JudgeClient | None) -> tuple[int, int, str]:
+def _grade_pending(run: CalibrationRun, version: JudgeVersion, judge: JudgeClient) -> tuple[int, int, str]:
     """Grade what the version has not graded; return (scored, failed permanently, outage message or "")."""
     done = set(CalibrationVerdict.objects.filter(judge_version=version).values_list("trace_pk", flat=True))
     todo = [c for c in calibration_labels(project=version.judge.project) if c.trace_pk not in done]
@@ -155,49 +162,89 @@ def _grade_pending(run: CalibrationRun, version: JudgeVersion, client: JudgeClie
     )
     by_pk = {t.id: t for t in traces}
     rubric = judge_version_rubric(version)
-    owned = client is None
-    judge = client or OpenAIJudge(judge_config_for_version(version))
     family = model_family(version.model)
     scored = failed = 0
+    for label in todo:
+        trace = by_pk.get(label.trace_pk)
+        if trace is None:  # pruned by retention since it was labeled
+            continue
+        row = CalibrationVerdict(
+            project_id=version.project_id,
+            judge_version=version,
+            trace_pk=label.trace_pk,
+            trace_id=label.trace_id,
+            sample=label.sample,
+            human_passed=label.passed,
+            answer_chars=len(trace.output_text),
+            answer_model=trace.model[:200],
+            is_same_family=bool(family) and model_family(trace.model) == family,
+            judged_at=timezone.now(),
+        )
+        try:
+            verdict = judge.grade(rubric=rubric, item=_judge_input(trace))
+        except JudgeUnavailable as exc:
+            return scored, failed, f"judge unavailable after {scored} verdicts (the next run resumes): {exc}"
+        except JudgeOutputInvalid as exc:
+            row.error = str(exc)[:2000]
+            failed += 1
+        else:
+            row.judge_passed, row.judge_label = verdict.passed, verdict.label
+            row.confidence, row.reason = verdict.confidence, verdict.reason[:2000]
+            row.model_reported = verdict.model_reported[:200]
+            row.is_model_mismatch = model_mismatch(pinned=version.model, reported=verdict.model_reported)
+            judge_judgment_count(
+                version_id=version.id, model_pinned=version.model, model_reported=verdict.model_reported
+            )
+            scored += 1
+        CalibrationVerdict.objects.bulk_create([row], ignore_conflicts=True)  # a concurrent run graded it
+        CalibrationRun.objects.filter(id=run.id).update(scored=scored, failed=failed)
+    return scored, failed, ""
+
+
+def _grade_live_sample(version: JudgeVersion, shadow: JudgeClient, client: JudgeClient | None, *, limit: int) -> str:
+    """Have the shadow and the current version both grade recent live traces; return an outage message or "".
+
+    Both grade with their own calibration rubric, so the comparison is version against version on live traffic
+    (no human involved); traces are the project's latest answers of the last day not yet compared.
+    """
+    current = judge_version_current(judge=version.judge)
+    since = timezone.now() - timedelta(days=1)
+    seen = ShadowVerdict.objects.filter(judge_version=version).values("trace_pk")
+    traces = list(
+        Trace.objects.filter(project_id=version.project_id, started_at__gte=since)
+        .exclude(output_text="")
+        .exclude(id__in=seen)
+        .order_by("-started_at")
+        .only("id", "input_text", "output_text")[:limit]
+    )
+    owned = client is None
+    live = client or OpenAIJudge(judge_config_for_version(current))
     try:
-        for label in todo:
-            trace = by_pk.get(label.trace_pk)
-            if trace is None:  # pruned by retention since it was labeled
-                continue
-            row = CalibrationVerdict(
+        for trace in traces:
+            item = _judge_input(trace)
+            try:
+                current_verdict = live.grade(rubric=judge_version_rubric(current), item=item)
+            except JudgeOutputInvalid:
+                continue  # nothing to compare with
+            row = ShadowVerdict(
                 project_id=version.project_id,
                 judge_version=version,
-                trace_pk=label.trace_pk,
-                trace_id=label.trace_id,
-                sample=label.sample,
-                human_passed=label.passed,
-                answer_chars=len(trace.output_text),
-                answer_model=trace.model[:200],
-                is_same_family=bool(family) and model_family(trace.model) == family,
+                current_number=current.number,
+                trace_pk=trace.id,
+                current_passed=current_verdict.passed,
                 judged_at=timezone.now(),
             )
             try:
-                verdict = judge.grade(rubric=rubric, item=_judge_input(trace))
-            except JudgeUnavailable as exc:
-                return scored, failed, f"judge unavailable after {scored} verdicts (the next run resumes): {exc}"
+                row.shadow_passed = shadow.grade(rubric=judge_version_rubric(version), item=item).passed
             except JudgeOutputInvalid as exc:
                 row.error = str(exc)[:2000]
-                failed += 1
-            else:
-                row.judge_passed, row.judge_label = verdict.passed, verdict.label
-                row.confidence, row.reason = verdict.confidence, verdict.reason[:2000]
-                row.model_reported = verdict.model_reported[:200]
-                row.is_model_mismatch = model_mismatch(pinned=version.model, reported=verdict.model_reported)
-                judge_judgment_count(
-                    version_id=version.id, model_pinned=version.model, model_reported=verdict.model_reported
-                )
-                scored += 1
-            CalibrationVerdict.objects.bulk_create([row], ignore_conflicts=True)  # a concurrent run graded it
-            CalibrationRun.objects.filter(id=run.id).update(scored=scored, failed=failed)
+            ShadowVerdict.objects.bulk_create([row], ignore_conflicts=True)
+    except JudgeUnavailable as exc:
+        return f"judge unavailable during the live sample (the next run resumes): {exc}"
     finally:
         if owned:
-            judge.close()  # type: ignore[attr-defined]
-    return scored, failed, ""
+            live.close()  # type: ignore[attr-defined]
+    return ""
 
 
 def agreement_days_refresh(*, judge_version: JudgeVersion, days: list[date] | None = None) -> int:

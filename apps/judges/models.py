@@ -274,3 +274,24 @@ class AgreementDay(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.judge_version_id} {self.day} {self.sample}: κ={self.kappa}"
+
+
+class ShadowVerdict(models.Model):
+    """A shadow version's verdict on a live trace the current version judged: version against version, no human."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    judge_version = models.ForeignKey(JudgeVersion, on_delete=models.CASCADE, related_name="shadow_verdicts")
+    current_number = models.IntegerField()  # the current version whose live verdict it is compared with
+    trace_pk = models.BigIntegerField()
+    current_passed = models.BooleanField()
+    shadow_passed = models.BooleanField(null=True, blank=True)  # None: the shadow's answer was unusable
+    error = models.TextField(blank=True, default="")
+    judged_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["judge_version", "trace_pk"], name="shadowverdict_uniq_version_trace")
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.judge_version_id} on {self.trace_pk}: {self.shadow_passed} vs {self.current_passed}"

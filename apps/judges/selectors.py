@@ -8,7 +8,15 @@ from datetime import date, datetime
 
 from django.db.models import Count, QuerySet
 
-from apps.judges.models import AgreementDay, CalibrationRun, CalibrationVerdict, Judge, JudgePreview, JudgeVersion
+from apps.judges.models import (
+    AgreementDay,
+    CalibrationRun,
+    CalibrationVerdict,
+    Judge,
+    JudgePreview,
+    JudgeVersion,
+    ShadowVerdict,
+)
 from apps.projects.models import Project
 from apps.review.agreement import BinaryAgreement, binary_agreement
 
@@ -111,6 +119,32 @@ def judge_agreement(*, judge_version: JudgeVersion) -> dict[str, BinaryAgreement
 def judge_agreement_series(*, judge_version: JudgeVersion) -> list[AgreementDay]:
     """Return the version's daily agreement rows, oldest first (random before routed on a day)."""
     return list(AgreementDay.objects.filter(judge_version=judge_version).order_by("day", "sample"))
+
+
+@dataclass(frozen=True)
+class LiveComparison:
+    """A shadow version against the current one on the live sample: how often they agree, and each pass rate."""
+
+    n: int
+    agreement: BinaryAgreement  # shadow as the rater, the current version as the reference
+    shadow_pass_rate: float | None
+    current_pass_rate: float | None
+
+
+def shadow_live_comparison(*, judge_version: JudgeVersion) -> LiveComparison:
+    """Return how a shadow version's live-sample verdicts compare with the current version's on the same traces."""
+    pairs = list(
+        ShadowVerdict.objects.filter(judge_version=judge_version, shadow_passed__isnull=False).values_list(
+            "shadow_passed", "current_passed"
+        )
+    )
+    n = len(pairs)
+    return LiveComparison(
+        n=n,
+        agreement=binary_agreement(pairs),
+        shadow_pass_rate=sum(1 for s, _ in pairs if s) / n if n else None,
+        current_pass_rate=sum(1 for _, c in pairs if c) / n if n else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from apps.judges.selectors import (
     judge_regression,
     judge_version_diff,
     judge_version_list,
+    shadow_live_comparison,
 )
 from apps.judges.services import (
     judge_connection_test,
@@ -149,6 +150,9 @@ def _detail_context(project: Project, judge: Judge, form: JudgeEditForm | None =
                 "primary": agreement[SAMPLES[0]],
                 "changes": judge_version_diff(old=previous[version.number], new=version),
                 "vs_current": judge_version_diff(old=current, new=version) if version.id != current.id else [],
+                "live": shadow_live_comparison(judge_version=version)
+                if version.status == JudgeVersion.Status.SHADOW
+                else None,
             }
         )
     now = timezone.now()

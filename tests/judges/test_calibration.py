@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from apps.judges.calibration import calibration_run, calibration_start, calibrations_daily, model_family
 from apps.judges.models import AgreementDay, CalibrationRun, CalibrationVerdict, JudgeVersion
-from apps.judges.selectors import calibration_pairs, judge_bias_probes
+from apps.judges.selectors import calibration_pairs, judge_bias_probes, shadow_live_comparison
 from apps.judges.services import judge_update
 from apps.review.selectors import calibration_labels
 from apps.slis.models import AlertFlip, AlertRule, AlertState, Notification
 from apps.slis.services import channel_create, judge_regression_rules_sync, rule_evaluate
 from tests.judges.calibration_helpers import agreeing, disagreeing, judge_on, labeled_trace, verdict_reply
+from tests.traces.factories import simple_trace
 
 pytestmark = [pytest.mark.django_db]
 
@@ -282,3 +284,35 @@ def test_calibrate_api_runs_through_a_real_worker(admin_api_client, project, ali
     assert CalibrationVerdict.objects.filter(judge_version__judge=judge).count() == 4
     body = admin_api_client.get(f"/api/v1/judges/{judge.id}/agreement").json()
     assert body["latest"]["random"]["kappa"] == 1.0
+
+
+def test_a_shadow_is_compared_with_the_current_version_on_a_live_sample(
+    admin_api_client, project, alice, fake_openai, django_capture_on_commit_callbacks, settings
+):
+    settings.JUDGE_SHADOW_LIVE_SAMPLE = 3
+    label_many(project, alice, n_good=1, n_bad=1)
+    for i in range(4):  # live traffic nobody labeled
+        simple_trace(
+            project, at=timezone.now() - timedelta(minutes=5 + i), output_text="GOOD live" if i else "BAD live"
+        )
+
+    def by_model(payload):
+        # v1 agrees with people; the shadow (another model) passes everything.
+        if payload.get("model") == "test-model-next":
+            return verdict_reply(True, model="test-model-next")
+        return agreeing(payload)
+
+    fake_openai.responder = by_model
+    judge = judge_on(project, fake_openai)
+    with django_capture_on_commit_callbacks(execute=False):
+        _, shadow = judge_update(judge=judge, model="test-model-next", shadow=True)
+    run = calibrate(shadow, django_capture_on_commit_callbacks)
+    assert run.status == "done"
+    live = shadow_live_comparison(judge_version=shadow)
+    # The three newest live answers: two GOOD, one BAD; the shadow passes the BAD one too.
+    assert live.n == 3 and live.shadow_pass_rate == 1.0 and live.current_pass_rate == pytest.approx(2 / 3)
+    assert live.agreement.accuracy == pytest.approx(2 / 3)
+    versions = admin_api_client.get(f"/api/v1/judges/{judge.id}/agreement").json()["versions"]
+    assert versions[0]["live"]["n"] == 3 and versions[1]["live"] is None
+    calibrate(shadow, django_capture_on_commit_callbacks)
+    assert shadow_live_comparison(judge_version=shadow).n == 4  # the next run takes the ones not yet compared

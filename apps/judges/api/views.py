@@ -25,6 +25,7 @@ from apps.judges.selectors import (
     judge_version_diff,
     judge_version_get,
     judge_version_list,
+    shadow_live_comparison,
 )
 from apps.judges.services import (
     judge_connection_test,
@@ -293,6 +294,9 @@ class VersionAgreementSerializer(serializers.Serializer):
     baseline_n = serializers.IntegerField()
     latest = serializers.DictField(child=FiguresSerializer(), help_text="per sample: random (primary), routed")
     changes = serializers.ListField(child=serializers.DictField(), help_text="what differs from the current version")
+    live = serializers.DictField(
+        allow_null=True, help_text="a shadow against the current version on the live sample (n, agreement, κ)"
+    )
 
 
 class AgreementOutputSerializer(serializers.Serializer):
@@ -319,6 +323,19 @@ def _figures(stats: BinaryAgreement | Any) -> dict[str, Any]:
     }
 
 
+def _live(version: JudgeVersion) -> dict[str, Any] | None:
+    if version.status != JudgeVersion.Status.SHADOW:
+        return None
+    live = shadow_live_comparison(judge_version=version)
+    return {
+        "n": live.n,
+        "agreement": live.agreement.accuracy,
+        "kappa": live.agreement.kappa,
+        "shadow_pass_rate": live.shadow_pass_rate,
+        "current_pass_rate": live.current_pass_rate,
+    }
+
+
 def judge_agreement_payload(*, judge: Judge, version: JudgeVersion) -> dict[str, Any]:
     """Build the agreement answer: the version's latest figures, its daily series, and every version side by side."""
     current = judge_version_current(judge=judge)
@@ -334,6 +351,7 @@ def judge_agreement_payload(*, judge: Judge, version: JudgeVersion) -> dict[str,
                 "baseline_kappa": other.baseline_kappa,
                 "baseline_n": other.baseline_n,
                 "latest": {s: _figures(a) for s, a in judge_agreement(judge_version=other).items()},
+                "live": _live(other),
                 "changes": [
                     {"field": d.field, "current": d.old, "this": d.new}
                     for d in judge_version_diff(old=current, new=other)
