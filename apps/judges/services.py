@@ -220,7 +220,8 @@ def judge_update(*, judge: Judge, shadow: bool = False, **fields: Any) -> tuple[
     prices, regression margin and is_active change the judge without a new version. Every version is calibrated
     at once after commit.
     """
-    fields = {k: v for k, v in fields.items() if v is not None or k in ("pass_threshold",)}
+    nullable = ("pass_threshold", "input_price_per_mtok", "output_price_per_mtok")  # null clears these
+    fields = {k: v for k, v in fields.items() if v is not None or k in nullable}
     if "model" in fields:
         fields["model"] = str(fields["model"]).strip()
         if not fields["model"]:

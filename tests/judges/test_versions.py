@@ -27,12 +27,16 @@ def test_creating_a_judge_makes_version_one(admin_api_client, project, fake_open
 
 
 def test_patch_that_changes_what_the_judge_computes_bumps_the_version(admin_api_client, project, fake_openai):
-    judge = judge_on(project, fake_openai)
+    judge = judge_on(project, fake_openai, input_price_per_mtok=2.5)
     url = f"/api/v1/judges/{judge.id}"
 
-    renamed = admin_api_client.patch(url, {"name": "renamed", "regression_margin": 0.2}, format="json")
+    renamed = admin_api_client.patch(
+        url, {"name": "renamed", "regression_margin": 0.2, "input_price_per_mtok": None}, format="json"
+    )
     assert renamed.status_code == 200
-    assert renamed.json()["version"] == 1  # a name and a margin are not what a verdict means
+    assert renamed.json()["version"] == 1  # a name, a margin or a price are not what a verdict means
+    judge.refresh_from_db()
+    assert (judge.name, judge.regression_margin, judge.input_price_per_mtok) == ("renamed", 0.2, None)
 
     edited = admin_api_client.patch(
         url, {"model": "test-model-2025-01-01", "rubric_criteria": "Be strict.", "temperature": 0.5}, format="json"
