@@ -99,7 +99,8 @@ def calibration_enqueue(*, run_id: int) -> bool:
 def calibrations_daily() -> list[int]:
     """Queue a run for the current and shadow versions of every active judge (the daily beat job)."""
     runs = []
-    for judge in Judge.objects.filter(is_active=True):
+    # The embeddings endpoint of implicit feedback is a Judge row too, but it grades nothing.
+    for judge in Judge.objects.filter(is_active=True).exclude(name=settings.FEEDBACK_EMBEDDINGS_JUDGE or None):
         judge_version_current(judge=judge)
         for version in JudgeVersion.objects.filter(
             judge=judge, status__in=[JudgeVersion.Status.CURRENT, JudgeVersion.Status.SHADOW]

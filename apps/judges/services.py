@@ -202,8 +202,9 @@ def _calibrate_new_version(version_id: int) -> None:
     """Calibrate a new version at once (the calibration module sits beside this one)."""
     from apps.judges.calibration import calibration_start
 
-    version = JudgeVersion.objects.filter(id=version_id).first()
-    if version is not None:
+    version = JudgeVersion.objects.filter(id=version_id).select_related("judge").first()
+    # The embeddings endpoint of implicit feedback (FEEDBACK_EMBEDDINGS_JUDGE) is a Judge row that grades nothing.
+    if version is not None and version.judge.name != settings.FEEDBACK_EMBEDDINGS_JUDGE:
         calibration_start(judge_version=version, trigger="version")
 
 

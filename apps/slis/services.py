@@ -369,6 +369,7 @@ def judge_regression_rules_sync(*, project: Project | None = None) -> list[int]:
     Judges sit below alerting and cannot create rules themselves: this runs with every rules_evaluate beat.
     """
     judges = Judge.objects.all() if project is None else Judge.objects.filter(project=project)
+    judges = judges.exclude(name=settings.FEEDBACK_EMBEDDINGS_JUDGE or None)  # an embeddings endpoint grades nothing
     by_metric = {f"{JUDGE_REGRESSION_PREFIX}{judge.id}": judge for judge in judges.select_related("project")}
     # Two reads per beat whatever the number of judges: their SLIs, and their rules' thresholds.
     known = {

@@ -316,3 +316,16 @@ def test_a_shadow_is_compared_with_the_current_version_on_a_live_sample(
     assert versions[0]["live"]["n"] == 3 and versions[1]["live"] is None
     calibrate(shadow, django_capture_on_commit_callbacks)
     assert shadow_live_comparison(judge_version=shadow).n == 4  # the next run takes the ones not yet compared
+
+
+def test_the_embeddings_endpoint_is_neither_calibrated_nor_alerted_on(
+    project, fake_openai, django_capture_on_commit_callbacks, settings
+):
+    settings.FEEDBACK_EMBEDDINGS_JUDGE = "embeddings"
+    judge_on(project, fake_openai, name="embeddings")
+    grader = judge_on(project, fake_openai)
+    with django_capture_on_commit_callbacks(execute=False):
+        runs = calibrations_daily()
+    assert {CalibrationRun.objects.get(id=r).judge_version.judge_id for r in runs} == {grader.id}
+    rules = judge_regression_rules_sync(project=project)
+    assert [AlertRule.objects.get(id=r).name for r in rules] == ["Judge regression: grader"]
