@@ -64,6 +64,12 @@ app.conf.beat_schedule = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
+    # Judges against humans: every active judge's current and shadow versions grade the labels they have not seen.
+    "judges-calibrations-daily": {
+        "task": "judges.calibrations_daily",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 3600},
+    },
     # Feedback that arrived before its trace: link it once the trace exists (ingest batches also link at once).
     "feedback-link-sweep": {
         "task": "feedback.feedback_link_sweep",

@@ -367,6 +367,15 @@ BACKFILL_MAX_ATTEMPTS = env_int("BACKFILL_MAX_ATTEMPTS", 5)
 OFFLINE_RUN_TASK_TIME_LIMIT = env_int("OFFLINE_RUN_TASK_TIME_LIMIT", 120)
 OFFLINE_RUN_MAX_ATTEMPTS = env_int("OFFLINE_RUN_MAX_ATTEMPTS", 8)
 JUDGE_PREVIEW_TIME_LIMIT = env_int("JUDGE_PREVIEW_TIME_LIMIT", 120)  # "Try it": up to 3 judge calls in one job
+# Calibration (apps/judges/calibration.py): one run grades at most this many labeled traces, within this time.
+JUDGE_CALIBRATION_MAX_ITEMS = env_int("JUDGE_CALIBRATION_MAX_ITEMS", 500)
+JUDGE_CALIBRATION_TIME_LIMIT = env_int("JUDGE_CALIBRATION_TIME_LIMIT", 1800)
+# A version's baseline agreement is frozen once it has this many random-sample verdicts; the judge-regression
+# alert needs as many in its window.
+JUDGE_BASELINE_MIN_LABELS = env_int("JUDGE_BASELINE_MIN_LABELS", 20)
+# A shadow version's calibration run also grades this many live traces the current version judged in the last
+# day, to compare the two versions on live traffic (0: off; each one is a paid judge call).
+JUDGE_SHADOW_LIVE_SAMPLE = env_int("JUDGE_SHADOW_LIVE_SAMPLE", 0)
 CELERY_TIMEZONE = "UTC"
 
 # Ingestion limits (OTLP recommends 64 MiB decompressed).

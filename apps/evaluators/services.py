@@ -42,7 +42,8 @@ from apps.evaluators.subject import CheckResult, Subject
 from apps.judges.llm import JudgeClient, JudgeInput, JudgeOutputInvalid, JudgeUnavailable, retry_delay
 from apps.judges.models import Judge, JudgePreview, JudgeRequest
 from apps.judges.rubrics import BUILTIN_RUBRICS, Rubric, custom_rubric
-from apps.judges.services import judge_client_for, judge_preview_start
+from apps.judges.selectors import judge_version_number
+from apps.judges.services import judge_client_for, judge_judgment_count, judge_preview_start, judge_version_current
 from apps.projects.models import Project
 from apps.scores.models import Score
 from apps.scores.services import ScoreInput, scores_supersede, scores_upsert
@@ -108,7 +109,11 @@ def _clean_config(kind: str, config: dict[str, Any], judge: Judge | None) -> tup
             raise ValidationError({"judge": "an llm_judge evaluator needs a judge"})
         rubric = rubric_for(config)
         cleaned = {k: config[k] for k in ("rubric", "criteria", "scale", "requires_context") if config.get(k)}
-        return cleaned, config_version(kind=kind, config=cleaned, extra=f"{judge.model}|{rubric.version}")
+        # The judge's version joins the hash from version 2 on, so an edited judge's verdicts are new scores (and
+        # the hashes of evaluators whose judge was never edited stay what they were).
+        number = judge_version_number(judge=judge)
+        extra = f"{judge.model}|{rubric.version}" + (f"|judge-v{number}" if number > 1 else "")
+        return cleaned, config_version(kind=kind, config=cleaned, extra=extra)
     if kind not in CHECKS:
         raise ValidationError({"kind": f"unknown kind {kind!r}"})
     try:
@@ -242,6 +247,16 @@ def evaluator_versions_sync(*, project_id: int | None = None) -> list[int]:
     return [ev.id for ev in evaluators.iterator() if evaluator_version_sync(evaluator=ev)]
 
 
+def evaluators_rehash_for_judge(judge_id: int) -> int:
+    """Re-derive the versions of the evaluators that use a judge whose current version changed; return how many."""
+    changed = 0
+    for evaluator in Evaluator.objects.filter(judge_id=judge_id).select_related("judge"):
+        _, version = _clean_config(evaluator.kind, evaluator.config, evaluator.judge)
+        if version != evaluator.version:
+            changed += Evaluator.objects.filter(id=evaluator.id).update(version=version, updated_at=timezone.now())
+    return changed
+
+
 def evaluators_default_create(*, project: Project) -> list[Evaluator]:
     """Give a project the default evaluator set (idempotent: existing names are kept)."""
     created = []
@@ -301,7 +316,8 @@ def evaluate_subjects(
             ):
                 continue
             if evaluator.is_judge:
-                judged.append((evaluator, trace_pk))
+                if evaluator.judge is not None and evaluator.judge.is_active:  # a deactivated judge stops judging
+                    judged.append((evaluator, trace_pk))
                 continue
             if check is None:
                 continue
@@ -448,6 +464,10 @@ def _judge_grade(request_id: int, claim: Claim, client: JudgeClient | None) -> J
     if subject is None or evaluator.judge is None:
         _judge_finish(request_id, token, JudgeRequest.Status.FAILED, "trace or judge no longer exists")
         return JudgeRun(JudgeRequest.Status.FAILED)
+    if not evaluator.judge.is_active:
+        _judge_finish(request_id, token, JudgeRequest.Status.FAILED, "judge deactivated")
+        return JudgeRun(JudgeRequest.Status.FAILED)
+    judge_version = judge_version_current(judge=evaluator.judge)
     rubric = rubric_for(evaluator.config)
     owned = client is None
     judge = client or judge_client_for(evaluator.judge)
@@ -488,6 +508,12 @@ def _judge_grade(request_id: int, claim: Claim, client: JudgeClient | None) -> J
         judge_model=verdict.model_pinned,
         metadata={
             "model_reported": verdict.model_reported,
+            # What made the score: the judge version, and whether the endpoint answered with another model.
+            "judge_id": evaluator.judge_id,
+            "judge_version": judge_version.number,
+            "model_mismatch": judge_judgment_count(
+                version_id=judge_version.id, model_pinned=verdict.model_pinned, model_reported=verdict.model_reported
+            ),
             "rubric": rubric.name,
             "rubric_version": verdict.rubric_version,
             "confidence": verdict.confidence,

@@ -37,3 +37,23 @@ class JudgeCreateForm(forms.Form):
     timeout_s = forms.FloatField(min_value=1, max_value=600, initial=30, label="Timeout (s)")
     input_price_per_mtok = forms.FloatField(min_value=0, required=False, label="$ / M input tokens")
     output_price_per_mtok = forms.FloatField(min_value=0, required=False, label="$ / M output tokens")
+
+
+class JudgeEditForm(forms.Form):
+    """Edit a judge; a change to what it computes makes a new version (current, or a shadow to compare first)."""
+
+    name = forms.CharField(max_length=100)
+    base_url = forms.URLField(max_length=300, label="Base URL", assume_scheme="https")
+    model = forms.CharField(max_length=200, label="Pinned model")
+    rubric_criteria = forms.CharField(
+        max_length=4000, label="Rubric (what a pass means)", widget=forms.Textarea(attrs={"rows": 3})
+    )
+    scale = forms.ChoiceField(choices=[("binary", "pass / fail"), ("likert5", "1–5 score")], label="Output scale")
+    pass_threshold = forms.IntegerField(min_value=1, max_value=5, required=False, label="Pass from (1–5 scale)")
+    temperature = forms.FloatField(min_value=0, max_value=2, label="Temperature")
+    max_tokens = forms.IntegerField(min_value=1, max_value=4000, label="Max tokens")
+    timeout_s = forms.FloatField(min_value=1, max_value=600, label="Timeout (s)")
+    regression_margin = forms.FloatField(
+        min_value=0.01, max_value=2, label="Regression margin (κ drop)", help_text="alert when κ falls this far"
+    )
+    shadow = forms.BooleanField(required=False, label="Run as a shadow version (compare, then promote)", initial=False)

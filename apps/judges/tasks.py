@@ -42,3 +42,28 @@ def bookkeeping_prune_task() -> None:
 
     judge_requests_prune()
     judge_previews_prune()
+
+
+JUDGE_CALIBRATION_TIME_LIMIT = settings.JUDGE_CALIBRATION_TIME_LIMIT
+
+
+@shared_task(
+    name="judges.calibration_run",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=max(1, JUDGE_CALIBRATION_TIME_LIMIT - 30),
+    time_limit=JUDGE_CALIBRATION_TIME_LIMIT,
+)
+def calibration_run_task(run_id: int) -> None:
+    """Grade a judge version's ungraded human-labeled traces and record its agreement; a redelivery is a no-op."""
+    from apps.judges.calibration import calibration_run
+
+    calibration_run(run_id=run_id)
+
+
+@shared_task(name="judges.calibrations_daily", ignore_result=True, soft_time_limit=60, time_limit=90)
+def calibrations_daily_task() -> None:
+    """Queue a calibration run of every active judge's current and shadow versions."""
+    from apps.judges.calibration import calibrations_daily
+
+    calibrations_daily()

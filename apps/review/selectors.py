@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from apps.projects.models import Project
@@ -218,3 +218,61 @@ def random_sample_label_judge_pairs(
         if all(slice_dims.get(k) == v for k, v in filters.items()):
             pairs.append(CalibrationPair(trace_pk, bool(human), bool(judge), slice_dims))
     return pairs
+
+
+@dataclass(frozen=True)
+class CalibrationLabel:
+    """The human consensus on one labeled trace, and whether the trace came from the random sample."""
+
+    trace_pk: int
+    trace_id: str
+    passed: bool
+    sample: str  # "random": picked by a random_sample rule (representative); "routed": anything else
+    labeled_at: datetime
+
+
+RANDOM, ROUTED = "random", "routed"
+
+
+def calibration_labels(
+    *,
+    project: Project,
+    sample: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[CalibrationLabel]:
+    """Return the human verdict of each labeled trace (majority of its labels; ties left out), oldest label first.
+
+    A trace counts as random-sample when its queue item lists a random_sample reason, even if a rule routed it too:
+    the random draw picked it regardless, so it stays representative. `since`/`until` bound the last label's time.
+    This is the calibration set of the judges, and with `sample="random"` the human side of bias-corrected metrics.
+    """
+    labels = Label.objects.filter(project=project).values("trace_pk", "trace_id")
+    labels = labels.annotate(
+        passes=Count("id", filter=Q(verdict=Label.Verdict.PASS)),
+        fails=Count("id", filter=Q(verdict=Label.Verdict.FAIL)),
+        last=Max("created_at"),
+    )
+    if since is not None:
+        labels = labels.filter(last__gte=since)
+    if until is not None:
+        labels = labels.filter(last__lt=until)
+    rows = [r for r in labels.order_by("last", "trace_pk") if r["passes"] != r["fails"]]
+    random_pks = set(
+        ReviewItem.objects.filter(
+            project=project,
+            trace_pk__in=[r["trace_pk"] for r in rows],
+            reasons__contains=[{"kind": RoutingRule.Kind.RANDOM_SAMPLE}],
+        ).values_list("trace_pk", flat=True)
+    )
+    out = [
+        CalibrationLabel(
+            trace_pk=r["trace_pk"],
+            trace_id=r["trace_id"],
+            passed=r["passes"] > r["fails"],
+            sample=RANDOM if r["trace_pk"] in random_pks else ROUTED,
+            labeled_at=r["last"],
+        )
+        for r in rows
+    ]
+    return [c for c in out if sample is None or c.sample == sample]

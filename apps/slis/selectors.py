@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.datasets.divergence import divergence_gap_values, divergence_list, gap_size
+from apps.judges.selectors import judge_regression
 from apps.projects.models import Project
 from apps.scores.corrected import calibration_pairs, label_window, metric_series_corrected, rectifier_for_group
 from apps.scores.metrics import MetricSpec
@@ -33,6 +34,8 @@ from apps.slis.engine import (
 from apps.slis.models import AlertFlip, AlertRule, AlertState, Channel, Notification, Sli
 
 BASELINE_PERIOD = timedelta(hours=24)
+# SLIs on a judge's agreement with people (apps/judges): the metric names the judge by id.
+JUDGE_REGRESSION_PREFIX = "judge_kappa_drop:"
 SPARKLINE_POINTS = 24
 
 
@@ -66,7 +69,14 @@ def sli_values(
     spec: MetricSpec | None = None,
 ) -> list[SliValue]:
     """Return the SLI per slice over the minutes in [start, end), from the minute rollups (bias-corrected per slice
-    when the SLI asks for it and its slice's labeled random sample is big enough; see apps/scores/corrected.py)."""
+    when the SLI asks for it and its slice's labeled random sample is big enough; see apps/scores/corrected.py).
+
+    A judge-regression SLI (metric `judge_kappa_drop:<judge id>`) is read from the judge's calibration instead:
+    its value is the baseline κ of the judge's current version minus κ over the verdicts made in the window.
+    An offline-gap SLI is read from the divergence of offline runs and live traffic.
+    """
+    if sli.metric.startswith(JUDGE_REGRESSION_PREFIX):
+        return [_judge_regression_value(project, sli, start, end)]
     if sli.aggregation == Sli.Aggregation.OFFLINE_GAP:
         gaps = divergence_gap_values(
             project=project, metric=sli.metric, start=start, end=end, group_by=group_by, filters=sli.filters
@@ -98,6 +108,16 @@ def sli_values(
         value, samples = sli_point_value(point, sli.aggregation, spec)
         out.append(SliValue(group=group, value=value, samples=samples))
     return out
+
+
+def _judge_regression_value(project: Project, sli: Sli, start: datetime, end: datetime) -> SliValue:
+    """Return a judge's κ drop against its current version's baseline over [start, end), with the verdicts behind it."""
+    try:
+        judge_id = int(sli.metric.removeprefix(JUDGE_REGRESSION_PREFIX))
+    except ValueError:
+        return SliValue(group={}, value=None, samples=0)
+    regression = judge_regression(project=project, judge_id=judge_id, start=start, end=end)
+    return SliValue(group={}, value=regression.drop, samples=regression.samples if regression.drop is not None else 0)
 
 
 def sli_value_now(

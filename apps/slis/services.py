@@ -23,6 +23,7 @@ from apps.core.jobs import Claim, Outcome, RowJob, job_claim, job_finish, job_ma
 from apps.core.outbound import OutboundRefused, outbound_url_check
 from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
+from apps.judges.models import Judge
 from apps.projects.models import Project
 from apps.scores.metrics import MetricKind
 from apps.scores.rollups import MINUTE, floor_time
@@ -48,7 +49,7 @@ from apps.slis.engine import (
     value_format,
 )
 from apps.slis.models import AlertFlip, AlertRule, AlertState, Channel, Notification, Sli
-from apps.slis.selectors import BASELINE_PERIOD, baseline_for, sli_spec, sli_values
+from apps.slis.selectors import BASELINE_PERIOD, JUDGE_REGRESSION_PREFIX, baseline_for, sli_spec, sli_values
 from apps.slis.transports import TransportError, transport_for
 
 logger = logging.getLogger(__name__)
@@ -385,10 +386,61 @@ def alert_silence(*, alert: AlertState, until: datetime | None) -> None:
 # --- evaluation ----------------------------------------------------------------------------------------------------
 
 
+JUDGE_REGRESSION_TEMPLATE = "judge_regression"
+JUDGE_REGRESSION_WINDOW = "7d"
+
+
+def judge_regression_rules_sync(*, project: Project | None = None) -> list[int]:
+    """Give every judge a regression alert: an SLI on its κ drop against its own baseline, alerting above the
+    judge's regression margin to the project's enabled channels. Keep each rule's threshold at the margin.
+
+    Judges sit below alerting and cannot create rules themselves: this runs with every rules_evaluate beat.
+    """
+    judges = Judge.objects.all() if project is None else Judge.objects.filter(project=project)
+    judges = judges.exclude(name=settings.FEEDBACK_EMBEDDINGS_JUDGE or None)  # an embeddings endpoint grades nothing
+    by_metric = {f"{JUDGE_REGRESSION_PREFIX}{judge.id}": judge for judge in judges.select_related("project")}
+    # Two reads per beat whatever the number of judges: their SLIs, and their rules' thresholds.
+    known = {
+        metric
+        for metric, project_id in Sli.objects.filter(metric__in=by_metric).values_list("metric", "project_id")
+        if by_metric[metric].project_id == project_id  # a judge's SLI lives in the judge's project
+    }
+    created = []
+    for metric, judge in by_metric.items():
+        if metric in known:
+            continue
+        with transaction.atomic():
+            sli, made = Sli.objects.get_or_create(
+                project_id=judge.project_id,
+                name=f"Judge agreement drop: {judge.name}"[:100],
+                defaults={"metric": metric, "aggregation": "mean", "template": JUDGE_REGRESSION_TEMPLATE},
+            )
+            if not made:
+                continue  # a person's SLI of that name: leave it alone
+            channels = Channel.objects.filter(project_id=judge.project_id, is_enabled=True)
+            rule = alert_rule_create(
+                project=judge.project,
+                sli=sli,
+                comparator=">",
+                threshold=judge.regression_margin,
+                window=JUDGE_REGRESSION_WINDOW,
+                min_samples=settings.JUDGE_BASELINE_MIN_LABELS,
+                channels=channels.values_list("id", flat=True),
+                name=f"Judge regression: {judge.name}"[:100],
+            )
+            created.append(rule.id)
+    for rule in AlertRule.objects.filter(sli__metric__in=known).select_related("sli", "project"):
+        judge = by_metric[rule.sli.metric]
+        if rule.project_id == judge.project_id and rule.threshold != judge.regression_margin:
+            alert_rule_update(rule=rule, threshold=judge.regression_margin)
+    return created
+
+
 def rules_evaluate(*, project: Project | None = None) -> list[int]:
     """Send one evaluation job per enabled rule (the beat job); return the rule ids sent."""
     from apps.slis.tasks import rule_evaluate_task
 
+    judge_regression_rules_sync(project=project)
     rules = AlertRule.objects.filter(is_enabled=True)
     if project is not None:
         rules = rules.filter(project=project)

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,6 +53,9 @@ class FakeOpenAI:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        # Decides the reply from the request when set and no scripted reply is queued (a judge that reads the
+        # answer: agrees with people, then starts disagreeing when a test swaps the responder).
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self._lock = threading.Lock()
         fake = self
 
@@ -68,7 +72,12 @@ class FakeOpenAI:
                     payload = {"_unparsed": body.decode(errors="replace")}
                 with fake._lock:
                     fake.requests.append({"path": self.path, "json": payload, "headers": dict(self.headers)})
-                    reply = fake.replies.popleft() if fake.replies else fake.default
+                    if fake.replies:
+                        reply = fake.replies.popleft()
+                    elif fake.responder is not None:
+                        reply = fake.responder(payload)
+                    else:
+                        reply = fake.default
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.raw_body is not None:
@@ -133,6 +142,14 @@ class FakeOpenAI:
             "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens},
         }
+
+    @staticmethod
+    def graded_answer(payload: dict[str, Any]) -> str:
+        """Return the text inside the <untrusted_answer> block of a judge request ("" if none)."""
+        messages = payload.get("messages") or []
+        text = str(messages[-1].get("content", "")) if messages else ""
+        match = re.search(r"<untrusted_answer[^>]*>(.*?)</untrusted_answer", text, re.DOTALL)
+        return match.group(1) if match else ""
 
     def start(self) -> FakeOpenAI:
         self.thread.start()
