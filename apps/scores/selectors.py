@@ -313,6 +313,11 @@ def metric_series(
     """
     filters = dict(filters or {})
     step, first = metric_range_check(start=start, end=end, interval=interval)
+    if end <= start:
+        return []
+    # Whole buckets: the last one overlapping [start, end) counts to its end, as a stored hour or day row does,
+    # also when it is merged from the minutes (5m, 15m) rather than read as one row.
+    buckets_end = first + timedelta(seconds=step * math.ceil((end - first).total_seconds() / step))
     spec = spec or metric_spec_get(project=project, name=metric)
     quantiles = spec is not None and spec.has_quantiles
     level = _LEVEL[step]
@@ -335,7 +340,7 @@ def metric_series(
         "level": level,
         "mask": mask,
         "first": first,
-        "end": end,
+        "end": buckets_end,
         "step": timedelta(seconds=step),
         "epoch": _EPOCH,
     }

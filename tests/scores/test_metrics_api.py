@@ -62,6 +62,8 @@ def direct_series(project, metric, start, end, interval, group_by, filters, has_
     """The answer computed from the raw traces and scores, without the rollups."""
     step = INTERVALS[interval]
     first = floor_time(start, step)
+    if end <= start:  # an empty range overlaps no bucket
+        return []
     with connection.cursor() as cursor:
         cursor.execute(OBSERVATIONS_SQL, {"project": project.pk, "builtins": list(BUILTIN_METRICS)})
         rows = cursor.fetchall()
