@@ -86,10 +86,11 @@ class PriceBook:
 
     def price_for(self, model: str, when: date) -> Price | None:
         """The price in force on `when`: the project's latest override effective by then, else the table's."""
-        key = model_key(model)
-        if key not in self._resolved:
-            self._resolved[key] = (_matching(self.overrides, key), _matching(price_table(), key))
-        for candidates in self._resolved[key]:
+        resolved = self._resolved.get(model)
+        if resolved is None:  # once per model name and batch
+            key = model_key(model)
+            resolved = self._resolved[model] = (_matching(self.overrides, key), _matching(price_table(), key))
+        for candidates in resolved:
             for price in candidates:
                 if price.effective_from <= when:
                     return price
