@@ -68,6 +68,8 @@ class Trace(BaseModel):
     output_tokens = models.BigIntegerField(null=True, blank=True)
     total_tokens = models.BigIntegerField(null=True, blank=True)
     cost = models.FloatField(null=True, blank=True)
+    # Where the cost came from: "reported" by the SDK, "computed" from token counts and a price (any span), or "".
+    cost_source = models.CharField(max_length=16, blank=True, default="", db_default="")
     span_count = models.IntegerField(default=0)
     root_span_id = models.CharField(max_length=16, blank=True, default="")
     has_feedback = models.BooleanField(default=False)
@@ -284,3 +286,26 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.pk} ({self.state})"
+
+
+class ModelPrice(BaseModel):
+    """A project's own price for the models matching a pattern, from a date on; it beats the shipped table."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_prices")
+    provider = models.CharField(max_length=100, blank=True, default="")
+    # fnmatch pattern over the lower-cased model name, e.g. "gpt-4o-mini*".
+    model_pattern = models.CharField(max_length=200)
+    input_per_million = models.FloatField()
+    output_per_million = models.FloatField()
+    cached_input_per_million = models.FloatField(null=True, blank=True)  # None: cached input costs the input price
+    effective_from = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("project", "model_pattern", "effective_from"), name="model_price_uniq_pattern_date"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_pattern} from {self.effective_from}"

@@ -30,7 +30,7 @@ from apps.core.prune import rows_delete_in_batches
 from apps.core.queue import task_enqueue
 from apps.projects.models import Project
 from apps.projects.selectors import project_retention_list
-from apps.traces import bulk
+from apps.traces import bulk, costs
 from apps.traces.bulk import SPAN_FIELDS  # noqa: F401 - re-exported: the Span columns a NormalizedSpan fills
 from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, PendingEvaluation, PendingSpanContent
 from apps.traces.normalize import LogContent, LogEvaluation, NormalizedSpan, merge_log_content
@@ -63,6 +63,8 @@ WITH agg AS (
         sum(coalesce(s.total_tokens, s.input_tokens + s.output_tokens)) FILTER (WHERE s.kind IN ('llm', 'embedding'))
             AS total_tokens,
         sum(s.cost_total) FILTER (WHERE s.kind IN ('llm', 'embedding')) AS cost,
+        bool_or(s.cost_source = 'computed') FILTER (WHERE s.kind IN ('llm', 'embedding')) AS any_computed,
+        bool_or(s.cost_source = 'reported') FILTER (WHERE s.kind IN ('llm', 'embedding')) AS any_reported,
         -- The model and provider of the last LLM call: the one the answer came from.
         (array_agg(s.model ORDER BY s.ended_at DESC) FILTER (WHERE s.kind = 'llm' AND s.model <> ''))[1] AS model,
         (array_agg(s.provider ORDER BY s.ended_at DESC) FILTER (WHERE s.kind = 'llm' AND s.provider <> ''))[1]
@@ -125,11 +127,8 @@ _DERIVED = (
     ("tags", "coalesce(tags.tags, '{{}}')"),
     ("input_text", "coalesce(nullif(root.input_text, ''), agg.llm_input, '')"),
     ("output_text", "coalesce(nullif(root.output_text, ''), agg.llm_output, '')"),
-    (
-        "status",
-        "CASE WHEN root.is_root AND root.status <> 'unset' THEN root.status\n"
-        "                  WHEN agg.any_error THEN 'error' ELSE root.status END",
-    ),
+    # Any error span makes the trace an error; without one it is ok, whatever the SDK left unset.
+    ("status", "CASE WHEN agg.any_error THEN 'error' ELSE 'ok' END"),
     (
         "error",
         "coalesce(CASE WHEN root.is_root AND root.status = 'error' THEN root.error_message END, agg.first_error, '')",
@@ -138,6 +137,11 @@ _DERIVED = (
     ("output_tokens", "agg.output_tokens"),
     ("total_tokens", "agg.total_tokens"),
     ("cost", "agg.cost"),
+    # A total with any computed part is marked computed: it is an estimate from tokens and prices.
+    (
+        "cost_source",
+        "CASE WHEN agg.any_computed THEN 'computed' WHEN agg.any_reported THEN 'reported' ELSE '' END",
+    ),
     (
         "metadata",
         "CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, "
@@ -410,6 +414,7 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
         return result
     tids = list(dict.fromkeys(s.trace_id for s in batch))
     windows = _trace_windows(batch)
+    costs.spans_price(project_id=project.pk, spans=batch)  # cost from tokens where the SDK reported none
     bulk.stage_prepare()
     with transaction.atomic():
         # Waiting on a locked trace row or a slow statement must end in a retryable 503, not a hung request.

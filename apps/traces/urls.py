@@ -8,6 +8,12 @@ app_name = "traces"
 
 urlpatterns = [
     path("p/<slug:project_slug>/traces/", views.trace_list_view, name="list"),
+    path("p/<slug:project_slug>/settings/prices/", views.model_prices_view, name="prices"),
+    path(
+        "p/<slug:project_slug>/settings/prices/<int:model_price_id>/delete/",
+        views.model_price_delete_view,
+        name="price-delete",
+    ),
     path("p/<slug:project_slug>/traces/start/", views.trace_onboarding_view, name="onboarding"),
     path("p/<slug:project_slug>/traces/start/key/", views.trace_onboarding_key_view, name="onboarding-key"),
     path("p/<slug:project_slug>/traces/start/status/", views.trace_onboarding_status_view, name="onboarding-status"),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from apps.core.forms import form_add_service_error
 from apps.core.htmx import HTMX_STOP_POLLING, is_partial
 from apps.projects.access import is_project_admin, project_view
 from apps.projects.models import ApiKey, Membership, Project
 from apps.projects.services import api_key_create
-from apps.traces.models import Span, Trace
+from apps.traces.costs import model_price_delete, model_price_set, price_table
+from apps.traces.forms import ModelPriceForm
+from apps.traces.models import ModelPrice, Span, Trace
 from apps.traces.normalize.fold import folded_values
 from apps.traces.onboarding import onboarding_snippets
 from apps.traces.selectors import (
@@ -32,6 +36,7 @@ from apps.traces.selectors import (
 LIST_TEMPLATE = "traces/trace_list.html"
 DETAIL_TEMPLATE = "traces/trace_detail.html"
 ONBOARDING_TEMPLATE = "traces/onboarding.html"
+MODEL_PRICES_TEMPLATE = "traces/_model_prices.html"
 PAGE_SIZE = 50
 FORM_FIELDS = (
     "since",
@@ -206,3 +211,48 @@ def trace_onboarding_status_view(request: HttpRequest, project: Project) -> Http
     if first_trace is not None:
         response.status_code = HTMX_STOP_POLLING
     return response
+
+
+def _model_prices_render(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form: ModelPriceForm | None = None,
+    saved: bool = False,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "overrides": ModelPrice.objects.filter(project=project).order_by("model_pattern", "-effective_from"),
+        "table": price_table(),
+        "price_form": form or ModelPriceForm(),
+        "saved": saved,
+        "is_admin": is_project_admin(project=project),
+    }
+    return render(request, MODEL_PRICES_TEMPLATE, context, status=status)
+
+
+@project_view()
+def model_prices_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """The settings fragment of model prices: the project's overrides (admins add them) and the shipped table."""
+    if request.method != "POST":
+        return _model_prices_render(request, project)
+    if not is_project_admin(project=project):
+        raise PermissionDenied("Only a project admin can change prices.")
+    form = ModelPriceForm(request.POST)
+    if form.is_valid():
+        try:
+            model_price_set(project=project, **form.cleaned_data)
+        except ValidationError as exc:
+            form_add_service_error(form, exc)
+        else:
+            return _model_prices_render(request, project, saved=True)
+    return _model_prices_render(request, project, form=form, status=400)
+
+
+@require_POST
+@project_view(min_role=Membership.Role.ADMIN)
+def model_price_delete_view(request: HttpRequest, project: Project, model_price_id: int) -> HttpResponse:
+    """Remove one price override."""
+    model_price_delete(project=project, model_price_id=model_price_id)
+    return _model_prices_render(request, project)
