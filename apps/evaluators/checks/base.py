@@ -27,6 +27,9 @@ class Check:
     """
 
     kind: ClassVar[str] = ""
+    # Bump when what the check computes changes: it enters the evaluator version, so re-scored traffic shows
+    # as a version step on the charts. "" (never bumped) leaves the versions of existing evaluators as they were.
+    logic_version: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
 
     def validate_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:

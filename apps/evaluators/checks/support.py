@@ -1,0 +1,404 @@
+"""Whether retrieved documents support an answer's sentences: words, numbers with units and dates, and polarity.
+
+Shared by grounding (every claim against every document) and citations (each cited claim against the
+documents its markers name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from apps.evaluators.checks.base import clip
+from apps.evaluators.checks.negation import is_negated, may_hold_negation
+from apps.evaluators.checks.quantities import MONTHS, Quantity, counterpart, extract_quantities, quantity_found
+from apps.evaluators.checks.text import (
+    content_terms,
+    mask_code,
+    normalise_apostrophes,
+    normalise_number,
+    split_sentences,
+)
+from apps.evaluators.subject import Document
+
+# Citation markers, URLs and markdown decoration carry no claim; each runs only when its trigger is present.
+STRIPS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("[", re.compile(r"\[[^\[\]\n]{1,40}\](?!\()|\]\([^)\s]*\)")),
+    ("【", re.compile(r"【[^】\n]{1,60}】")),
+    (":", re.compile(r"\((?:[Ss]ources?|[Rr]efs?)\s*:[^()\n]{1,120}\)")),
+    ("://", re.compile(r"https?://\S+")),
+    # "\*\*{0,2}" is "\*{1,3}" opening on a literal, which CPython's re can skip ahead to (ten times faster).
+    ("*", re.compile(r"\*\*{0,2}")),
+    ("__", re.compile(r"___?")),
+)
+# STRIPS' first pattern without its "](url)" branch: it opens on a literal, which re scans for far faster.
+CITATION_MARKER_RE = re.compile(r"\[[^\[\]\n]{1,40}\](?!\()")
+SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?])")
+# Openers of pleasantries, hedges and meta talk that are not claims about the world (matched at the start only).
+NON_CLAIM_START_RE = re.compile(
+    r"(?:hi|hello|hey|thanks|thank you|sure|certainly|of course|great question|good question|absolutely|"
+    r"(?:i'm |i am |i'd be )?(?:happy|glad) to help|i hope|hope this|you're welcome|no problem|good luck|"
+    r"in summary|to summari[sz]e|here(?:'s| is| are) (?:a |an |the |some |what|how)|"
+    r"i (?:don't|do not|can't|cannot|am not|'m not|couldn't|could not) (?:know|have|find|see|access|sure|able|tell)|"
+    # Refusals and apologies claim nothing about the world; the refusal evaluator scores them.
+    r"(?:i'm |i am )?sorry|unfortunately,? i\b|as an ai\b|i(?:'m| am) (?:unable|not able)|"
+    r"i (?:can't|cannot|won't|will not) (?:help|assist|provide|answer|do that|share))\b"
+)
+# The same kind of talk anywhere in a sentence; plain substrings are far cheaper than an unanchored regex.
+NON_CLAIM_PHRASES = (
+    "let me know",
+    "feel free to",
+    "hope this helps",
+    "hope that helps",
+    "happy to help",
+    "don't hesitate",
+    "anything else",
+)
+# A source sentence must share this much of a claim's words before its polarity can contradict the claim.
+POLARITY_OVERLAP = 0.5
+
+
+def _has_non_claim_phrase(lowered: str) -> bool:
+    """Whether a lowercased sentence holds one of NON_CLAIM_PHRASES (a plain loop: cheaper than any() on a genexpr)."""
+    for phrase in NON_CLAIM_PHRASES:
+        if phrase in lowered:
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class Claim:
+    """A factual sentence of the answer, whether the documents support it, and why not."""
+
+    text: str
+    supported: bool
+    overlap: float
+    reason: str = ""  # "answer says 10 hours; kb-1 says 14 hours", "kb-3 says the opposite: …"
+    cited: list[str] = field(default_factory=list)  # citation tokens of the sentence (citations check)
+
+
+@lru_cache(maxsize=4096)
+def document_terms(content: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Return a document's (content words, numbers); cached because the same chunks recur across traces."""
+    words, numbers = content_terms(normalise_apostrophes(content))
+    return frozenset(words), frozenset(numbers)
+
+
+# Where a sentence turns from one statement to another ("…can't export old logs; the export runs nightly").
+CLAUSE_BREAK_RE = re.compile(r"\s*[;:]\s+|,?\s+(?:but|however|whereas|while|although|pero|mais|aber|ma|maar|mas)\s+")
+
+
+@lru_cache(maxsize=4096)
+def document_sentences(content: str) -> tuple[tuple[str, frozenset[str], bool], ...]:
+    """Return a document's clauses as (text, content words, negated); only built when polarity matters."""
+    text = normalise_apostrophes(content)
+    clauses = [c for s in split_sentences(text) for c in CLAUSE_BREAK_RE.split(s.text) if c]
+    return tuple((c, frozenset(content_terms(c)[0]), is_negated(c)) for c in clauses)
+
+
+@lru_cache(maxsize=4096)
+def document_may_negate(content: str) -> bool:
+    """Whether any sentence of the document may be negated (one token pass, cached)."""
+    return may_hold_negation(normalise_apostrophes(content).lower())
+
+
+@lru_cache(maxsize=4096)
+def document_lowered(content: str) -> str:
+    """A document's lowercased text."""
+    return content.lower()
+
+
+def _holds_phrase(text: str, phrase: str) -> bool:
+    """Whether phrase occurs in text with no digit, '.', ',' or letter glued to either end."""
+    at = text.find(phrase)
+    while at != -1:
+        end = at + len(phrase)
+        if (at == 0 or not (text[at - 1].isalnum() or text[at - 1] in ".,")) and (
+            end == len(text) or not (text[end].isalnum() or (text[end] in ".," and text[end + 1 : end + 2].isdigit()))
+        ):
+            return True
+        at = text.find(phrase, at + 1)
+    return False
+
+
+@dataclass(slots=True)
+class Source:
+    """One retrieved document, or two neighbouring chunks read together, as a claim is checked against it."""
+
+    label: str
+    words: frozenset[str]
+    numbers: frozenset[str]
+    contents: tuple[str, ...]
+
+    def quantities(self) -> tuple[Quantity, ...]:
+        """Every number in the source, with units and dates."""
+        if len(self.contents) == 1:
+            return extract_quantities(self.contents[0])
+        return tuple(q for c in self.contents for q in extract_quantities(c))
+
+    def states_verbatim(self, phrase: str) -> bool:
+        """Whether the source holds phrase ("12 watts") as written, not inside a longer number or word."""
+        return any(_holds_phrase(document_lowered(c), phrase) for c in self.contents)
+
+    def may_negate(self) -> bool:
+        """Whether any sentence of the source may be negated."""
+        return any(document_may_negate(c) for c in self.contents)
+
+    def sentences(self) -> tuple[tuple[str, frozenset[str], bool], ...]:
+        """The source's sentences: (text, words, negated)."""
+        if len(self.contents) == 1:
+            return document_sentences(self.contents[0])
+        return tuple(s for c in self.contents for s in document_sentences(c))
+
+
+def document_label(document: Document, position: int) -> str:
+    """How explanations name a document: its id, else its 1-based position."""
+    return document.id or f"document {position}"
+
+
+def sources_for(documents: Sequence[tuple[int, Document]]) -> list[Source]:
+    """Index (position, document) pairs with text as sources."""
+    sources = []
+    for position, document in documents:
+        if document.content:
+            words, numbers = document_terms(document.content)
+            sources.append(Source(document_label(document, position), words, numbers, (document.content,)))
+    return sources
+
+
+def neighbours(sources: Sequence[Source]) -> list[Source]:
+    """Each pair of neighbouring sources read as one (a passage split across chunks)."""
+    return [
+        Source(f"{a.label}+{b.label}", a.words | b.words, a.numbers | b.numbers, a.contents + b.contents)
+        for a, b in zip(sources, sources[1:], strict=False)
+    ]
+
+
+def strip_markers(text: str) -> str:
+    """Drop citation markers, URLs and markdown decoration (each pattern only when its trigger is present)."""
+    for trigger, pattern in STRIPS:
+        if trigger in text:
+            if pattern is STRIPS[0][1] and "](" not in text:
+                pattern = CITATION_MARKER_RE  # without "](" the link branch cannot match
+            text = pattern.sub("", text)
+    return text
+
+
+@lru_cache(maxsize=16384)
+def sentence_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """content_terms of an answer sentence; cached because grounding and citations read the same sentences."""
+    words, numbers = content_terms(text)
+    return frozenset(words), frozenset(numbers)
+
+
+def claim_terms(text: str, min_content_words: int) -> tuple[frozenset[str], frozenset[str]] | None:
+    """Return a sentence's (words, numbers) when it is a factual claim; None for questions, intros,
+    pleasantries, hedges and sentences with too few content words."""
+    if text.endswith(("?", ":")):
+        return None
+    lowered = text.lower()
+    if NON_CLAIM_START_RE.match(lowered) or _has_non_claim_phrase(lowered):
+        return None
+    words, numbers = sentence_terms(text)
+    if len(words) < min_content_words and not (numbers and words):
+        return None
+    return words, numbers
+
+
+def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_content_words: int) -> list[Claim]:
+    """Split the answer into factual sentences and judge each against the documents.
+
+    1. Drop code, citation markers, URLs and decoration; split into sentences.
+    2. Skip questions, pleasantries, hedges, intros ending in ':' and sentences with too few content words.
+    3. A claim is supported by one document (or two neighbouring ones) that holds at least `threshold` of its
+       content words, states each of its numbers with the same unit or date, and whose closest sentence does
+       not say the opposite.
+    """
+    sources = sources_for(list(enumerate(documents, 1)))
+    windows: list[Source] | None = None
+    results: list[Claim] = []
+    for sentence in split_sentences(strip_markers(mask_code(normalise_apostrophes(answer)))):
+        terms = claim_terms(sentence.text, min_content_words)
+        if terms is None:
+            continue
+        if windows is None and len(sources) > 1:
+            windows = neighbours(sources)
+        results.append(assess(sentence.text, *terms, sources, windows or [], threshold))
+    return results
+
+
+def assess(
+    text: str, words: frozenset[str], numbers: frozenset[str], sources: Sequence[Source], windows: Sequence[Source],
+    threshold: float,
+) -> Claim:  # fmt: skip
+    """Judge one claim: supported by a source, or the most telling reason it is not.
+
+    Sources are tried from the one sharing most of the claim's words; the first that holds `threshold` of them,
+    states its numbers and does not contradict it supports the claim. The reason for a failure is worded once.
+    """
+    has_numbers = bool(numbers) or not text.isascii() or _may_spell(text)
+    figures = Figures(text, verbatim_chunks(text) if has_numbers else ())
+    best, failure = -1.0, None
+    for group in (sources, windows):
+        if not group:
+            continue
+        ranked = _ranked(words, group)
+        best = max(best, ranked[0][0])
+        for overlap, source in ranked:
+            if overlap < threshold:
+                break
+            why = _mismatch(text, words, figures, source)
+            if why is None:
+                return Claim(text, True, overlap)
+            failure = failure or why
+        if best >= threshold:
+            break  # neighbouring chunks only help when no single document holds enough of the words
+    if failure is not None:
+        reason = failure if isinstance(failure, str) else _quantity_reason(*failure, words)
+    else:
+        reason = _unmatched_anywhere(figures.all(), sources) or f"{max(best, 0.0):.0%} of its terms found"
+    return Claim(text, False, max(best, 0.0), reason)
+
+
+def _ranked(words: frozenset[str], group: Sequence[Source]) -> list[tuple[float, Source]]:
+    """The sources with the share of the claim's words each holds, most first (ties keep document order)."""
+    size = len(words)
+    scored = [(len(words & s.words) / size if size else 1.0, s) for s in group]
+    if len(scored) > 1:
+        scored.sort(key=lambda item: -item[0])  # stable: the earlier document wins a tie
+    return scored
+
+
+class Figures:
+    """A claim's numbers: the chunks a document may hold verbatim ("8 days"), parsed into Quantities only when
+    a document does not (the parse costs more than the look-ups)."""
+
+    __slots__ = ("chunks", "parsed", "text")
+
+    def __init__(self, text: str, chunks: tuple[str, ...] | None) -> None:
+        self.text = text
+        self.chunks = chunks  # None: some number needs the full parse (a date, a price, a range, a spelt number)
+        self.parsed: tuple[Quantity, ...] | None = None if chunks is None or chunks else ()
+
+    def all(self) -> tuple[Quantity, ...]:
+        """The claim's quantities, parsed once."""
+        if self.parsed is None:
+            self.parsed = extract_quantities(self.text)
+        return self.parsed
+
+    def verbatim_in(self, source: Source) -> bool:
+        """Whether the source holds every number of the claim as written, with the word after it."""
+        if not self.chunks:
+            return self.chunks is not None
+        for chunk in self.chunks:
+            if not source.states_verbatim(chunk):
+                return False
+        return True
+
+
+# A number with the word or sign after it: "8 days", "12 watts", "30%", "4".
+CHUNK_RE = re.compile(r"\d+(?:[.,]\d+)*(?:[\s-]?(?:[^\W\d_]+|%))?")
+
+
+@lru_cache(maxsize=16384)
+def verbatim_chunks(text: str) -> tuple[str, ...] | None:
+    """The claim's numbers with their next word, to look up verbatim; None when some number needs the full
+    parse: after a currency sign, a month name or a letter, in a date, time or range, or spelt out."""
+    if not text.isascii() or _may_spell(text):
+        return None
+    lowered = text.lower()
+    chunks = []
+    for match in CHUNK_RE.finditer(lowered):
+        start, end = match.span()
+        if start and (lowered[start - 1].isalnum() or lowered[start - 1] in "$:/-.,#"):
+            return None
+        if end < len(lowered) and lowered[end] in ":/-":
+            return None
+        before = lowered[max(0, start - 12) : start].split()
+        if before and before[-1].strip(",.") in MONTHS:
+            return None
+        chunks.append(match.group())
+    return tuple(chunks)
+
+
+# Words that spell a number or a share, and what "a"/"an" can count ("an hour"): a set test, no regex.
+SPELL_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion "
+    "half quarter quarters dozen".split()
+)
+DURATION_WORDS = frozenset("hour hours day days week weeks month months year years minute minutes".split())
+PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
+
+
+def _may_spell(text: str) -> bool:
+    """Whether ASCII text may spell a number ("six", "an hour", "three quarters")."""
+    tokens = text.lower().translate(PUNCTUATION_TO_SPACE).split()
+    if not SPELL_WORDS.isdisjoint(tokens):
+        return True
+    return ("a" in tokens or "an" in tokens) and not DURATION_WORDS.isdisjoint(tokens)
+
+
+def _mismatch(
+    text: str, words: frozenset[str], figures: Figures, source: Source
+) -> str | tuple[Quantity, Source] | None:
+    """Why a source that holds the claim's words still does not support it: None when it does, the unmatched
+    number and the source (worded only if no other source supports the claim), or a contradiction."""
+    if not figures.verbatim_in(source):
+        held = source.quantities()
+        for quantity in figures.all():
+            if quantity.written and source.states_verbatim(quantity.written):
+                continue  # "12 watts" as the document writes it
+            if not quantity_found(quantity, held):
+                return quantity, source
+    negated = is_negated(text)
+    if not negated and not source.may_negate():
+        return None
+    closest, closest_overlap, closest_negated = _closest(words, source)
+    if closest_overlap >= POLARITY_OVERLAP and closest_negated != negated:
+        what = "denies it" if closest_negated else "says the opposite"
+        return f"{source.label} {what}: {clip(closest, 90)!r}"
+    return None
+
+
+def _quantity_reason(quantity: Quantity, source: Source, words: frozenset[str]) -> str:
+    """Word a number mismatch: "answer says 10 hours; kb-1 says 14 hours"."""
+    return f"answer says {quantity.text}; {_what_source_says(quantity, words, source)}"
+
+
+def _closest(words: frozenset[str], source: Source) -> tuple[str, float, bool]:
+    """The source sentence sharing most of the claim's words: (text, overlap, negated)."""
+    closest, closest_overlap, closest_negated = "", 0.0, False
+    for sentence, sentence_words, sentence_negated in source.sentences():
+        overlap = len(words & sentence_words) / len(words) if words else 0.0
+        if overlap > closest_overlap:
+            closest, closest_overlap, closest_negated = sentence, overlap, sentence_negated
+    return closest, closest_overlap, closest_negated
+
+
+def _what_source_says(quantity: Quantity, words: frozenset[str], source: Source) -> str:
+    """The source's figure for what the claim states: from its closest sentence, else anywhere in it."""
+    closest = _closest(words, source)[0]
+    other = counterpart(quantity, extract_quantities(closest)) if closest else None
+    other = other or counterpart(quantity, source.quantities())
+    return f"{source.label} says {other.text}" if other else f"{source.label} does not state it"
+
+
+def _unmatched_anywhere(quantities: tuple[Quantity, ...], sources: Sequence[Source]) -> str:
+    """Name a number of a claim no document holds enough words of, when no document has that number at all
+    (a cheap look at each document's digits: this only words the reason, the claim already failed)."""
+    for quantity in quantities:
+        if quantity.dim in ("date", "month", "monthday", "clock"):
+            continue
+        number = normalise_number(f"{quantity.raw:f}")
+        if not any(number in s.numbers for s in sources):
+            return f"answer says {quantity.text}, which no document states"
+    return ""
+
+
+def describe(claim: Claim) -> str:
+    """Quote an unsupported claim with the reason."""
+    text = clip(SPACE_BEFORE_PUNCT_RE.sub(r"\1", claim.text), 90)
+    return f"{text!r} ({claim.reason})"
