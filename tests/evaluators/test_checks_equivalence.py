@@ -69,7 +69,7 @@ def subjects() -> dict[str, Subject]:
 
 EXPECTED = {
     'bullets-code': {
-        'citations': (0.8, False, 'unsupported_citation', "1 of 1 cited sentences are not supported by the documents they cite: 'quoted line 77' (answer says 77, which no document states) cites kb-1+kb-2."),
+        'citations': (0.7142857142857143, False, 'unsupported_citation', "2 of 3 cited sentences are not supported by the documents they cite: 'Open settings.' (0% of its terms found) cites kb-1; 'quoted line 77' (answer says 77, which no document states) cites kb-1+kb-2."),
         'grounding': (0.0, False, 'ungrounded', "0 of 2 claims are supported by the retrieved documents. Unsupported: 'quoted line 77' (answer says 77, which no document states); 'Sources: kb-1, kb-2' (answer says 1, which no document states)."),
         'not_empty': (1.0, True, 'ok', 'The answer has 121 characters.'),
         'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
@@ -135,7 +135,7 @@ EXPECTED = {
         'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
     'unicode': {
-        'citations': (0.5, False, 'unsupported_citation', "1 of 1 cited sentences are not supported by the documents they cite: 'Die Sicherung dauert 4 Stunden.' (0% of its terms found) cites kb-3."),
+        'citations': (0.5, False, 'unsupported_citation', "1 of 1 cited sentences are not supported by the documents they cite: 'Die Sicherung dauert 4 Stunden.' (25% of its terms found) cites kb-3."),
         'grounding': (1.0, True, 'grounded', '3 of 3 claims are supported by the retrieved documents.'),
         'not_empty': (1.0, True, 'ok', 'The answer has 143 characters.'),
         'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),

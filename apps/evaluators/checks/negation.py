@@ -40,6 +40,19 @@ NEUTRAL_RE = re.compile(
     r"(?:cost|charge|fee)s?)\b"
 )
 TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+# A negation's scope runs to the end of its clause: a stop, a colon or semicolon, a contrast ("but", "pero",
+# "mais", "aber", "ma", "maar", "mas") or ", and" (", y", ", et", ", und", ", e", ", en").
+SCOPE_END_RE = re.compile(
+    r"[.;:!?]|\b(?:but|however|whereas|although|pero|sino|mais|aber|sondern|ma|maar|mas|porém)\b|"
+    r",\s*(?:and|y|et|und|e|en)\b"
+)
+SCOPE_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|[.;:!?]|,(?:\s*(?:and|y|et|und|e|en)\b)?")
+# Prepositions that negate only the phrase after them ("without a PIN", "sin coste"): up to a comma or 3 words.
+PREPOSITION_CUES = frozenset("without sin sans ohne sem senza zonder".split())
+# Tokens that only Portuguese uses among the seven languages: where they appear, "no" is "in the", not "no".
+PORTUGUESE = frozenset(
+    "você não são está também após até têm pelo pela pelos pelas uma seu sua devem em ao aos às".split()
+)
 
 
 @lru_cache(maxsize=16384)
@@ -50,12 +63,43 @@ def negation_cues(text: str) -> tuple[str, ...]:
         return ()
     lowered = NEUTRAL_RE.sub(" ", lowered)
     found: list[str] = []
-    for token in TOKEN_RE.findall(lowered):
-        if token in CUES:
+    tokens = TOKEN_RE.findall(lowered)
+    portuguese = "no" in tokens and not PORTUGUESE.isdisjoint(tokens)
+    for token in tokens:
+        if token in CUES and not (portuguese and token == "no"):
             found.append(token)
         elif token.endswith(("n't", "n’t")) or token == "cant":
             found.append("n't")
     return tuple(found)
+
+
+@lru_cache(maxsize=16384)
+def negated_span(text: str) -> tuple[str, ...]:
+    """Return the words a sentence's negations govern: those after a cue to the end of its clause
+    ("Accidental damage is not covered by the warranty" → covered, by, the, warranty)."""
+    if not negation_cues(text):
+        return ()
+    lowered = NEUTRAL_RE.sub(" ", text.lower())
+    tokens = SCOPE_TOKEN_RE.findall(lowered)
+    portuguese = "no" in tokens and not PORTUGUESE.isdisjoint(tokens)
+    governed: list[str] = []
+    inside = False
+    budget = -1  # words a prepositional cue still governs; -1: to the end of the clause
+    for token in tokens:
+        if SCOPE_END_RE.fullmatch(token) or token.startswith(","):
+            if budget >= 0 or token != ",":  # a bare comma inside a clause ("Canarias, Ceuta ni Melilla") goes on
+                inside = False
+            continue
+        if token in CUES and not (portuguese and token == "no"):
+            inside, budget = True, 3 if token in PREPOSITION_CUES else -1
+        elif token.endswith(("n't", "n’t")) or token == "cant":
+            inside, budget = True, -1
+        elif inside:
+            governed.append(token)
+            if budget > 0:
+                budget -= 1
+                inside = budget > 0
+    return tuple(governed)
 
 
 def is_negated(text: str) -> bool:

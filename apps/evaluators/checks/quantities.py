@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from apps.evaluators.checks.text import STOPWORDS, stem
+
 
 @dataclass(frozen=True, slots=True)
 class Quantity:
@@ -189,12 +191,12 @@ UNITS: dict[str, tuple[str, float]] = {
              "werktage werktagen werkdagen"),
     **_units("time", 604800, "wk wks week weeks semana semanas semaine semaines woche wochen settimana settimane "
              "weken"),
-    **_units("time", 2592000, "month months mo mes meses mois monat monate monaten mese mesi maand maanden"),
+    **_units("time", 31536000 / 12, "month months mo mes meses mois monat monate monaten mese mesi maand maanden"),
     **_units("time", 31536000, "yr yrs year years año años ano anos an ans année années jahr jahre jahren anno "
              "anni jaar jaren"),
     **_units("mass", 0.001, "mg milligram milligrams"),
-    **_units("mass", 1, "g gram grams gramme grammes gramo gramos grammi"),
-    **_units("mass", 1000, "kg kgs kilo kilos kilogram kilograms kilogramme kilogrammes kilogramo kilogramos "
+    **_units("mass", 1, "g gram grams gramme grammes gramm gramo gramos grammi"),
+    **_units("mass", 1000, "kg kgs kilo kilos kilogram kilograms kilogramm kilogramme kilogrammes kilogramo kilogramos "
              "chilogrammi"),
     **_units("mass", 453.592, "lb lbs pound pounds libra libras"),
     **_units("mass", 28.3495, "oz ounce ounces"),
@@ -379,6 +381,8 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
         elif word in UNITS or word in CURRENCIES:
             unit, unit_end = word, m.end(group)
         dim, factor, shown = "", 1.0, ""
+        if unit is None and word and word.isalpha() and word not in STOPWORDS and len(word) > 2:
+            dim = "count:" + stem(word)  # "12 characters": a count of something, checked against that thing
         if unit in CURRENCIES or prefix:
             dim, shown = "currency:" + CURRENCIES.get(prefix or unit or "", "?"), (prefix or unit or "")
         elif unit:
@@ -394,6 +398,8 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
                 label = f"{shown}{token}" if prefix else f"{token} {shown}"
             else:
                 label = f"{token}{shown}" if shown == "%" else f"{token} {shown}".strip()
+            if dim.startswith("count:"):
+                label = f"{token} {word}"
             found.append(Quantity(raw * factor, raw, dim, label, written))
     return tuple(found)
 
@@ -457,6 +463,8 @@ def quantity_found(claim: Quantity, source: tuple[Quantity, ...]) -> bool:
             return True
     if same_dim:
         return False
+    if claim.dim.startswith("count:"):  # "4 ports" against "four gigabit ports": counts of unnamed things match
+        return any((not q.dim or q.dim.startswith("count:")) and _close(q.raw, claim.raw) for q in source)
     return any(not q.dim and _close(q.raw, claim.raw) for q in source)
 
 

@@ -224,7 +224,7 @@ def cited_claims(
             continue  # every marker dangles (reported as such), or the cited documents hold no text
         words, numbers = claim_terms(claim, min_content_words) or (set(), set())
         together = neighbours(cited) if len(cited) == 2 else [_merged(cited)] if len(cited) > 2 else []
-        verdict = assess(claim, words, numbers, cited, together, threshold)
+        verdict = assess(claim, words, numbers, cited, together, threshold, combine=True)
         verdict.cited = [s.label for s in cited]
         checked.append(verdict)
     return CitedClaims(checked)
@@ -277,7 +277,8 @@ class CitationsCheck(Check):
         citations = _distinct([c for _, _, c in spans])
         ids = document_ids(documents)
         dangling = [c for c in citations if resolve(c.token, documents, ids) is None]
-        judged = cited_claims(text, spans, documents, threshold=config["threshold"], min_content_words=3)
+        # Two content words make a checkable claim once a marker says where it comes from ("X is waterproof [1]").
+        judged = cited_claims(text, spans, documents, threshold=config["threshold"], min_content_words=2)
         unsupported = [c for c in judged.checked if not c.supported]
         total = len(citations) + len(judged.checked)
         share = 1 - (len(dangling) + len(unsupported)) / total

@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from apps.evaluators.checks.base import clip
-from apps.evaluators.checks.negation import is_negated, may_hold_negation
-from apps.evaluators.checks.quantities import MONTHS, Quantity, counterpart, extract_quantities, quantity_found
+from apps.evaluators.checks.negation import CUES, is_negated, may_hold_negation, negated_span
+from apps.evaluators.checks.quantities import (
+    CURRENCIES,
+    MONTHS,
+    UNITS,
+    Quantity,
+    counterpart,
+    extract_quantities,
+    quantity_found,
+)
 from apps.evaluators.checks.text import (
     content_terms,
     mask_code,
     normalise_apostrophes,
     normalise_number,
     split_sentences,
+    stem,
 )
 from apps.evaluators.subject import Document
 
@@ -40,7 +49,7 @@ SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?])")
 NON_CLAIM_START_RE = re.compile(
     r"(?:hi|hello|hey|thanks|thank you|sure|certainly|of course|great question|good question|absolutely|"
     r"(?:i'm |i am |i'd be )?(?:happy|glad) to help|i hope|hope this|you're welcome|no problem|good luck|"
-    r"in summary|to summari[sz]e|here(?:'s| is| are) (?:a |an |the |some |what|how)|"
+    r"in summary|to summari[sz]e|tell me|let me|i'll|i will|here(?:'s| is| are) (?:a |an |the |some |what|how)|"
     r"i (?:don't|do not|can't|cannot|am not|'m not|couldn't|could not) (?:know|have|find|see|access|sure|able|tell)|"
     # Refusals and apologies claim nothing about the world; the refusal evaluator scores them.
     r"(?:i'm |i am )?sorry|unfortunately,? i\b|as an ai\b|i(?:'m| am) (?:unable|not able)|"
@@ -83,19 +92,24 @@ class Claim:
 def document_terms(content: str) -> tuple[frozenset[str], frozenset[str]]:
     """Return a document's (content words, numbers); cached because the same chunks recur across traces."""
     words, numbers = content_terms(normalise_apostrophes(content))
-    return frozenset(words), frozenset(numbers)
+    return frozenset(_without_elision(words)), frozenset(numbers)
 
 
 # Where a sentence turns from one statement to another ("…can't export old logs; the export runs nightly").
-CLAUSE_BREAK_RE = re.compile(r"\s*[;:]\s+|,?\s+(?:but|however|whereas|while|although|pero|mais|aber|ma|maar|mas)\s+")
+CLAUSE_BREAK_RE = re.compile(r"\s*[;:]\s+|,?\s+(?:but|however|whereas|although|pero|mais|aber|ma|maar|mas)\s+")
 
 
 @lru_cache(maxsize=4096)
-def document_sentences(content: str) -> tuple[tuple[str, frozenset[str], bool], ...]:
-    """Return a document's clauses as (text, content words, negated); only built when polarity matters."""
-    text = normalise_apostrophes(content)
-    clauses = [c for s in split_sentences(text) for c in CLAUSE_BREAK_RE.split(s.text) if c]
-    return tuple((c, frozenset(content_terms(c)[0]), is_negated(c)) for c in clauses)
+def document_sentences(content: str) -> tuple[tuple[str, frozenset[str], frozenset[str], bool], ...]:
+    """Return a document's clauses, then each whole sentence, as (text, content words, the words its negations
+    govern, negated); only built when polarity matters. Clauses come first so they win a tie for closest."""
+    units: list[tuple[str, frozenset[str], frozenset[str], bool]] = []
+    for sentence in split_sentences(normalise_apostrophes(content)):
+        clauses = [c for c in CLAUSE_BREAK_RE.split(sentence.text) if c]
+        for text in [*clauses, sentence.text] if len(clauses) > 1 else [sentence.text]:
+            negated, denied = polarity(text)
+            units.append((text, frozenset(content_terms(text)[0]) - CUES, denied, negated))
+    return tuple(units)
 
 
 @lru_cache(maxsize=4096)
@@ -146,8 +160,8 @@ class Source:
         """Whether any sentence of the source may be negated."""
         return any(document_may_negate(c) for c in self.contents)
 
-    def sentences(self) -> tuple[tuple[str, frozenset[str], bool], ...]:
-        """The source's sentences: (text, words, negated)."""
+    def sentences(self) -> tuple[tuple[str, frozenset[str], frozenset[str], bool], ...]:
+        """The source's clauses and sentences: (text, words, the words its negations govern, negated)."""
         if len(self.contents) == 1:
             return document_sentences(self.contents[0])
         return tuple(s for c in self.contents for s in document_sentences(c))
@@ -186,11 +200,35 @@ def strip_markers(text: str) -> str:
     return text
 
 
+# Hedges say how exact a figure is, not what it is about; unit words are checked with their numbers.
+HEDGES = frozenset("roughly approximately around nearly almost about least most maximum minimum".split())
+UNIT_WORDS = frozenset(stem(u) for u in [*UNITS, *CURRENCIES] if u.isalpha() and len(u) > 2) | {"percent"}
+
+
+def _without_elision(words: set[str]) -> set[str]:
+    """French and Italian elisions name the same word: "l'essai" and "d'essai" are "essai"."""
+    if not any("'" in w for w in words):
+        return words
+    return {w.split("'", 1)[1] if "'" in w and len(w.split("'", 1)[0]) <= 3 else w for w in words}
+
+
 @lru_cache(maxsize=16384)
 def sentence_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """content_terms of an answer sentence; cached because grounding and citations read the same sentences."""
+    """content_terms of an answer sentence, without hedges and elisions (and without unit words when it has
+    numbers: unit_words counts them); cached because grounding and citations read the same sentences."""
     words, numbers = content_terms(text)
+    words = _without_elision(words) - HEDGES
+    if numbers:
+        words -= UNIT_WORDS
     return frozenset(words), frozenset(numbers)
+
+
+@lru_cache(maxsize=16384)
+def unit_words(text: str) -> int:
+    """How many unit words ("hours", "metres") a sentence with numbers has; its numbers check them, so they count
+    as found in any source ("10 meters" against "10 metres")."""
+    words, numbers = content_terms(text)
+    return len(words & UNIT_WORDS) if numbers else 0
 
 
 def claim_terms(text: str, min_content_words: int) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -231,20 +269,22 @@ def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_
 
 def assess(
     text: str, words: frozenset[str], numbers: frozenset[str], sources: Sequence[Source], windows: Sequence[Source],
-    threshold: float,
+    threshold: float, *, combine: bool = False,
 ) -> Claim:  # fmt: skip
     """Judge one claim: supported by a source, or the most telling reason it is not.
 
-    Sources are tried from the one sharing most of the claim's words; the first that holds `threshold` of them,
-    states its numbers and does not contradict it supports the claim. The reason for a failure is worded once.
+    Sources are tried from the one sharing most of the claim's words, then windows: neighbouring chunks when no
+    single source holds enough of the words, or (combine) every cited document together in any case; the first that holds `threshold` of them, states its numbers and does not
+    contradict it supports the claim. The reason for a failure is worded once, from the first source that failed.
     """
     has_numbers = bool(numbers) or not text.isascii() or _may_spell(text)
     figures = Figures(text, verbatim_chunks(text) if has_numbers else ())
+    units = unit_words(text) if numbers else 0
     best, failure = -1.0, None
     for group in (sources, windows):
         if not group:
             continue
-        ranked = _ranked(words, group)
+        ranked = _ranked(words, group, units)
         best = max(best, ranked[0][0])
         for overlap, source in ranked:
             if overlap < threshold:
@@ -253,7 +293,7 @@ def assess(
             if why is None:
                 return Claim(text, True, overlap)
             failure = failure or why
-        if best >= threshold:
+        if best >= threshold and not combine:
             break  # neighbouring chunks only help when no single document holds enough of the words
     if failure is not None:
         reason = failure if isinstance(failure, str) else _quantity_reason(*failure, words)
@@ -262,10 +302,10 @@ def assess(
     return Claim(text, False, max(best, 0.0), reason)
 
 
-def _ranked(words: frozenset[str], group: Sequence[Source]) -> list[tuple[float, Source]]:
+def _ranked(words: frozenset[str], group: Sequence[Source], units: int = 0) -> list[tuple[float, Source]]:
     """The sources with the share of the claim's words each holds, most first (ties keep document order)."""
-    size = len(words)
-    scored = [(len(words & s.words) / size if size else 1.0, s) for s in group]
+    size = len(words) + units
+    scored = [((len(words & s.words) + units) / size if size else 1.0, s) for s in group]
     if len(scored) > 1:
         scored.sort(key=lambda item: -item[0])  # stable: the earlier document wins a tie
     return scored
@@ -356,11 +396,39 @@ def _mismatch(
     negated = is_negated(text)
     if not negated and not source.may_negate():
         return None
-    closest, closest_overlap, closest_negated = _closest(words, source)
-    if closest_overlap >= POLARITY_OVERLAP and closest_negated != negated:
-        what = "denies it" if closest_negated else "says the opposite"
-        return f"{source.label} {what}: {clip(closest, 90)!r}"
+    return _contradiction(text, words, source)
+
+
+def _contradiction(text: str, words: frozenset[str], source: Source) -> str | None:
+    """Whether the closest source clause or sentence says the opposite of a clause of the claim: one of the two
+    is negated and its negation governs a word the other states ("accidental damage is covered" against "…is not
+    covered"). Two negated statements never contradict here: "we don't ship there" = "shipping there is not
+    available"."""
+    for clause in CLAUSE_BREAK_RE.split(text) or [text]:
+        clause_words = sentence_terms(clause)[0] - CUES if clause != text else words - CUES
+        if not clause_words:
+            continue
+        closest, overlap, closest_denied, closest_negated = _closest(clause_words, source)
+        negated, denied = polarity(clause)
+        if overlap < POLARITY_OVERLAP or negated == closest_negated:
+            continue
+        if closest_negated and _roots(clause_words) & _roots(closest_denied):
+            return f"{source.label} denies it: {clip(closest, 90)!r}"
+        if negated and _roots(denied) & _roots(sentence_terms(closest)[0] - CUES):
+            return f"{source.label} says the opposite: {clip(closest, 90)!r}"
     return None
+
+
+def _roots(words: frozenset[str]) -> frozenset[str]:
+    """Stems with "-able"/"-ible" dropped, so "refunded" meets "non-refundable"."""
+    return frozenset(w[:-3] if len(w) > 6 and w.endswith(("abl", "ibl")) else w for w in words)
+
+
+@lru_cache(maxsize=16384)
+def polarity(text: str) -> tuple[bool, frozenset[str]]:
+    """(negated, the content words its negations govern)."""
+    span = negated_span(text)
+    return bool(span) or is_negated(text), frozenset(content_terms(" ".join(span))[0]) - CUES if span else frozenset()
 
 
 def _quantity_reason(quantity: Quantity, source: Source, words: frozenset[str]) -> str:
@@ -368,14 +436,15 @@ def _quantity_reason(quantity: Quantity, source: Source, words: frozenset[str]) 
     return f"answer says {quantity.text}; {_what_source_says(quantity, words, source)}"
 
 
-def _closest(words: frozenset[str], source: Source) -> tuple[str, float, bool]:
-    """The source sentence sharing most of the claim's words: (text, overlap, negated)."""
-    closest, closest_overlap, closest_negated = "", 0.0, False
-    for sentence, sentence_words, sentence_negated in source.sentences():
+def _closest(words: frozenset[str], source: Source) -> tuple[str, float, frozenset[str], bool]:
+    """The source clause or sentence sharing most of the claim's words: (text, overlap, the words its negations
+    govern, negated)."""
+    closest: tuple[str, float, frozenset[str], bool] = ("", 0.0, frozenset(), False)
+    for sentence, sentence_words, denied, negated in source.sentences():
         overlap = len(words & sentence_words) / len(words) if words else 0.0
-        if overlap > closest_overlap:
-            closest, closest_overlap, closest_negated = sentence, overlap, sentence_negated
-    return closest, closest_overlap, closest_negated
+        if overlap > closest[1]:
+            closest = (sentence, overlap, denied, negated)
+    return closest
 
 
 def _what_source_says(quantity: Quantity, words: frozenset[str], source: Source) -> str:
