@@ -125,7 +125,12 @@ def _subjects() -> list[Subject]:
 
 
 def _clear_caches() -> None:
-    for cached in (support.document_terms, support.sentence_terms, support.document_sentences, support.verbatim_chunks):
+    for cached in (
+        support.document_terms,
+        support._sentence_analysis,
+        support.document_sentences,
+        support.verbatim_chunks,
+    ):
         cached.cache_clear()
 
 

@@ -92,7 +92,7 @@ class Claim:
 def document_terms(content: str) -> tuple[frozenset[str], frozenset[str]]:
     """Return a document's (content words, numbers); cached because the same chunks recur across traces."""
     words, numbers = content_terms(normalise_apostrophes(content))
-    return frozenset(_without_elision(words)), frozenset(numbers)
+    return frozenset(_without_elision(words, content)), frozenset(numbers)
 
 
 # Where a sentence turns from one statement to another ("…can't export old logs; the export runs nightly").
@@ -205,30 +205,36 @@ HEDGES = frozenset("roughly approximately around nearly almost about least most 
 UNIT_WORDS = frozenset(stem(u) for u in [*UNITS, *CURRENCIES] if u.isalpha() and len(u) > 2) | {"percent"}
 
 
-def _without_elision(words: set[str]) -> set[str]:
+def _without_elision(words: set[str], text: str) -> set[str]:
     """French and Italian elisions name the same word: "l'essai" and "d'essai" are "essai"."""
-    if not any("'" in w for w in words):
+    if "'" not in text:
         return words
     return {w.split("'", 1)[1] if "'" in w and len(w.split("'", 1)[0]) <= 3 else w for w in words}
 
 
 @lru_cache(maxsize=16384)
+def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int]:
+    """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped)."""
+    words, numbers = content_terms(text)
+    words = _without_elision(words, text) - HEDGES
+    units = 0
+    if numbers:
+        units = len(words & UNIT_WORDS)
+        words -= UNIT_WORDS
+    return frozenset(words), frozenset(numbers), units
+
+
 def sentence_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """content_terms of an answer sentence, without hedges and elisions (and without unit words when it has
     numbers: unit_words counts them); cached because grounding and citations read the same sentences."""
-    words, numbers = content_terms(text)
-    words = _without_elision(words) - HEDGES
-    if numbers:
-        words -= UNIT_WORDS
-    return frozenset(words), frozenset(numbers)
+    words, numbers, _ = _sentence_analysis(text)
+    return words, numbers
 
 
-@lru_cache(maxsize=16384)
 def unit_words(text: str) -> int:
     """How many unit words ("hours", "metres") a sentence with numbers has; its numbers check them, so they count
     as found in any source ("10 meters" against "10 metres")."""
-    words, numbers = content_terms(text)
-    return len(words & UNIT_WORDS) if numbers else 0
+    return _sentence_analysis(text)[2]
 
 
 def claim_terms(text: str, min_content_words: int) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -286,9 +292,12 @@ def assess(
             continue
         ranked = _ranked(words, group, units)
         best = max(best, ranked[0][0])
-        for overlap, source in ranked:
-            if overlap < threshold:
-                break
+        candidates = [(overlap, source) for overlap, source in ranked if overlap >= threshold]
+        # A source holding the claim's numbers as written settles it without parsing any document.
+        for overlap, source in candidates if len(candidates) > 1 and figures.chunks else ():
+            if figures.verbatim_in(source) and _mismatch(text, words, figures, source) is None:
+                return Claim(text, True, overlap)
+        for overlap, source in candidates:
             why = _mismatch(text, words, figures, source)
             if why is None:
                 return Claim(text, True, overlap)
@@ -448,11 +457,22 @@ def _closest(words: frozenset[str], source: Source) -> tuple[str, float, frozens
 
 
 def _what_source_says(quantity: Quantity, words: frozenset[str], source: Source) -> str:
-    """The source's figure for what the claim states: from its closest sentence, else anywhere in it."""
-    closest = _closest(words, source)[0]
-    other = counterpart(quantity, extract_quantities(closest)) if closest else None
-    other = other or counterpart(quantity, source.quantities())
-    return f"{source.label} says {other.text}" if other else f"{source.label} does not state it"
+    """The source's figure for what the claim states: of its amounts of the same kind, the one whose
+    surroundings (60 characters each side) hold most of the claim's words."""
+    candidates = [q for q in source.quantities() if counterpart(quantity, (q,))]
+    if not candidates:
+        return f"{source.label} does not state it"
+    other = candidates[0]
+    if len(candidates) > 1:
+        text = " ".join(document_lowered(c) for c in source.contents)
+
+        def nearby_words(candidate: Quantity) -> int:
+            at = text.find(candidate.written or candidate.text)
+            window = text[max(0, at - 60) : at + 60] if at >= 0 else ""
+            return sum(1 for word in words if word in window)
+
+        other = max(candidates, key=nearby_words)
+    return f"{source.label} says {other.text}"
 
 
 def _unmatched_anywhere(quantities: tuple[Quantity, ...], sources: Sequence[Source]) -> str:
