@@ -457,10 +457,14 @@ def quantity_found(claim: Quantity, source: tuple[Quantity, ...]) -> bool:
             if _close(q.value, claim.value):
                 return True
             same_dim = True
-        elif claim.dim == "month" and q.dim == "date" and int(q.value) // 100 == int(claim.value):
-            return True
-        elif claim.dim == "monthday" and q.dim == "date" and int(q.value) % 10000 == int(claim.value):
-            return True
+        elif claim.dim in ("month", "monthday") and q.dim == "date":
+            if (
+                int(q.value) // 100 == int(claim.value)
+                if claim.dim == "month"
+                else int(q.value) % 10000 == int(claim.value)
+            ):
+                return True
+            same_dim = True  # the source has a date, and it is another one
     if same_dim:
         return False
     if claim.dim.startswith("count:"):  # "4 ports" against "four gigabit ports": counts of unnamed things match
