@@ -213,21 +213,28 @@ def _without_elision(words: set[str], text: str) -> set[str]:
 
 
 @lru_cache(maxsize=16384)
-def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int]:
-    """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped)."""
+def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int, bool, bool]:
+    """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped;
+    whether it may spell a number; whether it may be negated): one pass over a claim, shared by both checks."""
     words, numbers = content_terms(text)
     words = _without_elision(words, text) - HEDGES
     units = 0
     if numbers:
         units = len(words & UNIT_WORDS)
         words -= UNIT_WORDS
-    return frozenset(words), frozenset(numbers), units
+    lowered = text.lower()
+    tokens = lowered.translate(PUNCTUATION_TO_SPACE).split()
+    spells = not SPELL_WORDS.isdisjoint(tokens) or (
+        ("a" in tokens or "an" in tokens) and not DURATION_WORDS.isdisjoint(tokens)
+    )
+    negates = not CUES.isdisjoint(tokens) or "n't" in lowered
+    return frozenset(words), frozenset(numbers), units, spells, negates
 
 
 def sentence_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """content_terms of an answer sentence, without hedges and elisions (and without unit words when it has
     numbers: unit_words counts them); cached because grounding and citations read the same sentences."""
-    words, numbers, _ = _sentence_analysis(text)
+    words, numbers = _sentence_analysis(text)[:2]
     return words, numbers
 
 
@@ -283,7 +290,7 @@ def assess(
     single source holds enough of the words, or (combine) every cited document together in any case; the first that holds `threshold` of them, states its numbers and does not
     contradict it supports the claim. The reason for a failure is worded once, from the first source that failed.
     """
-    has_numbers = bool(numbers) or not text.isascii() or _may_spell(text)
+    has_numbers = bool(numbers) or not text.isascii() or _may_spell(text)  # _may_spell: a cached look-up
     figures = Figures(text, verbatim_chunks(text) if has_numbers else ())
     units = unit_words(text) if numbers else 0
     best, failure = -1.0, None
@@ -384,10 +391,7 @@ PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\
 
 def _may_spell(text: str) -> bool:
     """Whether ASCII text may spell a number ("six", "an hour", "three quarters")."""
-    tokens = text.lower().translate(PUNCTUATION_TO_SPACE).split()
-    if not SPELL_WORDS.isdisjoint(tokens):
-        return True
-    return ("a" in tokens or "an" in tokens) and not DURATION_WORDS.isdisjoint(tokens)
+    return _sentence_analysis(text)[3]
 
 
 def _mismatch(
@@ -402,7 +406,7 @@ def _mismatch(
                 continue  # "12 watts" as the document writes it
             if not quantity_found(quantity, held):
                 return quantity, source
-    negated = is_negated(text)
+    negated = _sentence_analysis(text)[4] and is_negated(text)
     if not negated and not source.may_negate():
         return None
     return _contradiction(text, words, source)
