@@ -134,7 +134,7 @@ def test_programmatic_evaluation_throughput():
     started, cpu_started = time.perf_counter(), time.process_time()
     scores, _ = evaluate_subjects(evaluators=evaluators, subjects=subjects)
     checks_s, checks_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
-    per_check = _per_check_cpu(subjects[:600])
+    per_check = _per_check_cpu(list(subjects.values())[:600] if isinstance(subjects, dict) else list(subjects)[:600])
 
     # The whole job per batch: load subjects, run checks, upsert scores (what the worker does).
     profiler = cProfile.Profile() if PROFILE else None

@@ -154,6 +154,8 @@ class Source:
 
     def states_verbatim(self, phrase: str) -> bool:
         """Whether the source holds phrase ("12 watts") as written, not inside a longer number or word."""
+        if len(self.contents) == 1:
+            return _holds_phrase(document_lowered(self.contents[0]), phrase)
         return any(_holds_phrase(document_lowered(c), phrase) for c in self.contents)
 
     def may_negate(self) -> bool:
@@ -302,7 +304,7 @@ def assess(
         candidates = [(overlap, source) for overlap, source in ranked if overlap >= threshold]
         # A source holding the claim's numbers as written settles it without parsing any document.
         for overlap, source in candidates if len(candidates) > 1 and figures.chunks else ():
-            if figures.verbatim_in(source) and _mismatch(text, words, figures, source) is None:
+            if figures.verbatim_in(source) and _mismatch(text, words, figures, source, numbers_checked=True) is None:
                 return Claim(text, True, overlap)
         for overlap, source in candidates:
             why = _mismatch(text, words, figures, source)
@@ -395,11 +397,11 @@ def _may_spell(text: str) -> bool:
 
 
 def _mismatch(
-    text: str, words: frozenset[str], figures: Figures, source: Source
+    text: str, words: frozenset[str], figures: Figures, source: Source, *, numbers_checked: bool = False
 ) -> str | tuple[Quantity, Source] | None:
     """Why a source that holds the claim's words still does not support it: None when it does, the unmatched
     number and the source (worded only if no other source supports the claim), or a contradiction."""
-    if not figures.verbatim_in(source):
+    if not numbers_checked and not figures.verbatim_in(source):
         held = source.quantities()
         for quantity in figures.all():
             if quantity.written and source.states_verbatim(quantity.written):
