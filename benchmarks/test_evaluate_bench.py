@@ -97,9 +97,12 @@ def _phase_breakdown(project, batches, evaluators) -> None:
 
 def _per_check_cpu(subjects: list) -> dict[str, float]:
     """CPU microseconds per trace of each default check, caches cleared first (every document is new)."""
-    from apps.evaluators.checks import CHECKS, DEFAULT_KINDS, support
+    from apps.evaluators.checks import CHECKS, DEFAULT_KINDS, negation, quantities, support
 
-    for cached in (support.document_terms, support.document_sentences, support._sentence_analysis):
+    for cached in (
+        support.document_terms, support.document_sentences, support._sentence_analysis, support.document_lowered,
+        support.document_may_negate, support.verbatim_chunks, quantities.extract_quantities, negation.negation_cues,
+    ):  # fmt: skip
         cached.cache_clear()
     out = {}
     for kind in DEFAULT_KINDS:

@@ -65,6 +65,8 @@ NON_CLAIM_PHRASES = (
     "don't hesitate",
     "anything else",
 )
+# An answer sentence this long found word for word as a sentence of a source is supported without analysis.
+MIN_QUOTED = 24
 # A source sentence must share this much of a claim's words before its polarity can contradict the claim.
 POLARITY_OVERLAP = 0.5
 
@@ -120,8 +122,8 @@ def document_may_negate(content: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def document_lowered(content: str) -> str:
-    """A document's lowercased text."""
-    return content.lower()
+    """A document's lowercased text, with ASCII apostrophes (as answers are read)."""
+    return normalise_apostrophes(content).lower()
 
 
 def _holds_phrase(text: str, phrase: str) -> bool:
@@ -157,6 +159,21 @@ class Source:
         if len(self.contents) == 1:
             return _holds_phrase(document_lowered(self.contents[0]), phrase)
         return any(_holds_phrase(document_lowered(c), phrase) for c in self.contents)
+
+    def states_sentence(self, key: str) -> bool:
+        """Whether a whole sentence of the source reads key (lowercased, without its final stop): it must start
+        where a sentence starts and end where one ends, so "…not true that X is covered" does not state "X is
+        covered"."""
+        for content in self.contents:
+            text = document_lowered(content)
+            at = text.find(key)
+            while at != -1:
+                end = at + len(key)
+                starts = at == 0 or text[at - 1] == "\n" or (text[at - 1] == " " and text[at - 2 : at - 1] in ".!?:\n")
+                if starts and (end == len(text) or text[end] in ".!?;\n"):
+                    return True
+                at = text.find(key, at + 1)
+        return False
 
     def may_negate(self) -> bool:
         """Whether any sentence of the source may be negated."""
@@ -292,6 +309,11 @@ def assess(
     single source holds enough of the words, or (combine) every cited document together in any case; the first that holds `threshold` of them, states its numbers and does not
     contradict it supports the claim. The reason for a failure is worded once, from the first source that failed.
     """
+    key = SPACE_BEFORE_PUNCT_RE.sub(r"\1", text).lower().rstrip(" .!?;")
+    if len(key) >= MIN_QUOTED:
+        for source in sources:
+            if source.states_sentence(key):
+                return Claim(text, True, 1.0)  # the claim is a sentence of the source, word for word
     has_numbers = bool(numbers) or not text.isascii() or _may_spell(text)  # _may_spell: a cached look-up
     figures = Figures(text, verbatim_chunks(text) if has_numbers else ())
     units = unit_words(text) if numbers else 0
