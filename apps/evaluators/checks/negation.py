@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from apps.evaluators.checks.text import punctuation_split
+
 CUES = frozenset(
     # en
     "not no never none nothing nobody nowhere neither nor cannot without excluded excludes exclude "
@@ -107,12 +109,8 @@ def is_negated(text: str) -> bool:
     return bool(negation_cues(text))
 
 
-# ASCII punctuation → space, so str.split() yields the words (a C loop, several times cheaper than findall).
-PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
-
-
 def may_hold_negation(lowered: str) -> bool:
     """A cheap pre-test on lowercased text: False means no sentence of it is negated."""
     if "n't" in lowered or "n’t" in lowered:
         return True
-    return not CUES.isdisjoint(lowered.translate(PUNCTUATION_TO_SPACE).split())
+    return not CUES.isdisjoint(punctuation_split(lowered))

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from apps.evaluators.checks.text import STOPWORDS, stem
+from apps.evaluators.checks.text import STOPWORDS, punctuation_split, stem
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +144,11 @@ FRACTION_TOKENS = frozenset(
 )
 DURATION_TOKENS = frozenset("hour hours day days week weeks month months year years minute minutes".split())
 ARTICLE_TOKENS = frozenset(("a", "an"))
-# ASCII punctuation → space (the apostrophe too), so str.split() yields the words: a C loop, no regex.
-TOKEN_TABLE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
 
 
 def text_tokens(lowered: str) -> set[str]:
     """The words and digit runs of lowercased text, as a set."""
-    return set(lowered.translate(TOKEN_TABLE).split())
+    return set(punctuation_split(lowered))
 
 
 def spell_out_numbers(lowered: str, tokens: set[str] | None = None) -> str:
@@ -248,8 +246,10 @@ UNIT_MODIFIERS = frozenset(
 )
 # NUMBER [range connector [currency] NUMBER] [up to two words or a sign: the unit, looked up in UNITS]. The unit
 # is a generic word here and a dict lookup after: an alternation of hundreds of unit names is tried one by one.
+# The first number is spelt "\d\d*…" rather than "\d+…": a pattern opening on a character set lets CPython's re
+# skip ahead to the digits (three times faster on prose) instead of trying a match at every position.
 QUANTITY_RE = re.compile(
-    rf"({_NUM})"
+    r"(\d\d*(?:[.,]\d+)*)"
     rf"(?:\s*(?:-|to|and|or|a|à|bis|tot|y|e|al|ao|through)\s*(?:{_PREFIX_CUR})?\s?({_NUM}))?"
     r"(?:[\s-]?([^\W\d_]+(?:/s)?|%|[°º][cf]|[€$£¥])(?:\s+([^\W\d_]+))?(?:\s+([^\W\d_]+))?)?"
 )
@@ -322,6 +322,12 @@ def _dates(text: str, found: list[Quantity], tokens: set[str]) -> str:
 CLOCK_HINT_RE = re.compile(r"\d(?::\d\d)?\s?[ap]\.?m")
 DIGIT_RE = re.compile(r"\d")
 
+
+def _may_hold_clock(lowered: str) -> bool:
+    """Whether CLOCK_HINT_RE can match: it needs "am", "pm", "a.m" or "p.m" (substring tests cost next to nothing)."""
+    return "am" in lowered or "pm" in lowered or "a.m" in lowered or "p.m" in lowered
+
+
 # --- parsing ----------------------------------------------------------------------------------------
 
 
@@ -364,7 +370,7 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
     lowered = spell_out_numbers(lowered, tokens)
     found: list[Quantity] = []
     lowered = _dates(lowered, found, tokens)
-    if ":" in lowered or CLOCK_HINT_RE.search(lowered):
+    if ":" in lowered or _may_hold_clock(lowered) and CLOCK_HINT_RE.search(lowered):
         lowered = _clock(lowered, found)
     for m in QUANTITY_RE.finditer(lowered):
         start = m.start()

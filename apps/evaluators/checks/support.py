@@ -27,6 +27,7 @@ from apps.evaluators.checks.text import (
     mask_code,
     normalise_apostrophes,
     normalise_number,
+    punctuation_split,
     split_sentences,
     stem,
 )
@@ -242,7 +243,7 @@ def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int, 
         units = len(words & UNIT_WORDS)
         words -= UNIT_WORDS
     lowered = text.lower()
-    tokens = lowered.translate(PUNCTUATION_TO_SPACE).split()
+    tokens = punctuation_split(lowered)
     spells = not SPELL_WORDS.isdisjoint(tokens) or (
         ("a" in tokens or "an" in tokens) and not DURATION_WORDS.isdisjoint(tokens)
     )
@@ -410,7 +411,6 @@ SPELL_WORDS = frozenset(
     "half quarter quarters dozen".split()
 )
 DURATION_WORDS = frozenset("hour hours day days week weeks month months year years minute minutes".split())
-PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
 
 
 def _may_spell(text: str) -> bool:
