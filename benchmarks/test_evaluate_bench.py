@@ -100,7 +100,7 @@ def _per_check_cpu(subjects: list) -> dict[str, float]:
     from apps.evaluators.checks import CHECKS, DEFAULT_KINDS, negation, quantities, support
 
     for cached in (
-        support.document_terms, support.document_sentences, support._sentence_analysis, support.document_lowered,
+        support.document_terms, support.document_sentences, support._sentence_analysis, support._sentence_flags, support.document_lowered,
         support.document_may_negate, support.verbatim_chunks, quantities.extract_quantities, negation.negation_cues,
     ):  # fmt: skip
         cached.cache_clear()

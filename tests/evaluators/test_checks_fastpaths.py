@@ -128,6 +128,7 @@ def _clear_caches() -> None:
     for cached in (
         support.document_terms,
         support._sentence_analysis,
+        support._sentence_flags,
         support.document_sentences,
         support.verbatim_chunks,
     ):

@@ -45,7 +45,8 @@ STRIPS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # STRIPS' first pattern without its "](url)" branch: it opens on a literal, which re scans for far faster.
 CITATION_MARKER_RE = re.compile(r"\[[^\[\]\n]{1,40}\](?!\()")
-SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?])")
+# Spelt "\s\s*" rather than "\s+": opening on a character set lets re skip ahead to the whitespace.
+SPACE_BEFORE_PUNCT_RE = re.compile(r"\s\s*([.,;:!?])")
 # Openers of pleasantries, hedges and meta talk that are not claims about the world (matched at the start only).
 NON_CLAIM_START_RE = re.compile(
     r"(?:hi|hello|hey|thanks|thank you|sure|certainly|of course|great question|good question|absolutely|"
@@ -70,6 +71,12 @@ NON_CLAIM_PHRASES = (
 MIN_QUOTED = 24
 # A source sentence must share this much of a claim's words before its polarity can contradict the claim.
 POLARITY_OVERLAP = 0.5
+
+
+def _tidy(text: str) -> str:
+    """Text without the spaces a dropped marker left before punctuation ("hours ." → "hours."); the search runs
+    first because a substitution with a template costs a Python call even when nothing matches."""
+    return SPACE_BEFORE_PUNCT_RE.sub(r"\1", text) if SPACE_BEFORE_PUNCT_RE.search(text) else text
 
 
 def _has_non_claim_phrase(lowered: str) -> bool:
@@ -233,28 +240,35 @@ def _without_elision(words: set[str], text: str) -> set[str]:
 
 
 @lru_cache(maxsize=16384)
-def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int, bool, bool]:
-    """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped;
-    whether it may spell a number; whether it may be negated): one pass over a claim, shared by both checks."""
+def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int]:
+    """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped):
+    one pass over a claim, shared by both checks."""
     words, numbers = content_terms(text)
     words = _without_elision(words, text) - HEDGES
     units = 0
     if numbers:
         units = len(words & UNIT_WORDS)
         words -= UNIT_WORDS
+    return frozenset(words), frozenset(numbers), units
+
+
+@lru_cache(maxsize=16384)
+def _sentence_flags(text: str) -> tuple[bool, bool]:
+    """(whether a claim may spell a number, whether it may be negated): only needed for a claim that is not a
+    source's sentence word for word, so kept apart from _sentence_analysis."""
     lowered = text.lower()
     tokens = punctuation_split(lowered)
     spells = not SPELL_WORDS.isdisjoint(tokens) or (
         ("a" in tokens or "an" in tokens) and not DURATION_WORDS.isdisjoint(tokens)
     )
     negates = not CUES.isdisjoint(tokens) or "n't" in lowered
-    return frozenset(words), frozenset(numbers), units, spells, negates
+    return spells, negates
 
 
 def sentence_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """content_terms of an answer sentence, without hedges and elisions (and without unit words when it has
     numbers: unit_words counts them); cached because grounding and citations read the same sentences."""
-    words, numbers = _sentence_analysis(text)[:2]
+    words, numbers, _ = _sentence_analysis(text)
     return words, numbers
 
 
@@ -310,7 +324,7 @@ def assess(
     single source holds enough of the words, or (combine) every cited document together in any case; the first that holds `threshold` of them, states its numbers and does not
     contradict it supports the claim. The reason for a failure is worded once, from the first source that failed.
     """
-    key = SPACE_BEFORE_PUNCT_RE.sub(r"\1", text).lower().rstrip(" .!?;")
+    key = _tidy(text).lower().rstrip(" .!?;")
     if len(key) >= MIN_QUOTED:
         for source in sources:
             if source.states_sentence(key):
@@ -415,7 +429,7 @@ DURATION_WORDS = frozenset("hour hours day days week weeks month months year yea
 
 def _may_spell(text: str) -> bool:
     """Whether ASCII text may spell a number ("six", "an hour", "three quarters")."""
-    return _sentence_analysis(text)[3]
+    return _sentence_flags(text)[0]
 
 
 def _mismatch(
@@ -430,7 +444,7 @@ def _mismatch(
                 continue  # "12 watts" as the document writes it
             if not quantity_found(quantity, held):
                 return quantity, source
-    negated = _sentence_analysis(text)[4] and is_negated(text)
+    negated = _sentence_flags(text)[1] and is_negated(text)
     if not negated and not source.may_negate():
         return None
     return _contradiction(text, words, source)
@@ -517,5 +531,5 @@ def _unmatched_anywhere(quantities: tuple[Quantity, ...], sources: Sequence[Sour
 
 def describe(claim: Claim) -> str:
     """Quote an unsupported claim with the reason."""
-    text = clip(SPACE_BEFORE_PUNCT_RE.sub(r"\1", claim.text), 90)
+    text = clip(_tidy(claim.text), 90)
     return f"{text!r} ({claim.reason})"
