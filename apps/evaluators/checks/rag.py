@@ -223,11 +223,15 @@ def cited_claims(
         if not cited:
             continue  # every marker dangles (reported as such), or the cited documents hold no text
         words, numbers = claim_terms(claim, min_content_words) or (set(), set())
-        together = neighbours(cited) if len(cited) == 2 else [_merged(cited)] if len(cited) > 2 else []
-        verdict = assess(claim, words, numbers, cited, together, threshold, combine=True)
+        verdict = assess(claim, words, numbers, cited, lambda cited=cited: _together(cited), threshold, combine=True)
         verdict.cited = [s.label for s in cited]
         checked.append(verdict)
     return CitedClaims(checked)
+
+
+def _together(cited: list) -> list:
+    """The cited sources read together: the pair as neighbours, or three and more merged into one."""
+    return neighbours(cited) if len(cited) == 2 else [_merged(cited)] if len(cited) > 2 else []
 
 
 def _merged(sources: list) -> Any:

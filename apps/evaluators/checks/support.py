@@ -7,7 +7,7 @@ documents its markers name).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -303,19 +303,26 @@ def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_
     """
     sources = sources_for(list(enumerate(documents, 1)))
     windows: list[Source] | None = None
+
+    def neighbouring() -> list[Source]:
+        """The neighbouring pairs, built the first time a claim needs them (most claims never do)."""
+        nonlocal windows
+        if windows is None:
+            windows = neighbours(sources) if len(sources) > 1 else []
+        return windows
+
     results: list[Claim] = []
     for sentence in split_sentences(strip_markers(mask_code(normalise_apostrophes(answer)))):
         terms = claim_terms(sentence.text, min_content_words)
         if terms is None:
             continue
-        if windows is None and len(sources) > 1:
-            windows = neighbours(sources)
-        results.append(assess(sentence.text, *terms, sources, windows or [], threshold))
+        results.append(assess(sentence.text, *terms, sources, neighbouring, threshold))
     return results
 
 
 def assess(
-    text: str, words: frozenset[str], numbers: frozenset[str], sources: Sequence[Source], windows: Sequence[Source],
+    text: str, words: frozenset[str], numbers: frozenset[str], sources: Sequence[Source],
+    windows: Sequence[Source] | Callable[[], Sequence[Source]],
     threshold: float, *, combine: bool = False,
 ) -> Claim:  # fmt: skip
     """Judge one claim: supported by a source, or the most telling reason it is not.
@@ -334,6 +341,8 @@ def assess(
     units = unit_words(text) if numbers else 0
     best, failure = -1.0, None
     for group in (sources, windows):
+        if callable(group):
+            group = group()  # built only when the single sources did not settle the claim
         if not group:
             continue
         ranked = _ranked(words, group, units)
