@@ -1,4 +1,5 @@
-"""The optimised checks keep their verdicts: stored results (from the pre-optimisation code) on a spread of answers."""
+"""The optimised checks keep their verdicts: stored results on a spread of answers (grounding and citations
+re-stored for logic version 2: numbers with units, negation, cited documents must support the sentence)."""
 
 from __future__ import annotations
 
@@ -67,160 +68,79 @@ def subjects() -> dict[str, Subject]:
 
 
 EXPECTED = {
-    "bullets-code": {
-        "citations": (1.0, True, "ok", "All 4 cited sources exist among the 4 retrieved documents."),
-        "grounding": (
-            0.0,
-            False,
-            "ungrounded",
-            "0 of 2 claims are supported by the retrieved documents. Unsupported: 'quoted line "
-            "77' (77 in no document); 'Sources: kb-1, kb-2' (1 in no document).",
-        ),
-        "not_empty": (1.0, True, "ok", "The answer has 121 characters."),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'bullets-code': {
+        'citations': (0.7142857142857143, False, 'unsupported_citation', "2 of 3 cited sentences are not supported by the documents they cite: 'Open settings.' (0% of its terms found) cites kb-1; 'quoted line 77' (answer says 77, which no document states) cites kb-1+kb-2."),
+        'grounding': (0.0, False, 'ungrounded', "0 of 2 claims are supported by the retrieved documents. Unsupported: 'quoted line 77' (answer says 77, which no document states); 'Sources: kb-1, kb-2' (answer says 1, which no document states)."),
+        'not_empty': (1.0, True, 'ok', 'The answer has 121 characters.'),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-    "content-filter": {
-        "citations": None,
-        "grounding": None,
-        "not_empty": (
-            0.0,
-            False,
-            "empty",
-            "The answer is empty (finish_reason 'content_filter'). Check the prompt, the "
-            "model's stop sequences, and whether a tool or guardrail swallowed the reply.",
-        ),
-        "refusal": (
-            1.0,
-            False,
-            "content_filter",
-            "The provider's safety filter stopped the answer (finish_reason 'content_filter'); "
-            "look at the request for content the filter blocks.",
-        ),
+    'content-filter': {
+        'citations': None,
+        'grounding': None,
+        'not_empty': (0.0, False, 'empty', "The answer is empty (finish_reason 'content_filter'). Check the prompt, the model's stop sequences, and whether a tool or guardrail swallowed the reply."),
+        'refusal': (1.0, False, 'content_filter', "The provider's safety filter stopped the answer (finish_reason 'content_filter'); look at the request for content the filter blocks."),
     },
-    "empty": {
-        "citations": None,
-        "grounding": None,
-        "not_empty": (
-            0.0,
-            False,
-            "empty",
-            "The answer is whitespace only (finish_reason 'stop'). Check the prompt, the model's stop "
-            "sequences, and whether a tool or guardrail swallowed the reply.",
-        ),
-        "refusal": None,
+    'empty': {
+        'citations': None,
+        'grounding': None,
+        'not_empty': (0.0, False, 'empty', "The answer is whitespace only (finish_reason 'stop'). Check the prompt, the model's stop sequences, and whether a tool or guardrail swallowed the reply."),
+        'refusal': None,
     },
-    "grounded-cited": {
-        "citations": (1.0, True, "ok", "All 2 cited sources exist among the 4 retrieved documents."),
-        "grounding": (1.0, True, "grounded", "3 of 3 claims are supported by the retrieved documents."),
-        "not_empty": (1.0, True, "ok", "The answer has 140 characters."),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'grounded-cited': {
+        'citations': (1.0, True, 'ok', 'All 2 cited sources exist among the 4 retrieved documents, and the 3 cited sentences are supported by them.'),
+        'grounding': (1.0, True, 'grounded', '3 of 3 claims are supported by the retrieved documents.'),
+        'not_empty': (1.0, True, 'ok', 'The answer has 140 characters.'),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-    "long-refusal-opening": {
-        "citations": (1.0, True, "ok", "No citations, but the answer is a refusal."),
-        "grounding": (1.0, True, "no_claims", "The answer makes no factual claims to check."),
-        "not_empty": (1.0, True, "ok", "The answer has 901 characters."),
-        "refusal": (
-            1.0,
-            False,
-            "refusal",
-            'The model declined: "As an AI language model, I don\'t have access to your account.".',
-        ),
+    'long-refusal-opening': {
+        'citations': (1.0, True, 'ok', 'No citations, but the answer is a refusal.'),
+        'grounding': (1.0, True, 'no_claims', 'The answer makes no factual claims to check.'),
+        'not_empty': (1.0, True, 'ok', 'The answer has 901 characters.'),
+        'refusal': (1.0, False, 'refusal', 'The model declined: "As an AI language model, I don\'t have access to your account.".'),
     },
-    "partial-refusal": {
-        "citations": (
-            0.0,
-            False,
-            "uncited",
-            "The answer (29 words) cites none of the 4 retrieved documents; ask the model "
-            "to cite sources like [1] or [doc-id].",
-        ),
-        "grounding": (
-            0.0,
-            False,
-            "ungrounded",
-            "0 of 1 claims are supported by the retrieved documents. Unsupported: 'However, "
-            "you can check the billing page: 1. open settings 2. click billing 3. compare "
-            "ann…' (1 in no document).",
-        ),
-        "not_empty": (1.0, True, "ok", "The answer has 172 characters."),
-        "refusal": (
-            0.5,
-            True,
-            "partial_refusal",
-            'The model declined part of the request ("I can\'t share internal pricing.") but '
-            "went on to help (24 words of guidance follow).",
-        ),
+    'partial-refusal': {
+        'citations': (0.0, False, 'uncited', 'The answer makes 1 factual claims (29 words) but cites none of the 4 retrieved documents; ask the model to cite sources like [1] or [doc-id].'),
+        'grounding': (0.0, False, 'ungrounded', "0 of 1 claims are supported by the retrieved documents. Unsupported: 'However, you can check the billing page: 1. open settings 2. click billing 3. compare ann…' (answer says 1, which no document states)."),
+        'not_empty': (1.0, True, 'ok', 'The answer has 172 characters.'),
+        'refusal': (0.5, True, 'partial_refusal', 'The model declined part of the request ("I can\'t share internal pricing.") but went on to help (24 words of guidance follow).'),
     },
-    "quoted-refusal": {
-        "citations": (1.0, True, "ok", "All 1 cited sources exist among the 4 retrieved documents."),
-        "grounding": (
-            0.0,
-            False,
-            "ungrounded",
-            "0 of 1 claims are supported by the retrieved documents. Unsupported: 'The app "
-            'shows "I cannot process this request" when the token expired; refresh the token '
-            "a…' (20% of its terms found).",
-        ),
-        "not_empty": (1.0, True, "ok", "The answer has 132 characters."),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'quoted-refusal': {
+        'citations': (0.5, False, 'unsupported_citation', '1 of 1 cited sentences are not supported by the documents they cite: \'The app shows "I cannot process this request" when the token expired; refresh the token a…\' (20% of its terms found) cites kb-2.'),
+        'grounding': (0.0, False, 'ungrounded', '0 of 1 claims are supported by the retrieved documents. Unsupported: \'The app shows "I cannot process this request" when the token expired; refresh the token a…\' (20% of its terms found).'),
+        'not_empty': (1.0, True, 'ok', 'The answer has 132 characters.'),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-    "refusal": {
-        "citations": (1.0, True, "ok", "No citations, but the answer is short (9 words)."),
-        "grounding": (1.0, True, "no_claims", "The answer makes no factual claims to check."),
-        "not_empty": (1.0, True, "ok", "The answer has 46 characters."),
-        "refusal": (1.0, False, "refusal", "The model declined: \"I'm sorry, but I can't help with that request.\"."),
+    'refusal': {
+        'citations': (1.0, True, 'ok', 'No citations, but the answer is a refusal.'),
+        'grounding': (1.0, True, 'no_claims', 'The answer makes no factual claims to check.'),
+        'not_empty': (1.0, True, 'ok', 'The answer has 46 characters.'),
+        'refusal': (1.0, False, 'refusal', 'The model declined: "I\'m sorry, but I can\'t help with that request.".'),
     },
-    "truncated": {
-        "citations": None,
-        "grounding": None,
-        "not_empty": (
-            0.0,
-            False,
-            "truncated",
-            "The model hit its output limit (finish_reason 'length') after 24 characters; the "
-            "answer ends with: Annual plans renew every. Raise max_tokens or ask for a shorter "
-            "answer.",
-        ),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'truncated': {
+        'citations': None,
+        'grounding': None,
+        'not_empty': (0.0, False, 'truncated', "The model hit its output limit (finish_reason 'length') after 24 characters; the answer ends with: Annual plans renew every. Raise max_tokens or ask for a shorter answer."),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-    "uncited-long": {
-        "citations": (
-            0.0,
-            False,
-            "uncited",
-            "The answer (30 words) cites none of the 4 retrieved documents; ask the model to "
-            "cite sources like [1] or [doc-id].",
-        ),
-        "grounding": (1.0, True, "grounded", "1 of 1 claims are supported by the retrieved documents."),
-        "not_empty": (1.0, True, "ok", "The answer has 166 characters."),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'uncited-long': {
+        'citations': (0.0, False, 'uncited', 'The answer makes 1 factual claims (30 words) but cites none of the 4 retrieved documents; ask the model to cite sources like [1] or [doc-id].'),
+        'grounding': (1.0, True, 'grounded', '1 of 1 claims are supported by the retrieved documents.'),
+        'not_empty': (1.0, True, 'ok', 'The answer has 166 characters.'),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-    "ungrounded-numbers": {
-        "citations": (
-            0.75,
-            False,
-            "dangling_citation",
-            "1 of 4 citations point at no retrieved document: [7]. 4 documents were "
-            "retrieved (numbers must be 1–4; ids: kb-1, kb-2, kb-3).",
-        ),
-        "grounding": (
-            0.33333333333333337,
-            False,
-            "ungrounded",
-            "1 of 3 claims are supported by the retrieved documents. Unsupported: "
-            "'Annual plans cost $999.' (999 in no document); 'Backups are restored "
-            "within 8 hours.' (8 in no document).",
-        ),
-        "not_empty": (1.0, True, "ok", "The answer has 134 characters."),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'ungrounded-numbers': {
+        'citations': (0.5714285714285714, False, 'dangling_citation', '1 of 4 citations point at no retrieved document: [7]. 4 documents were retrieved (numbers must be 1–4; ids: kb-1, kb-2, kb-3). Also 2 cited sentences are unsupported.'),
+        'grounding': (0.33333333333333337, False, 'ungrounded', "1 of 3 claims are supported by the retrieved documents. Unsupported: 'Annual plans cost $999.' (answer says $999; kb-1 says $1,299.50); 'Backups are restored within 8 hours.' (answer says 8 hours; kb-3 says 4 hours)."),
+        'not_empty': (1.0, True, 'ok', 'The answer has 134 characters.'),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-    "unicode": {
-        "citations": (1.0, True, "ok", "All 1 cited sources exist among the 4 retrieved documents."),
-        "grounding": (1.0, True, "grounded", "3 of 3 claims are supported by the retrieved documents."),
-        "not_empty": (1.0, True, "ok", "The answer has 143 characters."),
-        "refusal": (0.0, True, "answer", "No refusal phrase in the opening of the answer."),
+    'unicode': {
+        'citations': (0.5, False, 'unsupported_citation', "1 of 1 cited sentences are not supported by the documents they cite: 'Die Sicherung dauert 4 Stunden.' (25% of its terms found) cites kb-3."),
+        'grounding': (1.0, True, 'grounded', '3 of 3 claims are supported by the retrieved documents.'),
+        'not_empty': (1.0, True, 'ok', 'The answer has 143 characters.'),
+        'refusal': (0.0, True, 'answer', 'No refusal phrase in the opening of the answer.'),
     },
-}
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

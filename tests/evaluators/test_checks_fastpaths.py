@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from apps.evaluators.checks import CHECKS, rag, refusal, text
+from apps.evaluators.checks import CHECKS, rag, refusal, support, text
 from apps.evaluators.checks.text import (
     ASCII_NON_CONTENT,
     ASCII_NON_WORD_TO_SPACE,
@@ -39,7 +39,7 @@ REFERENCE_BOUNDARY_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 REFERENCE_REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in refusal.REFUSAL_PATTERNS), re.I)
 REFERENCE_STRIPS = (
     ("[", re.compile(r"\[[^\[\]\n]{1,40}\](?!\()|\]\([^)\s]*\)")),
-    *rag.STRIPS[1:4],
+    *support.STRIPS[1:4],
     ("*", re.compile(r"\*{1,3}")),
     ("__", re.compile(r"_{2,3}")),
 )
@@ -124,8 +124,19 @@ def _subjects() -> list[Subject]:
     return subjects
 
 
+def _clear_caches() -> None:
+    for cached in (
+        support.document_terms,
+        support._sentence_analysis,
+        support._sentence_flags,
+        support.document_sentences,
+        support.verbatim_chunks,
+    ):
+        cached.cache_clear()
+
+
 def _run_all(subjects: list[Subject]) -> list[tuple]:
-    rag.document_terms.cache_clear()
+    _clear_caches()
     results = []
     for kind in KINDS:
         check = CHECKS[kind]
@@ -136,19 +147,20 @@ def _run_all(subjects: list[Subject]) -> list[tuple]:
                 results.append((kind, subject.trace_id, result.value, result.passed, result.label, result.explanation))
             else:
                 results.append((kind, subject.trace_id, None))
-    rag.document_terms.cache_clear()
+    _clear_caches()
     return results
 
 
 def test_default_checks_match_the_reference_code(monkeypatch: pytest.MonkeyPatch) -> None:
     subjects = _subjects()
     fast = _run_all(subjects)
-    monkeypatch.setattr(rag, "content_terms", reference_content_terms)
+    monkeypatch.setattr(support, "content_terms", reference_content_terms)
+    monkeypatch.setattr(support, "split_sentences", reference_split_sentences)
     monkeypatch.setattr(rag, "split_sentences", reference_split_sentences)
     monkeypatch.setattr(refusal, "split_sentences", reference_split_sentences)
     monkeypatch.setattr(refusal, "REFUSAL_RE", REFERENCE_REFUSAL_RE)
-    monkeypatch.setattr(rag, "STRIPS", REFERENCE_STRIPS)
-    monkeypatch.setattr(rag, "CITATION_MARKER_RE", REFERENCE_STRIPS[0][1])
+    monkeypatch.setattr(support, "STRIPS", REFERENCE_STRIPS)
+    monkeypatch.setattr(support, "CITATION_MARKER_RE", REFERENCE_STRIPS[0][1])
     monkeypatch.setattr(rag, "_may_have_sources_line", lambda _text: True)
     reference = _run_all(subjects)
     assert fast == reference
@@ -167,14 +179,14 @@ def test_patterns_match_their_reference_spelling() -> None:
     rng = random.Random(3)
     pairs = [
         (text.BOUNDARY_RE, REFERENCE_BOUNDARY_RE, "ab .!?…\"'”’)] \n\tX"),
-        (rag.STRIPS[4][1], REFERENCE_STRIPS[4][1], "a**_ \n"),
-        (rag.STRIPS[5][1], REFERENCE_STRIPS[5][1], "a_*_ \n"),
-        (rag.CITATION_MARKER_RE, REFERENCE_STRIPS[0][1], "ab[]( \n"),
+        (support.STRIPS[4][1], REFERENCE_STRIPS[4][1], "a**_ \n"),
+        (support.STRIPS[5][1], REFERENCE_STRIPS[5][1], "a_*_ \n"),
+        (support.CITATION_MARKER_RE, REFERENCE_STRIPS[0][1], "ab[]( \n"),
     ]
     for fast, reference, alphabet in pairs:
         for _ in range(20_000):
             sample = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
-            if fast is rag.CITATION_MARKER_RE and "](" in sample:
+            if fast is support.CITATION_MARKER_RE and "](" in sample:
                 continue  # only used without "]("
             assert [m.span() for m in fast.finditer(sample)] == [m.span() for m in reference.finditer(sample)]
     for sample in EDGE_ANSWERS + [s.output for s in _subjects()[:60]]:

@@ -59,17 +59,17 @@ CITATIONS = {
     "adjacent": (f"{LONG} [1][2].", "ok", 1.0, None),
     "range": (f"{LONG} [1-3].", "ok", 1.0, None),
     "lenticular": (f"{LONG} 【1】.", "ok", 1.0, None),
-    "lenticular-dagger": (f"{LONG} 【2†source】.", "ok", 1.0, None),
+    "lenticular-dagger": (f"{LONG} 【1†source】.", "ok", 1.0, None),
     "doc-id": (f"{LONG} [kb-1].", "ok", 1.0, None),
     "doc-id-no-dash": (f"{LONG} [KB1].", "ok", 1.0, None),
-    "positional-prefix": (f"{LONG} [doc 2].", "ok", 1.0, None),
-    "source-paren": (f"{LONG} (source: kb-3).", "ok", 1.0, None),
+    "positional-prefix": (f"{LONG} [doc 1].", "ok", 1.0, None),
+    "source-paren": (f"{LONG} (source: kb-1).", "ok", 1.0, None),
     "sources-paren-list": (f"{LONG} (sources: kb-1, kb-4).", "ok", 1.0, None),
     "footnote": (f"{LONG}[^1].", "ok", 1.0, None),
     "sources-line": (f"{LONG}.\n\nSources: kb-1, kb-2", "ok", 1.0, None),
-    "dangling-number": (f"{LONG} [1][7].", "dangling_citation", 0.5, "[7]"),
+    "dangling-number": (f"{LONG} [1][7].", "dangling_citation", 2 / 3, "[7]"),  # 2 markers + 1 cited sentence
     "dangling-zero": (f"{LONG} [0].", "dangling_citation", 0.0, "[0]"),
-    "dangling-id": (f"{LONG} [kb-99] and [kb-2].", "dangling_citation", 0.5, "[kb-99]"),
+    "dangling-id": (f"{LONG} [kb-99] and [kb-1].", "dangling_citation", 2 / 3, "[kb-99]"),
     "dangling-positional": (f"{LONG} [doc-9].", "dangling_citation", 0.0, "[doc-9]"),
     "dangling-lenticular": (f"{LONG} 【5】.", "dangling_citation", 0.0, "【5】"),
     "dangling-source-paren": (f"{LONG} (source: kb-12).", "dangling_citation", 0.0, "kb-12"),
@@ -90,13 +90,17 @@ CITATIONS = {
 @pytest.mark.parametrize(("output", "label", "value", "snippet"), CITATIONS.values(), ids=CITATIONS.keys())
 def test_citations(output: str, label: str, value: float, snippet: str | None) -> None:
     result = result_of("citations", {}, rag(output))
-    assert (result.label, result.value, result.passed) == (label, value, label == "ok"), result.explanation
+    assert (result.label, result.passed) == (label, label == "ok"), result.explanation
+    assert result.value == pytest.approx(value)
     if snippet:
         assert snippet in result.explanation
 
 
 def test_citations_numbers_may_name_numeric_ids() -> None:
-    docs = [Document("12", "a"), Document("15", "b")]
+    docs = [
+        Document("12", "Full refunds are paid within 30 days of purchase to the original payment method."),
+        Document("15", "You can get a full refund within 30 days of purchase, to the original payment method."),
+    ]
     assert result_of("citations", {}, rag(f"{LONG} [15].", docs)).passed is True
     assert result_of("citations", {}, rag(f"{LONG} [doc-12].", docs)).passed is True
 
@@ -177,14 +181,14 @@ def test_grounding_explanation_quotes_the_unsupported_sentence_and_why() -> None
         "grounding", {}, rag("The reset link expires after 48 hours. Refunds take 5 to 7 business days.")
     )
     assert "'The reset link expires after 48 hours.'" in result.explanation
-    assert "48 in no document" in result.explanation
+    assert "answer says 48 hours; kb-4 says 24 hours" in result.explanation
 
 
 def test_grounding_names_a_number_the_matching_document_lacks() -> None:
     result = result_of(
         "grounding", {}, rag("Acme routers include a 3-year limited warranty covering manufacturing defects.")
     )
-    assert "3 not in the document that matches its words" in result.explanation
+    assert "answer says 3 year; kb-3 says 2 year" in result.explanation
 
 
 def test_grounding_reads_across_neighbouring_chunks() -> None:
@@ -299,9 +303,12 @@ def test_default_set_throughput(unique_documents: bool, capsys: pytest.CaptureFi
     configs = {kind: CHECKS[kind].validate_config({}) for kind in kinds}
     sample = realistic_subject(0, unique_documents=unique_documents)
     assert len(sample.output) > 1400 and all(750 < len(d.content) < 850 for d in sample.documents)
-    # The answer's own advice ("In practice, most customers…") is rightly unsupported: 11 of 14 claims hold.
-    assert result_of("grounding", {}, sample).value == pytest.approx(11 / 14)
-    assert result_of("citations", {}, sample).passed is True
+    # The answer's own advice ("In practice, most customers…") is rightly unsupported, and so is "the network
+    # may drop for a minute", which no document says: 10 of 14 claims hold, and 3 of 14 cited sentences fail.
+    assert result_of("grounding", {}, sample).value == pytest.approx(10 / 14)
+    citations = result_of("citations", {}, sample)
+    assert (citations.label, citations.passed) == ("unsupported_citation", False)
+    assert "3 of 14 cited sentences" in citations.explanation
     subjects = [realistic_subject(i, unique_documents=unique_documents) for i in range(600)]
     run_default_set([realistic_subject(10_000 + i, unique_documents=unique_documents) for i in range(50)], configs)
     start = time.process_time()  # CPU time: other jobs on a shared machine do not count against us

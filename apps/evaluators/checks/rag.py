@@ -1,22 +1,26 @@
-"""RAG checks: citations (markers point at retrieved documents) and grounding (claims appear in them)."""
+"""RAG checks: citations (markers point at retrieved documents that support the cited sentence) and grounding
+(claims, their numbers and their polarity appear in the documents)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
 from apps.evaluators.checks.base import Check, clean_bool, clean_int, clean_share, clip, finish
 from apps.evaluators.checks.refusal import detect_refusal
-from apps.evaluators.checks.text import (
-    content_terms,
-    mask_code,
-    normalise_apostrophes,
-    split_sentences,
-    word_count,
+from apps.evaluators.checks.support import (
+    Claim,
+    assess,
+    claim_terms,
+    claims,
+    describe,
+    neighbours,
+    sources_for,
+    strip_markers,
 )
+from apps.evaluators.checks.text import WORD_RE, mask_code, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import CheckResult, Document, Subject
 
 # --- citation markers -----------------------------------------------------------------------
@@ -86,11 +90,11 @@ def _may_have_sources_line(text: str) -> bool:
     return "source" in lowered or "reference" in lowered or "citation" in lowered
 
 
-def find_citations(text: str, documents: Sequence[Document]) -> list[Citation]:
-    """Return the distinct citation tokens in text, in order of first appearance (code is ignored)."""
-    text = mask_code(text)
+def citation_spans(text: str, documents: Sequence[Document]) -> list[tuple[int, bool, Citation]]:
+    """Return every citation token in (code-masked) text with its offset and whether it sits on a "Sources:" line,
+    in order of appearance."""
     doc_ids = {d.id.lower() for d in documents if d.id}
-    found: list[tuple[int, Citation]] = []
+    found: list[tuple[int, bool, Citation]] = []
     for pattern, template in (
         (BRACKET_RE, "[{}]"),
         (LENTICULAR_RE, "【{}】"),
@@ -105,10 +109,22 @@ def find_citations(text: str, documents: Sequence[Document]) -> list[Citation]:
             tokens = _tokens(match.group(1), doc_ids)
             # A "Sources:" line of free text ("Sources: the employee handbook") is not a marker list.
             if tokens:
-                found.extend((match.start(), Citation(template.format(t), t)) for t in tokens)
+                line = pattern is SOURCES_LINE_RE
+                found.extend((match.start(), line, Citation(template.format(t), t)) for t in tokens)
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def find_citations(text: str, documents: Sequence[Document]) -> list[Citation]:
+    """Return the distinct citation tokens in text, in order of first appearance (code is ignored)."""
+    return _distinct([c for _, _, c in citation_spans(mask_code(text), documents)])
+
+
+def _distinct(found: list[Citation]) -> list[Citation]:
+    """The citations with repeats of a token dropped (case-insensitive), in order."""
     seen: set[str] = set()
     citations: list[Citation] = []
-    for _, citation in sorted(found, key=lambda item: item[0]):
+    for citation in found:
         key = citation.token.lower()
         if key not in seen:
             seen.add(key)
@@ -118,35 +134,134 @@ def find_citations(text: str, documents: Sequence[Document]) -> list[Citation]:
 
 def resolves(token: str, documents: Sequence[Document]) -> bool:
     """Return whether a citation token names a retrieved document: by 1-based position or by id."""
+    return resolve(token, documents) is not None
+
+
+def resolve(token: str, documents: Sequence[Document], ids: dict[str, int] | None = None) -> int | None:
+    """Return the 1-based position of the document a citation token names (a position first for a plain number,
+    then an id); ids is document_ids(documents), passed when resolving many tokens."""
     count = len(documents)
-    ids = {ID_SEPARATORS_RE.sub("", d.id.lower()) for d in documents if d.id}
+    if ids is None:
+        ids = document_ids(documents)
     bare = ID_SEPARATORS_RE.sub("", token.lower())
     if token.isdigit():
-        return 1 <= int(token) <= count or token in ids
+        return int(token) if 1 <= int(token) <= count else ids.get(token)
     if bare in ids:
-        return True
+        return ids[bare]
     prefixed = PREFIXED_NUMBER_RE.match(token)
     if prefixed:
         prefix, number = prefixed.group(1).lower(), prefixed.group(2)
         if number in ids:
-            return True  # "[doc-12]" for a document whose id is "12"
-        return prefix in POSITIONAL_PREFIXES and 1 <= int(number) <= count
-    return False
+            return ids[number]  # "[doc-12]" for a document whose id is "12"
+        if prefix in POSITIONAL_PREFIXES and 1 <= int(number) <= count:
+            return int(number)
+    return None
+
+
+def document_ids(documents: Sequence[Document]) -> dict[str, int]:
+    """Map each document's id (lowercased, separators dropped) to its 1-based position."""
+    return {ID_SEPARATORS_RE.sub("", d.id.lower()): n for n, d in enumerate(documents, 1) if d.id}
+
+
+# Logic versions: bump when what a check computes changes, so its scores start a new evaluator version.
+# 2: numbers with units and dates, negation, and (citations) the cited document must support the sentence.
+GROUNDING_LOGIC_VERSION = "2"
+CITATIONS_LOGIC_VERSION = "2"
+
+
+@dataclass(slots=True)
+class CitedClaims:
+    """The answer's sentences that carry markers, judged against the documents those markers name."""
+
+    checked: list[Claim]
+
+
+def cited_claims(
+    text: str, spans: list[tuple[int, bool, Citation]], documents: Sequence[Document], *, threshold: float,
+    min_content_words: int,
+) -> CitedClaims:  # fmt: skip
+    """Judge each cited sentence of (code-masked) text against its cited documents. A marker standing alone after
+    a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own."""
+    ids = document_ids(documents)
+    pending: list[tuple[str, list[int]]] = []  # (claim text, cited positions)
+    uncited: list[str] = []
+    everywhere: list[int] = []
+    sentences = split_sentences(text)
+    at = 0
+    for index, sentence in enumerate(sentences):
+        end = sentences[index + 1].start if index + 1 < len(sentences) else len(text)
+        positions: list[int] = []
+        marked = False
+        while at < len(spans) and spans[at][0] < end:
+            _, on_sources_line, citation = spans[at]
+            at += 1
+            position = resolve(citation.token, documents, ids)
+            if on_sources_line:
+                everywhere.extend([position] if position else [])
+                continue
+            marked = True
+            if position is not None:
+                positions.append(position)
+        if not marked:
+            uncited.append(sentence.text)  # judged only if a "Sources:" line cites it
+            continue
+        bare = strip_markers(sentence.text)
+        if not WORD_RE.search(bare):
+            if pending:  # "… 14 hours. [1]"
+                pending[-1][1].extend(positions)
+            continue
+        if claim_terms(bare, min_content_words) is not None:
+            pending.append((bare, positions))
+    if everywhere:
+        for sentence_text in uncited:
+            bare = strip_markers(sentence_text)
+            if not SOURCES_LINE_RE.match(sentence_text) and claim_terms(bare, min_content_words) is not None:
+                pending.append((bare, list(everywhere)))
+    checked = []
+    for claim, positions in pending:
+        cited = sources_for([(p, documents[p - 1]) for p in dict.fromkeys(positions)])
+        if not cited:
+            continue  # every marker dangles (reported as such), or the cited documents hold no text
+        words, numbers = claim_terms(claim, min_content_words) or (set(), set())
+        verdict = assess(claim, words, numbers, cited, lambda cited=cited: _together(cited), threshold, combine=True)
+        verdict.cited = [s.label for s in cited]
+        checked.append(verdict)
+    return CitedClaims(checked)
+
+
+def _together(cited: list) -> list:
+    """The cited sources read together: the pair as neighbours, or three and more merged into one."""
+    return neighbours(cited) if len(cited) == 2 else [_merged(cited)] if len(cited) > 2 else []
+
+
+def _merged(sources: list) -> Any:
+    """All cited sources read as one."""
+    first = sources[0]
+    return type(first)(
+        "+".join(s.label for s in sources),
+        frozenset().union(*(s.words for s in sources)),
+        frozenset().union(*(s.numbers for s in sources)),
+        tuple(c for s in sources for c in s.contents),
+    )
 
 
 class CitationsCheck(Check):
-    """Every citation marker must point at a retrieved document; a substantial answer must cite something."""
+    """Every citation marker must point at a retrieved document that supports the cited sentence (its words,
+    numbers and polarity); an answer with factual claims must cite something."""
 
     kind = "citations"
+    logic_version = CITATIONS_LOGIC_VERSION
     defaults = {
-        "min_words_to_require": 12,  # shorter answers need no citation
-        "require_citations": True,  # fail a substantial answer that cites nothing
+        "min_words_to_require": 5,  # shorter answers need no citation
+        "require_citations": True,  # fail an answer with factual claims that cites nothing
+        "threshold": 0.5,  # share of a cited sentence's content words the cited documents must hold
     }
 
     def clean(self, config: dict[str, Any]) -> dict[str, Any]:
         """Check option types."""
         clean_int(config, "min_words_to_require")
         clean_bool(config, "require_citations")
+        clean_share(config, "threshold", allow_zero=False)
         return config
 
     def applies(self, subject: Subject, config: Mapping[str, Any]) -> bool:
@@ -154,170 +269,75 @@ class CitationsCheck(Check):
         return bool(subject.documents) and bool((subject.output or "").strip())
 
     def run(self, subject: Subject, config: Mapping[str, Any]) -> CheckResult:
-        """Return the share of markers that resolve; "uncited" when a substantial answer cites nothing."""
+        """Return the share of markers and cited sentences that hold up; "uncited" when an answer with factual
+        claims cites nothing, "dangling_citation" for a marker with no document, "unsupported_citation" for a
+        cited document that does not say what the sentence says."""
         config = self.with_defaults(config)
         documents = subject.documents
-        citations = find_citations(normalise_apostrophes(subject.output), documents)
-        if not citations:
-            words = word_count(subject.output)
-            if words < config["min_words_to_require"]:
-                return finish(1.0, True, "ok", f"No citations, but the answer is short ({words} words).")
-            if detect_refusal(subject.output).kind == "refusal":
-                return finish(1.0, True, "ok", "No citations, but the answer is a refusal.")
-            if not config["require_citations"]:
-                return finish(1.0, True, "ok", "No citations (not required).")
-            return finish(
-                0.0, False, "uncited",
-                f"The answer ({words} words) cites none of the {len(documents)} retrieved documents; "
-                "ask the model to cite sources like [1] or [doc-id].",
-            )  # fmt: skip
-        dangling = [c for c in citations if not resolves(c.token, documents)]
-        share = 1 - len(dangling) / len(citations)
-        if not dangling:
-            return finish(
-                1.0,
-                True,
-                "ok",
-                f"All {len(citations)} cited sources exist among the {len(documents)} retrieved documents.",
+        text = mask_code(normalise_apostrophes(subject.output))
+        spans = citation_spans(text, documents)
+        if not spans:
+            return self._uncited(subject.output, documents, config)
+        citations = _distinct([c for _, _, c in spans])
+        ids = document_ids(documents)
+        dangling = [c for c in citations if resolve(c.token, documents, ids) is None]
+        # Two content words make a checkable claim once a marker says where it comes from ("X is waterproof [1]").
+        judged = cited_claims(text, spans, documents, threshold=config["threshold"], min_content_words=2)
+        unsupported = [c for c in judged.checked if not c.supported]
+        total = len(citations) + len(judged.checked)
+        share = 1 - (len(dangling) + len(unsupported)) / total
+        if dangling:
+            ids = [d.id for d in documents if d.id][:5]
+            known = f"ids: {clip(', '.join(ids), 120)}" if ids else "none has an id"
+            markers = ", ".join(c.marker for c in dangling[:6]) + (
+                f" and {len(dangling) - 6} more" if len(dangling) > 6 else ""
             )
-        ids = [d.id for d in documents if d.id][:5]
-        known = f"ids: {clip(', '.join(ids), 120)}" if ids else "none has an id"
-        markers = ", ".join(c.marker for c in dangling[:6]) + (
-            f" and {len(dangling) - 6} more" if len(dangling) > 6 else ""
-        )
+            extra = f" Also {len(unsupported)} cited sentences are unsupported." if unsupported else ""
+            return finish(
+                share, False, "dangling_citation",
+                f"{len(dangling)} of {len(citations)} citations point at no retrieved document: {markers}. "
+                f"{len(documents)} documents were retrieved (numbers must be 1–{len(documents)}; {known}).{extra}",
+            )  # fmt: skip
+        if unsupported:
+            quoted = "; ".join(f"{describe(c)} cites {'+'.join(c.cited)}" for c in unsupported[:3])
+            more = f"; and {len(unsupported) - 3} more" if len(unsupported) > 3 else ""
+            return finish(
+                share, False, "unsupported_citation",
+                f"{len(unsupported)} of {len(judged.checked)} cited sentences are not supported by the documents "
+                f"they cite: {quoted}{more}.",
+            )  # fmt: skip
         return finish(
-            share, False, "dangling_citation",
-            f"{len(dangling)} of {len(citations)} citations point at no retrieved document: {markers}. "
-            f"{len(documents)} documents were retrieved (numbers must be 1–{len(documents)}; {known}).",
+            1.0, True, "ok",
+            f"All {len(citations)} cited sources exist among the {len(documents)} retrieved documents, and the "
+            f"{len(judged.checked)} cited sentences are supported by them.",
+        )  # fmt: skip
+
+    def _uncited(self, output: str, documents: Sequence[Document], config: Mapping[str, Any]) -> CheckResult:
+        """Judge an answer without markers: fine when short, a refusal, claim-free, or citations are optional."""
+        words = word_count(output)
+        if words < config["min_words_to_require"]:
+            return finish(1.0, True, "ok", f"No citations, but the answer is short ({words} words).")
+        if not config["require_citations"]:
+            return finish(1.0, True, "ok", "No citations (not required).")
+        if detect_refusal(output).kind == "refusal":
+            return finish(1.0, True, "ok", "No citations, but the answer is a refusal.")
+        text = strip_markers(mask_code(normalise_apostrophes(output)))
+        factual = sum(1 for s in split_sentences(text) if claim_terms(s.text, 3) is not None)
+        if not factual:
+            return finish(1.0, True, "ok", "No citations, but the answer makes no factual claims.")
+        return finish(
+            0.0, False, "uncited",
+            f"The answer makes {factual} factual claims ({words} words) but cites none of the {len(documents)} "
+            "retrieved documents; ask the model to cite sources like [1] or [doc-id].",
         )  # fmt: skip
 
 
-# --- grounding ------------------------------------------------------------------------------
-
-# Citation markers, URLs and markdown decoration carry no claim; each runs only when its trigger is present.
-STRIPS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("[", re.compile(r"\[[^\[\]\n]{1,40}\](?!\()|\]\([^)\s]*\)")),
-    ("【", re.compile(r"【[^】\n]{1,60}】")),
-    (":", re.compile(r"\((?:[Ss]ources?|[Rr]efs?)\s*:[^()\n]{1,120}\)")),
-    ("://", re.compile(r"https?://\S+")),
-    # "\*\*{0,2}" is "\*{1,3}" opening on a literal, which CPython's re can skip ahead to (ten times faster).
-    ("*", re.compile(r"\*\*{0,2}")),
-    ("__", re.compile(r"___?")),
-)
-# STRIPS' first pattern without its "](url)" branch: it opens on a literal, which re scans for far faster.
-CITATION_MARKER_RE = re.compile(r"\[[^\[\]\n]{1,40}\](?!\()")
-SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?])")
-# Openers of pleasantries, hedges and meta talk that are not claims about the world (matched at the start only).
-NON_CLAIM_START_RE = re.compile(
-    r"(?:hi|hello|hey|thanks|thank you|sure|certainly|of course|great question|good question|absolutely|"
-    r"(?:i'm |i am |i'd be )?(?:happy|glad) to help|i hope|hope this|you're welcome|no problem|good luck|"
-    r"in summary|to summari[sz]e|here(?:'s| is| are) (?:a |an |the |some |what|how)|"
-    r"i (?:don't|do not|can't|cannot|am not|'m not|couldn't|could not) (?:know|have|find|see|access|sure|able|tell)|"
-    # Refusals and apologies claim nothing about the world; the refusal evaluator scores them.
-    r"(?:i'm |i am )?sorry|unfortunately,? i\b|as an ai\b|i(?:'m| am) (?:unable|not able)|"
-    r"i (?:can't|cannot|won't|will not) (?:help|assist|provide|answer|do that|share))\b"
-)
-# The same kind of talk anywhere in a sentence; plain substrings are far cheaper than an unanchored regex.
-NON_CLAIM_PHRASES = (
-    "let me know",
-    "feel free to",
-    "hope this helps",
-    "hope that helps",
-    "happy to help",
-    "don't hesitate",
-    "anything else",
-)
-
-
-def _has_non_claim_phrase(lowered: str) -> bool:
-    """Whether a lowercased sentence holds one of NON_CLAIM_PHRASES (a plain loop: cheaper than any() on a genexpr)."""
-    for phrase in NON_CLAIM_PHRASES:
-        if phrase in lowered:
-            return True
-    return False
-
-
-@dataclass(slots=True)
-class Claim:
-    """A factual sentence of the answer and whether the documents support it."""
-
-    text: str
-    supported: bool
-    overlap: float
-    missing_numbers: list[str]  # in no document at all
-    unmatched_numbers: list[str] = field(default_factory=list)  # not in the document that holds its words
-
-
-@lru_cache(maxsize=4096)
-def document_terms(content: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Return a document's (content words, numbers); cached because the same chunks recur across traces."""
-    words, numbers = content_terms(normalise_apostrophes(content))
-    return frozenset(words), frozenset(numbers)
-
-
-def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_content_words: int) -> list[Claim]:
-    """Split the answer into factual sentences and judge each against the documents.
-
-    1. Drop code, citation markers, URLs and decoration; split into sentences.
-    2. Skip questions, pleasantries, hedges, intros ending in ':' and sentences with too few content words.
-    3. A claim is supported by one document (or two neighbouring ones: a passage split across chunks) that holds
-       at least `threshold` of its content words and every number in it.
-    """
-    terms = [document_terms(d.content) for d in documents if d.content]
-    all_numbers = frozenset().union(*(numbers for _, numbers in terms)) if terms else frozenset()
-    windows: list[tuple[frozenset[str], frozenset[str]]] | None = None
-    cleaned = mask_code(normalise_apostrophes(answer))
-    for trigger, pattern in STRIPS:
-        if trigger in cleaned:
-            if pattern is STRIPS[0][1] and "](" not in cleaned:
-                pattern = CITATION_MARKER_RE  # without "](" the link branch cannot match
-            cleaned = pattern.sub("", cleaned)
-    results: list[Claim] = []
-    for sentence in split_sentences(cleaned):
-        text = sentence.text
-        if text.endswith(("?", ":")):
-            continue
-        lowered = text.lower()
-        if NON_CLAIM_START_RE.match(lowered) or _has_non_claim_phrase(lowered):
-            continue
-        words, numbers = content_terms(text)
-        if len(words) < min_content_words and not (numbers and words):
-            continue
-        missing = sorted(numbers - all_numbers)
-        best, supported, unmatched = _support(words, numbers, terms, threshold)
-        # Neighbouring chunks only help when no single document holds enough of the words.
-        if best < threshold and not missing and len(terms) > 1:
-            if windows is None:
-                windows = [
-                    (terms[i][0] | terms[i + 1][0], terms[i][1] | terms[i + 1][1]) for i in range(len(terms) - 1)
-                ]
-            pair_best, supported, pair_unmatched = _support(words, numbers, windows, threshold)
-            if pair_best > best:
-                best, unmatched = pair_best, pair_unmatched
-        results.append(Claim(text, supported, best, missing, unmatched))
-    return results
-
-
-def _support(
-    words: set[str], numbers: set[str], sources: Sequence[tuple[frozenset[str], frozenset[str]]], threshold: float
-) -> tuple[float, bool, list[str]]:
-    """Return (best word overlap, whether one source holds threshold of the words and all the numbers,
-    the numbers missing from the best-overlapping source)."""
-    best = -1.0
-    unmatched: list[str] = []
-    for source_words, source_numbers in sources:
-        overlap = len(words & source_words) / len(words) if words else 1.0
-        if overlap >= threshold and numbers <= source_numbers:
-            return overlap, True, []
-        if overlap > best:
-            best, unmatched = overlap, sorted(numbers - source_numbers)
-    return max(best, 0.0), False, unmatched
-
-
 class GroundingCheck(Check):
-    """The share of the answer's factual sentences supported by the retrieved documents."""
+    """The share of the answer's factual sentences supported by the retrieved documents: their words, every
+    number with its unit or date, and their polarity."""
 
     kind = "grounding"
+    logic_version = GROUNDING_LOGIC_VERSION
     defaults = {
         "threshold": 0.6,  # share of a sentence's content words that must appear in one document
         "min_share": 0.8,  # share of supported claims needed to pass
@@ -336,7 +356,8 @@ class GroundingCheck(Check):
         return any(d.content for d in subject.documents) and bool((subject.output or "").strip())
 
     def run(self, subject: Subject, config: Mapping[str, Any]) -> CheckResult:
-        """Return supported/claims; "no_claims" when the answer makes none; quote the unsupported sentences."""
+        """Return supported/claims; "no_claims" when the answer makes none; quote the unsupported sentences
+        with what is wrong ("answer says 10 hours; kb-1 says 14 hours")."""
         config = self.with_defaults(config)
         found = claims(
             subject.output, subject.documents,
@@ -350,18 +371,6 @@ class GroundingCheck(Check):
         summary = f"{len(found) - len(unsupported)} of {len(found)} claims are supported by the retrieved documents"
         if not unsupported:
             return finish(1.0, True, "grounded", summary + ".")
-        quoted = "; ".join(_describe(c) for c in unsupported[:3])
+        quoted = "; ".join(describe(c) for c in unsupported[:3])
         more = f"; and {len(unsupported) - 3} more" if len(unsupported) > 3 else ""
         return finish(share, passed, "grounded" if passed else "ungrounded", f"{summary}. Unsupported: {quoted}{more}.")
-
-
-def _describe(claim: Claim) -> str:
-    """Quote an unsupported claim with the reason."""
-    if claim.missing_numbers:
-        why = f"{', '.join(claim.missing_numbers[:3])} in no document"
-    elif claim.unmatched_numbers and claim.overlap >= 0.5:
-        why = f"{', '.join(claim.unmatched_numbers[:3])} not in the document that matches its words"
-    else:
-        why = f"{claim.overlap:.0%} of its terms found"
-    text = clip(SPACE_BEFORE_PUNCT_RE.sub(r"\1", claim.text), 90)
-    return f"{text!r} ({why})"
