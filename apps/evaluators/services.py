@@ -120,8 +120,7 @@ def _clean_config(kind: str, config: dict[str, Any], judge: Judge | None) -> tup
         cleaned = CHECKS[kind].validate_config(dict(config or {}))
     except CheckConfigError as exc:
         raise ValidationError({f"config.{exc.field}" if exc.field else "config": exc.message}) from exc
-    logic = CHECKS[kind].logic_version  # a logic change in the check's code makes a new version too
-    return cleaned, config_version(kind=kind, config=cleaned, extra=f"logic:{logic}" if logic else "")
+    return cleaned, config_version(kind=kind, config=cleaned)  # the check's logic version joins the hash there
 
 
 @dataclass

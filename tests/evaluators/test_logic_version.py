@@ -5,15 +5,20 @@ from __future__ import annotations
 import pytest
 
 from apps.evaluators.checks import CHECKS
+from apps.evaluators.checks.base import INITIAL_LOGIC_VERSION
 from apps.evaluators.selectors import config_version
 from apps.evaluators.services import _clean_config
 
 
-def test_grounding_and_citations_carry_a_logic_version_in_their_evaluator_version() -> None:
+def test_grounding_and_citations_carry_a_logic_version_in_their_evaluator_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for kind in ("grounding", "citations"):
-        cleaned, version = _clean_config(kind, {}, None)
-        assert CHECKS[kind].logic_version
-        assert version != config_version(kind=kind, config=cleaned)  # the logic version is in the hash
+        _, version = _clean_config(kind, {}, None)
+        assert CHECKS[kind].logic_version != INITIAL_LOGIC_VERSION
+        monkeypatch.setattr(CHECKS[kind], "logic_version", INITIAL_LOGIC_VERSION)
+        _, before_logic_versions = _clean_config(kind, {}, None)
+        assert version != before_logic_versions  # the logic version is in the hash
 
 
 def test_bumping_a_logic_version_changes_the_version(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,9 +28,6 @@ class Check:
     """
 
     kind: ClassVar[str] = ""
-    # Bump when what the check computes changes: it enters the evaluator version, so re-scored traffic shows
-    # as a version step on the charts. "" (never bumped) leaves the versions of existing evaluators as they were.
-    logic_version: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     # Bump when what the check computes changes; it enters the evaluator version (see config_version), so the
     # scores of the new logic are told apart from the old and recent traffic can be re-scored in one click.
