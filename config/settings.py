@@ -326,6 +326,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SpanKindEnum": "apps.traces.models.SpanKind.values",
+        "SpanStatusEnum": "apps.traces.models.Status.values",
         "EvaluatorKindEnum": "apps.evaluators.models.Evaluator.Kind",
         "ReviewRuleKindEnum": "apps.review.models.RoutingRule.Kind",
     },
