@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.demo.judge_server import DEMO_JUDGE_MODEL
 from apps.demo.models import DemoSimulation
+from apps.demo.seed_data import BAD_ANSWERS, DOCS, QUESTIONS
 from apps.evaluators.models import Evaluator
 from apps.evaluators.selectors import sampled
 from apps.evaluators.services import EvaluatorSpec, evaluations_run, evaluator_create
@@ -32,25 +33,6 @@ from apps.slis.services import alert_rule_create, channel_create, sli_create_fro
 from apps.traces.models import Trace
 from apps.traces.native import native_trace_spans
 from apps.traces.services import spans_ingest
-
-DOCS = [
-    ("kb-12", "To reset your password, open Settings → Security and choose Reset password. A link is emailed."),
-    ("kb-31", "Refunds are available within 30 days of purchase for annual plans; monthly plans are not refunded."),
-    ("kb-7", "Two-factor authentication can be enabled under Settings → Security → Two-factor."),
-    ("kb-44", "Invoices are sent on the 1st of each month to the billing contact's email address."),
-]
-QUESTIONS = [
-    ("How do I reset my password?", "Open Settings → Security and choose Reset password; a link is emailed [1].", 0),
-    ("What is the refund window?", "Annual plans can be refunded within 30 days of purchase [1].", 1),
-    ("How do I turn on 2FA?", "Go to Settings → Security → Two-factor to enable it [1].", 2),
-    ("When are invoices sent?", "Invoices go out on the 1st of each month to the billing contact [1].", 3),
-]
-BAD_ANSWERS = [
-    "I'm sorry, but I can't help with that request.",
-    "",
-    "Refunds are available within 90 days for all plans, including monthly ones.",  # ungrounded, uncited
-    "Open Settings → Security and choose Reset password [4].",  # dangling citation
-]
 
 
 def _trace(rng: random.Random, n: int, at: datetime) -> dict[str, Any]:

@@ -37,9 +37,9 @@ def test_seeded_labels_calibrate_the_demo_judge_and_feed_the_corrected_rate(cele
     server = DemoServer(on_alert=lambda payload: None).start()
     settings.DEMO_SERVER_PORT = server.port
     try:
-        setup = demo_setup(username="admin", password="pw-for-tests-123", traces=120)
+        setup = demo_setup(username="admin", password="pw-for-tests-123", traces=240)
         project = setup.project
-        assert setup.labels >= 10
+        assert setup.labels >= 25
         version = JudgeVersion.objects.get(judge__project=project, judge__name=DEMO_JUDGE_NAME, status="current")
         runs = CalibrationRun.objects.filter(judge_version=version)
         wait_for(lambda: runs.filter(status="done", scored__gt=0).exists())
@@ -51,11 +51,11 @@ def test_seeded_labels_calibrate_the_demo_judge_and_feed_the_corrected_rate(cele
     finally:
         server.stop()
     # Calibration graded every seeded label; κ over the random sample is a number, and the judge agrees more than
-    # chance (it follows the ground truth with noise; the reviewer slips on a few).
+    # chance (it grades the static seed's answers from their ground truth, with noise; the reviewer slips on a few).
     assert sum(runs.values_list("scored", flat=True)) == setup.labels
     agreement = judge_agreement(judge_version=version)
     assert agreement["random"].n == setup.labels and agreement["random"].kappa is not None
-    assert agreement["random"].accuracy > 0.7
+    assert agreement["random"].accuracy > 0.8 and agreement["random"].kappa > 0.2
     # The judge page shows it.
     client.force_login(project.memberships.get(role="admin").user)
     judge = Judge.objects.get(project=project, name=DEMO_JUDGE_NAME)
