@@ -22,7 +22,7 @@ from apps.evaluators.selectors import sampled
 from apps.evaluators.services import EvaluatorSpec, evaluations_run, evaluator_create
 from apps.feedback.services import feedback_create
 from apps.judges.calibration import calibration_start
-from apps.judges.models import Judge
+from apps.judges.models import CalibrationRun, Judge
 from apps.judges.services import judge_create, judge_version_current
 from apps.projects.models import ApiKey, Membership, Project
 from apps.projects.services import api_key_create, api_key_revoke, demo_seed, membership_set
@@ -297,6 +297,22 @@ def demo_labels_seed(*, project: Project, count: int = 36, seed: int = 11) -> in
     if chosen and judge is not None:
         calibration_start(judge_version=judge_version_current(judge=judge), trigger="seed")
     return len(chosen)
+
+
+def demo_judges_calibrate() -> int:
+    """Queue a calibration of each demo project's demo judge that has none done yet; return how many were queued.
+
+    The demo server calls it once it listens: at `make run`'s start the worker may try the seed's calibration
+    before the demo judge answers, and a failed run would otherwise wait for the daily one."""
+    queued = 0
+    demo_projects = DemoSimulation.objects.values("project_id")
+    for judge in Judge.objects.filter(name=DEMO_JUDGE_NAME, is_active=True, project_id__in=demo_projects):
+        version = judge_version_current(judge=judge)
+        done = CalibrationRun.objects.filter(judge_version=version, status=CalibrationRun.Status.DONE).exists()
+        if not done and Label.objects.filter(project_id=judge.project_id).exists():
+            calibration_start(judge_version=version, trigger="demo")
+            queued += 1
+    return queued
 
 
 def _random_sample_judged(project: Project, count: int) -> list[tuple[int, str, str]]:

@@ -10,6 +10,7 @@ from apps.demo.services import (
     DEMO_JUDGE_NAME,
     DEMO_RANDOM_SAMPLE_PERCENT,
     DEMO_RULE_NAME,
+    demo_judges_calibrate,
     demo_labels_seed,
     demo_setup,
 )
@@ -105,3 +106,13 @@ def test_labels_are_seeded_once():
     result = demo_setup(username="admin", password="pw-for-tests-123", traces=60)
     assert demo_labels_seed(project=result.project) == 0
     assert ApiKey.objects.filter(project=result.project).count() == 1
+
+
+def test_the_demo_server_queues_the_demo_judges_calibration_until_one_is_done(settings):
+    settings.JUDGE_ALLOWED_HOSTS = settings.ALERT_ALLOWED_HOSTS = ["127.0.0.1"]
+    project = demo_setup(username="admin", password="pw-for-tests-123", traces=120).project
+    runs = CalibrationRun.objects.filter(project=project)
+    runs.update(status="failed", error="judge unreachable")  # the worker tried before the demo server listened
+    assert demo_judges_calibrate() == 1 and runs.filter(status="pending").count() == 1
+    runs.filter(status="pending").update(status="done")
+    assert demo_judges_calibrate() == 0 and not runs.filter(status="pending").exists()
