@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from apps.demo.bank import GOOD, REFUSAL, UNGROUNDED, Bank, bank_load
+from apps.demo.seed_data import seed_answer_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ def demo_verdict(bank: Bank, messages: list[dict[str, Any]]) -> dict[str, Any]:
     user = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
     match = ANSWER_RE.search(user)
     answer = match.group(1).strip() if match else ""
-    outcome = bank.answer_outcome(answer)
-    if outcome is None and answer:  # an answer from the static seed: cited answers count as good
+    outcome = bank.answer_outcome(answer) or seed_answer_outcome(answer)
+    if outcome is None and answer:  # an answer neither knows: cited answers count as good
         outcome = GOOD if CITED_RE.search(answer) else None
     seed = hashlib.sha256((system + "\x00" + user).encode()).hexdigest()
     rng = random.Random(seed)

@@ -16,40 +16,23 @@ from django.utils import timezone
 
 from apps.demo.judge_server import DEMO_JUDGE_MODEL
 from apps.demo.models import DemoSimulation
+from apps.demo.seed_data import BAD_ANSWERS, DOCS, QUESTIONS
 from apps.evaluators.models import Evaluator
 from apps.evaluators.selectors import sampled
 from apps.evaluators.services import EvaluatorSpec, evaluations_run, evaluator_create
 from apps.feedback.services import feedback_create
-from apps.judges.models import Judge
-from apps.judges.services import judge_create
+from apps.judges.calibration import calibration_start
+from apps.judges.models import CalibrationRun, Judge
+from apps.judges.services import judge_create, judge_version_current
 from apps.projects.models import ApiKey, Membership, Project
 from apps.projects.services import api_key_create, api_key_revoke, demo_seed, membership_set
-from apps.review.models import Label
-from apps.review.services import LabelInput, label_record
+from apps.review.models import Label, ReviewItem, RoutingRule
+from apps.review.services import LabelInput, label_record, review_defaults_create, review_route
 from apps.slis.models import AlertRule, Channel
 from apps.slis.services import alert_rule_create, channel_create, sli_create_from_template
 from apps.traces.models import Trace
 from apps.traces.native import native_trace_spans
 from apps.traces.services import spans_ingest
-
-DOCS = [
-    ("kb-12", "To reset your password, open Settings → Security and choose Reset password. A link is emailed."),
-    ("kb-31", "Refunds are available within 30 days of purchase for annual plans; monthly plans are not refunded."),
-    ("kb-7", "Two-factor authentication can be enabled under Settings → Security → Two-factor."),
-    ("kb-44", "Invoices are sent on the 1st of each month to the billing contact's email address."),
-]
-QUESTIONS = [
-    ("How do I reset my password?", "Open Settings → Security and choose Reset password; a link is emailed [1].", 0),
-    ("What is the refund window?", "Annual plans can be refunded within 30 days of purchase [1].", 1),
-    ("How do I turn on 2FA?", "Go to Settings → Security → Two-factor to enable it [1].", 2),
-    ("When are invoices sent?", "Invoices go out on the 1st of each month to the billing contact [1].", 3),
-]
-BAD_ANSWERS = [
-    "I'm sorry, but I can't help with that request.",
-    "",
-    "Refunds are available within 90 days for all plans, including monthly ones.",  # ungrounded, uncited
-    "Open Settings → Security and choose Reset password [4].",  # dangling citation
-]
 
 
 def _trace(rng: random.Random, n: int, at: datetime) -> dict[str, Any]:
@@ -211,6 +194,9 @@ DEMO_RULE_NAME = "Refusal rate by route and prompt version"
 SIMULATOR_KEY_NAME = "demo simulator"
 SIMULATOR_FEEDBACK_KEY_NAME = "demo simulator (feedback)"
 DEMO_REVIEWER = "demo-reviewer"
+# The demo's random calibration sample: 30 % of traffic (the default is 2 %), so that the seeded day alone gives the
+# bias-corrected rates and the demo judge's κ a few dozen representative labels.
+DEMO_RANDOM_SAMPLE_PERCENT = 30.0
 
 
 def demo_server_url() -> str:
@@ -251,6 +237,10 @@ def demo_configure(*, project: Project, server_url: str) -> DemoConfigured:
             judge=judge,
         )
         evaluator_create(project=project, spec=spec)
+    review_defaults_create(project=project)  # idempotent: a project made before review has no rules yet
+    RoutingRule.objects.filter(
+        project=project, kind=RoutingRule.Kind.RANDOM_SAMPLE, sample_percent__lt=DEMO_RANDOM_SAMPLE_PERCENT
+    ).update(sample_percent=DEMO_RANDOM_SAMPLE_PERCENT)
     refusal = sli_create_from_template(project=project, template="refusal_rate")
     for template in ("grounding_rate", "thumbs_down_rate", "p95_latency"):
         sli_create_from_template(project=project, template=template)
@@ -280,23 +270,17 @@ def demo_configure(*, project: Project, server_url: str) -> DemoConfigured:
 
 
 def demo_labels_seed(*, project: Project, count: int = 36, seed: int = 11) -> int:
-    """Label `count` seeded traces as a reviewer would (mostly right, a few slips), preferring those the demo judge
-    grades, so calibration and agreement have material from the first minute. Skipped once labels exist."""
+    """Label up to `count` seeded traces of the random calibration sample that the demo judge grades, as a reviewer
+    would (mostly right, a few slips), then calibrate the demo judge: the bias-corrected rates and κ have
+    representative labels from the first minute. Skipped once labels exist."""
     if Label.objects.filter(project=project).exists():
         return 0
     reviewer = get_user_model().objects.filter(username=DEMO_REVIEWER).first()
     if reviewer is None:
         reviewer = get_user_model().objects.create_user(username=DEMO_REVIEWER, password=None)
     membership_set(project=project, username=DEMO_REVIEWER, role=Membership.Role.REVIEWER)
+    chosen = _random_sample_judged(project, count)
     rng = random.Random(seed)
-    traces = list(
-        Trace.objects.filter(project=project).order_by("trace_id").values_list("id", "trace_id", "output_text")
-    )
-    judged = [t for t in traces if sampled(trace_id=t[1], evaluator_name=DEMO_EVALUATOR_NAME, rate=0.5)]
-    # Reviewers look at failures more than a random sample would: bad answers first, then good ones.
-    bad = [t for t in judged if t[2] in BAD_ANSWERS]
-    good = [t for t in judged if t[2] not in BAD_ANSWERS]
-    chosen = bad[: count // 2] + good[: count - min(len(bad), count // 2)]
     with transaction.atomic():
         for trace_pk, trace_id, output in chosen:
             truth_pass = output not in BAD_ANSWERS
@@ -309,7 +293,43 @@ def demo_labels_seed(*, project: Project, count: int = 36, seed: int = 11) -> in
                 trace_id=trace_id,
                 data=LabelInput(verdict="pass" if verdict_pass else "fail", categories=categories),
             )
+    judge = Judge.objects.filter(project=project, name=DEMO_JUDGE_NAME).first()
+    if chosen and judge is not None:
+        calibration_start(judge_version=judge_version_current(judge=judge), trigger="seed")
     return len(chosen)
+
+
+def demo_judges_calibrate() -> int:
+    """Queue a calibration of each demo project's demo judge that has none done yet; return how many were queued.
+
+    The demo server calls it once it listens: at `make run`'s start the worker may try the seed's calibration
+    before the demo judge answers, and a failed run would otherwise wait for the daily one."""
+    queued = 0
+    demo_projects = DemoSimulation.objects.values("project_id")
+    for judge in Judge.objects.filter(name=DEMO_JUDGE_NAME, is_active=True, project_id__in=demo_projects):
+        version = judge_version_current(judge=judge)
+        done = CalibrationRun.objects.filter(judge_version=version, status=CalibrationRun.Status.DONE).exists()
+        if not done and Label.objects.filter(project_id=judge.project_id).exists():
+            calibration_start(judge_version=version, trigger="demo")
+            queued += 1
+    return queued
+
+
+def _random_sample_judged(project: Project, count: int) -> list[tuple[int, str, str]]:
+    """The first `count` traces (by id) that the random_sample rule queued and the demo judge's evaluator grades."""
+    pks = list(Trace.objects.filter(project=project).values_list("id", flat=True))
+    review_route(project_id=project.id, trace_pks=pks, kinds=[RoutingRule.Kind.RANDOM_SAMPLE])
+    sampled_pks = set(
+        ReviewItem.objects.filter(
+            project=project, reasons__contains=[{"kind": RoutingRule.Kind.RANDOM_SAMPLE}]
+        ).values_list("trace_pk", flat=True)
+    )
+    traces = Trace.objects.filter(project=project, id__in=sampled_pks).order_by("trace_id")
+    return [
+        t
+        for t in traces.values_list("id", "trace_id", "output_text")
+        if sampled(trace_id=t[1], evaluator_name=DEMO_EVALUATOR_NAME, rate=0.5)
+    ][:count]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """The README's demo tour in a real browser, over real simulated traffic: the banner, the alert that names the
-regressed slice, its traces, the review queue, the demo judge, and stopping the simulator. Saves the README's
+regressed slice, its traces, the review queue, the demo judge and its calibration (κ), the offline-vs-online divergence,
+and stopping the simulator. Saves the README's
 screenshots to docs/img/ (SIGHTLINE_SCREENSHOTS names another directory)."""
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ from apps.demo.bank import bank_load
 from apps.demo.judge_server import DemoServer
 from apps.demo.models import DemoSimulation
 from apps.demo.scenario import Rollout, Script
-from apps.demo.services import demo_setup
+from apps.demo.services import DEMO_JUDGE_NAME, demo_setup
+from apps.judges.models import CalibrationRun
 from apps.slis.models import AlertState
 from apps.traces.models import Trace
 from tests.demo.helpers import beats_until, settled, simulator_for
@@ -23,7 +26,7 @@ from tests.demo.helpers import beats_until, settled, simulator_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SIGHTLINE_SCREENSHOTS") or REPO / "docs" / "img")
-SEEDED = 120
+SEEDED = 240
 
 
 def shot(page, name: str) -> None:
@@ -50,6 +53,11 @@ def demo(live_server, celery_worker, settings):
         DemoSimulation.objects.filter(project=setup.project).update(requests_sent=stats.requests)
         settled(setup.project, SEEDED + stats.requests)
         beats_until(lambda: AlertState.objects.filter(project=setup.project, state="firing").exists(), extra=1)
+        # The worker calibrated the demo judge on the seeded labels (the demo judge answers while the server is up).
+        runs = CalibrationRun.objects.filter(project=setup.project)
+        deadline = time.monotonic() + 60
+        while not runs.filter(status="done", scored__gt=0).exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
         yield setup
     finally:
         server.stop()
@@ -96,7 +104,25 @@ def test_the_demo_tour(page, login, demo):
     expect(page.locator("main")).to_contain_text("demo judge")
     shot(page, "6-judges")
 
-    # 6. Stop the simulated traffic from the banner.
+    # 6. The demo judge's page: its agreement with the seeded labels of the random sample, κ with its interval.
+    page.get_by_role("link", name=DEMO_JUDGE_NAME).first.click()
+    kappa = page.get_by_test_id("kappa-random")
+    expect(kappa).to_have_text(re.compile(r"^-?[01]\.\d{3}$"))
+    page.get_by_test_id("agreement-random").scroll_into_view_if_needed()
+    shot(page, "7-judge-calibration")
+
+    # 7. Offline vs online: v4's offline run is green, production is not; the refusal rate's gap is flagged. The run
+    # is seconds long, so one daily bucket is asked to persist (live: 3 one-minute buckets on the 1 h range).
+    page.goto("/p/demo/divergence/?range=24h&interval=1d&persist=1")
+    flagged = page.locator('[data-testid="divergence-row"][data-metric="refusal"][data-version="v4"]')
+    expect(flagged).to_have_attribute("data-flagged", "true")
+    expect(flagged.get_by_test_id("divergence-flag")).to_contain_text("fallen behind")
+    expect(page.locator('[data-testid="divergence-row"][data-metric="refusal"][data-version="v3"]')).to_have_attribute(
+        "data-flagged", "false"
+    )
+    shot(page, "8-divergence")
+
+    # 8. Stop the simulated traffic from the banner.
     page.get_by_role("button", name="Stop simulated traffic").click()
     expect(page.locator("#demo-banner")).to_contain_text("Simulated traffic is stopped (by admin)")
     assert not DemoSimulation.objects.get(project=demo.project).is_running

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from apps.demo.bank import GOOD, REFUSAL, UNGROUNDED, bank_load
-from apps.demo.judge_server import DEMO_JUDGE_MODEL, DemoServer, pass_chance
+from apps.demo.judge_server import DEMO_JUDGE_MODEL, DemoServer, demo_verdict, pass_chance
+from apps.demo.seed_data import BAD_ANSWERS, QUESTIONS, seed_answer_outcome
 from apps.judges.llm import JudgeInput
 from apps.judges.rubrics import ANSWER_RELEVANCE, FAITHFULNESS
 from apps.judges.services import judge_client_for, judge_create
@@ -57,3 +58,22 @@ def test_demo_server_receives_the_alert_webhook(demo_server):
     response = httpx.post(demo_server.webhook_url, json={"state": "firing", "message": "Refusal rate 40 %"})
     assert response.status_code == 200 and seen == [{"state": "firing", "message": "Refusal rate 40 %"}]
     assert httpx.post(f"http://127.0.0.1:{demo_server.port}/elsewhere", json={}).status_code == 404
+
+
+def test_the_demo_judge_grades_the_static_seed_from_its_ground_truth():
+    bank = bank_load()
+    assert seed_answer_outcome(BAD_ANSWERS[0]) == REFUSAL and seed_answer_outcome(BAD_ANSWERS[3]) == UNGROUNDED
+    assert all(seed_answer_outcome(a) == GOOD for _, a, _ in QUESTIONS)
+    # Over many questions the bad answers mostly fail and the good ones mostly pass (verdicts vary with the input).
+    passes = {True: 0, False: 0}
+    for n in range(200):
+        for answer in [*BAD_ANSWERS[::2], QUESTIONS[n % 4][1]]:
+            good = seed_answer_outcome(answer) == GOOD
+            passes[good] += demo_verdict(bank, judge_messages(answer, question=f"question {n}"))["verdict"] == "pass"
+    assert passes[True] / 200 > 0.85 and passes[False] / 400 < 0.2, passes
+
+
+def judge_messages(answer: str, *, question: str = "Refund?") -> list[dict[str, str]]:
+    """The messages a binary-verdict judge request carries (the real client's answer block)."""
+    user = f"<untrusted_question>{question}</untrusted_question>\n<untrusted_answer>\n{answer}\n</untrusted_answer>"
+    return [{"role": "system", "content": 'Answer with JSON {"verdict": ...}'}, {"role": "user", "content": user}]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 
+from apps.datasets.divergence import divergence_gap_values, divergence_list
 from apps.datasets.models import OfflineRun
 from apps.demo.bank import bank_load
 from apps.demo.judge_server import DemoServer
@@ -116,3 +119,29 @@ def test_accelerated_rollout_fires_the_sliced_alert_for_that_slice_only(live_ser
     (offline_v4,) = [r for r in stats.offline_runs if r["prompt_version"] == "v4"]
     assert set(offline_v4) == {"name", "model", "prompt_version", "git_revision", "metrics"}
     assert min(offline_v4["metrics"].values()) >= 0.9
+    divergence_flags_v4_refusal(project, model=offline_v4["model"])
+
+
+def divergence_flags_v4_refusal(project, *, model: str) -> None:
+    """Green offline, regressed online: the divergence flags v4's refusal rate (offline better than production), and
+    not v3's. The offline run names the model the traces report, so the two sides meet on it."""
+    assert Trace.objects.filter(project=project, prompt_version="v4", model=model).count() >= 10
+    now = timezone.now()
+    start, end = now - timedelta(hours=1), now + timedelta(minutes=1)  # ranges count whole minutes: this one too
+    # The panel's table, one bucket (the run is seconds long; live, the default of 3 one-minute buckets is met 3
+    # minutes after the rollout).
+    items = divergence_list(project=project, start=start, end=end, interval="1d", persist=1)
+    by_key = {(d.model, d.prompt_version, d.metric): d for d in items}
+    v4, v3 = by_key[(model, "v4", "refusal")], by_key[(model, "v3", "refusal")]
+    assert v4.flagged and v4.behind, v4.points
+    assert v4.latest_offline.value == 1.0 and v4.latest.online < 0.85 and v4.latest.gap > 0.15
+    assert not v3.flagged and abs(v3.latest.gap) < 0.1, v3.points
+    assert items[0].flagged and items[0].prompt_version == "v4"  # flagged rows come first
+    # The same gap over the whole range, per prompt version (what a divergence SLI reads).
+    gaps = {
+        g["prompt_version"]: gap
+        for g, gap, _ in divergence_gap_values(
+            project=project, metric="refusal", start=start, end=end, group_by=["prompt_version"]
+        )
+    }
+    assert gaps["v4"] > 0.15 > 0.1 > abs(gaps["v3"]), gaps

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from apps.demo.judge_server import DemoServer
+from apps.demo.services import demo_judges_calibrate
 
 
 class Command(BaseCommand):
@@ -30,6 +31,8 @@ class Command(BaseCommand):
 
         server = DemoServer(port=options["port"], on_alert=on_alert).start()
         self.stdout.write(f"demo judge at {server.base_url}; demo webhook at {server.webhook_url}")
+        if demo_judges_calibrate():  # the seed's calibration may have run before the demo judge answered
+            self.stdout.write("demo judge calibration queued on the seeded labels")
         self.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
