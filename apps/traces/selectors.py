@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import F, Lookup, Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
@@ -200,13 +200,33 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
     return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
 
 
+class ILike(Lookup):
+    """`column ILIKE pattern` on the bare column, which a gin_trgm_ops index serves.
+
+    Django's `icontains` compiles to `UPPER(column) LIKE UPPER(...)`, which no index on the column can answer.
+    """
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+
+def like_contains_pattern(text: str) -> str:
+    """Return a LIKE pattern matching the text anywhere, its wildcards (and the escape character) taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def trace_search_q(text: str) -> Q:
     """Match a trace by exact id, or the text anywhere in its name, input or output (trigram GIN indexes)."""
+    pattern = like_contains_pattern(text)
     return (
         Q(trace_id=text.lower())
-        | Q(name__icontains=text)
-        | Q(input_text__icontains=text)
-        | Q(output_text__icontains=text)
+        | Q(ILike(F("name"), pattern))
+        | Q(ILike(F("input_text"), pattern))
+        | Q(ILike(F("output_text"), pattern))
     )
 
 
