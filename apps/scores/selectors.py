@@ -59,6 +59,15 @@ def score_names_known(*, project: Project, names: Sequence[str]) -> set[str]:
     return {name for name in set(names) if Score.objects.filter(project=project, name=name).exists()}
 
 
+def trace_scores_map(*, project_id: int, trace_pks: Sequence[int]) -> dict[int, list[Score]]:
+    """Return, per trace, its scores by name and source (one query for a page of traces, e.g. a session)."""
+    out: dict[int, list[Score]] = {}
+    scores = Score.objects.filter(project_id=project_id, trace_id__in=list(trace_pks)).order_by("trace_id", "name")
+    for score in scores:
+        out.setdefault(score.trace_id, []).append(score)
+    return out
+
+
 def failed_score_names(*, trace_pks: Sequence[int], project_id: int | None = None) -> dict[int, list[str]]:
     """Return, per trace, the names of its failing scores (one query for a page of traces)."""
     failed: dict[int, list[str]] = {}

@@ -95,6 +95,10 @@ class Trace(BaseModel):
             models.Index(fields=["project", "user_id", "-started_at"], name="trace_project_user"),
             # Tag filter (`tags @> ARRAY[...]`).
             GinIndex(fields=["tags"], name="trace_tags_gin"),
+            # Full-text search (`q`): trigram GIN indexes serve ILIKE '%…%' on the name, input and output.
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="trace_name_trgm"),
+            GinIndex(fields=["input_text"], opclasses=["gin_trgm_ops"], name="trace_input_trgm"),
+            GinIndex(fields=["output_text"], opclasses=["gin_trgm_ops"], name="trace_output_trgm"),
             # Lookups by row id alone (other apps keep trace pks): one probe per partition.
             models.Index(fields=["id"], name="trace_id_lookup"),
         ]

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import F, Lookup, Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
@@ -57,6 +57,11 @@ class FilterError(ValueError):
         self.field = field_name
         self.message = message
 
+
+# `q` searches trace ids, names, inputs and outputs. Trigrams need 3 characters for the index to narrow anything;
+# the upper bound keeps a pasted document from becoming a very long pattern.
+SEARCH_MIN_CHARS = 3
+SEARCH_MAX_CHARS = 200
 
 SCORE_CONDITION = re.compile(r"^\s*([A-Za-z0-9_.:-]+?)\s*(<=|>=|!=|<|>|=|:)\s*([A-Za-z0-9_.+-]+)\s*$")
 SCORE_OPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact"}
@@ -131,6 +136,8 @@ class TraceFilters:
                 setattr(filters, name, value)
         for name in cls.TEXT_FIELDS:
             setattr(filters, name, (params.get(name) or "").strip())
+        if filters.q and not SEARCH_MIN_CHARS <= len(filters.q) <= SEARCH_MAX_CHARS:
+            raise FilterError("q", f"search text must be {SEARCH_MIN_CHARS} to {SEARCH_MAX_CHARS} characters long")
         if filters.status and filters.status not in {"ok", "error", "unset"}:
             raise FilterError("status", "use ok, error or unset")
         tags = params.getlist("tag") if hasattr(params, "getlist") else [params.get("tag") or ""]
@@ -181,7 +188,7 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
     if filters.has_feedback is not None:
         qs = qs.filter(has_feedback=filters.has_feedback)
     if filters.q:
-        qs = qs.filter(Q(trace_id=filters.q.lower()) | Q(name__icontains=filters.q))
+        qs = qs.filter(trace_search_q(filters.q))
     if filters.scores:
         # An unknown metric matches nothing: say so rather than answer an empty list that looks like "all good".
         names = [condition.name for condition in filters.scores]
@@ -191,6 +198,36 @@ def trace_list(*, project: Project, filters: TraceFilters) -> QuerySet[Trace]:
     for condition in filters.scores:
         qs = _score_reads().traces_with_score(traces=qs, condition=condition)
     return qs.only(*LIST_FIELDS).order_by("-started_at", "-id")
+
+
+class ILike(Lookup):
+    """`column ILIKE pattern` on the bare column, which a gin_trgm_ops index serves.
+
+    Django's `icontains` compiles to `UPPER(column) LIKE UPPER(...)`, which no index on the column can answer.
+    """
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+
+def like_contains_pattern(text: str) -> str:
+    """Return a LIKE pattern matching the text anywhere, its wildcards (and the escape character) taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def trace_search_q(text: str) -> Q:
+    """Match a trace by exact id, or the text anywhere in its name, input or output (trigram GIN indexes)."""
+    pattern = like_contains_pattern(text)
+    return (
+        Q(trace_id=text.lower())
+        | Q(ILike(F("name"), pattern))
+        | Q(ILike(F("input_text"), pattern))
+        | Q(ILike(F("output_text"), pattern))
+    )
 
 
 def encode_cursor(trace: Trace) -> str:
@@ -329,6 +366,8 @@ class TraceScoreReads(Protocol):
 
     def score_names_known(self, *, project: Project, names: Sequence[str]) -> set[str]: ...
 
+    def trace_scores_map(self, *, project_id: int, trace_pks: Sequence[int]) -> dict[int, list[Any]]: ...
+
 
 _registered_score_reads: list[TraceScoreReads] = []
 
@@ -336,6 +375,11 @@ _registered_score_reads: list[TraceScoreReads] = []
 def trace_score_reads_register(reads: TraceScoreReads) -> None:
     """Install the scores app's reads (called once from ScoresConfig.ready)."""
     _registered_score_reads[:] = [reads]
+
+
+def score_reads() -> TraceScoreReads:
+    """Return the scores app's reads (for the traces app's other read modules)."""
+    return _score_reads()
 
 
 def _score_reads() -> TraceScoreReads:

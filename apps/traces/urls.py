@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.traces import views
+from apps.traces import session_views, views
 
 app_name = "traces"
 
@@ -14,6 +14,9 @@ urlpatterns = [
         views.model_price_delete_view,
         name="price-delete",
     ),
+    path("p/<slug:project_slug>/sessions/", session_views.session_list_view, name="sessions"),
+    path("p/<slug:project_slug>/sessions/<path:session_id>/", session_views.session_detail_view, name="session"),
+    path("p/<slug:project_slug>/users/<path:user_id>/", session_views.user_detail_view, name="user"),
     path("p/<slug:project_slug>/traces/start/", views.trace_onboarding_view, name="onboarding"),
     path("p/<slug:project_slug>/traces/start/key/", views.trace_onboarding_key_view, name="onboarding-key"),
     path("p/<slug:project_slug>/traces/start/status/", views.trace_onboarding_status_view, name="onboarding-status"),

@@ -175,6 +175,9 @@ class TracesApi(APIView):
             OpenApiParameter("status", str, enum=["ok", "error", "unset"]),
             OpenApiParameter("has_feedback", bool),
             OpenApiParameter(
+                "q", str, description="3–200 characters: an exact trace id, or text in the name, input or output"
+            ),
+            OpenApiParameter(
                 "score",
                 str,
                 many=True,

@@ -98,3 +98,9 @@ def message_preview(message: Any, length: int = 160) -> str:
     text = " ".join(str(p.get("content", "")) for p in parts or [] if isinstance(p, dict) and p.get("type") == "text")
     text = " ".join(text.split())
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+@register.filter
+def as_text_message(text: str, role: str) -> dict[str, Any]:
+    """Wrap plain text as a one-part chat message, so `_message.html` renders it (session timelines)."""
+    return {"role": role, "parts": [{"type": "text", "content": text}]}

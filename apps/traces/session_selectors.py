@@ -1,0 +1,182 @@
+"""Reads for sessions and users: the sessions list, one session as a timeline of turns, and a user's figures.
+
+Every read is bounded by a time window on started_at (which also bounds partition_at, so partitions prune) and
+by the (project, session_id) / (project, user_id) indexes; lists are paged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.projects.models import Project
+from apps.traces.models import TRACE_PARTITION_WINDOW, Trace
+from apps.traces.selectors import FilterError, Turn, score_reads, session_turn_list
+
+# The windows a sessions list or user page can look back over; the default is the first.
+SESSION_WINDOWS = {"7d": timedelta(days=7), "24h": timedelta(hours=24), "30d": timedelta(days=30)}
+SESSION_PAGE_SIZE = 50
+# Failing scores are counted over at most this many traces of a page (newest first): one bounded score query.
+FAILURE_TRACE_CAP = 5000
+SESSION_TURN_LIMIT = 200
+USERS_SHOWN = 3
+
+
+@dataclass
+class SessionRow:
+    """One session in the list: its traces, time span, users and signals within the window."""
+
+    session_id: str
+    trace_count: int
+    first_at: datetime
+    last_at: datetime
+    users: list[str]
+    feedback_count: int
+    failing_score_count: int = 0
+
+    @property
+    def users_shown(self) -> list[str]:
+        return self.users[:USERS_SHOWN]
+
+    @property
+    def users_more(self) -> int:
+        return max(0, len(self.users) - USERS_SHOWN)
+
+
+@dataclass
+class SessionTurn:
+    """One turn of a session's timeline: the user's message, the trace's answer, its status and scores."""
+
+    turn: Turn
+    trace: Trace | None
+    scores: list[Any] = field(default_factory=list)
+
+    @property
+    def failing_scores(self) -> list[Any]:
+        return [score for score in self.scores if score.passed is False]
+
+
+@dataclass
+class UserSummary:
+    """A user's figures within the window: traces, sessions, and the share of traces with a failing score."""
+
+    user_id: str
+    trace_count: int
+    session_count: int
+    failing_trace_count: int
+    counted_trace_count: int  # traces the failure rate is over (the newest FAILURE_TRACE_CAP)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failing_trace_count / self.counted_trace_count if self.counted_trace_count else None
+
+
+def session_window_parse(raw: str | None) -> tuple[str, timedelta]:
+    """Return the window's name and length; raise FilterError naming `window` for an unknown one."""
+    name = (raw or "").strip() or next(iter(SESSION_WINDOWS))
+    if name not in SESSION_WINDOWS:
+        raise FilterError("window", f"use one of {', '.join(SESSION_WINDOWS)}; got {name!r}")
+    return name, SESSION_WINDOWS[name]
+
+
+def page_parse(raw: str | None) -> int:
+    """Return a 1-based page number; raise FilterError naming `page` when it is not one."""
+    if not raw:
+        return 1
+    try:
+        page = int(raw)
+    except ValueError:
+        raise FilterError("page", "must be a whole number") from None
+    if not 1 <= page <= 10_000:
+        raise FilterError("page", "must be between 1 and 10000")
+    return page
+
+
+def _window_traces(*, project: Project, since: datetime) -> QuerySet[Trace]:
+    return Trace.objects.filter(
+        project=project, started_at__gte=since, partition_at__gte=since - TRACE_PARTITION_WINDOW
+    )
+
+
+def session_list(
+    *, project: Project, window: timedelta, user_id: str = "", page: int = 1, page_size: int = SESSION_PAGE_SIZE
+) -> tuple[list[SessionRow], bool]:
+    """Return one page of the project's sessions active in the window, most recent activity first, and whether
+    a next page exists. Each row counts its traces in the window, users, traces with feedback and failing scores."""
+    since = timezone.now() - window
+    traces = _window_traces(project=project, since=since).exclude(session_id="")
+    if user_id:
+        traces = traces.filter(user_id=user_id)
+    offset = (page - 1) * page_size
+    rows = list(
+        traces.values("session_id")
+        .annotate(
+            trace_count=Count("id"),
+            first_at=Min("started_at"),
+            last_at=Max(Coalesce("ended_at", "started_at")),
+            users=ArrayAgg("user_id", distinct=True, filter=~Q(user_id=""), default=[]),
+            feedback_count=Count("id", filter=Q(has_feedback=True)),
+        )
+        .order_by("-last_at", "session_id")[offset : offset + page_size + 1]
+    )
+    has_next = len(rows) > page_size
+    sessions = [SessionRow(**row) for row in rows[:page_size]]
+    _attach_failing_counts(project=project, since=since, sessions=sessions)
+    return sessions, has_next
+
+
+def _attach_failing_counts(*, project: Project, since: datetime, sessions: list[SessionRow]) -> None:
+    """Count each session's failing scores over its traces in the window (at most FAILURE_TRACE_CAP traces)."""
+    if not sessions:
+        return
+    pairs = list(
+        _window_traces(project=project, since=since)
+        .filter(session_id__in=[s.session_id for s in sessions])
+        .order_by("-started_at")
+        .values_list("id", "session_id")[:FAILURE_TRACE_CAP]
+    )
+    failed = score_reads().failed_score_names(trace_pks=[pk for pk, _ in pairs], project_id=project.id)
+    counts: dict[str, int] = {}
+    for pk, session_id in pairs:
+        counts[session_id] = counts.get(session_id, 0) + len(failed.get(pk, []))
+    for session in sessions:
+        session.failing_score_count = counts.get(session.session_id, 0)
+
+
+def session_timeline(*, project: Project, session_id: str, limit: int = SESSION_TURN_LIMIT) -> list[SessionTurn]:
+    """Return the session's newest `limit` turns in start order, each with its trace (answer, status) and scores."""
+    turns = session_turn_list(project_id=project.id, session_id=session_id, limit=limit)
+    if not turns:
+        return []
+    pks = [turn.trace_pk for turn in turns]
+    traces = {
+        trace.id: trace
+        for trace in Trace.objects.filter(project=project, id__in=pks).only(
+            "id", "trace_id", "name", "output_text", "status", "latency_ms", "user_id", "model", "started_at"
+        )
+    }
+    scores = score_reads().trace_scores_map(project_id=project.id, trace_pks=pks)
+    return [SessionTurn(turn=t, trace=traces.get(t.trace_pk), scores=scores.get(t.trace_pk, [])) for t in turns]
+
+
+def user_summary(*, project: Project, user_id: str, window: timedelta) -> UserSummary:
+    """Return the user's traces, sessions and failure rate (traces with a failing score) within the window."""
+    traces = _window_traces(project=project, since=timezone.now() - window).filter(user_id=user_id)
+    totals = traces.aggregate(
+        trace_count=Count("id"), session_count=Count("session_id", distinct=True, filter=~Q(session_id=""))
+    )
+    pks = list(traces.order_by("-started_at").values_list("id", flat=True)[:FAILURE_TRACE_CAP])
+    failed = score_reads().failed_score_names(trace_pks=pks, project_id=project.id)
+    return UserSummary(
+        user_id=user_id,
+        trace_count=totals["trace_count"],
+        session_count=totals["session_count"],
+        failing_trace_count=sum(1 for pk in pks if failed.get(pk)),
+        counted_trace_count=len(pks),
+    )
