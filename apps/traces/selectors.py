@@ -58,8 +58,9 @@ class FilterError(ValueError):
         self.message = message
 
 
-# `q` searches trace ids, names, inputs and outputs. Trigrams need 3 characters for the index to narrow anything;
-# the upper bound keeps a pasted document from becoming a very long pattern.
+# `q` searches trace ids, names, inputs and outputs. Trigrams need 3 characters for the index to narrow anything, so
+# a shorter `q` keeps its meaning from before full-text search (exact id, or in the name); the upper bound keeps a
+# pasted document from becoming a very long pattern.
 SEARCH_MIN_CHARS = 3
 SEARCH_MAX_CHARS = 200
 
@@ -136,8 +137,8 @@ class TraceFilters:
                 setattr(filters, name, value)
         for name in cls.TEXT_FIELDS:
             setattr(filters, name, (params.get(name) or "").strip())
-        if filters.q and not SEARCH_MIN_CHARS <= len(filters.q) <= SEARCH_MAX_CHARS:
-            raise FilterError("q", f"search text must be {SEARCH_MIN_CHARS} to {SEARCH_MAX_CHARS} characters long")
+        if len(filters.q) > SEARCH_MAX_CHARS:
+            raise FilterError("q", f"search text must be at most {SEARCH_MAX_CHARS} characters long")
         if filters.status and filters.status not in {"ok", "error", "unset"}:
             raise FilterError("status", "use ok, error or unset")
         tags = params.getlist("tag") if hasattr(params, "getlist") else [params.get("tag") or ""]
@@ -220,8 +221,13 @@ def like_contains_pattern(text: str) -> str:
 
 
 def trace_search_q(text: str) -> Q:
-    """Match a trace by exact id, or the text anywhere in its name, input or output (trigram GIN indexes)."""
+    """Match a trace by exact id, or the text anywhere in its name, input or output (trigram GIN indexes).
+
+    Below SEARCH_MIN_CHARS the text matches ids and names only, as `q` did before full-text search.
+    """
     pattern = like_contains_pattern(text)
+    if len(text) < SEARCH_MIN_CHARS:
+        return Q(trace_id=text.lower()) | Q(ILike(F("name"), pattern))
     return (
         Q(trace_id=text.lower())
         | Q(ILike(F("name"), pattern))
