@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from datetime import timedelta
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("sightline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def worker_heap_freeze(**_: object) -> None:
+    """Freeze the heap a pool process starts with (Django, apps, tables) out of the cyclic collector's walks.
+
+    The checks allocate many short-lived objects, so full collections run often; without this each walks every
+    module and model loaded at start-up: a third of the checks' CPU in `make bench` (1,002 → 1,611 traces per CPU
+    second with it). Objects created later are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
 
 # Queues: ingest (post-ingest batch work), evaluations, judge (LLM-bound), alerts, default.
 app.conf.task_routes = {
