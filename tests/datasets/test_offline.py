@@ -65,14 +65,18 @@ def test_items_are_scored_by_a_real_worker_with_the_evaluator_versions_that_scor
     api_client, project, judge_evaluator, fake_openai, celery_worker
 ):
     # Live traffic first: one trace scored by every enabled evaluator (the judge directly, not sampled away).
+    # The judge's answer is set first: the real worker may take the queued request before this test runs it.
+    fake_openai.default = Reply(content=judge_answer(4))
     for _ in range(30):  # the judge samples half of live traffic: take a trace it sampled
         trace = rag_trace(project, prompt_version="v9")
         evaluations_run(project_id=project.id, trace_pks=[trace.id])
         if JudgeRequest.objects.filter(trace=trace).exists():
             break
-    fake_openai.default = Reply(content=judge_answer(4))
     for request in JudgeRequest.objects.filter(trace=trace):
-        judge_request_run(request_id=request.id)
+        judge_request_run(request_id=request.id)  # a no-op for one the worker holds: then wait for its score
+    deadline = time.monotonic() + 30
+    while not Score.objects.filter(trace=trace, name="helpfulness").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
     online = {s.name: s for s in Score.objects.filter(trace=trace, source__in=["programmatic", "judge"])}
     assert {"not_empty", "refusal", "citations", "grounding", "helpfulness"} <= set(online)
     fake_openai.requests.clear()
