@@ -15,7 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from apps.scores.metrics import Direction, MetricKind, MetricSpec
+from apps.scores.metrics import DIRECTION_TEXT, MetricKind, MetricSpec
 from apps.scores.selectors import MetricPoint, MetricSeries
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies, readable on white.
@@ -40,6 +40,7 @@ class Marker:
 
     at: datetime
     label: str
+    hover: str = ""  # shown on hover: the full version hashes behind a short label
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,7 @@ class Stat:
 
 def direction_text(spec: MetricSpec) -> str:
     """'higher is better', 'lower is better' or '' for a neutral metric."""
-    return {Direction.HIGHER_IS_BETTER: "higher is better", Direction.LOWER_IS_BETTER: "lower is better"}.get(
-        spec.direction, ""
-    )
+    return DIRECTION_TEXT.get(spec.direction, "")
 
 
 def headline_label(spec: MetricSpec) -> str:
@@ -241,6 +240,7 @@ def series_figure(
         fig.add_annotation(
             x=x, y=1, xref="x", yref="paper", text=marker.label, showarrow=False, yanchor="top",
             xanchor="right" if late else "left", font={"color": MARKER_COLOUR, "size": 11},
+            hovertext=marker.hover or None,
         )  # fmt: skip
     fig.update_layout(
         margin={"l": 8, "r": 8, "t": 8, "b": 8},

@@ -248,7 +248,14 @@ def _version_markers(project: Project, spec: MetricSpec, state: DashboardState) 
         return ()
     changes = evaluator_version_list(project=project, since=state.start, until=state.end)
     return tuple(
-        Marker(at=change.created_at, label=f"{change.evaluator.name} → {change.version[:7]} ({change.reason})")
+        Marker(
+            at=change.created_at,
+            label=(
+                f"{change.evaluator.name} {spec.version_label(change.previous_version)} → "
+                f"{spec.version_label(change.version)} ({change.reason})"
+            ),
+            hover=f"version {change.previous_version} → {change.version}",
+        )
         for change in changes
         if change.evaluator.name == spec.name
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from apps.evaluators.checks.base import INITIAL_LOGIC_VERSION
 from apps.evaluators.models import Backfill, Evaluator, EvaluatorVersion
 from apps.evaluators.subject import Document, Subject, ToolCall
 from apps.judges.models import JudgeRequest
+from apps.judges.rubrics import BUILTIN_RUBRICS, SCALE_VALUES
 from apps.projects.models import Project
 from apps.scores.metrics import Direction, MetricKind, MetricSpec
 from apps.scores.models import Score
@@ -136,6 +138,78 @@ def evaluator_pass_rates(*, project: Project, hours: int = 24) -> dict[str, dict
     return {f"{name}@{version}": figures for (name, version), figures in rates.items()}
 
 
+@dataclass(frozen=True)
+class VersionFigures:
+    """One evaluator version's scores in the window: its short label, full hash, count, pass rate and mean."""
+
+    version: str
+    label: str
+    is_current: bool
+    count: int
+    pass_rate: float | None
+    mean: float | None
+
+    @property
+    def pass_pct(self) -> float | None:
+        return None if self.pass_rate is None else 100 * self.pass_rate
+
+
+@dataclass
+class EvaluatorFigures:
+    """An evaluators-page row: the evaluator, its declaration, and its figures per version (current first)."""
+
+    evaluator: Evaluator
+    spec: MetricSpec
+    versions: list[VersionFigures]
+    version_label: str  # the current version's short label
+    previous_label: str = ""  # the latest change's previous version, short
+
+    @property
+    def has_scores(self) -> bool:
+        return any(v.count for v in self.versions)
+
+
+MAX_VERSIONS_SHOWN = 3
+
+
+def evaluator_list_figures(*, project: Project, hours: int = 24) -> list[EvaluatorFigures]:
+    """Return the evaluators page's rows: each evaluator's declaration and the window's figures of its current
+    version and of older versions still scored in the window (an edit does not blank the row)."""
+    evaluators = list(evaluator_list(project=project))
+    rates = evaluator_pass_rates(project=project, hours=hours)
+    history = _version_history([ev.id for ev in evaluators])
+    rows = []
+    for ev in evaluators:
+        versions = history.get(ev.id, [])
+        spec = _evaluator_spec(ev, versions)
+        ev.latest_change = next((v for v in reversed(versions) if v.previous_version), None)
+        shown = [ev.version] + [v for v in reversed(spec.versions) if v != ev.version and f"{ev.name}@{v}" in rates]
+        figures = []
+        for version in shown[:MAX_VERSIONS_SHOWN]:
+            stats = rates.get(f"{ev.name}@{version}") or {"count": 0, "pass_rate": None, "mean": None}
+            figures.append(
+                VersionFigures(
+                    version=version,
+                    label=spec.version_label(version),
+                    is_current=version == ev.version,
+                    count=stats["count"],
+                    pass_rate=stats["pass_rate"],
+                    mean=stats["mean"],
+                )
+            )
+        change = ev.latest_change
+        rows.append(
+            EvaluatorFigures(
+                evaluator=ev,
+                spec=spec,
+                versions=figures,
+                version_label=spec.version_label(ev.version),
+                previous_label=spec.version_label(change.previous_version) if change else "",
+            )
+        )
+    return rows
+
+
 def backfill_get(*, project: Project, backfill_id: int) -> Backfill | None:
     """Return one backfill of the project."""
     return Backfill.objects.filter(project=project, id=backfill_id).select_related("evaluator").first()
@@ -201,17 +275,6 @@ def evaluator_version_history(*, project: Project, evaluator: Evaluator, limit: 
     return list(rows[:limit])
 
 
-def evaluator_version_latest(*, project: Project) -> dict[int, EvaluatorVersion]:
-    """Return per evaluator id its latest recorded version change (for the evaluators page)."""
-    rows = (
-        EvaluatorVersion.objects.filter(project=project)
-        .exclude(previous_version="")
-        .order_by("evaluator_id", "-created_at", "-id")
-        .distinct("evaluator_id")
-    )
-    return {row.evaluator_id: row for row in rows}
-
-
 def judge_request_failed_list(*, project: Project) -> QuerySet[JudgeRequest]:
     """Return the project's judge requests that failed for good, newest first (dead letters)."""
     return (
@@ -221,22 +284,74 @@ def judge_request_failed_list(*, project: Project) -> QuerySet[JudgeRequest]:
     )
 
 
+def judge_scale(config: dict[str, Any]) -> str:
+    """The scale an llm_judge config grades on (as services.rubric_for resolves it): binary or likert5."""
+    name = config.get("rubric") or ""
+    if name in BUILTIN_RUBRICS and not config.get("criteria"):
+        return config.get("scale") or BUILTIN_RUBRICS[name].scale
+    return config.get("scale") or "binary"
+
+
+def _value_declaration(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """What a score's value means for an evaluator kind, as the check (or the judge's scale) declares it."""
+    check = CHECKS.get(kind)
+    if check is not None:
+        return {
+            "value_direction": check.value_direction,
+            "value_unit": check.value_unit,
+            "value_labels": tuple(check.value_labels),
+            "mean_informative": check.mean_informative,
+        }
+    unit, labels, informative = SCALE_VALUES.get(judge_scale(config or {}), SCALE_VALUES["binary"])
+    return {
+        "value_direction": Direction.HIGHER_IS_BETTER,
+        "value_unit": unit,
+        "value_labels": labels,
+        "mean_informative": informative,
+    }
+
+
+def _version_history(evaluator_ids: Sequence[int]) -> dict[int, list[EvaluatorVersion]]:
+    """Per evaluator, its recorded versions oldest first (one query)."""
+    history: dict[int, list[EvaluatorVersion]] = {}
+    rows = EvaluatorVersion.objects.filter(evaluator_id__in=list(evaluator_ids)).order_by(
+        "evaluator_id", "created_at", "id"
+    )
+    for row in rows:
+        history.setdefault(row.evaluator_id, []).append(row)
+    return history
+
+
+def _version_order(history: list[EvaluatorVersion], current: str) -> tuple[str, ...]:
+    """An evaluator's versions oldest first, each once (a version it returns to keeps its first number)."""
+    seen: list[str] = []
+    for v in [x for row in history for x in (row.previous_version, row.version)] + [current]:
+        if v and v not in seen:
+            seen.append(v)
+    return tuple(seen)
+
+
+def _evaluator_spec(evaluator: Evaluator, history: list[EvaluatorVersion]) -> MetricSpec:
+    """The declaration of the metric one evaluator writes."""
+    return MetricSpec(
+        name=evaluator.name,
+        kind=MetricKind.BINARY,
+        direction=Direction.HIGHER_IS_BETTER,
+        unit="%",
+        label=f"{evaluator.name} ({dict(Evaluator.Kind.choices).get(evaluator.kind, evaluator.kind)}): pass rate",
+        source="evaluator",
+        judged=evaluator.kind == Evaluator.Kind.LLM_JUDGE,
+        versions=_version_order(history, evaluator.version),
+        **_value_declaration(evaluator.kind, evaluator.config),
+    )
+
+
 def evaluator_metric_specs(project_id: int, names: Iterable[str] | None) -> dict[str, MetricSpec]:
     """Declare the metrics the project's evaluators write (these names, or every enabled evaluator's when None):
-    pass rates, higher is better. Registered with scores' declaration registry."""
+    pass rates, higher is better, with what one score's value means (from the check or judge scale) and the
+    evaluator's versions for short labels. Registered with scores' declaration registry."""
     evaluators = Evaluator.objects.filter(project_id=project_id)
     evaluators = evaluators.filter(is_enabled=True) if names is None else evaluators.filter(name__in=list(names))
-    rows = evaluators.values_list("name", "kind")
-    kinds = dict(Evaluator.Kind.choices)
-    return {
-        name: MetricSpec(
-            name=name,
-            kind=MetricKind.BINARY,
-            direction=Direction.HIGHER_IS_BETTER,
-            unit="%",
-            label=f"{name} ({kinds.get(kind, kind)}): pass rate",
-            source="evaluator",
-            judged=kind == Evaluator.Kind.LLM_JUDGE,
-        )
-        for name, kind in rows
-    }
+    rows = list(evaluators.only("id", "name", "kind", "config", "version"))
+    history = _version_history([ev.id for ev in rows])
+    return {ev.name: _evaluator_spec(ev, history.get(ev.id, [])) for ev in rows}

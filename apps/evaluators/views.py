@@ -17,10 +17,9 @@ from apps.evaluators.selectors import (
     backfill_get,
     backfill_list,
     evaluator_get,
-    evaluator_list,
-    evaluator_pass_rates,
+    evaluator_list_figures,
+    evaluator_metric_specs,
     evaluator_version_history,
-    evaluator_version_latest,
     judge_request_failed_list,
 )
 from apps.evaluators.services import (
@@ -47,19 +46,12 @@ def _is_admin(project: Project) -> bool:
 
 @project_view()
 def evaluator_list_view(request: HttpRequest, project: Project) -> HttpResponse:
-    """List the project's evaluators with the last 24 h of scores of each one's current version."""
-    rates = evaluator_pass_rates(project=project, hours=24)
-    changes = evaluator_version_latest(project=project)
+    """List the project's evaluators with the last 24 h of scores of their current and previous versions."""
+    rows = evaluator_list_figures(project=project, hours=24)
     # Each evaluator's newest backfill (running, or finished with its figures) goes in its re-score cell.
     latest = {b.evaluator_id: b for b in reversed(backfill_list(project=project, limit=50))}
-    rows = []
-    for ev in evaluator_list(project=project):
-        stats = rates.get(f"{ev.name}@{ev.version}")
-        if stats is not None and stats["pass_rate"] is not None:
-            stats = {**stats, "pass_pct": 100 * stats["pass_rate"]}
-        ev.latest_change = changes.get(ev.id)
-        ev.rescore = latest.get(ev.id)
-        rows.append((ev, stats))
+    for row in rows:
+        row.evaluator.rescore = latest.get(row.evaluator.id)
     context = {"project": project, "nav": "evaluators", "rows": rows, "is_admin": _is_admin(project)}
     return render(request, LIST_TEMPLATE, context)
 
@@ -255,6 +247,7 @@ def _form_page(
         context["backfills"] = backfills
         context["backfill_form"] = BackfillForm()
         context["versions"] = evaluator_version_history(project=project, evaluator=evaluator)
+        context["spec"] = evaluator_metric_specs(project.pk, [evaluator.name]).get(evaluator.name)
         # Resume polling after a reload while the newest backfill still runs.
         context["backfill"] = next((b for b in backfills[:1] if not b.is_finished), None)
     return render(request, FORM_TEMPLATE, context, status=status)

@@ -19,6 +19,13 @@ SCALES: Final[tuple[str, ...]] = ("binary", "likert5")
 PROMPT_TEMPLATE_VERSION: Final[str] = "2025-01.1"
 
 DEFAULT_LIKERT_PASS_THRESHOLD: Final[int] = 4
+
+# What a judge's score value means on each scale, declared once (evaluators turn it into the metric's MetricSpec):
+# (unit, how values read, whether the mean says more than the pass rate). Higher is better on both.
+SCALE_VALUES: Final[dict[str, tuple[str, tuple[tuple[float, str], ...], bool]]] = {
+    "binary": ("", ((1.0, "pass"), (0.0, "fail")), False),
+    "likert5": ("points, 1–5", ((5.0, "best"), (1.0, "worst")), True),
+}
 MAX_NAME_CHARS: Final[int] = 100
 MAX_CRITERIA_CHARS: Final[int] = 4000
 

@@ -37,7 +37,7 @@ from apps.review.services import (
     routing_rule_update,
 )
 from apps.traces.models import Span, Trace
-from apps.traces.selectors import span_tree, span_tree_flat, trace_get, trace_score_list
+from apps.traces.selectors import span_tree, span_tree_flat, trace_get, trace_score_list_described
 
 ADMIN = Membership.Role.ADMIN
 REVIEWER = Membership.Role.REVIEWER
@@ -67,7 +67,7 @@ def _panel_context(request: HttpRequest, project: Project, item: ReviewItem | No
     context["trace"] = trace
     if trace is not None:
         context["nodes"], context["span"] = _conversation_span(trace)
-        scores = list(trace_score_list(trace=trace))
+        scores = trace_score_list_described(project=project, trace=trace)
         reasons = " ".join(item.reason_texts)
         # The scores that sent the trace here first (their names appear in its reasons), feedback next.
         scores.sort(key=lambda s: (s.name not in reasons, s.source != "feedback", s.name))

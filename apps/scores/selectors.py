@@ -17,10 +17,12 @@ from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from apps.projects.models import Project
 from apps.scores.metrics import (
     BUILTIN_SPECS,
-    FEEDBACK_SPECS,
+    SOURCE_SPECS,
+    MetricKind,
     MetricSpec,
     metric_spec_providers,
     score_spec_inferred,
+    version_short,
 )
 from apps.scores.models import Rollup, Score
 from apps.scores.rollups import ALL_DIMS, DAY, HOUR, MINUTE, floor_time
@@ -251,9 +253,73 @@ def metric_spec_get(*, project: Project, name: str) -> MetricSpec | None:
     declared = _declared_specs(project, [name])
     if name in declared:
         return declared[name]
-    if name in FEEDBACK_SPECS:
-        return FEEDBACK_SPECS[name]
+    if name in SOURCE_SPECS:
+        return SOURCE_SPECS[name]
     return _inferred_spec(project, name)
+
+
+def metric_specs_for(*, project: Project, names: Iterable[str]) -> dict[str, MetricSpec]:
+    """Return the declarations of these metric names in one pass (as metric_spec_get would, name by name); an
+    undeclared name is inferred from its rollups, and left out when it has none yet."""
+    wanted = sorted(set(names))
+    specs = {n: BUILTIN_SPECS[n] for n in wanted if n in BUILTIN_SPECS}
+    rest = [n for n in wanted if n not in specs]
+    declared = _declared_specs(project, rest) if rest else {}
+    for name in rest:
+        spec = declared.get(name) or SOURCE_SPECS.get(name)
+        if spec is not None:
+            specs[name] = spec
+    undeclared = [n for n in rest if n not in specs]
+    if undeclared:
+        totals = (
+            Rollup.objects.using(settings.DASHBOARD_DB_ALIAS)
+            .filter(project=project, metric__in=undeclared, resolution=DAY, dims=0)
+            .values("metric")
+            .annotate(n=Sum("count"), judged=Sum(F("passed") + F("failed")))
+        )
+        for row in totals:
+            if row["n"]:
+                specs[row["metric"]] = score_spec_inferred(row["metric"], judged=bool(row["judged"]))
+    return specs
+
+
+def score_filter_options(*, project: Project) -> list[tuple[str, str]]:
+    """Return suggestions for the trace list's score filter, (condition, what it means), from the declarations:
+    `refusal:failed` reads "refusal (Refusal): pass rate: failed · 1 = refused (fail) · …"."""
+    options = []
+    for spec in metric_spec_list(project=project):
+        if spec.name in BUILTIN_SPECS:
+            continue
+        has_verdicts = spec.kind == MetricKind.BINARY or (spec.source == "feedback" and bool(spec.value_labels))
+        meaning = " · ".join(p for p in (spec.display_name, spec.value_meaning) if p)
+        if has_verdicts:
+            options.append((f"{spec.name}:failed", f"failed · {meaning}"))
+        else:
+            options.append((f"{spec.name}<", meaning))
+    return options
+
+
+def score_meanings(*, project: Project, names: Iterable[str]) -> dict[str, str]:
+    """Return, per score name, what its values mean ("1 = refused (fail) · … · lower is better"), for filters."""
+    specs = metric_specs_for(project=project, names=names)
+    return {name: spec.value_meaning for name, spec in specs.items() if spec.value_meaning}
+
+
+def scores_describe(*, project: Project, scores: Sequence[Score]) -> list[Score]:
+    """Attach to each score what its declaration says: `spec`, `value_text` ('refused (fail)'), `value_meaning`,
+    and `version_label` ('v3', or a hash's first 7 characters; the full version stays in `evaluator_version`)."""
+    specs = metric_specs_for(project=project, names={score.name for score in scores})
+    for score in scores:
+        spec = specs.get(score.name)
+        if spec is None and score.passed is not None:
+            spec = score_spec_inferred(score.name, judged=True)  # no rollup yet: its verdict says it is binary
+        score.spec = spec  # type: ignore[attr-defined]
+        score.value_text = spec.value_text(score.value) if spec else ""  # type: ignore[attr-defined]
+        score.value_meaning = spec.value_meaning if spec else ""  # type: ignore[attr-defined]
+        version = score.evaluator_version
+        label = spec.version_label(version) if spec else version_short(version)
+        score.version_label = label  # type: ignore[attr-defined]
+    return list(scores)
 
 
 def metric_spec_list(*, project: Project) -> list[MetricSpec]:
@@ -263,7 +329,7 @@ def metric_spec_list(*, project: Project) -> list[MetricSpec]:
     declared = {k: v for k, v in _declared_specs(project, None).items() if k not in BUILTIN_SPECS}
     specs = list(BUILTIN_SPECS.values())
     for name in sorted(set(names) | set(declared)):
-        spec = declared.get(name) or FEEDBACK_SPECS.get(name) or _inferred_spec(project, name)
+        spec = declared.get(name) or SOURCE_SPECS.get(name) or _inferred_spec(project, name)
         if spec is not None:
             specs.append(spec)
     return specs

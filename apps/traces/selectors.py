@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -355,6 +355,24 @@ def trace_score_list(*, trace: Trace) -> QuerySet[Any]:
     return _score_reads().trace_scores(trace=trace)
 
 
+def trace_score_filter_options(*, project: Project) -> list[tuple[str, str]]:
+    """Return the score filter's suggestions, (condition, what the score's values mean), from the declarations."""
+    return _score_reads().score_filter_options(project=project)
+
+
+def trace_score_filter_meanings(*, project: Project, filters: TraceFilters) -> list[tuple[str, str]]:
+    """Return (score name, what its values mean) for each score the filters name, so a condition reads right."""
+    names = list(dict.fromkeys(condition.name for condition in filters.scores))
+    meanings = _score_reads().score_meanings(project=project, names=names) if names else {}
+    return [(name, meanings[name]) for name in names if name in meanings]
+
+
+def trace_score_list_described(*, project: Project, trace: Trace) -> list[Any]:
+    """Return the trace's scores, each with what its declaration says (`spec`, `value_text`, `version_label`)."""
+    reads = _score_reads()
+    return reads.scores_describe(project=project, scores=list(reads.trace_scores(trace=trace)))
+
+
 class TraceScoreReads(Protocol):
     """The reads of scores that trace lists and pages need, provided by the scores app (`apps.scores.selectors`).
 
@@ -373,6 +391,14 @@ class TraceScoreReads(Protocol):
     def score_names_known(self, *, project: Project, names: Sequence[str]) -> set[str]: ...
 
     def trace_scores_map(self, *, project_id: int, trace_pks: Sequence[int]) -> dict[int, list[Any]]: ...
+
+    def scores_describe(self, *, project: Project, scores: Sequence[Any]) -> list[Any]: ...
+
+    def metric_specs_for(self, *, project: Project, names: Iterable[str]) -> dict[str, Any]: ...
+
+    def score_filter_options(self, *, project: Project) -> list[tuple[str, str]]: ...
+
+    def score_meanings(self, *, project: Project, names: Iterable[str]) -> dict[str, str]: ...
 
 
 _registered_score_reads: list[TraceScoreReads] = []

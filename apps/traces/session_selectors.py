@@ -161,7 +161,10 @@ def session_timeline(*, project: Project, session_id: str, limit: int = SESSION_
             "id", "trace_id", "name", "output_text", "status", "latency_ms", "user_id", "model", "started_at"
         )
     }
-    scores = score_reads().trace_scores_map(project_id=project.id, trace_pks=pks)
+    reads = score_reads()
+    scores = reads.trace_scores_map(project_id=project.id, trace_pks=pks)
+    # Each score with what its declaration says, so a badge reads "refusal 1 = refused (fail)" on hover.
+    reads.scores_describe(project=project, scores=[score for rows in scores.values() for score in rows])
     return [SessionTurn(turn=t, trace=traces.get(t.trace_pk), scores=scores.get(t.trace_pk, [])) for t in turns]
 
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("p/<slug:project_slug>/traces/start/", views.trace_onboarding_view, name="onboarding"),
     path("p/<slug:project_slug>/traces/start/key/", views.trace_onboarding_key_view, name="onboarding-key"),
     path("p/<slug:project_slug>/traces/start/status/", views.trace_onboarding_status_view, name="onboarding-status"),
+    path("p/<slug:project_slug>/traces/score-options/", views.trace_score_options_view, name="score-options"),
     path("p/<slug:project_slug>/traces/<str:trace_id>/", views.trace_detail_view, name="detail"),
     path("p/<slug:project_slug>/traces/<str:trace_id>/spans/<str:span_id>/", views.trace_span_view, name="span"),
     path(

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.forms import form_add_service_error
 from apps.core.htmx import HTMX_STOP_POLLING, is_partial
@@ -29,7 +29,9 @@ from apps.traces.selectors import (
     trace_latest,
     trace_page,
     trace_page_panels,
-    trace_score_list,
+    trace_score_filter_meanings,
+    trace_score_filter_options,
+    trace_score_list_described,
     traces_with_failed_scores,
 )
 
@@ -78,6 +80,7 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
         status = 400
     else:
         context["rows"] = traces_with_failed_scores(traces=rows)
+        context["score_meanings"] = trace_score_filter_meanings(project=project, filters=filters)
         if next_cursor:
             context["next_url"] = "?" + urlencode({**filters.as_query(), "cursor": next_cursor})
     cursor_given = bool(request.GET.get("cursor"))
@@ -91,6 +94,15 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
         return render(request, f"{LIST_TEMPLATE}#{fragment}", context, status=status)
     context["facets"] = trace_facets(project=project)
     return render(request, LIST_TEMPLATE, context, status=status)
+
+
+@require_GET
+@project_view()
+def trace_score_options_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Return the score filter's suggestions, each with what the score's values mean (loaded when the field is
+    focused, so the list page's own time does not grow with the project's metrics)."""
+    options = trace_score_filter_options(project=project)
+    return render(request, f"{LIST_TEMPLATE}#score-options", {"score_options": options})
 
 
 @project_view()
@@ -156,7 +168,7 @@ def _detail_page(request: HttpRequest, project: Project, trace: Trace, selected_
         raise Http404("No such span in this trace.")
     if span is None and nodes:
         span = nodes[0].span
-    scores = list(trace_score_list(trace=trace))
+    scores = trace_score_list_described(project=project, trace=trace)
     context = {
         "project": project,
         "nav": "traces",

@@ -173,7 +173,10 @@ def test_a_version_change_draws_a_step_on_its_metric_chart(client, alice, projec
     assert match, response.content.decode()[:2000]
     layout = json.loads(unescape(match.group(1)))["layout"]
     version = refusal_of(project).version
-    assert [a["text"] for a in layout.get("annotations", [])] == [f"refusal → {version[:7]} (logic)"]
+    # Short labels (v1 → v2), the full hashes on hover.
+    annotations = layout.get("annotations", [])
+    assert [a["text"] for a in annotations] == ["refusal v1 → v2 (logic)"]
+    assert version in annotations[0]["hovertext"]
     assert len([s for s in layout.get("shapes", []) if s.get("x0") == s.get("x1")]) == 1
     # Another metric's chart carries no marker of the refusal evaluator.
     other = client.get(f"/p/{project.slug}/panels/series/", {"metric": "not_empty", "range": "24h"})

@@ -65,14 +65,16 @@ def test_list_shows_defaults_with_pass_rates_once_scores_exist(client, alice, pr
     assert response.status_code == 200
     body = response.content.decode()
     not_empty = body.split('data-name="not_empty"')[1].split("</tr>")[0]
-    assert '<td class="num" data-testid="score-count">3</td>' in not_empty
+    assert '<span data-testid="score-count">3</span>' in not_empty
     assert "100.0%" in not_empty  # all three answers are non-empty
-    assert "1.000" in not_empty  # mean value
+    # A 1/0 value only restates pass/fail: its mean is not shown beside the pass rate.
+    assert "1.000" not in not_empty and "only restates pass/fail" in not_empty
     grounding = body.split('data-name="grounding"')[1].split("</tr>")[0]
     assert 'data-testid="score-count">1<' in grounding  # only the RAG trace has documents
+    assert "share of claims supported" in grounding  # a share says more than the verdict: its mean is shown
 
 
-def test_list_ignores_scores_of_an_older_version(client, alice, project, recent):
+def test_list_shows_the_previous_version_beside_the_new_one_after_an_edit(client, alice, project, recent):
     evaluations_run(project_id=project.id, trace_pks=[t.id for t in recent])
     evaluator = Evaluator.objects.get(project=project, name="not_empty")
     client.force_login(alice)
@@ -80,8 +82,14 @@ def test_list_ignores_scores_of_an_older_version(client, alice, project, recent)
         reverse("evaluators:edit", args=[project.slug, evaluator.id]),
         form_data(name="ignored", kind="ignored", config=json.dumps({"allow_tool_calls": False})),
     )
+    evaluator.refresh_from_db()
     body = client.get(reverse("evaluators:list", args=[project.slug])).content.decode()
-    assert "no scores yet" in body.split('data-name="not_empty"')[1].split("</tr>")[0]
+    row = body.split('data-name="not_empty"')[1].split("</tr>")[0]
+    # The new version has no scores yet; the previous one's figures stay on the row (the edit does not blank it).
+    assert '<span data-testid="score-count">0</span>' in row and "no scores yet" in row
+    assert '<span data-testid="previous-score-count">3</span>' in row
+    assert ">v2</code>" in row and ">v1</code>" in row  # short labels...
+    assert f'title="version {evaluator.version}"' in row  # ...with the full hash on hover
 
 
 def test_create_saves_and_redirects_to_the_list(client, alice, project):

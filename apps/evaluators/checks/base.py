@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from apps.evaluators.subject import CheckResult, Subject
+from apps.scores.metrics import Direction
 
 EXPLANATION_LIMIT = 500
 INITIAL_LOGIC_VERSION = "1"  # the logic of every check before logic versions existed
@@ -32,6 +33,12 @@ class Check:
     # Bump when what the check computes changes; it enters the evaluator version (see config_version), so the
     # scores of the new logic are told apart from the old and recent traffic can be re-scored in one click.
     logic_version: ClassVar[str] = INITIAL_LOGIC_VERSION
+    # What a score's value means, declared once here and read by every page (apps/scores/metrics.MetricSpec):
+    # which way it is better, its unit, how values read, and whether its mean says more than the pass rate.
+    value_direction: ClassVar[Direction] = Direction.HIGHER_IS_BETTER
+    value_unit: ClassVar[str] = ""
+    value_labels: ClassVar[tuple[tuple[float, str], ...]] = ((1.0, "pass"), (0.0, "fail"))
+    mean_informative: ClassVar[bool] = False  # 1/0 restates pass/fail: its mean is the pass rate again
 
     def validate_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
         """Return the config with defaults filled in, or raise CheckConfigError naming the bad field."""

@@ -250,6 +250,9 @@ class CitationsCheck(Check):
     numbers and polarity); an answer with factual claims must cite something."""
 
     kind = "citations"
+    value_unit = "share of cited sentences supported"
+    value_labels = ((1.0, "every citation holds (pass)"),)
+    mean_informative = True
     logic_version = CITATIONS_LOGIC_VERSION
     defaults = {
         "min_words_to_require": 5,  # shorter answers need no citation
@@ -337,6 +340,9 @@ class GroundingCheck(Check):
     number with its unit or date, and their polarity."""
 
     kind = "grounding"
+    value_unit = "share of claims supported"
+    value_labels = ((1.0, "every claim supported"), (0.0, "no claim supported"))
+    mean_informative = True
     logic_version = GROUNDING_LOGIC_VERSION
     defaults = {
         "threshold": 0.6,  # share of a sentence's content words that must appear in one document

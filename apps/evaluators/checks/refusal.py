@@ -22,6 +22,7 @@ from apps.evaluators.checks.base import Check, clean_int, clip, finish
 from apps.evaluators.checks.language import SUPPORTED, detect_language
 from apps.evaluators.checks.text import WORD_RE, mask_quotes, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import CheckResult, Subject
+from apps.scores.metrics import Direction
 
 CANT = (
     r"(?:can ?not|can't|cant|could not|couldn't|won't|will not|(?:won't|will not|am not|'m not) be able to|"
@@ -440,6 +441,10 @@ class RefusalCheck(Check):
     kind = "refusal"
     # Bump when what the check decides changes: it is part of every refusal evaluator's version.
     logic_version = "2"  # 2: ja/zh/ko, soft and policy refusals, hand-offs, unknown_language
+    # The value counts the refusal, so lower is better; its mean (a refusal rate) would restate the pass rate
+    # upside down beside it, so pages show the pass rate only.
+    value_direction = Direction.LOWER_IS_BETTER
+    value_labels = ((1.0, "refused (fail)"), (0.5, "partly refused (pass)"), (0.0, "answered (pass)"))
     defaults = {
         "opening_sentences": 3,  # how many leading sentences may hold the refusal in a long answer
         "short_answer_words": 60,  # answers up to this many words are scanned in full

@@ -53,6 +53,9 @@ class ToolCallValidCheck(Check):
     """Every tool call names a declared tool and sends arguments valid for its parameters schema."""
 
     kind = "tool_call_valid"
+    value_unit = "share of tool calls valid"
+    value_labels = ((1.0, "every call valid (pass)"),)
+    mean_informative = True
     defaults: dict[str, Any] = {}
 
     def applies(self, subject: Subject, config: Mapping[str, Any]) -> bool:
