@@ -475,6 +475,35 @@ def trace_evaluation_rows(*, trace_pks: Sequence[int]) -> TraceEvaluationRows:
     return TraceEvaluationRows(traces, kinds, spans)
 
 
+# The spans of these traces that carry in-span evaluations (OpenInference `evaluations.*`), by each trace's full
+# key as EVALUATION_ROWS_SQL reads them (filtering spans by project and trace id alone probed every partition and,
+# without statistics, scanned the project's whole day of spans for each batch).
+SPAN_EVALUATIONS_SQL = """
+SELECT s.trace_id, s.span_id, s.evaluations FROM traces_trace t
+CROSS JOIN LATERAL (
+    SELECT s.trace_id, s.span_id, s.evaluations FROM traces_span s
+    WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.partition_at = t.partition_at
+        AND s.evaluations <> '[]'::jsonb
+    OFFSET 0
+) s
+WHERE t.project_id = %(project)s AND t.id = ANY(%(pks)s::bigint[])
+"""
+
+
+def span_evaluations_list(*, project_id: int, trace_pks: Sequence[int]) -> list[tuple[int, str, list]]:
+    """Return (trace row id, span id, evaluations) for the spans of these traces that carry evaluations."""
+    if not trace_pks:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(SPAN_EVALUATIONS_SQL, {"project": project_id, "pks": list(trace_pks)})
+        return [(pk, sid, _evaluations(value)) for pk, sid, value in cursor.fetchall()]
+
+
+def _evaluations(value: Any) -> list:
+    """A jsonb value as Python: psycopg loads jsonb already; text (a custom loader) is parsed."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Turn:
     """One turn of a conversation: a trace of the session and the user's message it answered."""

@@ -225,7 +225,7 @@ SCALE_POOLS = ("worker-ingest", "worker-evaluations", "worker-judge", "worker-al
 
 
 def routed_queues() -> set[str]:
-    """Return every queue a task can land on: config/celery.py's routes plus the default queue."""
+    """Return every queue a task can land on: config/schedule.py's routes plus the default queue."""
     from django.conf import settings
 
     from config.celery import app
