@@ -353,16 +353,28 @@ def _client(
                 time.sleep(delay)
         body = _BODIES[index]
         t0 = time.perf_counter()
-        try:
-            conn.request("POST", _PATHS[index], body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            status = resp.status
-            if resp.will_close:
-                conn.close()  # sync workers close after each answer: reconnect on the next request
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            status, data = 0, repr(exc).encode()
+        for attempt in (1, 2):
+            reused = conn.sock is not None
+            try:
+                conn.request("POST", _PATHS[index], body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                status = resp.status
+                if resp.will_close:
+                    conn.close()  # sync workers close after each answer: reconnect on the next request
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                # A keep-alive connection the server closed while idle (gunicorn's keepalive, 5 s: paced runs
+                # wait longer between requests): nothing was processed, so send again on a new connection,
+                # as HTTP clients and OTLP exporters do. Only once, and only on a reused connection.
+                conn.close()
+                status, data = 0, repr(exc).encode()
+                if not (reused and attempt == 1):
+                    break
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                status, data = 0, repr(exc).encode()
+                break
         t1 = time.perf_counter()
         samples.append((index, t0, t1, status, b"" if 200 <= status < 300 else data[:500]))
     conn.close()

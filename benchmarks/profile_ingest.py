@@ -42,7 +42,7 @@ from apps.projects.services import api_key_authenticate  # noqa: E402
 from apps.traces import services  # noqa: E402
 from apps.traces.normalize import normalize_span  # noqa: E402
 from apps.traces.otlp import encode_traces_response, iter_spans, parse_traces_request  # noqa: E402
-from benchmarks.payloads import make_batches  # noqa: E402
+from benchmarks.payloads import make_batches, make_dual_batches  # noqa: E402
 
 SQL_CATEGORIES = (
     ('INSERT INTO "traces_span"', "SQL: INSERT spans (bulk_create)"),
@@ -225,10 +225,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--out", default="-")
+    parser.add_argument("--dual", action="store_true", help="issue 14's load: 300-span dual-convention batches")
     args = parser.parse_args()
     api_key = os.environ["BENCH_API_KEY"]
     n = args.batches
-    warm, b_client, b_phase, b_prof = (make_batches(k, seed=s) for k, s in ((3, 101), (n, 102), (n, 103), (n, 104)))
+    if args.dual:
+        warm, b_client, b_phase, b_prof = (
+            make_dual_batches(k * 300, 300, seed=s) for k, s in ((3, 101), (n, 102), (n, 103), (n, 104))
+        )
+    else:
+        warm, b_client, b_phase, b_prof = (make_batches(k, seed=s) for k, s in ((3, 101), (n, 102), (n, 103), (n, 104)))
     spans_per_batch = b_phase[0].spans
 
     pass_client([b.body for b in warm], api_key)

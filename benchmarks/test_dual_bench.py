@@ -39,6 +39,9 @@ from benchmarks.harness import (
     free_port,
     machine_summary,
     percentile,
+    postgres_backends,
+    proc_cpu_seconds,
+    process_tree,
     run_load,
     tail,
 )
@@ -129,6 +132,7 @@ class RunResult:
     latencies_ms: list[float]
     tree_mb: float
     failures: int
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def spans_per_s(self) -> float:
@@ -153,11 +157,62 @@ def _wait_stored_and_evaluated(env: BenchEnv, spans: int, batches: int, timeout:
     return False, time.perf_counter()
 
 
+class CpuSampler:
+    """CPU-seconds of the `make run` processes (web, worker, beat) and the bench database's backends.
+
+    Sampled every `interval` s, last value kept per pid, so a backend or pool child that exits mid-run
+    still counts (up to its last sample); a pid first seen during the run counts from zero.
+    """
+
+    def __init__(self, env: BenchEnv, stack: Stack, interval: float = 0.2) -> None:
+        self.env, self.stack, self.interval = env, stack, interval
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _snapshot(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, proc in self.stack.procs.items():
+            for pid in process_tree(proc.pid):
+                out[f"{name}:{pid}"] = proc_cpu_seconds(pid)
+        for pid in postgres_backends(self.env.db.name):
+            out[f"pg:{pid}"] = proc_cpu_seconds(pid)
+        return out
+
+    def _take(self) -> None:
+        for key, value in self._snapshot().items():
+            if value:
+                self.last[key] = value
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._take()
+
+    def __enter__(self) -> CpuSampler:
+        self.first = {k: v for k, v in self._snapshot().items() if v}
+        self.last = dict(self.first)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+
+    def by_group(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, value in self.last.items():
+            group = key.split(":", 1)[0]
+            out[group] = out.get(group, 0.0) + value - self.first.get(key, 0.0)
+        return out
+
+
 def _run(env: BenchEnv, stack: Stack, batches: list[Batch], clients: int, label: str, rate: float = 0.0) -> RunResult:
     """Send every batch once (paced at `rate` batches/s when given) and wait for storage and evaluation."""
     _truncate(env)
     deadline = float(env_int("BENCH_DUAL_DEADLINE_S", 600))
-    with TreeRssSampler(stack.pids()) as rss:
+    with TreeRssSampler(stack.pids()) as rss, CpuSampler(env, stack) as cpu:
         load = run_load(stack.base_url, env.api_key, [b.body for b in batches], clients, deadline, rate=rate)
         sent = sum(batches[s.index].spans for s in load.ok)
         ok, evaluated_at = _wait_stored_and_evaluated(env, sent, len(load.ok), 300)
@@ -171,6 +226,7 @@ def _run(env: BenchEnv, stack: Stack, batches: list[Batch], clients: int, label:
         latencies_ms=[(s.end - s.start) * 1000 for s in load.ok],
         tree_mb=rss.max_kb / 1024,
         failures=failures,
+        cpu=cpu.by_group(),
     )
 
 
@@ -281,6 +337,13 @@ def test_dual_convention_write_path(bench_env: BenchEnv) -> None:
         table.append(
             f"| {r.label} | {r.spans:,} | {r.wall_s:.2f} | **{r.spans_per_s:,.0f}** | {r.spans / r.evaluated_s:,.0f} | "
             f"{percentile(r.latencies_ms, 50):.0f} | **{percentile(r.latencies_ms, 99):.0f}** | {r.tree_mb:.0f} | {r.failures} |"
+        )
+    for r in rows:
+        per_k = {k: v * 1000 / r.spans for k, v in sorted(r.cpu.items())} if r.spans else {}
+        table.append(
+            f"\nCPU-seconds per 1,000 spans, {r.label}: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in per_k.items())
+            + f"; total {sum(per_k.values()):.2f}"
         )
     fraction = full.spans_per_s / ceiling if ceiling else 0.0
     tree = max(r.tree_mb for r in rows)

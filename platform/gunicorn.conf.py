@@ -7,8 +7,8 @@ import os
 # The one source of the web process's defaults: README's table and .env.example defer to these
 # (tests/platform/test_compose.py checks the README against them). An empty variable means the default.
 WEB_DEFAULTS = {
-    "WEB_CONCURRENCY": "2",
-    "WEB_THREADS": "2",
+    "WEB_CONCURRENCY": "1",
+    "WEB_THREADS": "4",
     "WEB_WORKER_CLASS": "gthread",
     "WEB_TIMEOUT": "60",
     "WEB_GRACEFUL_TIMEOUT": "15",
@@ -25,10 +25,14 @@ def web_setting(name: str) -> str:
 wsgi_app = "config.wsgi:application"
 # HOST/PORT: `make run` defaults to 127.0.0.1:8000; the container image sets HOST=0.0.0.0.
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# One process with 4 threads (issue 14): on the 2-core machine `make run` targets, the web process is ~22 % of the
+# write path's CPU (PostgreSQL and the evaluation worker take the rest), and a second worker process added ~110 MB
+# of RSS to the tree without more spans/s (benchmarks/test_dual_bench.py, same machine load: 431 spans/s and
+# 576 MB with 1×4, 351 spans/s and 686 MB with 2×2). The threads overlap one request's Python with another's
+# database wait, and a slow client or htmx poll does not pin the process; ingest's Python is CPU-bound, so more
+# threads only lengthen the tail (benchmarks/README.md). More cores: raise WEB_CONCURRENCY or add web replicas.
+# WEB_WORKER_CLASS=sync / WEB_THREADS override.
 workers = int(web_setting("WEB_CONCURRENCY"))
-# gthread with 2 threads: one thread's Python overlaps the other's database wait (ingest is CPU-bound in
-# Python, so more threads only add GIL contention and a longer tail; see benchmarks/README.md), and a slow
-# client or htmx poll does not pin the whole process. WEB_WORKER_CLASS=sync / WEB_THREADS override.
 worker_class = web_setting("WEB_WORKER_CLASS")
 threads = int(web_setting("WEB_THREADS"))
 timeout = int(web_setting("WEB_TIMEOUT"))

@@ -21,14 +21,26 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import httpx
-import openai
 from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.core.outbound import OutboundRefused, guarded_http_client
 from apps.judges.rubrics import PROMPT_TEMPLATE_VERSION, Rubric
+
+if TYPE_CHECKING:
+    import openai
+
+
+def _openai() -> ModuleType:
+    """The openai package, imported on first use: it weighs ~40 MB of RSS, and the web processes and most
+    pool processes never call a judge (every process of `make run` imported it at start-up before)."""
+    import openai
+
+    return openai
+
 
 __all__ = [
     "PROMPT_TEMPLATE_VERSION",
@@ -445,7 +457,7 @@ class OpenAIJudge(JudgeClient):
             finish_reason = choice.finish_reason
             model_reported = completion.model if isinstance(completion.model, str) else ""
             usage = completion.usage
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError, openai.APIError) as exc:
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError, _openai().APIError) as exc:
             raise JudgeOutputInvalid("judge endpoint returned a malformed chat completion", raw=body) from exc
 
         if not isinstance(content, str):
@@ -484,7 +496,7 @@ def _openai_client(config: JudgeConfig, http_client: httpx.Client | None) -> ope
     if http_client is None:
         http_client = guarded_http_client(allowed_hosts=config.allowed_hosts, timeout=config.timeout_s)
     # max_retries=0: retrying is the Celery task's job, with retry_delay() and the row's state.
-    return openai.OpenAI(
+    return _openai().OpenAI(
         base_url=config.base_url,
         api_key=config.api_key,
         max_retries=0,
@@ -496,16 +508,17 @@ def _openai_client(config: JudgeConfig, http_client: httpx.Client | None) -> ope
 @contextmanager
 def _endpoint_errors(cfg: JudgeConfig) -> Iterator[None]:
     """Map the openai client's errors to JudgeUnavailable (transient) or JudgeOutputInvalid (permanent)."""
+    api = _openai()
     try:
         yield
-    except openai.APITimeoutError as exc:
+    except api.APITimeoutError as exc:
         raise JudgeUnavailable(f"judge timed out after {cfg.timeout_s:g}s") from exc
-    except openai.APIConnectionError as exc:
+    except api.APIConnectionError as exc:
         refused = _refusal_in(exc)
         if refused is not None:  # permanent: the address will not become public by retrying
             raise JudgeOutputInvalid(f"judge endpoint refused: {refused}") from exc
         raise JudgeUnavailable(f"cannot reach the judge endpoint: {exc}") from exc
-    except openai.APIStatusError as exc:
+    except api.APIStatusError as exc:
         raise _status_error(exc) from exc
 
 
@@ -537,7 +550,7 @@ class OpenAIEmbeddings:
         try:
             items = sorted(response.parse().data, key=lambda item: item.index)
             vectors = [[float(x) for x in item.embedding] for item in items]
-        except (ValueError, TypeError, AttributeError, KeyError, openai.APIError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, _openai().APIError) as exc:
             raise JudgeOutputInvalid("embeddings endpoint returned a malformed answer", raw=body) from exc
         if len(vectors) != len(texts) or [item.index for item in items] != list(range(len(texts))):
             raise JudgeOutputInvalid(

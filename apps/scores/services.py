@@ -17,8 +17,9 @@ from apps.projects.models import Project
 from apps.projects.selectors import project_retention_list
 from apps.scores.models import Score
 from apps.scores.rollups import rollups_dirty_mark
-from apps.traces.models import Span, Trace
+from apps.traces.models import Trace
 from apps.traces.normalize import LogEvaluation
+from apps.traces.selectors import span_evaluations_list
 from apps.traces.services import traces_ensure
 
 DIMENSIONS = ("route", "model", "prompt_version", "environment")
@@ -214,12 +215,7 @@ def scores_from_span_evaluations(*, project_id: int, trace_pks: Sequence[int]) -
     """Store evaluations that arrived inside spans (OpenInference `evaluations.*`) as external scores."""
     project = Project.objects.get(id=project_id)
     items = []
-    spans = (
-        Span.objects.filter(project_id=project_id, trace_id__in=list(trace_pks))
-        .exclude(evaluations=[])
-        .values_list("trace_id", "span_id", "evaluations")
-    )
-    for trace_pk, span_id, evaluations in spans:
+    for trace_pk, span_id, evaluations in span_evaluations_list(project_id=project_id, trace_pks=trace_pks):
         for evaluation in evaluations:
             name = str(evaluation.get("name") or "").strip()
             if not name:

@@ -132,7 +132,7 @@ def test_compose_worker_consumes_every_queue(services: dict[str, Any]) -> None:
 
 def test_compose_beat_runs_celery_beat_with_a_writable_schedule(services: dict[str, Any]) -> None:
     command = command_text(services["beat"])
-    assert command.startswith("celery -A config beat")
+    assert command.startswith("celery -A apps.core.beat beat")
     assert "--schedule /app/.data/celerybeat-schedule" in command
     assert "chown sightline:sightline /app/.data" in (REPO / "platform" / "Dockerfile").read_text()
 
@@ -151,7 +151,7 @@ def test_procfile_matches_the_contract() -> None:
     assert list(lines) == ["web", "worker", "beat"]
     assert lines["web"] == "gunicorn -c platform/gunicorn.conf.py config.wsgi:application"
     assert lines["worker"] == f"celery -A config worker -l info -Q {QUEUES} --concurrency 2"
-    assert lines["beat"] == "celery -A config beat -l info --schedule .data/celerybeat-schedule"
+    assert lines["beat"] == "celery -A apps.core.beat beat -l info --schedule .data/celerybeat-schedule"
 
 
 def test_env_example_lists_every_variable_with_a_comment() -> None:
@@ -225,7 +225,7 @@ SCALE_POOLS = ("worker-ingest", "worker-evaluations", "worker-judge", "worker-al
 
 
 def routed_queues() -> set[str]:
-    """Return every queue a task can land on: config/celery.py's routes plus the default queue."""
+    """Return every queue a task can land on: config/schedule.py's routes plus the default queue."""
     from django.conf import settings
 
     from config.celery import app
@@ -261,7 +261,7 @@ def test_compose_scale_pools_consume_every_routed_queue_exactly_once(services: d
 
 def test_compose_scale_profile_keeps_one_beat(services: dict[str, Any]) -> None:
     with_commands = {name: command_text(service) for name, service in services.items() if "command" in service}
-    beats = [name for name, command in with_commands.items() if "celery -A config beat" in command]
+    beats = [name for name, command in with_commands.items() if "celery -A apps.core.beat beat" in command]
     assert beats == ["beat"]
 
 

@@ -201,7 +201,9 @@ def test_sigterm_to_make_runs_group_right_after_ready_leaves_no_process(app_env,
     out.wait_for(BANNER)
     tree = _tree(out.proc.pid)
     commands = " ".join(_cmdline(pid) for pid in tree)
-    assert "gunicorn" in commands and "celery -A config worker" in commands and "celery -A config beat" in commands
+    assert (
+        "gunicorn" in commands and "celery -A config worker" in commands and "celery -A apps.core.beat beat" in commands
+    )
 
     os.killpg(out.proc.pid, signal.SIGTERM)
     try:

@@ -44,6 +44,21 @@ def test_a_trace_whose_start_moves_earlier_keeps_one_row_and_one_partition(proje
 
 
 @pytest.mark.django_db
+def test_a_trace_whose_later_spans_arrive_after_midnight_keeps_one_row(project):
+    """Spans of one trace in two requests on two days (23:59:58 and 00:00:03 UTC) make one trace row, not two."""
+    partitions.partitions_maintain(now=T0)  # both days have their partition
+    tid = new_trace_id()
+    before = T0.replace(hour=23, minute=59, second=58)
+    after = before + timedelta(seconds=5)
+    spans_ingest(project=project, spans=[span(tid, start_ms=0, duration_ms=100, at=before, is_root=True)])
+    spans_ingest(project=project, spans=[span(tid, start_ms=0, duration_ms=100, at=after, kind="llm", is_root=False)])
+    (trace,) = Trace.objects.filter(project=project, trace_id=tid)
+    assert (trace.partition_at, trace.started_at, trace.span_count) == (before, before, 2)
+    assert set(Span.objects.filter(trace=trace).values_list("partition_at", flat=True)) == {before}
+    assert _partition_of("traces_trace", trace_id=tid) == [f"traces_trace_p{before:%Y%m%d}"]
+
+
+@pytest.mark.django_db
 def test_redelivering_the_same_batch_stores_nothing_twice(project):
     tid = new_trace_id()
     batch = [span(tid, start_ms=i * 10, duration_ms=5, at=T0, is_root=(i == 0)) for i in range(5)]
