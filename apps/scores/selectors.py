@@ -396,6 +396,7 @@ def metric_series(
     spec = spec or metric_spec_get(project=project, name=metric)
     quantiles = spec is not None and spec.has_quantiles
     level = _LEVEL[step]
+    requested = list(group_by)  # the answer's groups keep the order asked for
     group_by = [d for d in DIMENSION_BITS if d in set(group_by)]  # canonical order
     needed = _kept_mask([*group_by, *filters])
     # Hour and day rows exist for every subset of dimensions; minute rows only with all four.
@@ -464,7 +465,9 @@ def metric_series(
                     keys = sorted(merged)
                     qs = sketch_quantiles(keys, [merged[k] for k in keys])
                 series.setdefault(tuple(row[1 : 1 + g]), []).append(_point(times(row[0]), row[1 + g :], qs))
-    return [MetricSeries(group=dict(zip(group_by, key, strict=True)), points=series[key]) for key in sorted(series)]
+    groups = {key: dict(zip(group_by, key, strict=True)) for key in series}
+    ordered = sorted(series, key=lambda key: tuple(groups[key][d] for d in requested))
+    return [MetricSeries(group={d: groups[key][d] for d in requested}, points=series[key]) for key in ordered]
 
 
 def _slice_level(start: datetime, end: datetime) -> int:

@@ -217,6 +217,26 @@ def test_a_latency_series_by_prompt_version(project):
     ]  # fmt: skip
 
 
+def test_groups_keep_the_order_of_group_by(project):
+    simple_trace(project, at=T0, model="m-1", route="/b")
+    simple_trace(project, at=T0, model="m-2", route="/a")
+    batches_run()
+    from apps.scores.rollups import rollups_drain
+
+    rollups_drain()
+    window = {"metric": "traces", "from": "2026-11-27T23:00:00Z", "to": "2026-11-28T03:00:00Z"}
+    by_route = client_for(project).get("/api/v1/metrics", {**window, "group_by": "route,model"}).json()
+    assert [list(s["group"].items()) for s in by_route["series"]] == [
+        [("route", "/a"), ("model", "m-2")],
+        [("route", "/b"), ("model", "m-1")],
+    ]
+    by_model = client_for(project).get("/api/v1/metrics", {**window, "group_by": "model,route"}).json()
+    assert [list(s["group"].items()) for s in by_model["series"]] == [
+        [("model", "m-1"), ("route", "/b")],
+        [("model", "m-2"), ("route", "/a")],
+    ]
+
+
 def test_a_pass_rate_is_passed_over_judged(project):
     traces = [simple_trace(project, at=T0) for _ in range(4)]
     verdicts = [True, True, False, None]
