@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.feedback.models import Feedback
 from apps.scores.models import Score
 from apps.traces.models import Trace
 
@@ -92,6 +93,9 @@ def test_langfuse_sdk_traces_and_scores(live_server, api_key, api_client, fake_o
     assert scores["correctness"].source == "external" and scores["correctness"].passed is True
     assert scores["correctness"].explanation == "matches the reference"
     assert scores["helpfulness"].value == 0.25 and scores["helpfulness"].span_id
+    # create_score for a trace not sent (yet): accepted and kept pending, as unlinked feedback of kind score.
+    pending = Feedback.objects.get(trace_id=result["early_trace_id"])
+    assert (pending.kind, pending.trace_pk, pending.score["label"]) == ("score", None, "friendly")
 
 
 def test_phoenix_register_traces(live_server, api_key, api_client, fake_openai):
