@@ -26,7 +26,7 @@ urlpatterns = [
     path("v1/logs", otlp_logs_view, name="otlp-logs"),
     # Langfuse SDK compatibility: its OTLP exporter's path (HTTP Basic auth) and its score endpoints.
     path("api/public/otel/v1/traces", otlp_langfuse_traces_view, name="otlp-langfuse-traces"),
-    path("api/public/", include("apps.scores.api.langfuse_urls")),
+    path("api/public/", include("apps.feedback.api.langfuse_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script from a URL: the CSP allows no inline scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

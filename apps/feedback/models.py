@@ -24,6 +24,7 @@ class Feedback(BaseModel):
         ABANDON = "abandon", "Abandon"
         REPHRASE = "rephrase", "Rephrase"
         COMMENT = "comment", "Comment"
+        SCORE = "score", "Score"  # an external score (Langfuse's create_score) that came before its trace
 
     class Source(models.TextChoices):
         EXPLICIT = "explicit", "Explicit"  # sent by the app (POST /api/v1/feedback)
@@ -40,6 +41,9 @@ class Feedback(BaseModel):
     user_id = models.CharField(max_length=200, blank=True, default="")
     reason = models.CharField(max_length=500, blank=True, default="")  # why a detector inferred it
     occurred_at = models.DateTimeField()  # the item's timestamp, else when it was received
+    # kind `score`: the validated external score (name, value, label, passed, explanation, span_id, version, source),
+    # written as a score of its own source when the trace is linked.
+    score = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -16,7 +16,7 @@ from apps.feedback.inference.services import abandon_due_sessions, batch_session
 from apps.feedback.models import Feedback
 from apps.projects.models import Project
 from apps.scores.models import Score
-from apps.scores.services import ScoreInput, scores_upsert
+from apps.scores.services import ScoreInput, external_scores_ingest, scores_upsert
 from apps.traces.services import traces_feedback_mark
 
 Kind = Feedback.Kind
@@ -25,6 +25,8 @@ Source = Feedback.Source
 # Kinds a detector may infer; each becomes the score named here (1.0 = it happened).
 INFERRED_KIND_SCORES = {Kind.REGENERATE: "regenerated", Kind.REPHRASE: "rephrased", Kind.ABANDON: "abandoned"}
 SCORE_NAMES = ("thumbs_down", "rating", *INFERRED_KIND_SCORES.values())
+# What a pending external score keeps of its validated body (apps/feedback/api/langfuse.py).
+SCORE_FIELDS = ("name", "value", "label", "passed", "explanation", "span_id", "version", "source")
 
 # Link unlinked rows to traces that exist now, in one statement: the partial index feedback_unlinked finds the
 # waiting rows, the traces' unique (project_id, trace_id) index their trace. `{only}` narrows it per caller.
@@ -33,7 +35,7 @@ UPDATE feedback_feedback f SET trace_pk = t.id, updated_at = now()
 FROM traces_trace t
 WHERE f.project_id = %(project)s AND f.trace_pk IS NULL AND t.project_id = f.project_id AND t.trace_id = f.trace_id
   {only}
-RETURNING t.id
+RETURNING t.id, f.kind
 """
 LINK_ONLY = {
     "all": "",
@@ -171,9 +173,11 @@ def feedback_link(
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(LINK_SQL.format(only=only), params)
-            linked = [pk for (pk,) in cursor.fetchall()]
+            linked = cursor.fetchall()
         if linked:
-            _feedback_linked(project=project, trace_pks=sorted(set(linked)))
+            # A pending external score is not the user's feedback: it writes its score but sets no has_feedback.
+            marked = sorted({pk for pk, kind in linked if kind != Kind.SCORE})
+            _feedback_linked(project=project, trace_pks=sorted({pk for pk, _ in linked}), mark_pks=marked)
     return len(linked)
 
 
@@ -199,10 +203,44 @@ def feedback_link_sweep(*, now: datetime | None = None) -> int:
     return sum(feedback_link(project=project, since=since) for project in Project.objects.filter(id__in=project_ids))
 
 
-def _feedback_linked(*, project: Project, trace_pks: Sequence[int]) -> None:
-    """Mark the traces as having feedback and rewrite their feedback scores."""
-    traces_feedback_mark(project_id=project.id, trace_pks=trace_pks)
+def _feedback_linked(*, project: Project, trace_pks: Sequence[int], mark_pks: Sequence[int] | None = None) -> None:
+    """Mark the traces (or only mark_pks) as having feedback and rewrite their feedback scores."""
+    marked = trace_pks if mark_pks is None else mark_pks
+    if marked:
+        traces_feedback_mark(project_id=project.id, trace_pks=marked)
     feedback_scores_write(project=project, trace_pks=trace_pks)
+
+
+def feedback_external_scores_record(*, project: Project, items: Sequence[tuple[int, dict]]) -> list[int]:
+    """Store validated external scores (Langfuse's); keep those whose trace has not arrived as pending feedback.
+
+    Each item is (index, score) as external_scores_ingest takes it. A score for an unknown trace is stored as a
+    `score` feedback row, unlinked: the ingest batch of its trace (or the link sweep) writes it then, and until
+    then it is listed with the other unlinked feedback. Returns the indexes kept pending.
+    """
+    missing = external_scores_ingest(project=project, items=items)
+    if not missing:
+        return []
+    pending = {index for index, _ in missing}
+    now = timezone.now()
+    rows = [
+        Feedback(
+            project=project,
+            trace_id=data["trace_id"].lower(),
+            kind=Kind.SCORE,
+            source=Source.EXPLICIT,
+            value=data["value"],
+            comment=data["explanation"][:10_000],
+            score={key: data[key] for key in SCORE_FIELDS if key in data},
+            occurred_at=now,
+        )
+        for index, data in items
+        if index in pending
+    ]
+    with transaction.atomic():
+        Feedback.objects.bulk_create(rows)
+        feedback_link(project=project, trace_ids=[r.trace_id for r in rows])  # the trace may have just come
+    return sorted(pending)
 
 
 def feedback_scores_write(*, project: Project, trace_pks: Sequence[int]) -> int:
@@ -213,7 +251,7 @@ def feedback_scores_write(*, project: Project, trace_pks: Sequence[int]) -> int:
     """
     rows = Feedback.objects.filter(project=project, trace_pk__in=list(trace_pks)).order_by("occurred_at", "id")
     by_trace: dict[int, list[Feedback]] = {}
-    for row in rows.only("trace_pk", "kind", "source", "value", "comment", "reason", "occurred_at"):
+    for row in rows.only("trace_pk", "kind", "source", "value", "comment", "reason", "occurred_at", "score"):
         by_trace.setdefault(row.trace_pk, []).append(row)  # type: ignore[arg-type]
     items = [item for trace_pk, trace_rows in by_trace.items() for item in _trace_scores(trace_pk, trace_rows)]
     return scores_upsert(project=project, items=items)
@@ -229,12 +267,29 @@ def _trace_scores(trace_pk: int, rows: list[Feedback]) -> list[ScoreInput]:
             scores["thumbs_down"] = _score(trace_pk, "thumbs_down", 1.0 if down else 0.0, not down, explanation)
         elif row.kind == Kind.RATING and row.value is not None:
             scores["rating"] = _score(trace_pk, "rating", row.value, None, explanation)
+        elif row.kind == Kind.SCORE and row.score:
+            scores[f"score:{row.score['name']}:{row.score.get('span_id', '')}"] = _external_score(trace_pk, row.score)
         elif row.kind in INFERRED_KIND_SCORES:
             name = INFERRED_KIND_SCORES[row.kind]
             # Explicit beats inferred for the explanation; otherwise the first row that said so.
             if name not in scores or row.source == Source.EXPLICIT:
                 scores[name] = _score(trace_pk, name, 1.0, False, explanation)
     return list(scores.values())
+
+
+def _external_score(trace_pk: int, data: dict[str, Any]) -> ScoreInput:
+    """The score a pending external score becomes once its trace is here (as if it had come after the trace)."""
+    return ScoreInput(
+        trace_pk=trace_pk,
+        span_id=(data.get("span_id") or "").lower(),
+        name=data["name"],
+        source=data.get("source") or Score.Source.EXTERNAL,
+        value=data.get("value"),
+        label=data.get("label") or "",
+        passed=data.get("passed"),
+        explanation=data.get("explanation") or "",
+        evaluator_version=data.get("version") or "",
+    )
 
 
 def _score(trace_pk: int, name: str, value: float, passed: bool | None, explanation: str) -> ScoreInput:

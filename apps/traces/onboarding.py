@@ -105,26 +105,29 @@ def onboarding_snippets(*, endpoint: str, key: str = "", now: datetime | None = 
             "langfuse",
             "Coming from Langfuse",
             "Langfuse's SDK (v3 and later) speaks OTLP: change its host and put a Sightline key in the secret key; "
-            "the public key is ignored. create_score() calls become scores.",
-            f'LANGFUSE_HOST="{endpoint}"          # was https://cloud.langfuse.com\n'
-            f'LANGFUSE_BASE_URL="{endpoint}"      # newer SDKs read this name\n'
+            "the public key is ignored. create_score() calls become scores, also when sent before the trace.",
+            f'LANGFUSE_BASE_URL="{endpoint}"      # was https://cloud.langfuse.com (older SDKs: LANGFUSE_HOST)\n'
             'LANGFUSE_PUBLIC_KEY="pk-lf-any"     # ignored by Sightline\n'
             f'LANGFUSE_SECRET_KEY="{key}"',
         ),
         Snippet(
             "phoenix",
             "Coming from Phoenix",
-            "arize-phoenix-otel's register() exports OTLP/HTTP to the collector endpoint: point it here.",
+            "arize-phoenix-otel's register() sends gRPC unless told otherwise; Sightline takes OTLP/HTTP. "
+            'Pass protocol="http/protobuf" (or, with no code change, add /v1/traces to the endpoint and set '
+            "PHOENIX_GRPC_PORT to Sightline's port).",
             f'PHOENIX_COLLECTOR_ENDPOINT="{endpoint}"   # was http://localhost:6006\n'
-            f'PHOENIX_CLIENT_HEADERS="Authorization=Bearer {key}"\n\n'
-            '# unchanged: from phoenix.otel import register; register(protocol="http/protobuf", auto_instrument=True)',
+            f'PHOENIX_API_KEY="{key}"\n\n'
+            "from phoenix.otel import register\n"
+            'register(protocol="http/protobuf", auto_instrument=True)',
         ),
         Snippet(
             "traceloop",
             "Coming from Traceloop",
             "The Traceloop / OpenLLMetry SDK sends its key as a bearer token to {base_url}/v1/traces.",
             f'TRACELOOP_BASE_URL="{endpoint}"   # was https://api.traceloop.com\n'
-            f'TRACELOOP_API_KEY="{key}"\n\n'
+            f'TRACELOOP_API_KEY="{key}"\n'
+            'TRACELOOP_METRICS_ENABLED="false"   # Sightline takes traces, not OTLP metrics\n\n'
             "# unchanged: from traceloop.sdk import Traceloop; Traceloop.init()",
         ),
     ]

@@ -160,9 +160,12 @@ def test_create_score_becomes_an_external_score(client, api_key, project, value,
     assert {"value": score.value, "label": score.label, "passed": score.passed} == expected
 
 
-def test_create_score_for_an_unknown_trace_is_404_naming_trace_id(client, api_key, project):
+def test_create_score_for_a_trace_not_stored_yet_is_accepted_and_kept_pending(client, api_key, project):
+    from apps.feedback.models import Feedback
+
     response = post_score(client, api_key, {"traceId": "f" * 32, "name": "x", "value": 1})
-    assert response.status_code == 404 and response.json()["field"] == "traceId"
+    assert response.status_code == 200
+    assert Feedback.objects.get(project=project, trace_id="f" * 32).kind == "score"
 
 
 @pytest.mark.parametrize(
@@ -221,6 +224,6 @@ def test_the_sdks_ingestion_batch_turns_score_create_events_into_scores(client, 
     )
     assert response.status_code == 207
     data = response.json()
-    assert data["successes"] == [{"id": "evt-1", "status": 201}]
-    assert {(e["id"], e["status"]) for e in data["errors"]} == {("evt-2", 400), ("evt-3", 404)}
+    assert data["successes"] == [{"id": "evt-1", "status": 201}, {"id": "evt-3", "status": 201}]  # evt-3: pending
+    assert {(e["id"], e["status"]) for e in data["errors"]} == {("evt-2", 400)}
     assert Score.objects.get(trace=trace, name="helpfulness").value == 4.0

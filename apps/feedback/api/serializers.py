@@ -14,7 +14,7 @@ from apps.feedback.models import Feedback
 from apps.feedback.selectors import trace_feedback_list
 from apps.scores.api.serializers import TraceScoredDetailOutputSerializer
 
-KINDS = Feedback.Kind.values
+KINDS = [k for k in Feedback.Kind.values if k != Feedback.Kind.SCORE]  # scores come by the Langfuse API
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)  # client clocks drift; a timestamp further ahead is a bug on the sender's side
 

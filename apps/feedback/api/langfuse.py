@@ -2,7 +2,9 @@
 
 `POST /api/public/scores` takes one score as Langfuse's API does; `POST /api/public/ingestion` takes the batch of
 events the Python SDK (v3 and later) sends for `create_score()`, of which `score-create` is understood. Both
-become external scores through `external_scores_ingest`.
+become external scores; one whose trace has not arrived yet is kept as pending feedback and written when it comes
+(`feedback_external_scores_record`), so a score sent before its trace is still a 2xx. They live in the feedback
+app because that pending mechanism does.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import error_lines, error_response
+from apps.core.api import error_lines
+from apps.feedback.services import feedback_external_scores_record
 from apps.projects.authentication import HasProjectApiKey, LangfuseKeyAuthentication
 from apps.scores.models import Score
-from apps.scores.services import external_scores_ingest
 
 DATA_TYPES = ["NUMERIC", "BOOLEAN", "CATEGORICAL"]
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -113,7 +115,8 @@ class LangfuseScoreCreateApi(APIView):
             "Langfuse compatibility: authenticate with HTTP Basic (`public_key:secret_key`, the secret being a "
             "Sightline write key). NUMERIC keeps the value, BOOLEAN also sets passed (1 passes), CATEGORICAL "
             "becomes the label; `comment` is the explanation. Stored as an `external` score; a resend with the "
-            "same trace, observation and name replaces it."
+            "same trace, observation and name replaces it. A score for a trace not stored yet is kept (200) and "
+            "written when the trace arrives; until then it is listed with the project's unlinked feedback."
         ),
         request=LangfuseScoreSerializer,
         responses={200: LangfuseScoreCreatedSerializer},
@@ -136,14 +139,7 @@ class LangfuseScoreCreateApi(APIView):
         serializer = LangfuseScoreSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        missing = external_scores_ingest(project=request.auth.project, items=[(0, data)])
-        if missing:
-            return error_response(
-                f"traceId: no trace {data['trace_id']!r} in this project (send the trace first)",
-                "not_found",
-                status.HTTP_404_NOT_FOUND,
-                field="traceId",
-            )
+        feedback_external_scores_record(project=request.auth.project, items=[(0, data)])
         return Response({"id": data["id"]}, status=status.HTTP_200_OK)
 
 
@@ -222,13 +218,9 @@ class LangfuseIngestionApi(APIView):
                 continue
             scores.append((index, score.validated_data))
             event_ids[index] = event_id
-        missing = dict(external_scores_ingest(project=request.auth.project, items=scores)) if scores else {}
-        for index, _ in scores:
-            if index in missing:
-                message = f"batch[{index}].body.traceId: no trace {missing[index]!r} in this project"
-                errors.append(_event_error(event_ids[index], 404, message))
-            else:
-                successes.append({"id": event_ids[index], "status": 201})
+        if scores:  # those whose trace is not here yet are kept pending, and are successes too
+            feedback_external_scores_record(project=request.auth.project, items=scores)
+        successes.extend({"id": event_ids[index], "status": 201} for index, _ in scores)
         return Response({"successes": successes, "errors": errors}, status=207)
 
 

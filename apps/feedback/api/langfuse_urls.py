@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.scores.api.langfuse import LangfuseIngestionApi, LangfuseScoreCreateApi
+from apps.feedback.api.langfuse import LangfuseIngestionApi, LangfuseScoreCreateApi
 
 urlpatterns = [
     path("scores", LangfuseScoreCreateApi.as_view(), name="langfuse-scores"),
