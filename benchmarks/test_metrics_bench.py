@@ -21,21 +21,21 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.projects.models import Project
 from apps.projects.services import api_key_create, project_create
 from apps.scores.models import Rollup
-from apps.scores.rollups import DAY, rollups_drain, rollups_rebuild
+from apps.scores.rollups import DAY, rollups_drain
 from apps.scores.services import ScoreInput, scores_upsert
 from apps.traces.normalize import NormalizedSpan
 from apps.traces.services import spans_ingest
+from benchmarks.conftest import MetricsDataset, metrics_db_name
 from benchmarks.harness import machine_summary
-from benchmarks.metrics_data import metrics_data_generate
+from benchmarks.metrics_data import metrics_data_delete
 
-TRACES = int(os.environ.get("BENCH_METRICS_TRACES", "1000000"))
 REPEAT = int(os.environ.get("BENCH_METRICS_REPEAT", "7"))
 LAG_RATE = int(os.environ.get("BENCH_LAG_RATE", "500"))
 LAG_SECONDS = int(os.environ.get("BENCH_LAG_SECONDS", "60"))
@@ -111,27 +111,27 @@ def _drain_loop(stop: threading.Event, drains: list[tuple[float, float, int]]) -
         connection.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_metrics_api_speed_and_rollup_lag():
-    lines = [f"# Metrics benchmark ({TRACES:,} traces, {3 * TRACES:,} scores, 30 days)", "", machine_summary(), ""]
-    project = project_create(name="Metrics bench")
-    end = timezone.now().replace(minute=0, second=0, microsecond=0)
-    t0 = time.perf_counter()
-    metrics_data_generate(project_id=project.id, n=TRACES, end=end)
-    generated = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    minutes = rollups_rebuild(project_id=project.id, since=end - timedelta(days=31), until=end)
-    rebuilt = time.perf_counter() - t0
+def test_metrics_api_speed_and_rollup_lag(metrics_dataset: MetricsDataset):
+    data = metrics_dataset
+    lines = [
+        f"# Metrics benchmark ({data.traces:,} traces, {3 * data.traces:,} scores, 30 days)",
+        "",
+        machine_summary(),
+        "",
+    ]
+    project = Project.objects.get(id=data.project_id)
+    end = data.end
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE scores_rollup")
         cursor.execute("SELECT resolution, count(*) FROM scores_rollup GROUP BY 1 ORDER BY 1")
         sizes = cursor.fetchall()
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('scores_rollup'))")
         table_size = cursor.fetchone()[0]
-    day_total = Rollup.objects.filter(project=project, metric="traces", resolution=DAY, dims=0)
-    assert sum(r.count for r in day_total) == TRACES
+    if data.generated_s is None:
+        made = f"- data reused from {metrics_db_name()} (BENCH_KEEP_DB=1), ending {end:%Y-%m-%d %H:%M} UTC"
+    else:
+        made = f"- data generated in {data.generated_s:.1f} s; rollups rebuilt in {data.rebuilt_s:.1f} s"
     lines += [
-        f"- data generated in {generated:.1f} s; rollups rebuilt ({minutes:,} minutes) in {rebuilt:.1f} s",
+        made,
         f"- rollup rows by resolution: {', '.join(f'{res}s: {n:,}' for res, n in sizes)} ({table_size})",
         "",
         "## GET /api/v1/metrics, 30 days (server time, in-process)",
@@ -215,6 +215,8 @@ def test_metrics_api_speed_and_rollup_lag():
         f"over {len(drains)} drains",
         f"- rollups after the run hold {traces_in_rollups:,} traces = all committed",
     ]
+    metrics_data_delete(project_id=lag_project.id)  # the kept database holds the 1M data only
+    Project.objects.filter(id=lag_project.id).delete()
     report = "\n".join(lines) + "\n"
     REPORT.write_text(report)
     print("\n" + report)
