@@ -70,6 +70,14 @@ class BenchDatabase:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 
+    def create_if_missing(self) -> None:
+        """CREATE the database unless it exists (a kept bench database is reused)."""
+        from psycopg import sql
+
+        with self._admin() as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.name]).fetchone() is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+
     def drop(self) -> None:
         from psycopg import sql
 

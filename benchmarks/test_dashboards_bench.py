@@ -1,7 +1,8 @@
 """Benchmark: server time of the overview (the page and every panel it loads) and the metric explorer, 30 days.
 
-Data: benchmarks/metrics_data.py (one project, BENCH_DASH_TRACES traces, default 1,000,000, and 3 scores each over
-30 days, 3 models, 6 prompt versions, 8 routes), rollups built by rollups_rebuild. A browser loads the overview as
+Data: benchmarks/metrics_data.py (one project, BENCH_METRICS_TRACES traces, default 1,000,000, and 3 scores each
+over 30 days, 3 models, 6 prompt versions, 8 routes), rollups built by rollups_rebuild; shared with the metrics
+bench through the `metrics_dataset` fixture (kept and reused with BENCH_KEEP_DB=1). Ranges end at the data's end. A browser loads the overview as
 one page plus one htmx request per panel: the figure reported is the sum over those requests (in-process, Django's
 handler, no network), cold (first load) and the median/max of BENCH_DASH_REPEAT warm loads, for 24 h, 7 d and
 30 d. Speed is reported (stdout and BENCH_DASH_REPORT), never asserted.
@@ -17,20 +18,19 @@ from datetime import timedelta
 from html import unescape
 from pathlib import Path
 
-import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
 
-from apps.projects.services import project_create
-from apps.scores.rollups import rollups_rebuild
+from apps.dashboards.state import iso_utc
+from apps.projects.models import Membership, Project
+from benchmarks.conftest import MetricsDataset, metrics_db_name
 from benchmarks.harness import machine_summary
-from benchmarks.metrics_data import metrics_data_generate
 from tests.projects.factories import UserFactory
 
-TRACES = int(os.environ.get("BENCH_DASH_TRACES", "1000000"))
 REPEAT = int(os.environ.get("BENCH_DASH_REPEAT", "5"))
 REPORT = Path(os.environ.get("BENCH_DASH_REPORT", "/tmp/bench_dashboards_report.md"))
+User = get_user_model()
 PANEL_URL = re.compile(r'hx-get="(/p/[^"]+/panels/[^"]+)"')
 
 
@@ -63,28 +63,33 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_overview_and_explorer_server_time():
-    owner = UserFactory(username="bench-owner")
-    project = project_create(name="Dashboards bench", owner=owner)
-    end = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    t0 = time.perf_counter()
-    metrics_data_generate(project_id=project.id, n=TRACES, end=end - timedelta(minutes=1))
-    generated = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rollups_rebuild(project_id=project.id, since=end - timedelta(days=31), until=end)
-    rebuilt = time.perf_counter() - t0
+def test_overview_and_explorer_server_time(metrics_dataset: MetricsDataset):
+    data = metrics_dataset
+    owner = User.objects.filter(username="bench-owner").first() or UserFactory(username="bench-owner")
+    project = Project.objects.get(id=data.project_id)
+    Membership.objects.get_or_create(project=project, user=owner, defaults={"role": Membership.Role.ADMIN})
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE scores_rollup")
         cursor.execute("ANALYZE scores_score")
+    if data.generated_s is None:
+        made = f"- data reused from {metrics_db_name()} (BENCH_KEEP_DB=1), ending {data.end:%Y-%m-%d %H:%M} UTC"
+    else:
+        made = f"- data generated in {data.generated_s:.1f} s; rollups rebuilt in {data.rebuilt_s:.1f} s"
+
+    def window(days: int, interval: str) -> str:
+        """A range ending at the data's end (a kept dataset is older than now), at the preset's interval."""
+        return (
+            f"range=custom&from={iso_utc(data.end - timedelta(days=days))}&to={iso_utc(data.end)}&interval={interval}"
+        )
+
     client = Client()
     client.force_login(owner)
     lines = [
-        f"# Dashboards benchmark ({TRACES:,} traces, {3 * TRACES:,} scores, 30 days)",
+        f"# Dashboards benchmark ({data.traces:,} traces, {3 * data.traces:,} scores, 30 days)",
         "",
         machine_summary(),
         "",
-        f"- data generated in {generated:.1f} s; rollups rebuilt in {rebuilt:.1f} s",
+        made,
         "",
         "Server time of a whole load (the page + every panel fragment, sequential, in-process):",
         "",
@@ -92,12 +97,15 @@ def test_overview_and_explorer_server_time():
         "|---|---|---|---|---|---|",
     ]
     pages = [
-        ("overview 24 h", f"/p/{project.slug}/?range=24h"),
-        ("overview 7 d", f"/p/{project.slug}/?range=7d"),
-        ("overview 30 d", f"/p/{project.slug}/?range=30d"),
-        ("overview 30 d by model", f"/p/{project.slug}/?range=30d&group_by=model"),
-        ("explorer refusal 30 d by prompt version", f"/p/{project.slug}/metrics/?metric=refusal&range=30d"),
-        ("explorer latency 30 d by route", f"/p/{project.slug}/metrics/?metric=latency_ms&range=30d&group_by=route"),
+        ("overview 24 h", f"/p/{project.slug}/?{window(1, '1h')}"),
+        ("overview 7 d", f"/p/{project.slug}/?{window(7, '1h')}"),
+        ("overview 30 d", f"/p/{project.slug}/?{window(30, '1d')}"),
+        ("overview 30 d by model", f"/p/{project.slug}/?{window(30, '1d')}&group_by=model"),
+        ("explorer refusal 30 d by prompt version", f"/p/{project.slug}/metrics/?metric=refusal&{window(30, '1d')}"),
+        (
+            "explorer latency 30 d by route",
+            f"/p/{project.slug}/metrics/?metric=latency_ms&{window(30, '1d')}&group_by=route",
+        ),
     ]
     for label, url in pages:
         cold, _, panels = _load(client, url)
@@ -108,7 +116,7 @@ def test_overview_and_explorer_server_time():
             f"| {_ms(statistics.median(w[1] for w in warm))} |"
         )
     each: dict[str, list[float]] = {}
-    url = f"/p/{project.slug}/?range=30d&group_by=prompt_version"
+    url = f"/p/{project.slug}/?{window(30, '1d')}&group_by=prompt_version"
     for _ in range(REPEAT):
         _load(client, url, each)
     lines += ["", "Each request of the 30-day overview grouped by prompt version (warm median):", ""]

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from apps.scores.metrics import DIRECTION_TEXT, MetricKind, MetricSpec
 from apps.scores.selectors import MetricPoint, MetricSeries
+from apps.slis.selectors import SliSeries
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies, readable on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -319,3 +320,69 @@ def figure_json(fig: go.Figure) -> dict[str, Any]:
     layout = data.get("layout", {})
     layout.pop("template", None)
     return {"data": data.get("data", []), "layout": layout}
+
+
+def sli_figure(
+    *,
+    series: Sequence[SliSeries],
+    unit: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    thresholds: Sequence[Threshold] = (),
+    compact: bool = False,
+) -> go.Figure:
+    """Draw an SLI per bucket and slice over [start, end) (a gap where a bucket has no data), with its rules' lines.
+
+    Values are the SLI's own (a fail rate stays a fail rate): rates in %. `compact` is the list page's small chart:
+    no axes titles, no legend, 90 px high.
+    """
+    factor = 100.0 if unit == "%" else 1.0
+    suffix = " %" if unit == "%" else (f" {unit}" if unit else "")
+    grid = buckets(start, end, step)
+    xs = [_x(t) for t in grid]
+    fig = go.Figure()
+    for i, s in enumerate(list(series)[:MAX_GROUPS]):
+        by_time = {t: (v, n) for t, v, n in s.points}
+        ys = [None if by_time.get(t, (None, 0))[0] is None else by_time[t][0] * factor for t in grid]
+        name = group_label(s.group) if s.group else "all traffic"
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=name,
+                customdata=[by_time.get(t, (None, 0))[1] for t in grid],
+                hovertemplate=f"%{{x}} UTC<br>{name}: %{{y:.4~r}}{suffix}<br>n = %{{customdata:,}}<extra></extra>",
+                mode="lines+markers",  # markers: a bucket with no neighbour is still seen
+                line={"color": colour, "width": 1.5 if compact else 2},
+                marker={"color": colour, "size": 4 if compact else 5},
+                connectgaps=False,
+            )
+        )
+    for threshold in thresholds:
+        fig.add_hline(
+            y=threshold.value * factor,
+            line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
+            annotation={"text": "" if compact else threshold.label, "font": {"color": THRESHOLD_COLOUR, "size": 11}},
+            annotation_position="top left",
+        )
+    yaxis: dict[str, Any] = {"zeroline": False, "gridcolor": "#E5E7EB", "automargin": True, "ticksuffix": suffix}
+    yaxis["rangemode"] = "tozero"
+    xaxis: dict[str, Any] = {"type": "date", "gridcolor": "#E5E7EB", "range": [_x(start), _x(end)], "automargin": True}
+    if not compact:
+        xaxis["title"] = {"text": "UTC", "font": {"size": 11}}
+    fig.update_layout(
+        margin={"l": 4, "r": 4, "t": 4, "b": 4} if compact else {"l": 8, "r": 8, "t": 8, "b": 8},
+        height=90 if compact else 260,
+        hovermode="closest",
+        showlegend=not compact and len(fig.data) > 1,
+        legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        font={"family": "system-ui, sans-serif", "size": 10 if compact else 12, "color": "#1F2937"},
+        meta={"links": [], "step": int(step.total_seconds())},
+        paper_bgcolor="#FFFFFF",
+        plot_bgcolor="#FFFFFF",
+        xaxis=xaxis,
+        yaxis=yaxis,
+    )
+    return fig

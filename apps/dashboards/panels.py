@@ -52,7 +52,7 @@ from apps.scores.selectors import (
 from apps.slis.selectors import rule_lines
 
 # The panel's own parameters, besides the page state (which they override: group_by=none makes a total).
-PANEL_PARAMS = ("metric", "stat", "group_by")
+PANEL_PARAMS = ("metric", "stat", "group_by", "sli", "slice_by", "size")
 STATS: dict[str, tuple[Stat, ...]] = {
     "headline": (),  # the metric's headline (pass rate, rate, mean or count), from its MetricSpec
     "count": (Stat("count", "traces"),),

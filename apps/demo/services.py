@@ -26,7 +26,8 @@ from apps.judges.models import CalibrationRun, Judge
 from apps.judges.services import judge_create, judge_version_current
 from apps.projects.models import ApiKey, Membership, Project
 from apps.projects.services import api_key_create, api_key_revoke, demo_seed, membership_set
-from apps.review.models import Label, ReviewItem, RoutingRule
+from apps.review.models import Label, RoutingRule
+from apps.review.selectors import review_items_random_sample
 from apps.review.services import LabelInput, label_record, review_defaults_create, review_route
 from apps.slis.models import AlertRule, Channel
 from apps.slis.services import alert_rule_create, channel_create, sli_create_from_template
@@ -319,11 +320,7 @@ def _random_sample_judged(project: Project, count: int) -> list[tuple[int, str, 
     """The first `count` traces (by id) that the random_sample rule queued and the demo judge's evaluator grades."""
     pks = list(Trace.objects.filter(project=project).values_list("id", flat=True))
     review_route(project_id=project.id, trace_pks=pks, kinds=[RoutingRule.Kind.RANDOM_SAMPLE])
-    sampled_pks = set(
-        ReviewItem.objects.filter(
-            project=project, reasons__contains=[{"kind": RoutingRule.Kind.RANDOM_SAMPLE}]
-        ).values_list("trace_pk", flat=True)
-    )
+    sampled_pks = set(review_items_random_sample(project=project).values_list("trace_pk", flat=True))
     traces = Trace.objects.filter(project=project, id__in=sampled_pks).order_by("trace_id")
     return [
         t

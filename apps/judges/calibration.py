@@ -2,8 +2,8 @@
 
 Steps of one run (`calibration_run`):
 1. claim the run row (pending → running, conditional UPDATE: a second delivery does nothing);
-2. read the calibration set: each labeled trace's human consensus, random sample and routed kept apart
-   (apps.review.selectors.calibration_labels);
+2. read the calibration set: each labeled trace's human consensus (its `human_verdict` score), random sample and
+   routed kept apart (apps.review.selectors.human_consensus_list);
 3. grade the traces this version has not graded yet, storing one CalibrationVerdict each (a permanent judge error
    is stored too, so the trace is not retried forever; an outage ends the run, and the next one resumes);
 4. recompute the AgreementDay rows of the days it graded on, and the version's baseline once it has enough
@@ -30,7 +30,7 @@ from apps.judges.services import (
     model_mismatch,
 )
 from apps.review.agreement import binary_agreement
-from apps.review.selectors import RANDOM, calibration_labels
+from apps.review.selectors import RANDOM, human_consensus_list
 from apps.traces.models import Trace
 
 # Provider families by model-name prefix: "is the answer from the judge's own family" is a bias probe.
@@ -155,11 +155,11 @@ def _run_finish(run: CalibrationRun, status: str, *, scored: int = 0, failed: in
 def _grade_pending(run: CalibrationRun, version: JudgeVersion, judge: JudgeClient) -> tuple[int, int, str]:
     """Grade what the version has not graded; return (scored, failed permanently, outage message or "")."""
     done = set(CalibrationVerdict.objects.filter(judge_version=version).values_list("trace_pk", flat=True))
-    todo = [c for c in calibration_labels(project=version.judge.project) if c.trace_pk not in done]
+    todo = [c for c in human_consensus_list(project=version.judge.project) if c.trace_pk not in done]
     todo = todo[: settings.JUDGE_CALIBRATION_MAX_ITEMS]
     CalibrationRun.objects.filter(id=run.id).update(total=len(todo))
     traces = Trace.objects.filter(project_id=version.project_id, id__in=[c.trace_pk for c in todo]).only(
-        "id", "input_text", "output_text", "model"
+        "id", "trace_id", "input_text", "output_text", "model"
     )
     by_pk = {t.id: t for t in traces}
     rubric = judge_version_rubric(version)
@@ -167,13 +167,13 @@ def _grade_pending(run: CalibrationRun, version: JudgeVersion, judge: JudgeClien
     scored = failed = 0
     for label in todo:
         trace = by_pk.get(label.trace_pk)
-        if trace is None:  # pruned by retention since it was labeled
+        if trace is None:  # pruned by retention since it was labeled (its scores go with it: a race at most)
             continue
         row = CalibrationVerdict(
             project_id=version.project_id,
             judge_version=version,
             trace_pk=label.trace_pk,
-            trace_id=label.trace_id,
+            trace_id=trace.trace_id,
             sample=label.sample,
             human_passed=label.passed,
             answer_chars=len(trace.output_text),

@@ -77,8 +77,8 @@ def calibration_run_get(*, project: Project, run_id: int) -> CalibrationRun | No
 
 
 @dataclass(frozen=True)
-class CalibrationPair:
-    """One human-labeled trace with a judge version's verdict on it (the unit of agreement and of PPI)."""
+class AgreementPair:
+    """One human-labeled trace with a judge version's calibration verdict on it (the unit of agreement)."""
 
     trace_pk: int
     trace_id: str
@@ -88,9 +88,9 @@ class CalibrationPair:
     judged_at: datetime
 
 
-def calibration_pairs(
+def agreement_pairs(
     *, project: Project, judge_version: JudgeVersion, sample: str | None = RANDOM
-) -> list[CalibrationPair]:
+) -> list[AgreementPair]:
     """Return human labels joined to the version's verdicts (random calibration sample by default; None = all).
 
     Only usable verdicts: a trace the judge failed to grade is left out. With the default sample this is the
@@ -102,7 +102,7 @@ def calibration_pairs(
     if sample is not None:
         rows = rows.filter(sample=sample)
     return [
-        CalibrationPair(r[0], r[1], r[2], r[3], r[4], r[5])
+        AgreementPair(r[0], r[1], r[2], r[3], r[4], r[5])
         for r in rows.values_list("trace_pk", "trace_id", "sample", "human_passed", "judge_passed", "judged_at")
     ]
 

@@ -9,6 +9,9 @@ from django.db import models
 from apps.core.models import BaseModel
 from apps.projects.models import Project
 
+# Per-reviewer labels and the per-trace consensus, as scores (source `human`), written by label_record.
+LABEL_SCORE = "human_label"  # one per reviewer: evaluator_version "reviewer:<user id>"
+VERDICT_SCORE = "human_verdict"  # the consensus of a trace's labels (majority; a tie is "disputed"): the one source
 DEFAULT_CATEGORIES = ["hallucination", "refusal", "wrong tool", "formatting", "incomplete", "unsafe"]
 
 

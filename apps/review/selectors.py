@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.projects.models import Project
 from apps.review.agreement import cohen_kappa
-from apps.review.models import Label, ReviewItem, ReviewQueue, RoutingRule
-from apps.scores.corrected import CalibrationPair
+from apps.review.models import VERDICT_SCORE, Label, ReviewItem, ReviewQueue, RoutingRule
+from apps.scores.corrected import RandomSamplePair
+from apps.scores.models import Score
+from apps.scores.rollups import DIMENSIONS
 from apps.traces.models import TRACE_PARTITION_WINDOW, Trace
 from apps.traces.selectors import TracePagePanel
 
@@ -164,115 +165,100 @@ def trace_annotate_panel(*, trace: Trace) -> TracePagePanel:
     return TracePagePanel("review/_trace_annotate.html", {})
 
 
-# The random calibration sample's labels joined to a judge's verdicts. Only items queued by a random_sample rule
-# count: routed items (failed checks, thumbs down, low confidence) are chosen by outcome and would bias the
-# correction. The human side is the trace's consensus (`human_verdict`; a disputed one is left out), the judge side
-# the metric's latest judge score of the trace. The range is on the label's copy of the trace's start: the scores
-# index (project, name, -trace_started_at) then reads only the range's labels, and each finds its item and judge
-# score by key (~35 µs a pair: 6,000 pairs, 30 days of a 2 % sample, in ~0.2 s).
-RANDOM_SAMPLE_PAIRS_SQL = """
-SELECT i.trace_pk, h.passed, j.passed, j.model, j.prompt_version, j.route, j.environment
-FROM review_reviewitem i
-JOIN scores_score h
-  ON h.project_id = i.project_id AND h.trace_id = i.trace_pk AND h.name = %(verdict)s AND h.source = 'human'
- AND h.span_id = '' AND h.passed IS NOT NULL
- AND h.trace_started_at >= %(start)s AND h.trace_started_at < %(end)s
- AND h.partition_at >= %(p_lo)s AND h.partition_at < %(p_hi)s
-JOIN LATERAL (
-    SELECT s.passed, s.model, s.prompt_version, s.route, s.environment
-    FROM scores_score s
-    WHERE s.project_id = i.project_id AND s.trace_id = i.trace_pk AND s.name = %(metric)s AND s.source = 'judge'
-      AND s.passed IS NOT NULL AND s.partition_at >= %(p_lo)s AND s.partition_at < %(p_hi)s
-    ORDER BY s.updated_at DESC, s.id DESC
-    LIMIT 1
-) j ON true
-WHERE i.project_id = %(project)s AND i.reasons @> %(random)s::jsonb
-"""
+RANDOM, ROUTED = "random", "routed"
+
+
+def review_items_random_sample(*, project: Project) -> QuerySet[ReviewItem]:
+    """Return the project's queue items that a random_sample rule picked: the representative calibration sample.
+
+    An item counts even if a rule routed it too: the draw (from the trace id, before any score existed) picked it
+    regardless. Every reading of "the random sample" goes through here.
+    """
+    return ReviewItem.objects.filter(project=project, reasons__contains=[{"kind": RoutingRule.Kind.RANDOM_SAMPLE}])
+
+
+def human_consensus_scores(
+    *, project: Project, sample: str | None = None, started: tuple[datetime, datetime] | None = None
+) -> QuerySet[Score]:
+    """Return the `human_verdict` scores that hold a consensus (a disputed one is left out), with `is_random`.
+
+    This score is the one source of a trace's human consensus: label_record rewrites it on every label (majority
+    of the trace's labels, a tie disputed). `sample` keeps RANDOM or ROUTED only; `started` bounds the trace's
+    start, [from, to), and prunes the score partitions.
+    """
+    qs = Score.objects.filter(
+        project=project, name=VERDICT_SCORE, source=Score.Source.HUMAN, span_id="", passed__isnull=False
+    )
+    if started is not None:
+        # scores share their trace's partition_at, within a day of its start
+        qs = qs.filter(
+            trace_started_at__gte=started[0],
+            trace_started_at__lt=started[1],
+            partition_at__gte=started[0] - TRACE_PARTITION_WINDOW,
+            partition_at__lt=started[1] + TRACE_PARTITION_WINDOW,
+        )
+    picked = Exists(review_items_random_sample(project=project).filter(trace_pk=OuterRef("trace_id")))
+    qs = qs.annotate(is_random=picked)
+    if sample == RANDOM:
+        qs = qs.filter(is_random=True)
+    elif sample == ROUTED:
+        qs = qs.filter(is_random=False)
+    return qs
+
+
+@dataclass(frozen=True)
+class HumanConsensus:
+    """The human consensus on one labeled trace, and whether the trace came from the random sample."""
+
+    trace_pk: int
+    passed: bool
+    sample: str  # RANDOM: picked by a random_sample rule (representative); ROUTED: anything else
+    labeled_at: datetime  # when the consensus was last written, i.e. the trace's latest label
+
+
+def human_consensus_list(*, project: Project, sample: str | None = None) -> list[HumanConsensus]:
+    """Return each labeled trace's consensus (ties left out), oldest first: the calibration set of the judges."""
+    rows = (
+        human_consensus_scores(project=project, sample=sample)
+        .order_by("updated_at", "trace_id")
+        .values_list("trace_id", "passed", "is_random", "updated_at")
+    )
+    return [HumanConsensus(pk, passed, RANDOM if is_random else ROUTED, at) for pk, passed, is_random, at in rows]
 
 
 def random_sample_label_judge_pairs(
     project: Project, metric: str, start: datetime, end: datetime, filters: Mapping[str, str]
-) -> list[CalibrationPair]:
+) -> list[RandomSamplePair]:
     """Return (human consensus, judge verdict) of each labeled random-sample trace that started in [start, end) and
-    that the judge of `metric` scored, in the slice of `filters` (registered with scores' calibration_pairs)."""
-    from apps.review.services import VERDICT_SCORE  # services import this module: a late import avoids a cycle
+    that the judge of `metric` scored, in the slice of `filters` (registered with scores' calibration_pairs).
 
-    dims = ("model", "prompt_version", "route", "environment")
-    params = {
-        "project": project.pk,
-        "metric": metric,
-        "verdict": VERDICT_SCORE,
-        "random": json.dumps([{"kind": RoutingRule.Kind.RANDOM_SAMPLE}]),
-        "start": start,
-        "end": end,
-        # scores share their trace's partition_at, within a day of its start: prune the partitions
-        "p_lo": start - TRACE_PARTITION_WINDOW,
-        "p_hi": end + TRACE_PARTITION_WINDOW,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(RANDOM_SAMPLE_PAIRS_SQL, params)
-        rows = cursor.fetchall()
-    pairs = []
-    for trace_pk, human, judge, *values in rows:
-        slice_dims = dict(zip(dims, values, strict=True))
-        if all(slice_dims.get(k) == v for k, v in filters.items()):
-            pairs.append(CalibrationPair(trace_pk, bool(human), bool(judge), slice_dims))
-    return pairs
-
-
-@dataclass(frozen=True)
-class CalibrationLabel:
-    """The human consensus on one labeled trace, and whether the trace came from the random sample."""
-
-    trace_pk: int
-    trace_id: str
-    passed: bool
-    sample: str  # "random": picked by a random_sample rule (representative); "routed": anything else
-    labeled_at: datetime
-
-
-RANDOM, ROUTED = "random", "routed"
-
-
-def calibration_labels(
-    *,
-    project: Project,
-    sample: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[CalibrationLabel]:
-    """Return the human verdict of each labeled trace (majority of its labels; ties left out), oldest label first.
-
-    A trace counts as random-sample when its queue item lists a random_sample reason, even if a rule routed it too:
-    the random draw picked it regardless, so it stays representative. `since`/`until` bound the last label's time.
-    This is the calibration set of the judges, and with `sample="random"` the human side of bias-corrected metrics.
+    Only random-sample items count: routed ones (failed checks, thumbs down, low confidence) are chosen by outcome
+    and would bias the correction. The judge side is the metric's latest judge score of the trace. Two index
+    reads: the range's consensus scores (scores index project, name, -trace_started_at, each with its item by
+    key), then the judge scores of those traces by key (score_uniq_eval).
     """
-    labels = Label.objects.filter(project=project).values("trace_pk", "trace_id")
-    labels = labels.annotate(
-        passes=Count("id", filter=Q(verdict=Label.Verdict.PASS)),
-        fails=Count("id", filter=Q(verdict=Label.Verdict.FAIL)),
-        last=Max("created_at"),
+    human = dict(
+        human_consensus_scores(project=project, sample=RANDOM, started=(start, end)).values_list("trace_id", "passed")
     )
-    if since is not None:
-        labels = labels.filter(last__gte=since)
-    if until is not None:
-        labels = labels.filter(last__lt=until)
-    rows = [r for r in labels.order_by("last", "trace_pk") if r["passes"] != r["fails"]]
-    random_pks = set(
-        ReviewItem.objects.filter(
+    if not human:
+        return []
+    judged = (
+        Score.objects.filter(
             project=project,
-            trace_pk__in=[r["trace_pk"] for r in rows],
-            reasons__contains=[{"kind": RoutingRule.Kind.RANDOM_SAMPLE}],
-        ).values_list("trace_pk", flat=True)
-    )
-    out = [
-        CalibrationLabel(
-            trace_pk=r["trace_pk"],
-            trace_id=r["trace_id"],
-            passed=r["passes"] > r["fails"],
-            sample=RANDOM if r["trace_pk"] in random_pks else ROUTED,
-            labeled_at=r["last"],
+            trace_id__in=list(human),
+            name=metric,
+            source=Score.Source.JUDGE,
+            passed__isnull=False,
+            partition_at__gte=start - TRACE_PARTITION_WINDOW,
+            partition_at__lt=end + TRACE_PARTITION_WINDOW,
         )
-        for r in rows
-    ]
-    return [c for c in out if sample is None or c.sample == sample]
+        .order_by("trace_id", "-updated_at", "-id")
+        .distinct("trace_id")
+        .values_list("trace_id", "passed", *DIMENSIONS)
+    )
+    pairs = []
+    for trace_pk, judge, *values in judged:
+        slice_dims = dict(zip(DIMENSIONS, values, strict=True))
+        if all(slice_dims.get(k) == v for k, v in filters.items()):
+            pairs.append(RandomSamplePair(trace_pk, human[trace_pk], judge, slice_dims))
+    return pairs

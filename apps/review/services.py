@@ -17,7 +17,15 @@ from django.utils import timezone
 
 from apps.core.queue import task_enqueue
 from apps.projects.models import Project
-from apps.review.models import DEFAULT_CATEGORIES, Label, ReviewItem, ReviewQueue, RoutingRule
+from apps.review.models import (
+    DEFAULT_CATEGORIES,
+    LABEL_SCORE,
+    VERDICT_SCORE,
+    Label,
+    ReviewItem,
+    ReviewQueue,
+    RoutingRule,
+)
 from apps.review.selectors import review_item_claimed_by
 from apps.scores.models import Score
 from apps.scores.selectors import score_rows_for_traces
@@ -27,9 +35,6 @@ from apps.traces.selectors import trace_refs
 Kind = RoutingRule.Kind
 Status = ReviewItem.Status
 
-# Per-reviewer labels and the per-trace consensus, as scores (source `human`). Judge calibration reads both.
-LABEL_SCORE = "human_label"  # one per reviewer: evaluator_version "reviewer:<user id>"
-VERDICT_SCORE = "human_verdict"  # the consensus of a trace's labels (majority; a tie is "disputed")
 # Feedback scores (written by apps/feedback) that count as negative user signal.
 THUMBS_DOWN_SCORE = "thumbs_down"
 RATING_SCORE = "rating"

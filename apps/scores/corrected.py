@@ -24,8 +24,8 @@ from apps.scores.selectors import MetricQueryError, MetricSeries, metric_series,
 
 
 @dataclass(frozen=True)
-class CalibrationPair:
-    """One trace of the random calibration sample: its human consensus and the judge's verdict, with its slice."""
+class RandomSamplePair:
+    """One labeled trace of the random sample: its human consensus and the live judge's verdict, with its slice."""
 
     trace_pk: int
     human: bool
@@ -34,7 +34,7 @@ class CalibrationPair:
 
 
 # (project, metric, start, end, filters) -> the pairs of traces that started in [start, end)
-PairsProvider = Callable[[Project, str, datetime, datetime, Mapping[str, str]], list[CalibrationPair]]
+PairsProvider = Callable[[Project, str, datetime, datetime, Mapping[str, str]], list[RandomSamplePair]]
 _providers: list[PairsProvider] = []
 
 
@@ -46,9 +46,9 @@ def calibration_pairs_provider_register(provider: PairsProvider) -> None:
 
 def calibration_pairs(
     *, project: Project, metric: str, start: datetime, end: datetime, filters: Mapping[str, str] | None = None
-) -> list[CalibrationPair]:
+) -> list[RandomSamplePair]:
     """Return the calibration pairs of a judged metric whose traces started in [start, end) (none without review)."""
-    pairs: list[CalibrationPair] = []
+    pairs: list[RandomSamplePair] = []
     for provider in _providers:
         pairs.extend(provider(project, metric, start, end, dict(filters or {})))
     return pairs
@@ -59,14 +59,14 @@ def label_window(*, start: datetime, end: datetime) -> tuple[datetime, datetime]
     return min(start, end - timedelta(days=settings.PPI_LABEL_WINDOW_DAYS)), end
 
 
-def rectifier_for_group(pairs: Sequence[CalibrationPair], group: Mapping[str, str]) -> Rectifier:
+def rectifier_for_group(pairs: Sequence[RandomSamplePair], group: Mapping[str, str]) -> Rectifier:
     """Return the rectifier of the pairs in one slice (the group's dimension values)."""
     return rectifier_from_pairs(
         (p.human, p.judge) for p in pairs if all(p.dims.get(d, "") == v for d, v in group.items())
     )
 
 
-def series_correct(series: Sequence[MetricSeries], pairs: Sequence[CalibrationPair]) -> None:
+def series_correct(series: Sequence[MetricSeries], pairs: Sequence[RandomSamplePair]) -> None:
     """Fill each point's corrected pass rate, interval and n_labeled from its series' slice of the pairs."""
     for s in series:
         rect = rectifier_for_group(pairs, s.group)

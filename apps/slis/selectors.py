@@ -3,9 +3,10 @@ rows), rules, alert states and history, channels and deliveries. Dashboards comp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -200,7 +201,7 @@ def _offline_gap_series(
 
 
 def sparkline_path(points: Sequence[tuple[datetime, float | None, int]], width: int = 120, height: int = 24) -> str:
-    """Return an SVG polyline `points` attribute for a sparkline (empty without two values)."""
+    """Return an SVG polyline `points` attribute for a sparkline (the alert page; SLI pages draw panels)."""
     values = [(t.timestamp(), v) for t, v, _ in points if v is not None]
     if not values:
         return ""
@@ -216,61 +217,31 @@ def sparkline_path(points: Sequence[tuple[datetime, float | None, int]], width: 
 
 @dataclass(frozen=True)
 class SliRow:
-    """An SLI for the list and detail pages: the value now, per slice with its sparkline, its rules' states, and
-    a chart of all traffic over the range (SVG polyline points, with its lowest and highest values)."""
+    """An SLI for the list and detail pages: the value now (all traffic and per slice) and its rules' states.
+
+    The charts are panels of their own (`sli_chart`), loaded by the page after it is shown."""
 
     sli: Sli
     unit: str
     value: SliValue | None
-    slices: list[tuple[SliValue, str]]  # (value now, sparkline points)
+    slices: list[SliValue]  # the value now per slice of the group-by
     states: dict[str, int]
-    chart: str = ""
-    chart_low: float | None = None
-    chart_high: float | None = None
 
 
 RANGES = {"24h": (24, "1h"), "7d": (24 * 7, "1h"), "30d": (24 * 30, "1d")}
 
 
-def sli_overview(
-    *,
-    project: Project,
-    sli: Sli,
-    group_by: Sequence[str] = (),
-    now: datetime | None = None,
-    range_name: str = "24h",
-    chart: bool = False,
-) -> SliRow:
-    """Return an SLI's value over the last hour, per slice of `group_by` with a sparkline over the range, and
-    (with `chart`) all traffic over the range."""
+def sli_overview(*, project: Project, sli: Sli, group_by: Sequence[str] = (), now: datetime | None = None) -> SliRow:
+    """Return an SLI's value over the last hour, for all traffic and per slice of `group_by`."""
     now = now or timezone.now()
-    hours, interval = RANGES.get(range_name, RANGES["24h"])
     spec = sli_spec(project=project, sli=sli)
     end = floor_time(now, MINUTE) + timedelta(minutes=1)
-    start = end - timedelta(hours=hours)
     total = sli_values(project=project, sli=sli, start=end - timedelta(hours=1), end=end, spec=spec)
-    slices: list[tuple[SliValue, str]] = []
-    current = {
-        slice_key(v.group): v
-        for v in sli_values(
-            project=project, sli=sli, start=end - timedelta(hours=1), end=end, group_by=group_by, spec=spec
-        )
-    }
-    series = sli_series(project=project, sli=sli, start=start, end=end, interval=interval, group_by=group_by, spec=spec)
-    for s in series:
-        now_value = current.get(slice_key(s.group)) or SliValue(group=s.group, value=None, samples=0)
-        slices.append((now_value, sparkline_path(s.points)))
-    drawn, low, high = "", None, None
-    if chart:
-        whole = (
-            series
-            if not group_by
-            else sli_series(project=project, sli=sli, start=start, end=end, interval=interval, spec=spec)
-        )
-        points = whole[0].points if whole else []
-        values = [v for _, v, _ in points if v is not None]
-        if values:
-            drawn, low, high = sparkline_path(points, 600, 120), min(values), max(values)
+    slices = (
+        sli_values(project=project, sli=sli, start=end - timedelta(hours=1), end=end, group_by=group_by, spec=spec)
+        if group_by
+        else []
+    )
     states: dict[str, int] = {}
     for state in AlertState.objects.filter(rule__sli=sli).values_list("state", flat=True):
         states[state] = states.get(state, 0) + 1
@@ -278,12 +249,38 @@ def sli_overview(
         sli=sli,
         unit=sli_unit(sli.aggregation, spec),
         value=total[0] if total else None,
-        slices=slices,
+        slices=sorted(slices, key=lambda v: slice_key(v.group)),
         states=states,
-        chart=drawn,
-        chart_low=low,
-        chart_high=high,
     )
+
+
+@dataclass(frozen=True)
+class SliChart:
+    """An SLI chart placed on a page: the template that draws its placeholder, and that template's context."""
+
+    template: str
+    context: dict[str, Any]
+
+
+# (project, sli, range name, group_by, compact) -> the chart's placeholder. Dashboards owns the panel framework and
+# sits above slis, so it registers how an SLI chart is placed (DashboardsConfig.ready), as traces' page panels do.
+SliChartPlacer = Callable[[Project, Sli, str, Sequence[str], bool], SliChart]
+_chart_placers: list[SliChartPlacer] = []
+
+
+def sli_chart_placer_register(placer: SliChartPlacer) -> None:
+    """Let dashboards place SLI charts as panels (called from its AppConfig.ready)."""
+    if placer not in _chart_placers:
+        _chart_placers.append(placer)
+
+
+def sli_chart(
+    *, project: Project, sli: Sli, range_name: str = "24h", group_by: Sequence[str] = (), compact: bool = False
+) -> SliChart | None:
+    """Return the placeholder of an SLI's chart over the range, one line per slice of group_by (None: no charts)."""
+    for placer in _chart_placers:
+        return placer(project, sli, range_name, group_by, compact)
+    return None
 
 
 def rule_list(*, project: Project, sli: Sli | None = None) -> QuerySet[AlertRule]:

@@ -1,5 +1,5 @@
-"""SLI and alerting pages: SLIs with their value now and a sparkline per slice, rule forms with a 7-day preview,
-alerts and their history, channels with "Send test". Writes need the project admin role."""
+"""SLI and alerting pages: SLIs with their value now and charts (dashboards panels), rule forms with a 7-day
+preview, alerts and their history, channels with "Send test". Writes need the project admin role."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from apps.slis.selectors import (
     rule_get,
     rule_list,
     rule_preview,
+    sli_chart,
     sli_get,
     sli_list,
     sli_overview,
@@ -68,8 +69,12 @@ def _rule_group_by(sli: Sli) -> list[str]:
 
 @project_view()
 def sli_list_view(request: HttpRequest, project: Project) -> HttpResponse:
-    """List the SLIs: value over the last hour, the states of their rules, a sparkline per slice (last 24 h)."""
-    rows = [sli_overview(project=project, sli=sli, group_by=_rule_group_by(sli)) for sli in sli_list(project=project)]
+    """List the SLIs: value over the last hour, the states of their rules, a chart per SLI by slice (last 24 h)."""
+    rows = []
+    for sli in sli_list(project=project):
+        group_by = _rule_group_by(sli)
+        row = sli_overview(project=project, sli=sli, group_by=group_by)
+        rows.append((row, sli_chart(project=project, sli=sli, group_by=group_by, compact=True)))
     return render(
         request, "slis/sli_list.html", _base(project, rows=rows, templates=SLI_TEMPLATES, value_format=value_format)
     )
@@ -112,7 +117,10 @@ def _sli_or_404(project: Project, sli_id: int) -> Sli:
 def _detail(request: HttpRequest, project: Project, sli: Sli, form: RuleForm | None = None) -> dict[str, Any]:
     group_by = [d for d in request.GET.getlist("group_by") if d in DIMENSIONS] or _rule_group_by(sli)
     range_name = request.GET.get("range", "24h") if request.GET.get("range") in RANGES else "24h"
-    overview = sli_overview(project=project, sli=sli, group_by=group_by, range_name=range_name, chart=True)
+    overview = sli_overview(project=project, sli=sli, group_by=group_by)
+    charts = [sli_chart(project=project, sli=sli, range_name=range_name)]
+    if group_by:
+        charts.append(sli_chart(project=project, sli=sli, range_name=range_name, group_by=group_by))
     rules = list(rule_list(project=project, sli=sli))
     for rule in rules:
         rule.state_counts = {}
@@ -122,6 +130,7 @@ def _detail(request: HttpRequest, project: Project, sli: Sli, form: RuleForm | N
         project,
         sli=sli,
         overview=overview,
+        charts=[c for c in charts if c is not None],
         group_by=group_by,
         range_name=range_name,
         ranges=list(RANGES),
@@ -134,7 +143,7 @@ def _detail(request: HttpRequest, project: Project, sli: Sli, form: RuleForm | N
 
 @project_view()
 def sli_detail_view(request: HttpRequest, project: Project, sli_id: int) -> HttpResponse:
-    """One SLI: its value now, per slice with sparklines, its rules and their states, and the rule form."""
+    """One SLI: its value now, its charts (all traffic, by slice), its rules and their states, and the rule form."""
     sli = _sli_or_404(project, sli_id)
     return render(request, "slis/sli_detail.html", _detail(request, project, sli))
 

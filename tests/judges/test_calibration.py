@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from apps.judges.calibration import calibration_run, calibration_start, calibrations_daily, model_family
 from apps.judges.models import AgreementDay, CalibrationRun, CalibrationVerdict, JudgeVersion
-from apps.judges.selectors import calibration_pairs, judge_bias_probes, shadow_live_comparison
+from apps.judges.selectors import agreement_pairs, judge_bias_probes, shadow_live_comparison
 from apps.judges.services import judge_update
-from apps.review.selectors import calibration_labels
+from apps.review.selectors import human_consensus_list
 from apps.slis.models import AlertFlip, AlertRule, AlertState, Notification
 from apps.slis.services import channel_create, judge_regression_rules_sync, rule_evaluate
 from tests.judges.calibration_helpers import agreeing, disagreeing, judge_on, labeled_trace, verdict_reply
@@ -37,16 +37,16 @@ def label_many(project, user, n_good: int, n_bad: int, sample: str = "random", *
         labeled_trace(project, user, good=False, sample=sample, **fields)
 
 
-def test_calibration_labels_keep_random_and_routed_apart_and_drop_ties(project, alice, bob):
+def test_human_consensus_keeps_random_and_routed_apart_and_drops_ties(project, alice, bob):
     good = labeled_trace(project, alice, good=True)
     labeled_trace(project, alice, good=False, sample="routed")
     tied = labeled_trace(project, alice, good=True)
     from apps.review.services import LabelInput, label_record
 
     label_record(project=project, user=bob, trace_pk=tied.pk, trace_id=tied.trace_id, data=LabelInput("fail"))
-    labels = calibration_labels(project=project)
+    labels = human_consensus_list(project=project)
     assert [(c.sample, c.passed) for c in labels] == [("random", True), ("routed", False)]
-    assert [c.trace_pk for c in calibration_labels(project=project, sample="random")] == [good.pk]
+    assert [c.trace_pk for c in human_consensus_list(project=project, sample="random")] == [good.pk]
 
 
 def test_calibration_records_agreement_per_sample_and_day(
@@ -84,7 +84,7 @@ def test_calibration_records_agreement_per_sample_and_day(
     requests_before = len(fake_openai.requests)
     run = calibrate(version, django_capture_on_commit_callbacks)
     assert run.scored == 1 and len(fake_openai.requests) == requests_before + 1
-    assert len(calibration_pairs(project=project, judge_version=version)) == 23  # random sample, joined
+    assert len(agreement_pairs(project=project, judge_version=version)) == 23  # random sample, joined
 
 
 def test_a_judge_whose_server_starts_disagreeing_raises_a_regression_alert(

@@ -56,7 +56,7 @@ def test_edit_makes_a_version_and_a_bad_field_is_named_inline(client, judge, ali
     assert bad.status_code == 400 and b'data-field="pass_threshold"' in bad.content
     ok = client.post(url(judge, "edit"), edit_data(model="m-2025-01-01"))
     assert ok.status_code == 302
-    assert list(JudgeVersion.objects.filter(judge=judge).values_list("number", "status")) == [
+    assert list(JudgeVersion.objects.filter(judge=judge).order_by("number").values_list("number", "status")) == [
         (1, "retired"),
         (2, "current"),
     ]

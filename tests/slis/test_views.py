@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from django.utils import timezone
@@ -32,7 +35,7 @@ def test_every_page_renders_the_alert_and_its_slice(client, alice, project, firi
     slug = project.slug
     rule = firing.rule
     pages = {
-        f"/p/{slug}/slis/": ["Refusal rate", "25 %", "prompt_version=v2", "50 %", "<polyline", "firing 1"],
+        f"/p/{slug}/slis/": ["Refusal rate", "25 %", "prompt_version=v2", "50 %", 'data-kind="sli"', "firing 1"],
         f"/p/{slug}/slis/new/": ["Grounding rate", "p95 latency"],
         f"/p/{slug}/slis/{rule.sli_id}/": ["Refusal rate", "prompt_version=v1", "Preview (last 7 days)"],
         f"/p/{slug}/alert-rules/{rule.id}/": ["prompt_version=v2", "firing", "Edit"],
@@ -125,7 +128,12 @@ def test_the_sli_page_charts_the_chosen_range_and_the_rule_page_shows_a_failed_e
     sli = firing.rule.sli
     for range_name in ("24h", "7d", "30d"):
         body = client.get(f"/p/{project.slug}/slis/{sli.id}/?range={range_name}").content.decode()
-        assert f"All traffic, last {range_name}: 25 % – 25 %" in body and 'aria-label="Refusal rate over' in body
+        # the charts are panels (apps/dashboards/sli_panels.py): all traffic first, then by the rule's slices
+        urls = [unescape(u) for u in re.findall(r'hx-get="(/p/[^"]+/panels/sli/[^"]+)"', body)]
+        assert len(urls) == 2 and all(f"range={range_name}" in u for u in urls)
+        panel = client.get(urls[0], HTTP_HX_REQUEST="true").content.decode()
+        figure = json.loads(unescape(re.search(r'data-figure="([^"]+)"', panel).group(1)))
+        assert [[y for y in t["y"] if y is not None] for t in figure["data"]] == [[25.0]]
     rule_evaluation_failed(rule_id=firing.rule_id, error="OperationalError: the database went away")
     body = client.get(f"/p/{project.slug}/alert-rules/{firing.rule_id}/").content.decode()
     assert "Evaluation failed at" in body and "the database went away" in body
