@@ -15,11 +15,11 @@ import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import F, Lookup, Max, Min, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Left, Length
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
-from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace
+from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace, TraceDimensionValue
 from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
@@ -44,9 +44,12 @@ LIST_FIELDS = (
     "output_tokens",
     "total_tokens",
     "cost",
+    "cost_source",
     "span_count",
     "has_feedback",
 )
+# A row of the API's trace list carries this many characters of the input and output (the whole text on request).
+LIST_PREVIEW_CHARS = 200
 
 
 class FilterError(ValueError):
@@ -242,10 +245,29 @@ def encode_cursor(trace: Trace) -> str:
 
 
 def trace_page(
-    *, project: Project, filters: TraceFilters, cursor: str = "", limit: int = 50
+    *,
+    project: Project,
+    filters: TraceFilters,
+    cursor: str = "",
+    limit: int = 50,
+    preview_chars: int = 0,
+    content: bool = False,
 ) -> tuple[list[Trace], str]:
-    """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end)."""
+    """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end).
+
+    With `preview_chars`, the rows carry `input_preview`/`output_preview` (that many first characters) and
+    `input_length`/`output_length`; the whole texts are then read only with `content`.
+    """
     qs = trace_list(project=project, filters=filters)
+    if preview_chars:
+        if not content:
+            qs = qs.defer("input_text", "output_text")
+        qs = qs.annotate(
+            input_preview=Left("input_text", preview_chars),
+            input_length=Length("input_text"),
+            output_preview=Left("output_text", preview_chars),
+            output_length=Length("output_text"),
+        )
     if cursor:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -325,13 +347,21 @@ def span_tree_flat(*, roots: list[SpanNode]) -> list[SpanNode]:
     return out
 
 
-def trace_facets(*, project: Project, limit: int = 50) -> dict[str, list[str]]:
-    """Return recent distinct values of the filter dimensions, for the filter pickers."""
-    recent = Trace.objects.filter(project=project).order_by("-started_at")[:2000]
-    facets: dict[str, list[str]] = {}
-    for name in ("route", "model", "prompt_version", "environment"):
-        values = {v for v in recent.values_list(name, flat=True) if v}
-        facets[name] = sorted(values)[:limit]
+def trace_facets(*, project: Project, limit: int = 200) -> dict[str, list[str]]:
+    """Return the values each filter dimension has taken in the project, for the filter pickers.
+
+    Read from the small table ingest keeps (TraceDimensionValue), not from the traces: the same cost at a
+    million traces as at ten.
+    """
+    facets: dict[str, list[str]] = {name: [] for name in TraceDimensionValue.Dimension.values}
+    rows = (
+        TraceDimensionValue.objects.filter(project=project)
+        .order_by("dimension", "value")
+        .values_list("dimension", "value")
+    )
+    for dimension, value in rows:
+        if len(facets[dimension]) < limit:
+            facets[dimension].append(value)
     return facets
 
 
