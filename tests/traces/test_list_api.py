@@ -74,19 +74,37 @@ def test_a_page_of_fifty_long_traces_is_small(api_client, project):
     assert preview < full / 2
 
 
-def test_the_list_reads_the_page_in_one_query_without_the_text_columns(
+def test_the_list_reads_no_whole_text_and_looks_in_the_newest_windows_first(
     api_client, project, django_assert_max_num_queries
 ):
     _post(api_client, *[a_trace(n, input=LONG_INPUT) for n in range(5)])
-    with django_assert_max_num_queries(3) as captured:  # key lookup, last-used touch, the page
-        api_client.get("/api/v1/traces")
+    # Key lookup and touch, then the page: the newest day, week, month, then everything (a sparse project).
+    with django_assert_max_num_queries(6) as captured:
+        rows = api_client.get("/api/v1/traces").json()["results"]
+    assert len(rows) == 5
     page_sql = [q["sql"] for q in captured.captured_queries if 'FROM "traces_trace"' in q["sql"]]
-    assert len(page_sql) == 1
-    select_list = page_sql[0].split(" FROM ")[0]
-    for column in ('"traces_trace"."input_text"', '"traces_trace"."output_text"'):
-        assert f"LEFT({column}, {LIST_PREVIEW_CHARS})" in select_list
-        bare = select_list.replace(f"LEFT({column}", "").replace(f"LENGTH({column}", "")
-        assert column not in bare  # the whole text is not read
+    assert 1 <= len(page_sql) <= 4
+    for sql in page_sql:
+        select_list = sql.split(" FROM ")[0]
+        for column in ('"traces_trace"."input_text"', '"traces_trace"."output_text"'):
+            assert f"LEFT({column}, {LIST_PREVIEW_CHARS})" in select_list
+            bare = select_list.replace(f"LEFT({column}", "").replace(f"LENGTH({column}", "")
+            assert column not in bare  # the whole text is not read
+    assert all('"partition_at" >=' in sql for sql in page_sql[:-1])  # the windows bound the partitions
+
+
+def test_a_busy_project_finds_its_page_in_the_newest_day(api_client, project, django_assert_max_num_queries):
+    now = datetime.now(UTC)
+    traces = [
+        {**a_trace(n), "started_at": (now - timedelta(minutes=n)).isoformat(), "ended_at": None} for n in range(12)
+    ]
+    _post(api_client, *traces)
+    with django_assert_max_num_queries(3) as captured:
+        page = api_client.get("/api/v1/traces", {"limit": 10}).json()
+    assert [r["trace_id"] for r in page["results"]] == [t["trace_id"] for t in traces[:10]]
+    assert len([q for q in captured.captured_queries if 'FROM "traces_trace"' in q["sql"]]) == 1
+    rest = api_client.get("/api/v1/traces", {"limit": 10, "cursor": page["next_cursor"]}).json()
+    assert [r["trace_id"] for r in rest["results"]] == [t["trace_id"] for t in traces[10:]]
 
 
 def test_cost_source_is_in_the_list_and_the_detail(api_client, project):
