@@ -74,11 +74,12 @@ def prepare(n: int) -> None:
 
 def _time(client: Client, url: str, repeat: int, **headers: str) -> dict:
     """Cold call, then `repeat` warm calls: server time (ms) and bytes of the body."""
-    timings, size = [], 0
+    timings, cpu, size = [], [], 0
     for _ in range(repeat + 1):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = client.get(url, **headers)
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         assert response.status_code == 200, (url, response.status_code, response.content[:300])
         size = len(response.content)
     warm = timings[1:]
@@ -88,6 +89,7 @@ def _time(client: Client, url: str, repeat: int, **headers: str) -> dict:
         "median_ms": statistics.median(warm),
         "p90_ms": sorted(warm)[int(0.9 * (len(warm) - 1))],
         "max_ms": max(warm),
+        "cpu_ms": statistics.median(cpu[1:]),  # this process's CPU (Python), not PostgreSQL's: load-independent
         "bytes": size,
     }
 
@@ -171,6 +173,7 @@ def _time_call(call, repeat: int) -> dict:  # noqa: ANN001 - a callable
         "median_ms": statistics.median(warm),
         "p90_ms": sorted(warm)[int(0.9 * (len(warm) - 1))],
         "max_ms": max(warm),
+        "cpu_ms": 0.0,
         "bytes": 0,
     }
 
