@@ -113,6 +113,34 @@ class Trace(BaseModel):
         super().save(*args, **kwargs)
 
 
+class TraceDimensionValue(models.Model):
+    """A value a slicing dimension of the project's traces has taken: the trace list's filter choices.
+
+    Written at ingest (INSERT … ON CONFLICT DO NOTHING, which never waits on a row another request holds), so the
+    choices are read from a few hundred rows instead of the trace table. Values are never removed: one whose
+    traces expired stays a choice (and filters to an empty list).
+    """
+
+    class Dimension(models.TextChoices):
+        ROUTE = "route", "Route"
+        MODEL = "model", "Model"
+        PROMPT_VERSION = "prompt_version", "Prompt version"
+        ENVIRONMENT = "environment", "Environment"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    dimension = models.CharField(max_length=32, choices=Dimension.choices)
+    value = models.CharField(max_length=200)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dimension", "value"], name="trace_dim_uniq_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.value}"
+
+
 class Span(models.Model):
     """One operation inside a trace (an LLM call, a retrieval, a tool call, …), normalized."""
 

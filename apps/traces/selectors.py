@@ -15,11 +15,11 @@ import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import F, Lookup, Max, Min, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Left, Length
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
-from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace
+from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace, TraceDimensionValue
 from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
@@ -44,9 +44,12 @@ LIST_FIELDS = (
     "output_tokens",
     "total_tokens",
     "cost",
+    "cost_source",
     "span_count",
     "has_feedback",
 )
+# A row of the API's trace list carries this many characters of the input and output (the whole text on request).
+LIST_PREVIEW_CHARS = 200
 
 
 class FilterError(ValueError):
@@ -242,10 +245,29 @@ def encode_cursor(trace: Trace) -> str:
 
 
 def trace_page(
-    *, project: Project, filters: TraceFilters, cursor: str = "", limit: int = 50
+    *,
+    project: Project,
+    filters: TraceFilters,
+    cursor: str = "",
+    limit: int = 50,
+    preview_chars: int = 0,
+    content: bool = False,
 ) -> tuple[list[Trace], str]:
-    """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end)."""
+    """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end).
+
+    With `preview_chars`, the rows carry `input_preview`/`output_preview` (that many first characters) and
+    `input_length`/`output_length`; the whole texts are then read only with `content`.
+    """
     qs = trace_list(project=project, filters=filters)
+    if preview_chars:
+        if not content:
+            qs = qs.defer("input_text", "output_text")
+        qs = qs.annotate(
+            input_preview=Left("input_text", preview_chars),
+            input_length=Length("input_text"),
+            output_preview=Left("output_text", preview_chars),
+            output_length=Length("output_text"),
+        )
     if cursor:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -256,9 +278,29 @@ def trace_page(
         if started is None:
             raise FilterError("cursor", "not a cursor this API returned")
         qs = qs.filter(Q(started_at__lt=started) | Q(started_at=started, id__lt=last_id))
-    rows = list(qs[: limit + 1])
+        qs = qs.filter(partition_at__lte=started + TRACE_PARTITION_WINDOW)
+    rows = _newest_first(qs, newest=started if cursor else None, since=filters.since, count=limit + 1)
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
     return rows[:limit], next_cursor
+
+
+# A page is looked for in the newest day first, then the newest week, month, and only then everywhere: each try
+# bounds partition_at, so PostgreSQL plans and opens the few partitions of the window instead of every one
+# (planning over 40 daily partitions took ~12 ms of a 13 ms list query at 1M traces; a day's window, 2 ms).
+PAGE_WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=31))
+
+
+def _newest_first(qs: QuerySet[Trace], *, newest: datetime | None, since: datetime | None, count: int) -> list[Trace]:
+    """Return the first `count` rows of the newest-first queryset, trying the newest windows before the whole range."""
+    top = newest or datetime.now(UTC)
+    for window in PAGE_WINDOWS:
+        lower = top - window
+        if since is not None and lower <= since:
+            break  # the filter's own bound is narrower: one query over it
+        rows = list(qs.filter(started_at__gte=lower, partition_at__gte=lower - TRACE_PARTITION_WINDOW)[:count])
+        if len(rows) == count:
+            return rows
+    return list(qs[:count])
 
 
 def trace_get(*, project: Project, trace_id: str) -> Trace | None:
@@ -325,13 +367,21 @@ def span_tree_flat(*, roots: list[SpanNode]) -> list[SpanNode]:
     return out
 
 
-def trace_facets(*, project: Project, limit: int = 50) -> dict[str, list[str]]:
-    """Return recent distinct values of the filter dimensions, for the filter pickers."""
-    recent = Trace.objects.filter(project=project).order_by("-started_at")[:2000]
-    facets: dict[str, list[str]] = {}
-    for name in ("route", "model", "prompt_version", "environment"):
-        values = {v for v in recent.values_list(name, flat=True) if v}
-        facets[name] = sorted(values)[:limit]
+def trace_facets(*, project: Project, limit: int = 200) -> dict[str, list[str]]:
+    """Return the values each filter dimension has taken in the project, for the filter pickers.
+
+    Read from the small table ingest keeps (TraceDimensionValue), not from the traces: the same cost at a
+    million traces as at ten.
+    """
+    facets: dict[str, list[str]] = {name: [] for name in TraceDimensionValue.Dimension.values}
+    rows = (
+        TraceDimensionValue.objects.filter(project=project)
+        .order_by("dimension", "value")
+        .values_list("dimension", "value")
+    )
+    for dimension, value in rows:
+        if len(facets[dimension]) < limit:
+            facets[dimension].append(value)
     return facets
 
 

@@ -208,7 +208,18 @@ TRACE_LOOKUP_SQL = (
     "    WHERE project_id = %(project)s AND trace_id = ANY(%(tids)s::varchar[]))"
 )
 # IngestBatch.objects.create(...) without the ORM: every NOT NULL column, the model's defaults.
+# In the same statement (one round trip), the values the touched traces' slicing dimensions now have join the
+# filter choices (traces_tracedimensionvalue). DO NOTHING takes no lock on a value already there, so concurrent
+# requests never queue on the popular ones; the CTE reads the traces as this transaction left them.
 INGEST_BATCH_INSERT_SQL = (
+    "WITH dims AS (INSERT INTO traces_tracedimensionvalue (project_id, dimension, value)\n"
+    "    SELECT DISTINCT %(project)s, d.dimension, d.value FROM traces_trace t, LATERAL (VALUES ('route', t.route),\n"
+    "        ('model', t.model), ('prompt_version', t.prompt_version), ('environment', t.environment))\n"
+    "        AS d(dimension, value)\n"
+    "    WHERE t.project_id = %(project)s AND t.id = ANY(%(touched)s::bigint[])\n"
+    "        AND t.partition_at >= %(lo)s AND t.partition_at <= %(hi)s AND d.value <> ''\n"
+    "    ORDER BY 2, 3\n"
+    "    ON CONFLICT (project_id, dimension, value) DO NOTHING)\n"
     "INSERT INTO traces_ingestbatch (project_id, trace_ids, span_count, state, attempts, created_at) "
     f"VALUES (%(project)s, %(touched)s::bigint[], %(spans)s, '{IngestBatch.State.PENDING.value}', 0, %(now)s) "
     "RETURNING id"
@@ -433,11 +444,20 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
         if existing:
             keys = sorted(existing.values())
             traces_recompute(trace_pks=[k[0] for k in keys], project_id=project.pk, keys=keys)
-        touched = sorted([k[0] for k in (*existing.values(), *created.values())])
+        keys = [*existing.values(), *created.values()]
+        touched = sorted([k[0] for k in keys])
+        parts = [k[1] for k in keys]
         with bulk.bound_cursor() as cursor:
             cursor.execute(
                 INGEST_BATCH_INSERT_SQL,
-                {"project": project.pk, "touched": touched, "spans": len(batch), "now": timezone.now()},
+                {
+                    "project": project.pk,
+                    "touched": touched,
+                    "spans": len(batch),
+                    "now": timezone.now(),
+                    "lo": min(parts),
+                    "hi": max(parts),
+                },
             )
             batch_id = cursor.fetchone()[0]
         result.batch_id = batch_id

@@ -40,6 +40,8 @@ DETAIL_TEMPLATE = "traces/trace_detail.html"
 ONBOARDING_TEMPLATE = "traces/onboarding.html"
 MODEL_PRICES_TEMPLATE = "traces/_model_prices.html"
 PAGE_SIZE = 50
+# The list shows this much of each input and output, on hover (a longer text is said to be longer, with its length).
+UI_PREVIEW_CHARS = 1000
 FORM_FIELDS = (
     "since",
     "until",
@@ -73,7 +75,11 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
     try:
         filters = TraceFilters.from_query(request.GET)
         rows, next_cursor = trace_page(
-            project=project, filters=filters, cursor=request.GET.get("cursor", ""), limit=PAGE_SIZE
+            project=project,
+            filters=filters,
+            cursor=request.GET.get("cursor", ""),
+            limit=PAGE_SIZE,
+            preview_chars=UI_PREVIEW_CHARS,
         )
     except FilterError as exc:
         context["filter_error"] = exc

@@ -378,7 +378,10 @@ def test_list_filters_by_score_and_shows_failing_checks(client, alice, project):
     client.force_login(alice)
     page = client.get(f"/p/{project.slug}/traces/", {"score": "refusal:failed"}).content.decode()
     assert "refused one" in page and "good one" not in page
-    assert 'data-testid="failing"><a class="badge error" href="?score=refusal:failed">refusal</a>' in page
+    assert (
+        'data-testid="failing" title="failing: refusal"><a class="badge error" href="?score=refusal:failed">refusal</a>'
+        in page
+    )
     bad_filter = client.get(f"/p/{project.slug}/traces/", {"score": "refusal??"}, HTTP_HX_REQUEST="true")
     assert bad_filter.status_code == 400
     assert "score" in bad_filter.content.decode()

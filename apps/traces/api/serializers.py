@@ -118,7 +118,9 @@ class TraceBatchRequestSerializer(serializers.Serializer):
     traces = TraceInputSerializer(many=True)
 
 
-class TraceOutputSerializer(serializers.Serializer):
+class TraceSummarySerializer(serializers.Serializer):
+    """A trace's fields without its input and output text (the list and the detail add them their own way)."""
+
     trace_id = serializers.CharField()
     name = serializers.CharField()
     route = serializers.CharField()
@@ -129,8 +131,6 @@ class TraceOutputSerializer(serializers.Serializer):
     user_id = serializers.CharField()
     session_id = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
-    input = serializers.CharField(source="input_text")
-    output = serializers.CharField(source="output_text")
     started_at = serializers.DateTimeField()
     latency_ms = serializers.FloatField(allow_null=True)
     status = serializers.CharField()
@@ -139,8 +139,52 @@ class TraceOutputSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField(allow_null=True)
     total_tokens = serializers.IntegerField(allow_null=True)
     cost = serializers.FloatField(allow_null=True)
+    cost_source = serializers.ChoiceField(
+        choices=["reported", "computed", ""],
+        help_text=(
+            "where `cost` came from: `reported` by the SDK, `computed` at ingest from the token counts and the "
+            "price table (or the project's override) when any part of the total was computed; empty without a cost"
+        ),
+    )
     span_count = serializers.IntegerField()
     has_feedback = serializers.BooleanField()
+
+
+class TraceOutputSerializer(TraceSummarySerializer):
+    """A trace with its whole input and output text (the detail endpoint)."""
+
+    input = serializers.CharField(source="input_text")
+    output = serializers.CharField(source="output_text")
+
+
+class TraceListOutputSerializer(TraceSummarySerializer):
+    """A row of the trace list: a preview of the input and output; the whole text only with `include=content`."""
+
+    input_preview = serializers.CharField(help_text="the input's first characters (LIST_PREVIEW_CHARS, 200)")
+    input_length = serializers.IntegerField(help_text="characters in the whole input")
+    input_truncated = serializers.SerializerMethodField(help_text="true when the preview is not the whole input")
+    output_preview = serializers.CharField(help_text="the output's first characters (200)")
+    output_length = serializers.IntegerField(help_text="characters in the whole output")
+    output_truncated = serializers.SerializerMethodField(help_text="true when the preview is not the whole output")
+    input = serializers.CharField(
+        source="input_text", required=False, help_text="the whole input; present only with include=content"
+    )
+    output = serializers.CharField(
+        source="output_text", required=False, help_text="the whole output; present only with include=content"
+    )
+
+    def get_input_truncated(self, trace: Any) -> bool:
+        return trace.input_length > len(trace.input_preview)
+
+    def get_output_truncated(self, trace: Any) -> bool:
+        return trace.output_length > len(trace.output_preview)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if not self.context.get("include_content", True):  # the schema (no context) documents them
+            # The list reads only the previews (the text columns are deferred) unless the whole text is asked for.
+            del fields["input"], fields["output"]
+        return fields
 
 
 class SpanOutputSerializer(serializers.Serializer):

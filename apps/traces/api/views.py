@@ -29,12 +29,20 @@ from apps.traces.api.serializers import (
     TraceBatchRequestSerializer,
     TraceDetailOutputSerializer,
     TraceInputSerializer,
-    TraceOutputSerializer,
+    TraceListOutputSerializer,
 )
 from apps.traces.bulk import store_isolating_data_errors
 from apps.traces.native import native_spans_cap, native_trace_spans
 from apps.traces.normalize import NormalizedSpan
-from apps.traces.selectors import FilterError, TraceFilters, span_tree, span_tree_flat, trace_get, trace_page
+from apps.traces.selectors import (
+    LIST_PREVIEW_CHARS,
+    FilterError,
+    TraceFilters,
+    span_tree,
+    span_tree_flat,
+    trace_get,
+    trace_page,
+)
 from apps.traces.services import spans_ingest
 
 BATCH_EXAMPLE = {
@@ -185,22 +193,45 @@ class TracesApi(APIView):
             ),
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
             OpenApiParameter("limit", int, description="1–200, default 50"),
+            OpenApiParameter(
+                "include",
+                str,
+                enum=["content"],
+                description=(
+                    "`content` adds each trace's whole `input` and `output` to its row. Without it a row carries "
+                    f"their first {LIST_PREVIEW_CHARS} characters (`input_preview`, `output_preview`), their length "
+                    "and whether the preview is cut; GET /api/v1/traces/{trace_id} always has the whole text"
+                ),
+            ),
         ],
-        responses={200: list_envelope(TraceOutputSerializer)},
+        responses={200: list_envelope(TraceListOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
         try:
             filters = TraceFilters.from_query(request.query_params)
             limit = _limit(request.query_params.get("limit"))
+            include_content = _include_content(request.query_params.getlist("include"))
             rows, next_cursor = trace_page(
                 project=request.auth.project,
                 filters=filters,
                 cursor=request.query_params.get("cursor", ""),
                 limit=limit,
+                preview_chars=LIST_PREVIEW_CHARS,
+                content=include_content,
             )
         except FilterError as exc:
             return error_response(str(exc), "invalid_filter", 400, field=exc.field)
-        return list_response(TraceOutputSerializer(rows, many=True).data, next_cursor)
+        data = TraceListOutputSerializer(rows, many=True, context={"include_content": include_content}).data
+        return list_response(data, next_cursor)
+
+
+def _include_content(raw: list[str]) -> bool:
+    """Parse `include` (comma-separated, repeatable): only `content` is known."""
+    names = {name.strip() for value in raw for name in value.split(",") if name.strip()}
+    unknown = sorted(names - {"content"})
+    if unknown:
+        raise FilterError("include", f"unknown {unknown[0]!r}; use content")
+    return "content" in names
 
 
 def _limit(raw: str | None) -> int:

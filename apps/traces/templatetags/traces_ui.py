@@ -104,3 +104,13 @@ def message_preview(message: Any, length: int = 160) -> str:
 def as_text_message(text: str, role: str) -> dict[str, Any]:
     """Wrap plain text as a one-part chat message, so `_message.html` renders it (session timelines)."""
     return {"role": role, "parts": [{"type": "text", "content": text}]}
+
+
+@register.filter
+def preview_title(trace: Any, which: str) -> str:
+    """The hover text of a list cell: the preview the list read, and when it is cut, how long the whole text is."""
+    preview = getattr(trace, f"{which}_preview", "")
+    length = getattr(trace, f"{which}_length", len(preview))
+    if length <= len(preview):
+        return preview
+    return f"{preview}… ({length:,} characters; the trace page shows all of it)"
