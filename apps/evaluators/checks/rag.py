@@ -183,7 +183,8 @@ def cited_claims(
     """Judge each cited sentence of (code-masked) text against its cited documents. A marker standing alone after
     a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own."""
     ids = document_ids(documents)
-    pending: list[tuple[str, list[int]]] = []  # (claim text, cited positions)
+    # (claim text, cited positions, its (words, numbers) from claim_terms)
+    pending: list[tuple[str, list[int], tuple[frozenset[str], frozenset[str]]]] = []
     uncited: list[str] = []
     everywhere: list[int] = []
     sentences = split_sentences(text)
@@ -210,19 +211,22 @@ def cited_claims(
             if pending:  # "… 14 hours. [1]"
                 pending[-1][1].extend(positions)
             continue
-        if claim_terms(bare, min_content_words) is not None:
-            pending.append((bare, positions))
+        terms = claim_terms(bare, min_content_words)
+        if terms is not None:
+            pending.append((bare, positions, terms))
     if everywhere:
         for sentence_text in uncited:
+            if SOURCES_LINE_RE.match(sentence_text):
+                continue
             bare = strip_markers(sentence_text)
-            if not SOURCES_LINE_RE.match(sentence_text) and claim_terms(bare, min_content_words) is not None:
-                pending.append((bare, list(everywhere)))
+            terms = claim_terms(bare, min_content_words)
+            if terms is not None:
+                pending.append((bare, list(everywhere), terms))
     checked = []
-    for claim, positions in pending:
+    for claim, positions, (words, numbers) in pending:
         cited = sources_for([(p, documents[p - 1]) for p in dict.fromkeys(positions)])
         if not cited:
             continue  # every marker dangles (reported as such), or the cited documents hold no text
-        words, numbers = claim_terms(claim, min_content_words) or (set(), set())
         verdict = assess(claim, words, numbers, cited, lambda cited=cited: _together(cited), threshold, combine=True)
         verdict.cited = [s.label for s in cited]
         checked.append(verdict)
