@@ -178,11 +178,13 @@ class CitedClaims:
 
 def cited_claims(
     text: str, spans: list[tuple[int, bool, Citation]], documents: Sequence[Document], *, threshold: float,
-    min_content_words: int,
+    min_content_words: int, ids: dict[str, int] | None = None,
 ) -> CitedClaims:  # fmt: skip
     """Judge each cited sentence of (code-masked) text against its cited documents. A marker standing alone after
-    a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own."""
-    ids = document_ids(documents)
+    a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own (ids:
+    document_ids(documents), when the caller has it)."""
+    if ids is None:
+        ids = document_ids(documents)
     # (claim text, cited positions, its (words, numbers) from claim_terms)
     pending: list[tuple[str, list[int], tuple[frozenset[str], frozenset[str]]]] = []
     uncited: list[str] = []
@@ -286,7 +288,9 @@ class CitationsCheck(Check):
         ids = document_ids(documents)
         dangling = [c for c in citations if resolve(c.token, documents, ids) is None]
         # Two content words make a checkable claim once a marker says where it comes from ("X is waterproof [1]").
-        judged = cited_claims(text, spans, documents, threshold=config["threshold"], min_content_words=2)
+        judged = cited_claims(
+            text, spans, documents, threshold=config["threshold"], min_content_words=2, ids=ids
+        )  # fmt: skip
         unsupported = [c for c in judged.checked if not c.supported]
         total = len(citations) + len(judged.checked)
         share = 1 - (len(dangling) + len(unsupported)) / total

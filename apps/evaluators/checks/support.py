@@ -253,8 +253,9 @@ def _without_elision(words: set[str], text: str) -> set[str]:
 def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int]:
     """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped):
     one pass over a claim, shared by both checks."""
-    words, numbers = content_terms(text)
-    words = _without_elision(words, text) - HEDGES
+    words, numbers = content_terms(text)  # new sets: changed in place below
+    words = _without_elision(words, text)
+    words -= HEDGES
     units = 0
     if numbers:
         units = len(words & UNIT_WORDS)

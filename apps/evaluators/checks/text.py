@@ -106,8 +106,18 @@ def split_sentences(text: str, limit: int | None = None) -> list[Sentence]:
             continue
         for boundary in BOUNDARY_RE.finditer(line, start):
             dot, end = boundary.span()
-            if line[dot] == "." and _is_abbreviation(line, dot, end):
-                continue
+            if line[dot] == ".":
+                # _is_abbreviation, inlined for its common case: an ASCII word of two or more letters that is no
+                # abbreviation ends here, so only a lowercase next character keeps the sentence going.
+                word = line[line.rfind(" ", 0, dot) + 1 : dot]
+                if word.isascii() and word.isalpha() and len(word) > 1 and word.lower() not in ABBREVIATIONS:
+                    following = line[end + 1] if end + 1 < len(line) else ""
+                    if not following or following.isspace():
+                        following = _following(line, end)
+                    if following.islower():
+                        continue
+                elif _is_abbreviation(line, dot, end):
+                    continue
             # _append, inlined: this loop runs once per sentence of every answer.
             chunk = line[start:end]
             stripped = chunk.strip()
