@@ -227,8 +227,9 @@ def test_patterns_match_their_reference_spelling() -> None:
 
 
 def test_small_fast_paths_match_their_reference() -> None:
-    """The refusal gate's byte-table tokens, the marker tidy's byte-table pre-test and the currency look-behind's
-    pre-test answer as the code they replaced, on random text over the characters that matter."""
+    """The refusal gate's byte-table tokens, the marker tidy's byte-table pre-test, the currency look-behind's
+    pre-test and the id separators' translate answer as the code they replaced, on random text over the characters
+    that matter."""
     rng = random.Random(7)
     tidy_alphabet = ["a", "b", " ", "\t", "\n", "\x1c", "\x0b", ".", ",", ";", ":", "!", "?", "[1]", "é", "\u00a0"]
     gate_words = ["can't", "cant", "x'sorry", "'not'", "don't", "I", "Ican't", "policy", "no", "won't", "help", "a"]
@@ -243,6 +244,10 @@ def test_small_fast_paths_match_their_reference() -> None:
         prefix = "".join(rng.choice(currency) for _ in range(rng.randint(0, 3)))
         value = prefix + "5 days"
         assert quantities._currency_before(value, len(prefix)) == reference_currency_before(value, len(prefix))
+        identifier = "".join(
+            rng.choice(["kb", "1", "-", "_", ":", "#", ".", "/", " ", "\t", "\x1c", "é"]) for _ in range(4)
+        )
+        assert rag._bare_id(identifier) == rag.ID_SEPARATORS_RE.sub("", identifier), repr(identifier)
     corpus = Path(__file__).parent / "corpus" / "refusal.jsonl"
     refusals = [json.loads(line)["text"] for line in corpus.read_text().splitlines() if line.strip()]
     for sample in EDGE_ANSWERS + refusals + [s.output for s in _subjects()[:60]]:

@@ -45,6 +45,8 @@ RANGE_RE = re.compile(r"(\d{1,3})\s*[-–]\s*(\d{1,3})\Z")
 ID_LIKE_RE = re.compile(r"[A-Za-z][A-Za-z_]*[-_:#./]?\d[\w.-]*\Z")
 PREFIXED_NUMBER_RE = re.compile(r"([A-Za-z_]+)[-_:#./]?0*(\d+)\Z")
 ID_SEPARATORS_RE = re.compile(r"[-_:#./\s]")
+# The same characters for ASCII text (\s there is these whitespace characters), dropped by str.translate.
+_ASCII_ID_SEPARATORS = str.maketrans("", "", "-_:#./" + "".join(chr(c) for c in range(128) if chr(c).isspace()))
 # Prefixes that make "doc-3" mean "the third retrieved document" when no document has that id.
 POSITIONAL_PREFIXES = frozenset(
     {"doc", "docs", "document", "source", "src", "ref", "s", "d", "chunk", "passage", "context", "ctx", "c", "p"}
@@ -143,7 +145,7 @@ def resolve(token: str, documents: Sequence[Document], ids: dict[str, int] | Non
     count = len(documents)
     if ids is None:
         ids = document_ids(documents)
-    bare = ID_SEPARATORS_RE.sub("", token.lower())
+    bare = _bare_id(token.lower())
     if token.isdigit():
         return int(token) if 1 <= int(token) <= count else ids.get(token)
     if bare in ids:
@@ -160,7 +162,12 @@ def resolve(token: str, documents: Sequence[Document], ids: dict[str, int] | Non
 
 def document_ids(documents: Sequence[Document]) -> dict[str, int]:
     """Map each document's id (lowercased, separators dropped) to its 1-based position."""
-    return {ID_SEPARATORS_RE.sub("", d.id.lower()): n for n, d in enumerate(documents, 1) if d.id}
+    return {_bare_id(d.id.lower()): n for n, d in enumerate(documents, 1) if d.id}
+
+
+def _bare_id(value: str) -> str:
+    """An id without separators ("kb-12" → "kb12"): a translate for ASCII, the pattern otherwise."""
+    return value.translate(_ASCII_ID_SEPARATORS) if value.isascii() else ID_SEPARATORS_RE.sub("", value)
 
 
 # Logic versions: bump when what a check computes changes, so its scores start a new evaluator version.

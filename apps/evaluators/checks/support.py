@@ -74,6 +74,10 @@ NON_CLAIM_PHRASES = (
     "don't hesitate",
     "anything else",
 )
+# Each of NON_CLAIM_PHRASES holds one of these words (checked at import; _has_non_claim_phrase tests them inline).
+NON_CLAIM_HINTS = ("help", "know", "free", "hesitate", "else")
+if not all(any(hint in phrase for hint in NON_CLAIM_HINTS) for phrase in NON_CLAIM_PHRASES):
+    raise ValueError("every NON_CLAIM_PHRASES entry must hold one of NON_CLAIM_HINTS")
 # An answer sentence this long found word for word as a sentence of a source is supported without analysis.
 MIN_QUOTED = 24
 # A source sentence must share this much of a claim's words before its polarity can contradict the claim.
@@ -91,6 +95,8 @@ def _tidy(text: str) -> str:
 
 def _has_non_claim_phrase(lowered: str) -> bool:
     """Whether a lowercased sentence holds one of NON_CLAIM_PHRASES (a plain loop: cheaper than any() on a genexpr)."""
+    if not ("help" in lowered or "know" in lowered or "free" in lowered or "hesitate" in lowered or "else" in lowered):
+        return False  # every phrase holds one of these (NON_CLAIM_HINTS)
     for phrase in NON_CLAIM_PHRASES:
         if phrase in lowered:
             return True
