@@ -88,8 +88,10 @@ def _tidy(text: str) -> str:
     """Text without the spaces a dropped marker left before punctuation ("hours ." → "hours."); the search runs
     first because a substitution costs a Python call even when nothing matches; for ASCII a byte table answers
     whether it can match cheaper than the search."""
-    if text.isascii() and b" ." not in text.encode("ascii").translate(_SPACE_PUNCT_BYTES):
-        return text
+    if text.isascii():  # whitespace before the punctuation is exactly what the pattern needs to match
+        if b" ." not in text.encode("ascii").translate(_SPACE_PUNCT_BYTES):
+            return text
+        return SPACE_BEFORE_PUNCT_RE.sub(_PUNCT_OF, text)
     return SPACE_BEFORE_PUNCT_RE.sub(_PUNCT_OF, text) if SPACE_BEFORE_PUNCT_RE.search(text) else text
 
 
