@@ -7,13 +7,15 @@ benchmark's generated subjects plus hand-written edge cases.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from apps.evaluators.checks import CHECKS, rag, refusal, support, text
+from apps.evaluators.checks import CHECKS, quantities, rag, refusal, support, text
 from apps.evaluators.checks.text import (
     ASCII_NON_CONTENT,
     ASCII_NON_WORD_TO_SPACE,
@@ -94,6 +96,30 @@ def reference_split_sentences(value: str, limit: int | None = None) -> list[Sent
     return sentences
 
 
+def reference_may_refuse(sentence: str) -> bool:
+    """The refusal gate as it was: WORD_RE's tokens of the lowercased sentence."""
+    return not refusal.TRIGGER_WORDS.isdisjoint(WORD_RE.findall(sentence.lower()))
+
+
+def reference_tidy(value: str) -> str:
+    """support._tidy as it was: a template substitution after a search."""
+    pattern = support.SPACE_BEFORE_PUNCT_RE
+    return pattern.sub(r"\1", value) if pattern.search(value) else value
+
+
+def reference_currency_before(value: str, start: int) -> tuple[str | None, int]:
+    """quantities._currency_before as it was: the pattern at every number."""
+    if not start:
+        return None, start
+    found = quantities.PREFIX_CURRENCY_RE.search(value, max(0, start - 4), start)
+    if found is None:
+        return None, start
+    at = found.start()
+    if at and value[at - 1].isalpha():
+        return None, start
+    return found.group().strip(), at
+
+
 # --- the subjects ---------------------------------------------------------------------------
 
 EDGE_ANSWERS = [
@@ -162,6 +188,9 @@ def test_default_checks_match_the_reference_code(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(support, "STRIPS", REFERENCE_STRIPS)
     monkeypatch.setattr(support, "CITATION_MARKER_RE", REFERENCE_STRIPS[0][1])
     monkeypatch.setattr(rag, "_may_have_sources_line", lambda _text: True)
+    monkeypatch.setattr(refusal, "may_refuse", reference_may_refuse)
+    monkeypatch.setattr(support, "_tidy", reference_tidy)
+    monkeypatch.setattr(quantities, "_currency_before", reference_currency_before)
     reference = _run_all(subjects)
     assert fast == reference
     assert {r[4] for r in fast if len(r) > 3} >= {"ok", "grounded", "ungrounded", "refusal", "answer"}
@@ -195,3 +224,33 @@ def test_patterns_match_their_reference_spelling() -> None:
             assert fast_spans == [m.span() for m in REFERENCE_REFUSAL_RE.finditer(sentence.text)]
         if sample.isascii() and rag.SOURCES_LINE_RE.search(sample):
             assert rag._may_have_sources_line(sample)
+
+
+def test_small_fast_paths_match_their_reference() -> None:
+    """The refusal gate's byte-table tokens, the marker tidy's byte-table pre-test, the currency look-behind's
+    pre-test and the id separators' translate answer as the code they replaced, on random text over the characters
+    that matter."""
+    rng = random.Random(7)
+    tidy_alphabet = ["a", "b", " ", "\t", "\n", "\x1c", "\x0b", ".", ",", ";", ":", "!", "?", "[1]", "é", "\u00a0"]
+    gate_words = ["can't", "cant", "x'sorry", "'not'", "don't", "I", "Ican't", "policy", "no", "won't", "help", "a"]
+    gate_marks = [" ", " ", "'", "’", ",", ".", "-", "_", "1", "é", "\t"]
+    currency = ["$", "us$", "usd", "€", "eur", "£", "gbp", "¥", "chf", "deur", "d", "r", " ", "\t", "\x1c", "a", "5"]
+    for _ in range(20_000):
+        sample = "".join(rng.choice(tidy_alphabet) for _ in range(rng.randint(0, 12)))
+        assert support._tidy(sample) == reference_tidy(sample), repr(sample)
+        sentence = "".join(rng.choice(gate_words) + rng.choice(gate_marks) for _ in range(rng.randint(0, 6)))
+        sentence = sentence.upper() if rng.random() < 0.2 else sentence
+        assert refusal.may_refuse(sentence) == reference_may_refuse(sentence), repr(sentence)
+        prefix = "".join(rng.choice(currency) for _ in range(rng.randint(0, 3)))
+        value = prefix + "5 days"
+        assert quantities._currency_before(value, len(prefix)) == reference_currency_before(value, len(prefix))
+        identifier = "".join(
+            rng.choice(["kb", "1", "-", "_", ":", "#", ".", "/", " ", "\t", "\x1c", "é"]) for _ in range(4)
+        )
+        assert rag._bare_id(identifier) == rag.ID_SEPARATORS_RE.sub("", identifier), repr(identifier)
+    corpus = Path(__file__).parent / "corpus" / "refusal.jsonl"
+    refusals = [json.loads(line)["text"] for line in corpus.read_text().splitlines() if line.strip()]
+    for sample in EDGE_ANSWERS + refusals + [s.output for s in _subjects()[:60]]:
+        for sentence in text.split_sentences(sample):
+            assert refusal.may_refuse(sentence.text) == reference_may_refuse(sentence.text)
+            assert support._tidy(sentence.text) == reference_tidy(sentence.text)

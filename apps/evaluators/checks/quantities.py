@@ -399,7 +399,7 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
         for token in (first, second):
             if token is None:
                 continue
-            raw = parse_number(token)
+            raw = float(token) if token.isdigit() else parse_number(token)  # plain digits: what parse_number does
             if dim.startswith("currency"):
                 label = f"{shown}{token}" if prefix else f"{token} {shown}"
             else:
@@ -411,11 +411,19 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
 
 
 PREFIX_CURRENCY_RE = re.compile(rf"(?:{_PREFIX_CUR})\s?\Z")
+# The last characters of the prefix currencies: a number with none of them before it (past one space) has none.
+PREFIX_CURRENCY_ENDS = frozenset("$d€r£p¥f")
 
 
 def _currency_before(text: str, start: int) -> tuple[str | None, int]:
     """The currency sign or code written just before a number ("$49", "USD 49"), if any, and where it starts."""
     if not start:
+        return None, start
+    before = text[start - 1]
+    if before.isspace():  # the \s? of the pattern: the currency ends one character earlier
+        if start < 2 or text[start - 2] not in PREFIX_CURRENCY_ENDS:
+            return None, start
+    elif before not in PREFIX_CURRENCY_ENDS:
         return None, start
     found = PREFIX_CURRENCY_RE.search(text, max(0, start - 4), start)
     if found is None:

@@ -45,6 +45,8 @@ RANGE_RE = re.compile(r"(\d{1,3})\s*[-–]\s*(\d{1,3})\Z")
 ID_LIKE_RE = re.compile(r"[A-Za-z][A-Za-z_]*[-_:#./]?\d[\w.-]*\Z")
 PREFIXED_NUMBER_RE = re.compile(r"([A-Za-z_]+)[-_:#./]?0*(\d+)\Z")
 ID_SEPARATORS_RE = re.compile(r"[-_:#./\s]")
+# The same characters for ASCII text (\s there is these whitespace characters), dropped by str.translate.
+_ASCII_ID_SEPARATORS = str.maketrans("", "", "-_:#./" + "".join(chr(c) for c in range(128) if chr(c).isspace()))
 # Prefixes that make "doc-3" mean "the third retrieved document" when no document has that id.
 POSITIONAL_PREFIXES = frozenset(
     {"doc", "docs", "document", "source", "src", "ref", "s", "d", "chunk", "passage", "context", "ctx", "c", "p"}
@@ -143,7 +145,7 @@ def resolve(token: str, documents: Sequence[Document], ids: dict[str, int] | Non
     count = len(documents)
     if ids is None:
         ids = document_ids(documents)
-    bare = ID_SEPARATORS_RE.sub("", token.lower())
+    bare = _bare_id(token.lower())
     if token.isdigit():
         return int(token) if 1 <= int(token) <= count else ids.get(token)
     if bare in ids:
@@ -160,7 +162,12 @@ def resolve(token: str, documents: Sequence[Document], ids: dict[str, int] | Non
 
 def document_ids(documents: Sequence[Document]) -> dict[str, int]:
     """Map each document's id (lowercased, separators dropped) to its 1-based position."""
-    return {ID_SEPARATORS_RE.sub("", d.id.lower()): n for n, d in enumerate(documents, 1) if d.id}
+    return {_bare_id(d.id.lower()): n for n, d in enumerate(documents, 1) if d.id}
+
+
+def _bare_id(value: str) -> str:
+    """An id without separators ("kb-12" → "kb12"): a translate for ASCII, the pattern otherwise."""
+    return value.translate(_ASCII_ID_SEPARATORS) if value.isascii() else ID_SEPARATORS_RE.sub("", value)
 
 
 # Logic versions: bump when what a check computes changes, so its scores start a new evaluator version.
@@ -178,12 +185,15 @@ class CitedClaims:
 
 def cited_claims(
     text: str, spans: list[tuple[int, bool, Citation]], documents: Sequence[Document], *, threshold: float,
-    min_content_words: int,
+    min_content_words: int, ids: dict[str, int] | None = None,
 ) -> CitedClaims:  # fmt: skip
     """Judge each cited sentence of (code-masked) text against its cited documents. A marker standing alone after
-    a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own."""
-    ids = document_ids(documents)
-    pending: list[tuple[str, list[int]]] = []  # (claim text, cited positions)
+    a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own (ids:
+    document_ids(documents), when the caller has it)."""
+    if ids is None:
+        ids = document_ids(documents)
+    # (claim text, cited positions, its (words, numbers) from claim_terms)
+    pending: list[tuple[str, list[int], tuple[frozenset[str], frozenset[str]]]] = []
     uncited: list[str] = []
     everywhere: list[int] = []
     sentences = split_sentences(text)
@@ -210,19 +220,22 @@ def cited_claims(
             if pending:  # "… 14 hours. [1]"
                 pending[-1][1].extend(positions)
             continue
-        if claim_terms(bare, min_content_words) is not None:
-            pending.append((bare, positions))
+        terms = claim_terms(bare, min_content_words)
+        if terms is not None:
+            pending.append((bare, positions, terms))
     if everywhere:
         for sentence_text in uncited:
+            if SOURCES_LINE_RE.match(sentence_text):
+                continue
             bare = strip_markers(sentence_text)
-            if not SOURCES_LINE_RE.match(sentence_text) and claim_terms(bare, min_content_words) is not None:
-                pending.append((bare, list(everywhere)))
+            terms = claim_terms(bare, min_content_words)
+            if terms is not None:
+                pending.append((bare, list(everywhere), terms))
     checked = []
-    for claim, positions in pending:
+    for claim, positions, (words, numbers) in pending:
         cited = sources_for([(p, documents[p - 1]) for p in dict.fromkeys(positions)])
         if not cited:
             continue  # every marker dangles (reported as such), or the cited documents hold no text
-        words, numbers = claim_terms(claim, min_content_words) or (set(), set())
         verdict = assess(claim, words, numbers, cited, lambda cited=cited: _together(cited), threshold, combine=True)
         verdict.cited = [s.label for s in cited]
         checked.append(verdict)
@@ -285,7 +298,9 @@ class CitationsCheck(Check):
         ids = document_ids(documents)
         dangling = [c for c in citations if resolve(c.token, documents, ids) is None]
         # Two content words make a checkable claim once a marker says where it comes from ("X is waterproof [1]").
-        judged = cited_claims(text, spans, documents, threshold=config["threshold"], min_content_words=2)
+        judged = cited_claims(
+            text, spans, documents, threshold=config["threshold"], min_content_words=2, ids=ids
+        )  # fmt: skip
         unsupported = [c for c in judged.checked if not c.supported]
         total = len(citations) + len(judged.checked)
         share = 1 - (len(dangling) + len(unsupported)) / total

@@ -198,6 +198,10 @@ TRIGGER_WORDS = frozenset(
     consigo impedem permitem fuori oltre esula soltanto unicamente autorizzato autorizzata consentito grado
     permettono consentono buiten alleen uitsluitend mag staat pass""".split()
 )
+# ASCII → the characters of WORD_RE's tokens (a-z, 0-9, the apostrophe) kept and the rest blanked, lowercased.
+_ASCII_TOKEN_BYTES = bytes(
+    c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 or c == 39 else 32 for c in range(256)
+)
 OPENING_CHARS = 1200
 CJK_OPENING_CHARS = 200  # about three sentences of CJK text
 # An e-mail address, phone number or link in a hand-off sentence makes it an answer ("call 0800 123 456").
@@ -326,7 +330,7 @@ def detect_refusal(
     sentences = split_sentences(masked_region, limit=opening_sentences if is_long else None)
     for sentence in sentences:
         # The big pattern is slow on Python's re; a word-set test skips sentences that cannot match.
-        if TRIGGER_WORDS.isdisjoint(WORD_RE.findall(sentence.text.lower())):
+        if not may_refuse(sentence.text):
             continue
         for match in REFUSAL_RE.finditer(sentence.text):
             if REPORTED_RE.search(sentence.text, 0, match.start()):
@@ -349,6 +353,22 @@ def detect_refusal(
     if not language.supported:
         return RefusalVerdict("unknown_language", language.name, language=language.code)
     return RefusalVerdict("answer")
+
+
+def may_refuse(sentence: str) -> bool:
+    """Whether the sentence holds a trigger word among WORD_RE's tokens of it, lowercased (REFUSAL_RE is tried only
+    then)."""
+    if not sentence.isascii():
+        return not TRIGGER_WORDS.isdisjoint(WORD_RE.findall(sentence.lower()))
+    # WORD_RE's tokens of ASCII text: the runs of a-z, 0-9 and apostrophes, where only runs holding an apostrophe
+    # need the pattern ("don't" stays whole, "'quoted'" loses its quotes); translate and split are C loops.
+    raw = sentence.encode("ascii").translate(_ASCII_TOKEN_BYTES)
+    tokens = set(raw.decode("ascii").split())
+    if b"'" in raw:
+        for run in [t for t in tokens if "'" in t]:
+            tokens.discard(run)
+            tokens.update(WORD_RE.findall(run))
+    return not TRIGGER_WORDS.isdisjoint(tokens)
 
 
 def _cjk_refusal(text: str, masked: str, partial_min_words: int) -> RefusalVerdict | None:

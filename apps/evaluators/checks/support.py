@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import methodcaller
 
 from apps.evaluators.checks.base import clip
 from apps.evaluators.checks.negation import CUES, is_negated, may_hold_negation, negated_span
@@ -47,6 +48,12 @@ STRIPS: tuple[tuple[str, re.Pattern[str]], ...] = (
 CITATION_MARKER_RE = re.compile(r"\[[^\[\]\n]{1,40}\](?!\()")
 # Spelt "\s\s*" rather than "\s+": opening on a character set lets re skip ahead to the whitespace.
 SPACE_BEFORE_PUNCT_RE = re.compile(r"\s\s*([.,;:!?])")
+# ASCII whitespace (what \s matches) → " ", the punctuation → ".", the rest → "a": without " ." no match.
+_SPACE_PUNCT_BYTES = (
+    bytes(32 if chr(c).isspace() else 46 if chr(c) in ".,;:!?" else 97 for c in range(128)) + b"a" * 128
+)
+# The replacement as a C callable: a "\1" template sends every sub() through re's Python-level template code.
+_PUNCT_OF = methodcaller("group", 1)
 # Openers of pleasantries, hedges and meta talk that are not claims about the world (matched at the start only).
 NON_CLAIM_START_RE = re.compile(
     r"(?:hi|hello|hey|thanks|thank you|sure|certainly|of course|great question|good question|absolutely|"
@@ -67,6 +74,10 @@ NON_CLAIM_PHRASES = (
     "don't hesitate",
     "anything else",
 )
+# Each of NON_CLAIM_PHRASES holds one of these words (checked at import; _has_non_claim_phrase tests them inline).
+NON_CLAIM_HINTS = ("help", "know", "free", "hesitate", "else")
+if not all(any(hint in phrase for hint in NON_CLAIM_HINTS) for phrase in NON_CLAIM_PHRASES):
+    raise ValueError("every NON_CLAIM_PHRASES entry must hold one of NON_CLAIM_HINTS")
 # An answer sentence this long found word for word as a sentence of a source is supported without analysis.
 MIN_QUOTED = 24
 # A source sentence must share this much of a claim's words before its polarity can contradict the claim.
@@ -75,12 +86,19 @@ POLARITY_OVERLAP = 0.5
 
 def _tidy(text: str) -> str:
     """Text without the spaces a dropped marker left before punctuation ("hours ." → "hours."); the search runs
-    first because a substitution with a template costs a Python call even when nothing matches."""
-    return SPACE_BEFORE_PUNCT_RE.sub(r"\1", text) if SPACE_BEFORE_PUNCT_RE.search(text) else text
+    first because a substitution costs a Python call even when nothing matches; for ASCII a byte table answers
+    whether it can match cheaper than the search."""
+    if text.isascii():  # whitespace before the punctuation is exactly what the pattern needs to match
+        if b" ." not in text.encode("ascii").translate(_SPACE_PUNCT_BYTES):
+            return text
+        return SPACE_BEFORE_PUNCT_RE.sub(_PUNCT_OF, text)
+    return SPACE_BEFORE_PUNCT_RE.sub(_PUNCT_OF, text) if SPACE_BEFORE_PUNCT_RE.search(text) else text
 
 
 def _has_non_claim_phrase(lowered: str) -> bool:
     """Whether a lowercased sentence holds one of NON_CLAIM_PHRASES (a plain loop: cheaper than any() on a genexpr)."""
+    if not ("help" in lowered or "know" in lowered or "free" in lowered or "hesitate" in lowered or "else" in lowered):
+        return False  # every phrase holds one of these (NON_CLAIM_HINTS)
     for phrase in NON_CLAIM_PHRASES:
         if phrase in lowered:
             return True
@@ -243,8 +261,9 @@ def _without_elision(words: set[str], text: str) -> set[str]:
 def _sentence_analysis(text: str) -> tuple[frozenset[str], frozenset[str], int]:
     """(words without hedges, elisions and, when there are numbers, unit words; numbers; unit words dropped):
     one pass over a claim, shared by both checks."""
-    words, numbers = content_terms(text)
-    words = _without_elision(words, text) - HEDGES
+    words, numbers = content_terms(text)  # new sets: changed in place below
+    words = _without_elision(words, text)
+    words -= HEDGES
     units = 0
     if numbers:
         units = len(words & UNIT_WORDS)
@@ -520,7 +539,7 @@ def _what_source_says(quantity: Quantity, words: frozenset[str], source: Source)
         def nearby_words(candidate: Quantity) -> int:
             at = text.find(candidate.written or candidate.text)
             window = text[max(0, at - 60) : at + 60] if at >= 0 else ""
-            return sum(1 for word in words if word in window)
+            return sum(map(window.__contains__, words))  # how many of the words occur in it (a C loop)
 
         other = max(candidates, key=nearby_words)
     return f"{source.label} says {other.text}"

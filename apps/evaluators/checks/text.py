@@ -106,8 +106,18 @@ def split_sentences(text: str, limit: int | None = None) -> list[Sentence]:
             continue
         for boundary in BOUNDARY_RE.finditer(line, start):
             dot, end = boundary.span()
-            if line[dot] == "." and _is_abbreviation(line, dot, end):
-                continue
+            if line[dot] == ".":
+                # _is_abbreviation, inlined for its common case: an ASCII word of two or more letters that is no
+                # abbreviation ends here, so only a lowercase next character keeps the sentence going.
+                word = line[line.rfind(" ", 0, dot) + 1 : dot]
+                if word.isascii() and word.isalpha() and len(word) > 1 and word.lower() not in ABBREVIATIONS:
+                    following = line[end + 1] if end + 1 < len(line) else ""
+                    if not following or following.isspace():
+                        following = _following(line, end)
+                    if following.islower():
+                        continue
+                elif _is_abbreviation(line, dot, end):
+                    continue
             # _append, inlined: this loop runs once per sentence of every answer.
             chunk = line[start:end]
             stripped = chunk.strip()
@@ -242,16 +252,6 @@ _NUMBER_WORD_BYTES_SET = frozenset(_NUMBER_WORD_BYTES)
 _MEMO_LIMIT = 100_000
 
 
-class _StemMemo(dict):
-    """ASCII token (bytes) → stem(token); a dict lookup from C (map) is cheaper than the lru_cache wrapper."""
-
-    def __missing__(self, token: bytes) -> str:
-        if len(self) >= _MEMO_LIMIT:
-            self.clear()
-        value = self[token] = stem(token.decode())
-        return value
-
-
 class _NumberRunMemo(dict):
     """A run of digits, '.' and ',' (bytes) → the normalised number tokens in it."""
 
@@ -262,7 +262,18 @@ class _NumberRunMemo(dict):
         return value
 
 
-_STEMS = _StemMemo()
+class _ContentStemMemo(dict):
+    """ASCII token (bytes) → stem(token), or "" for what content_terms drops (no stem is empty): one lookup per
+    token instead of a set difference and then a lookup."""
+
+    def __missing__(self, token: bytes) -> str:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        value = self[token] = "" if token in _ASCII_NON_CONTENT_BYTES else stem(token.decode())
+        return value
+
+
+_CONTENT_STEMS = _ContentStemMemo()
 _NUMBER_RUNS = _NumberRunMemo()
 
 
@@ -284,7 +295,8 @@ def content_terms(text: str) -> tuple[set[str], set[str]]:
         tokens -= quoted
         for run in quoted:
             tokens.update(_ASCII_WORD_TOKEN_BYTES_RE.findall(run))
-    words = set(map(_STEMS.__getitem__, tokens - _ASCII_NON_CONTENT_BYTES))
+    words = set(map(_CONTENT_STEMS.__getitem__, tokens))
+    words.discard("")
     numbers: set[str] = set()
     for run in set(raw.translate(_ASCII_NUMBER_BYTES).split()):
         found = _NUMBER_RUNS[run]
