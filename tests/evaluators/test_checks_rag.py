@@ -318,7 +318,6 @@ def test_default_set_throughput(unique_documents: bool, capsys: pytest.CaptureFi
     with capsys.disabled():
         print(f"\ndefault set ({'unique' if unique_documents else 'recurring'} docs): {rate:,.0f} subjects/s")
     assert produced == len(subjects) * 4  # json_valid does not apply without expects_json
-    assert rate > 300  # a loose floor; the target is ≥ 2,000/s, see the printed figure
 
 
 def test_grounding_does_not_count_a_refusal_as_an_unsupported_claim():
