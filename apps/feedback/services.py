@@ -268,7 +268,8 @@ def _trace_scores(trace_pk: int, rows: list[Feedback]) -> list[ScoreInput]:
         elif row.kind == Kind.RATING and row.value is not None:
             scores["rating"] = _score(trace_pk, "rating", row.value, None, explanation)
         elif row.kind == Kind.SCORE and row.score:
-            scores[f"score:{row.score['name']}:{row.score.get('span_id', '')}"] = _external_score(trace_pk, row.score)
+            key = f"score:{row.score['name']}:{row.score.get('span_id', '')}"
+            scores[key] = _external_score(trace_pk, row.score, row.occurred_at)
         elif row.kind in INFERRED_KIND_SCORES:
             name = INFERRED_KIND_SCORES[row.kind]
             # Explicit beats inferred for the explanation; otherwise the first row that said so.
@@ -277,8 +278,11 @@ def _trace_scores(trace_pk: int, rows: list[Feedback]) -> list[ScoreInput]:
     return list(scores.values())
 
 
-def _external_score(trace_pk: int, data: dict[str, Any]) -> ScoreInput:
-    """The score a pending external score becomes once its trace is here (as if it had come after the trace)."""
+def _external_score(trace_pk: int, data: dict[str, Any], given_at: datetime) -> ScoreInput:
+    """The score a pending external score becomes once its trace is here (as if it had come after the trace).
+
+    It keeps the time it was sent: a score of the same name sent to the trace after that is not overwritten.
+    """
     return ScoreInput(
         trace_pk=trace_pk,
         span_id=(data.get("span_id") or "").lower(),
@@ -289,6 +293,7 @@ def _external_score(trace_pk: int, data: dict[str, Any]) -> ScoreInput:
         passed=data.get("passed"),
         explanation=data.get("explanation") or "",
         evaluator_version=data.get("version") or "",
+        given_at=given_at,
     )
 
 

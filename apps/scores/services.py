@@ -40,6 +40,9 @@ class ScoreInput:
     evaluator_version: str = ""
     judge_model: str = ""
     metadata: dict | None = None
+    # When the score was given, if before now (a score kept pending until its trace came): the write then does
+    # not replace a score with the same key updated after that time.
+    given_at: datetime | None = None
 
 
 # One fixed statement whatever the batch size: the rows travel as one JSON array of arrays (json.dumps is C code,
@@ -47,7 +50,9 @@ class ScoreInput:
 # copied from the trace in the same statement, so a score never carries stale slicing values at insert time. The
 # trace ids are passed again as an array so the planner looks the batch's traces up by primary key (project_id, id,
 # partition_at): one probe per partition. The score takes its trace's partition_at (the same time slice).
-SCORES_UPSERT_SQL = """
+# Two variants: a score written now, and a score given earlier (ScoreInput.given_at), which is stamped with that time
+# and does not replace a score updated after it.
+_SCORES_UPSERT_TEMPLATE = """
 INSERT INTO scores_score (
     project_id, trace_id, span_id, name, value, label, passed, explanation, source, evaluator_version,
     judge_model, metadata, route, model, prompt_version, environment, trace_started_at, partition_at, created_at,
@@ -55,18 +60,24 @@ INSERT INTO scores_score (
 )
 SELECT t.project_id, t.id, i.span_id, i.name, i.value, i.label, i.passed, i.explanation, i.source,
        i.evaluator_version, i.judge_model, i.metadata, t.route, t.model, t.prompt_version, t.environment,
-       t.started_at, t.partition_at, now(), now()
+       t.started_at, t.partition_at, now(), {updated_at}
 FROM (
     SELECT (e ->> 0)::bigint AS trace_pk, e ->> 1 AS span_id, e ->> 2 AS name, (e ->> 3)::float8 AS value,
            e ->> 4 AS label, (e ->> 5)::boolean AS passed, e ->> 6 AS explanation, e ->> 7 AS source,
-           e ->> 8 AS evaluator_version, e ->> 9 AS judge_model, e -> 10 AS metadata
+           e ->> 8 AS evaluator_version, e ->> 9 AS judge_model, e -> 10 AS metadata{given_at}
     FROM jsonb_array_elements(%(rows)s::jsonb) AS e
 ) AS i
 JOIN traces_trace t ON t.id = i.trace_pk AND t.project_id = %(project_id)s AND t.id = ANY(%(trace_pks)s::bigint[])
 ON CONFLICT (project_id, trace_id, name, source, evaluator_version, span_id, partition_at) DO UPDATE SET
     value = EXCLUDED.value, label = EXCLUDED.label, passed = EXCLUDED.passed, explanation = EXCLUDED.explanation,
-    judge_model = EXCLUDED.judge_model, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at
+    judge_model = EXCLUDED.judge_model, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at{where}
 """
+SCORES_UPSERT_SQL = _SCORES_UPSERT_TEMPLATE.format(updated_at="now()", given_at="", where="")
+SCORES_UPSERT_GIVEN_SQL = _SCORES_UPSERT_TEMPLATE.format(
+    updated_at="i.given_at",
+    given_at=", (e ->> 11)::timestamptz AS given_at",
+    where="\nWHERE scores_score.updated_at <= EXCLUDED.updated_at",
+)
 
 
 # Called after commit with (project_id=, trace_pks=, sources=) whenever scores are written. Higher apps (review's
@@ -100,7 +111,7 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
     unique: dict[tuple[int, str, str, str, str], list] = {}
     for r in items:
         name = r.name[:100]
-        unique[(r.trace_pk, name, r.source, r.evaluator_version, r.span_id)] = [
+        row = [
             r.trace_pk,
             r.span_id,
             name,
@@ -113,17 +124,20 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
             r.judge_model,
             r.metadata or {},
         ]
+        if r.given_at is not None:
+            row.append(r.given_at.isoformat())
+        unique[(r.trace_pk, name, r.source, r.evaluator_version, r.span_id)] = row
     if not unique:
         return 0
-    params = {
-        "project_id": project.id,
-        "rows": json.dumps(list(unique.values()), ensure_ascii=False),
-        "trace_pks": "{" + ",".join(str(int(pk)) for pk in {key[0] for key in unique}) + "}",
-    }
+    now_rows = [row for row in unique.values() if len(row) == 11]
+    given_rows = [row for row in unique.values() if len(row) == 12]  # with their given_at
     # The scores and their rollup minutes' dirty marks commit together. Inside the caller's transaction no
     # savepoint is needed (two round trips saved); a failure still marks the transaction for rollback.
     with transaction.atomic(savepoint=False):
-        written = _scores_upsert_execute(params)
+        written = 0
+        for sql, rows in ((SCORES_UPSERT_SQL, now_rows), (SCORES_UPSERT_GIVEN_SQL, given_rows)):
+            if rows:
+                written += _scores_upsert_execute(sql, _upsert_params(project.id, rows))
         rollups_dirty_mark(project_id=project.id, trace_pks=[key[0] for key in unique])
     if _scores_written_consumers:
         # One callback per call, after commit (at once in autocommit): a rolled-back write notifies nobody.
@@ -152,11 +166,20 @@ def scores_supersede(*, project: Project, trace_pks: Sequence[int], name: str, s
     return deleted
 
 
-def _scores_upsert_execute(params: dict) -> int:
+def _upsert_params(project_id: int, rows: list[list]) -> dict:
+    """The parameters of one upsert statement: the rows as one JSON array, their trace ids as an array."""
+    return {
+        "project_id": project_id,
+        "rows": json.dumps(rows, ensure_ascii=False),
+        "trace_pks": "{" + ",".join(str(int(pk)) for pk in {row[0] for row in rows}) + "}",
+    }
+
+
+def _scores_upsert_execute(sql: str, params: dict) -> int:
     connection.ensure_connection()
     # Server-side binding: the rows travel as one parameter instead of being quoted into the SQL text.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(SCORES_UPSERT_SQL, params)
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 

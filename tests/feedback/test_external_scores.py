@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from apps.feedback.models import Feedback
 from apps.feedback.selectors import feedback_unlinked_list
-from apps.feedback.services import feedback_link_sweep
+from apps.feedback.services import feedback_link_sweep, feedback_scores_write
 from apps.scores.models import Score
+from apps.scores.services import ScoreInput, scores_upsert
 from apps.traces.models import Trace
 from apps.traces.services import traces_ensure
 from tests.feedback.test_linking_worker import wait_for
@@ -82,3 +83,35 @@ def test_the_worker_links_a_pending_langfuse_score_when_the_trace_is_ingested(
     score = Score.objects.get(name="helpfulness")
     assert (score.source, score.value, score.route) == ("external", 3.0, "support.answer")
     assert Feedback.objects.get(project=project).trace_pk == Trace.objects.get(project=project, trace_id=tid).pk
+
+
+# transaction=True: each request commits on its own, so now() (the score's updated_at) is the time it was sent.
+@pytest.mark.django_db(transaction=True)
+def test_a_late_pending_score_does_not_overwrite_a_newer_score_sent_to_the_trace(client, api_key, project):
+    tid = new_trace_id()
+    assert post_score(client, api_key, {"traceId": tid, "name": "correctness", "value": 0.2}).status_code == 200
+    traces_ensure(project=project, started={tid: timezone.now()})  # the trace arrives; the score is not linked yet
+    assert post_score(client, api_key, {"traceId": tid, "name": "correctness", "value": 0.9}).status_code == 200
+    assert feedback_link_sweep() == 1  # the pending score is linked late
+    trace = Trace.objects.get(project=project, trace_id=tid)
+    score = Score.objects.get(trace=trace, name="correctness")
+    assert (score.source, score.value) == ("external", 0.9)  # the newer score stays
+    feedback_scores_write(project=project, trace_pks=[trace.pk])  # a later rewrite (more feedback linked) too
+    assert Score.objects.get(trace=trace, name="correctness").value == 0.9
+
+
+@pytest.mark.django_db
+def test_a_late_pending_score_replaces_an_older_score_and_keeps_its_time(client, api_key, project):
+    tid = new_trace_id()
+    assert post_score(client, api_key, {"traceId": tid, "name": "correctness", "value": 0.2}).status_code == 200
+    sent_at = Feedback.objects.get(project=project).occurred_at
+    traces_ensure(project=project, started={tid: timezone.now()})
+    trace = Trace.objects.get(project=project, trace_id=tid)
+    scores_upsert(
+        project=project, items=[ScoreInput(trace_pk=trace.pk, name="correctness", source="external", value=1)]
+    )
+    Score.objects.filter(trace=trace).update(updated_at=sent_at - timedelta(minutes=1))  # given before the pending one
+    assert feedback_link_sweep() == 1
+    score = Score.objects.get(trace=trace, name="correctness")
+    assert (score.value, score.updated_at) == (0.2, sent_at)
+    assert Score.objects.filter(trace=trace).count() == 1

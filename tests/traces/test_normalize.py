@@ -630,8 +630,8 @@ def test_traceloop_task_and_tool_spans() -> None:
         )
     )
     assert (task.kind, task.route) == ("chain", "digest")
-    assert task.raw_input == '{"args":["long text"],"kwargs":{}}'
-    assert task.input_text == task.raw_input and task.output_text == '"short"'
+    assert task.raw_input == '{"args":["long text"],"kwargs":{}}'  # raw payloads keep what arrived
+    assert (task.input_text, task.output_text) == ("long text", "short")  # the texts unwrap it
     tool = normalize_span(
         make_span(
             {

@@ -132,3 +132,7 @@ def test_traceloop_sdk_traces(live_server, api_key, api_client, fake_openai):
     assert_conversation(detail)
     assert detail["user_id"] == "user-42" and detail["session_id"] == "sess-7"
     assert detail["route"] == "support_answer"
+    assert (detail["input"], detail["output"]) == (
+        QUESTION,
+        result["answer"],
+    )  # the @workflow's {"args": [question], "kwargs": {}} reads as the question

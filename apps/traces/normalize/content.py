@@ -25,7 +25,13 @@ from apps.traces.normalize.messages import (
 )
 from apps.traces.normalize.model import NormalizedSpan
 from apps.traces.normalize.openinference import oi_message, prompt_text
-from apps.traces.normalize.openllmetry import indexed_messages
+from apps.traces.normalize.openllmetry import (
+    ENTITY_INPUT_KEY,
+    ENTITY_OUTPUT_KEY,
+    entity_input_text,
+    entity_output_text,
+    indexed_messages,
+)
 from apps.traces.normalize.otel_genai import EventContent
 from apps.traces.normalize.values import (
     as_str_list,
@@ -356,11 +362,17 @@ def retrieval_step(n: NormalizedSpan, w: SpanWork, ev: EventContent | None) -> N
     n.retrieval_query, n.documents = retrieval_query, documents
 
 
-def texts_step(n: NormalizedSpan) -> None:
+def texts_step(n: NormalizedSpan, w: SpanWork) -> None:
     """Fill the plain-text renderings: an LLM span reads its messages first, other spans their raw payloads."""
+    raw_in, raw_out = n.raw_input, n.raw_output
+    if w.raw_keys:  # a Traceloop decorator's payload reads as the text it wraps (raw_input/raw_output keep it)
+        if raw_in and w.raw_keys.get("raw_input") == ENTITY_INPUT_KEY:
+            raw_in = entity_input_text(raw_in)
+        if raw_out and w.raw_keys.get("raw_output") == ENTITY_OUTPUT_KEY:
+            raw_out = entity_output_text(raw_out)
     if n.kind == "llm":
-        n.input_text = input_text(n.input_messages) or n.raw_input
-        n.output_text = output_text(n.output_messages) or n.raw_output
+        n.input_text = input_text(n.input_messages) or raw_in
+        n.output_text = output_text(n.output_messages) or raw_out
     else:
-        n.input_text = n.raw_input or n.retrieval_query or input_text(n.input_messages)
-        n.output_text = n.raw_output or output_text(n.output_messages)
+        n.input_text = raw_in or n.retrieval_query or input_text(n.input_messages)
+        n.output_text = raw_out or output_text(n.output_messages)

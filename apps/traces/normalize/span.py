@@ -120,7 +120,7 @@ def normalize_span(raw: RawSpan, *, max_value_chars: int = 32_000) -> Normalized
     _context_step(n, w, raw.resource, bool(pid))  # 14.
     if param_keys or bits & B_PARAMS:  # 15.
         _request_params_step(n, w)
-    texts_step(n)  # 16.
+    texts_step(n, w)  # 16.
     if w.raw_keys and n.kind != "tool":  # 16b. Raw payloads repeating canonical text are stored once.
         fold_raw(n, w.folded, w.raw_keys)
     if w.folded:
