@@ -65,8 +65,12 @@ def basic_or_bearer_key_from(request: HttpRequest) -> str:
 
 
 def api_key_from_request(request: HttpRequest) -> ApiKey:
-    """Resolve the request's API key or raise 401 (wrong, revoked or missing key)."""
-    api_key = api_key_authenticate(plaintext=bearer_key_from(request))
+    """Resolve the request's API key or raise 401 (wrong, revoked or missing key).
+
+    Through the key cache, as the OTLP receivers do: a revocation bumps the Redis generation that every lookup
+    checks, so a revoked key is refused on the next request; without Redis each call reads the database.
+    """
+    api_key = api_key_authenticate(plaintext=bearer_key_from(request), cached=True)
     if api_key is None:
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
     return api_key

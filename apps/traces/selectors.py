@@ -239,9 +239,38 @@ def trace_search_q(text: str) -> Q:
     )
 
 
-def encode_cursor(trace: Trace) -> str:
-    """Return an opaque cursor pointing after this trace in the newest-first order."""
-    return base64.urlsafe_b64encode(f"{trace.started_at.isoformat()}|{trace.id}".encode()).decode().rstrip("=")
+def encode_cursor(trace: Trace | dict[str, Any]) -> str:
+    """Return an opaque cursor pointing after this trace (a row or its `.values()` dict) in the newest-first order."""
+    started_at, pk = (trace["started_at"], trace["id"]) if isinstance(trace, dict) else (trace.started_at, trace.id)
+    return base64.urlsafe_b64encode(f"{started_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+# What a list row reads when it is a dict (`trace_page(..., as_dicts=True)`): the API's and the page's columns.
+LIST_ROW_FIELDS = (
+    "id",
+    "project_id",
+    "trace_id",
+    "name",
+    "route",
+    "environment",
+    "model",
+    "provider",
+    "prompt_version",
+    "user_id",
+    "session_id",
+    "tags",
+    "started_at",
+    "latency_ms",
+    "status",
+    "error",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "cost_source",
+    "span_count",
+    "has_feedback",
+)
 
 
 def trace_page(
@@ -252,11 +281,13 @@ def trace_page(
     limit: int = 50,
     preview_chars: int = 0,
     content: bool = False,
-) -> tuple[list[Trace], str]:
+    as_dicts: bool = False,
+) -> tuple[list[Any], str]:
     """Return one page of the filtered list after the cursor, and the cursor of the next page ('' at the end).
 
     With `preview_chars`, the rows carry `input_preview`/`output_preview` (that many first characters) and
-    `input_length`/`output_length`; the whole texts are then read only with `content`.
+    `input_length`/`output_length`; the whole texts are then read only with `content`. With `as_dicts` the rows
+    are dicts of LIST_ROW_FIELDS (and those, plus `input_text`/`output_text` with `content`): no model instances.
     """
     qs = trace_list(project=project, filters=filters)
     if preview_chars:
@@ -279,6 +310,10 @@ def trace_page(
             raise FilterError("cursor", "not a cursor this API returned")
         qs = qs.filter(Q(started_at__lt=started) | Q(started_at=started, id__lt=last_id))
         qs = qs.filter(partition_at__lte=started + TRACE_PARTITION_WINDOW)
+    if as_dicts:
+        extra = ("input_text", "output_text") if content or not preview_chars else ()
+        previews = ("input_preview", "input_length", "output_preview", "output_length") if preview_chars else ()
+        qs = qs.values(*LIST_ROW_FIELDS, *extra, *previews)  # type: ignore[assignment]
     rows = _newest_first(qs, newest=started if cursor else None, since=filters.since, count=limit + 1)
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
     return rows[:limit], next_cursor
@@ -290,7 +325,7 @@ def trace_page(
 PAGE_WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=31))
 
 
-def _newest_first(qs: QuerySet[Trace], *, newest: datetime | None, since: datetime | None, count: int) -> list[Trace]:
+def _newest_first(qs: QuerySet[Any], *, newest: datetime | None, since: datetime | None, count: int) -> list[Any]:
     """Return the first `count` rows of the newest-first queryset, trying the newest windows before the whole range."""
     top = newest or datetime.now(UTC)
     for window in PAGE_WINDOWS:
@@ -385,9 +420,16 @@ def trace_facets(*, project: Project, limit: int = 200) -> dict[str, list[str]]:
     return facets
 
 
-def traces_with_failed_scores(*, traces: list[Trace]) -> list[Trace]:
-    """Attach `failed_scores` (the names of failing scores, one query for the page) to each trace."""
+def traces_with_failed_scores(*, traces: list[Any]) -> list[Any]:
+    """Attach `failed_scores` (the names of failing scores, one query for the page) to each trace (row or dict)."""
     if not traces:
+        return traces
+    if isinstance(traces[0], dict):
+        failed = _score_reads().failed_score_names(
+            trace_pks=[t["id"] for t in traces], project_id=traces[0]["project_id"]
+        )
+        for row in traces:
+            row["failed_scores"] = failed.get(row["id"], [])
         return traces
     failed = _score_reads().failed_score_names(trace_pks=[t.id for t in traces], project_id=traces[0].project_id)
     for trace in traces:

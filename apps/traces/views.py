@@ -34,6 +34,7 @@ from apps.traces.selectors import (
     trace_score_list_described,
     traces_with_failed_scores,
 )
+from apps.traces.templatetags.traces_ui import list_row_cells
 
 LIST_TEMPLATE = "traces/trace_list.html"
 DETAIL_TEMPLATE = "traces/trace_detail.html"
@@ -80,12 +81,13 @@ def trace_list_view(request: HttpRequest, project: Project) -> HttpResponse:
             cursor=request.GET.get("cursor", ""),
             limit=PAGE_SIZE,
             preview_chars=UI_PREVIEW_CHARS,
+            as_dicts=True,  # no model instance per row
         )
     except FilterError as exc:
         context["filter_error"] = exc
         status = 400
     else:
-        context["rows"] = traces_with_failed_scores(traces=rows)
+        context["rows"] = list_row_cells(traces_with_failed_scores(traces=rows), project_slug=project.slug)
         context["score_meanings"] = trace_score_filter_meanings(project=project, filters=filters)
         if next_cursor:
             context["next_url"] = "?" + urlencode({**filters.as_query(), "cursor": next_cursor})

@@ -30,6 +30,7 @@ from apps.traces.api.serializers import (
     TraceDetailOutputSerializer,
     TraceInputSerializer,
     TraceListOutputSerializer,
+    trace_list_rows,
 )
 from apps.traces.bulk import store_isolating_data_errors
 from apps.traces.native import native_spans_cap, native_trace_spans
@@ -218,10 +219,11 @@ class TracesApi(APIView):
                 limit=limit,
                 preview_chars=LIST_PREVIEW_CHARS,
                 content=include_content,
+                as_dicts=True,
             )
         except FilterError as exc:
             return error_response(str(exc), "invalid_filter", 400, field=exc.field)
-        data = TraceListOutputSerializer(rows, many=True, context={"include_content": include_content}).data
+        data = trace_list_rows(rows, include_content=include_content)  # TraceListOutputSerializer's JSON, faster
         return list_response(data, next_cursor)
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from django import template
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
+from django.utils.http import RFC3986_SUBDELIMS
 
 from apps.core.templatetags.timefmt import iso_utc
 
@@ -109,8 +113,45 @@ def as_text_message(text: str, role: str) -> dict[str, Any]:
 @register.filter
 def preview_title(trace: Any, which: str) -> str:
     """The hover text of a list cell: the preview the list read, and when it is cut, how long the whole text is."""
-    preview = getattr(trace, f"{which}_preview", "")
-    length = getattr(trace, f"{which}_length", len(preview))
+    if isinstance(trace, dict):  # the list's rows are `.values()` dicts
+        preview = trace.get(f"{which}_preview", "")
+        length = trace.get(f"{which}_length", len(preview))
+    else:
+        preview = getattr(trace, f"{which}_preview", "")
+        length = getattr(trace, f"{which}_length", len(preview))
     if length <= len(preview):
         return preview
     return f"{preview}… ({length:,} characters; the trace page shows all of it)"
+
+
+@register.filter(is_safe=True)
+def clip(value: Any, length: int) -> str:
+    """`truncatechars`, without its per-character walk for ASCII text (the list page clips 1,000-character previews)."""
+    if isinstance(value, str) and value.isascii():
+        return value if len(value) <= length else value[: length - 1] + "…"
+    return truncatechars(value, length)
+
+
+def list_row_cells(rows: list[dict[str, Any]], *, project_slug: str) -> list[dict[str, Any]]:
+    """Add the list page's cell texts to its `.values()` rows, so the template's row is plain lookups.
+
+    Each value is what the row's filters made (iso, clip, preview_title, ms, num, usd, the detail url); computed
+    once here instead of through ~30 template lookups and a `{% url %}` per row, most of the page's Python.
+    """
+    placeholder = "00000000000000000000000000000000"
+    url = reverse("traces:detail", args=[project_slug, placeholder])
+    head, tail = url.rsplit(placeholder, 1)
+    for row in rows:
+        shows_error = row["status"] == "error" and not row["output_length"]
+        row["url"] = head + quote(row["trace_id"], safe=RFC3986_SUBDELIMS + "/~:@") + tail
+        row["started_iso"] = iso_utc(row["started_at"])
+        row["name_cell"] = clip(row["name"] or row["trace_id"], 60)
+        row["input_title"] = preview_title(row, "input")
+        row["input_cell"] = clip(row["input_preview"], 200)
+        row["shows_error"] = shows_error
+        row["output_title"] = clip(row["error"], 1000) if shows_error else preview_title(row, "output")
+        row["output_cell"] = clip(row["error"] if shows_error else row["output_preview"], 200)
+        row["latency_cell"] = ms(row["latency_ms"])
+        row["tokens_cell"] = num(row["total_tokens"])
+        row["cost_cell"] = usd(row["cost"])
+    return rows
