@@ -249,27 +249,7 @@ def encode_cursor(trace: Trace | dict[str, Any]) -> str:
 LIST_ROW_FIELDS = (
     "id",
     "project_id",
-    "trace_id",
-    "name",
-    "route",
-    "environment",
-    "model",
-    "provider",
-    "prompt_version",
-    "user_id",
-    "session_id",
-    "tags",
-    "started_at",
-    "latency_ms",
-    "status",
-    "error",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cost",
-    "cost_source",
-    "span_count",
-    "has_feedback",
+    *(name for name in LIST_FIELDS[1:] if name not in {"input_text", "output_text"}),  # previews stand for these
 )
 
 
