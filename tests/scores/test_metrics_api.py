@@ -305,7 +305,40 @@ def test_every_interval_and_filter_is_accepted(project, interval):
     query = {**OK, "interval": interval, "from": "2026-11-27T23:00:00Z", "group_by": "model, route"}
     query |= {"model": "m-1", "prompt_version": "", "route": "/a", "environment": "prod"}
     response = client_for(project).get("/api/v1/metrics", query)
-    assert response.status_code == 200 and response.json() == {"metric": "traces", "interval": interval, "series": []}
+    body = response.json()
+    assert response.status_code == 200 and (body["metric"], body["interval"], body["series"]) == (
+        "traces",
+        interval,
+        [],
+    )
+
+
+def test_the_answer_carries_the_metrics_declared_meaning(project):
+    traces = [simple_trace(project, at=T0) for _ in range(2)]
+    scores_upsert(
+        project=project,
+        items=[ScoreInput(trace_pk=t.pk, name="thumbs_down", source="feedback", value=1.0) for t in traces],
+    )
+    latency = client_for(project).get("/api/v1/metrics", {**OK, "metric": "latency_ms"}).json()["meaning"]
+    assert latency == {
+        "label": "Latency",
+        "kind": "continuous",
+        "headline": "value",
+        "direction": "lower_is_better",
+        "unit": "ms",
+        "value_direction": "lower_is_better",
+        "value_unit": "",
+        "value_labels": [],
+        "source": "trace",
+    }
+    thumbs = client_for(project).get("/api/v1/metrics", {**OK, "metric": "thumbs_down"}).json()["meaning"]
+    assert (thumbs["kind"], thumbs["direction"], thumbs["unit"]) == ("rate", "lower_is_better", "%")
+    assert thumbs["value_labels"] == [
+        {"value": 1.0, "text": "thumbs down (fail)"},
+        {"value": 0.0, "text": "thumbs up (pass)"},
+    ]
+    traffic_count = client_for(project).get("/api/v1/metrics", OK).json()["meaning"]
+    assert (traffic_count["headline"], traffic_count["direction"]) == ("count", "neutral")
 
 
 def test_from_equal_to_is_an_empty_answer_and_times_without_offset_are_utc(project):
@@ -333,3 +366,5 @@ def test_the_schema_documents_the_operation(client):
     assert set(point["properties"]) == {"t", "count", "value", "pass_rate", "p50", "p95", "p99", *CORRECTED}
     assert set(point["required"]) == {"t", "count", "value", "pass_rate", "p50", "p95", "p99"}  # corrected: when asked
     assert point["properties"]["p99"].get("nullable") is True
+    meaning = schema["components"]["schemas"]["MetricMeaning"]
+    assert {"direction", "unit", "value_labels", "headline"} <= set(meaning["required"])

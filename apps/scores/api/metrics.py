@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import error_response
 from apps.scores.corrected import metric_series_corrected
+from apps.scores.metrics import Direction, MetricKind, MetricSpec
 from apps.scores.selectors import (
     DIMENSION_BITS,
     INTERVALS,
@@ -61,8 +62,32 @@ class MetricCorrectionSerializer(serializers.Serializer):
     confidence = serializers.FloatField(help_text="of ci_low and ci_high: 0.95")
 
 
+class MetricValueLabelSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    text = serializers.CharField(help_text="what this value says, e.g. 'refused (fail)'")
+
+
+class MetricMeaningSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="the name people read")
+    kind = serializers.ChoiceField(choices=[k.value for k in MetricKind])
+    headline = serializers.ChoiceField(
+        choices=["pass_rate", "value", "count"], help_text="the point field that summarises the metric"
+    )
+    direction = serializers.ChoiceField(
+        choices=[d.value for d in Direction], help_text="which way the headline is better"
+    )
+    unit = serializers.CharField(allow_blank=True, help_text="the headline's unit: %, ms, tokens, USD or ''")
+    value_direction = serializers.ChoiceField(
+        choices=[d.value for d in Direction], help_text="which way one score's value is better"
+    )
+    value_unit = serializers.CharField(allow_blank=True)
+    value_labels = MetricValueLabelSerializer(many=True, help_text="how values read, where declared")
+    source = serializers.CharField(allow_blank=True, help_text="who declared it: trace, feedback, evaluator, inferred")
+
+
 class MetricsOutputSerializer(serializers.Serializer):
     metric = serializers.CharField()
+    meaning = MetricMeaningSerializer(help_text="the metric's declaration, the one the UI reads")
     interval = serializers.ChoiceField(choices=list(INTERVALS))
     series = MetricSeriesSerializer(many=True)
     correction = MetricCorrectionSerializer(required=False, help_text="with corrected=true: how points were corrected")
@@ -106,6 +131,21 @@ def _flag(params, name: str) -> bool:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _meaning(spec: MetricSpec) -> dict:
+    """The metric's declaration as the UI reads it, so API users read values the same way."""
+    return {
+        "label": spec.display_name,
+        "kind": spec.kind.value,
+        "headline": spec.headline,
+        "direction": spec.direction.value,
+        "unit": spec.unit,
+        "value_direction": spec.value_better.value,
+        "value_unit": spec.value_unit,
+        "value_labels": [{"value": v, "text": text} for v, text in spec.value_labels],
+        "source": spec.source,
+    }
 
 
 def _text(params, name: str) -> str:
@@ -201,6 +241,7 @@ class MetricsApi(APIView):
                     stamps[p.t] = _iso(p.t)
         body = {
             "metric": metric,
+            "meaning": _meaning(spec),
             "interval": interval,
             "series": [
                 {
