@@ -131,6 +131,7 @@ def measure(repeat: int) -> None:
     )
     out["sessions 24 h"] = _time(client, f"{p}/sessions/?window=24h", repeat)
     out["sessions 7 d"] = _time(client, f"{p}/sessions/?window=7d", repeat)
+    out["sessions 30 d"] = _time(client, f"{p}/sessions/?window=30d", repeat)
     print(json.dumps(out))
 
 
