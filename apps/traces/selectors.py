@@ -472,6 +472,10 @@ class TraceScoreReads(Protocol):
 
     def score_meanings(self, *, project: Project, names: Iterable[str]) -> dict[str, str]: ...
 
+    def session_summary_page(
+        self, *, project_id: int, since: datetime, user_id: str = "", offset: int = 0, limit: int = 50
+    ) -> list[dict[str, Any]]: ...
+
 
 _registered_score_reads: list[TraceScoreReads] = []
 
