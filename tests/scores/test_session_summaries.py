@@ -222,3 +222,30 @@ def test_summaries_equal_a_direct_aggregation_after_any_history(project, steps):
                 traces.remove(trace)
     session_summaries_drain()
     assert summaries(project) == direct(project)
+
+
+def test_the_beat_schedule_drains_every_15_s_and_retention_runs_the_expiry():
+    from django.conf import settings as django_settings
+
+    from apps.scores.tasks import session_summaries_drain_task
+    from config.celery import app as celery_app
+
+    entry = celery_app.conf.beat_schedule["session-summaries-drain"]
+    assert entry["task"] == session_summaries_drain_task.name == "scores.session_summaries_drain"
+    assert entry["schedule"].total_seconds() == 15
+    assert django_settings.RETENTION_EXPIRERS[-1] == "apps.scores.sessions.session_summaries_expire"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_drain_task_on_a_real_worker_summarises_ingested_sessions(project, celery_worker):
+    from config.celery import app as celery_app
+    from tests.scores.test_rollup_tasks import wait_for
+
+    now = timezone.now()
+    for i in range(3):
+        simple_trace(project, at=now - timedelta(minutes=i), session_id="live", user_id="ann")
+    celery_app.send_task("scores.session_summaries_drain")  # what beat sends every 15 s
+    assert wait_for(lambda: summaries(project).get("live", {}).get("trace_count") == 3)
+    # The default evaluators' scores on the worker dirty the session again; drained, it equals the rows.
+    celery_app.send_task("scores.session_summaries_drain")
+    assert wait_for(lambda: not SessionDirty.objects.exists() and summaries(project) == direct(project))
