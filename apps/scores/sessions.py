@@ -105,6 +105,16 @@ BACKFILL_SQL = (
 WITH keys AS (SELECT DISTINCT project_id, session_id FROM traces_trace WHERE session_id <> '')"""
     + _RECOMPUTE_BODY
 )
+# A rebuild of one project: every session it has a trace of, or a summary of.
+REBUILD_SQL = (
+    """
+WITH keys AS (
+    SELECT project_id, session_id FROM traces_trace WHERE project_id = %(project)s AND session_id <> ''
+    UNION
+    SELECT project_id, session_id FROM scores_sessionsummary WHERE project_id = %(project)s
+)"""
+    + _RECOMPUTE_BODY
+)
 
 # Statement triggers (transition tables: one INSERT into the queue per statement, not per row). An update marks
 # the old and the new session of each row where a column the summary reads changed.
@@ -157,6 +167,16 @@ def session_summaries_recompute(*, keys: Sequence[tuple[int, str]]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(RECOMPUTE_SQL, {"projects": [k[0] for k in keys], "sessions": [k[1] for k in keys]})
+
+
+def session_summaries_rebuild(*, project_id: int) -> None:
+    """Recompute every session summary of the project in one statement, and drop its dirty keys (tools, and data
+    written in bulk: a group-by over the project's rows beats recomputing its sessions a batch at a time)."""
+    with transaction.atomic():
+        _lock(wait=True)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM scores_sessiondirty WHERE project_id = %s", [project_id])
+            cursor.execute(REBUILD_SQL, {"project": project_id})
 
 
 def _lock(*, wait: bool) -> bool:

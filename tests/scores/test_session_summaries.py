@@ -249,3 +249,14 @@ def test_the_drain_task_on_a_real_worker_summarises_ingested_sessions(project, c
     # The default evaluators' scores on the worker dirty the session again; drained, it equals the rows.
     celery_app.send_task("scores.session_summaries_drain")
     assert wait_for(lambda: not SessionDirty.objects.exists() and summaries(project) == direct(project))
+
+
+def test_a_rebuild_equals_the_drain_and_clears_the_project_dirty_keys(project):
+    from apps.scores.sessions import session_summaries_rebuild
+
+    now = timezone.now()
+    for i in range(4):
+        simple_trace(project, at=now - timedelta(hours=i * 7), session_id=f"s{i % 2}", user_id=f"u{i}")
+    session_summaries_rebuild(project_id=project.id)
+    assert not SessionDirty.objects.filter(project_id=project.id).exists()
+    assert summaries(project) == direct(project) and len(summaries(project)) == 2
