@@ -79,6 +79,12 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=15),
         "options": {"expires": 14},
     },
+    # Dirty sessions recomputed from their rows: the sessions list is within ~15 s of the traces and scores.
+    "session-summaries-drain": {
+        "task": "scores.session_summaries_drain",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
     # Rollups past ROLLUP_RETENTION_DAYS, in bounded batches.
     "rollups-prune": {
         "task": "scores.rollups_prune",

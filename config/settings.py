@@ -430,12 +430,19 @@ ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 396)
 # many seconds (the next run goes on).
 ROLLUP_DRAIN_BATCH = 2000
 ROLLUP_DRAIN_BUDGET = 10.0
+# Session summaries (apps/scores/sessions.py): dirty sessions recomputed per transaction, and seconds per drain run.
+SESSION_SUMMARY_DRAIN_BATCH = env_int("SESSION_SUMMARY_DRAIN_BATCH", 1000)
+SESSION_SUMMARY_DRAIN_BUDGET = 10.0
 # Traces, spans and scores are partitioned by UTC day; the hourly job keeps this many days of partitions ahead.
 PARTITION_DAYS_AHEAD = env_int("PARTITION_DAYS_AHEAD", 7)
 # Creating, attaching or dropping a partition waits at most this long for its locks (then the next run retries).
 PARTITION_LOCK_TIMEOUT_MS = env_int("PARTITION_LOCK_TIMEOUT_MS", 5000)
 # Retention jobs run by the hourly traces.data_lifecycle task, by dotted path (traces never imports scores).
-RETENTION_EXPIRERS = ["apps.traces.services.traces_expire", "apps.scores.services.scores_expire"]
+RETENTION_EXPIRERS = [
+    "apps.traces.services.traces_expire",
+    "apps.scores.services.scores_expire",
+    "apps.scores.sessions.session_summaries_expire",  # after traces: sessions whose traces are gone
+]
 # Retention deletes (for projects whose retention is shorter than another's) run this long per table and run.
 RETENTION_DELETE_BUDGET_SECONDS = env_int("RETENTION_DELETE_BUDGET_SECONDS", 120)
 # User regexes (regex/format checks, JSON-schema patterns) run on RE2 in linear time, over at most this many

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from apps.core.models import BaseModel
@@ -129,3 +130,46 @@ class RollupDirty(models.Model):
 
     def __str__(self) -> str:
         return f"dirty {self.project_id}@{self.minute:%Y-%m-%dT%H:%M}"
+
+
+class SessionSummary(models.Model):
+    """One session's figures over all its stored traces, recomputed from the rows whenever it is marked dirty.
+
+    The sessions list and a user's sessions read these rows instead of grouping every trace of the window
+    (apps/scores/sessions.py keeps them: the beat drain, and retention for sessions whose traces are gone).
+    """
+
+    project_id = models.BigIntegerField()
+    session_id = models.CharField(max_length=200)
+    trace_count = models.IntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()  # the latest end (start where a trace has no end) of its traces
+    users = ArrayField(models.CharField(max_length=200), default=list)  # distinct non-empty user ids, sorted
+    error_count = models.IntegerField()  # traces with status error
+    failing_score_count = models.IntegerField()  # per trace, its distinct names of failing scores, summed
+    feedback_count = models.IntegerField()  # traces with end-user feedback
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project_id", "session_id"], name="sessionsummary_uniq")]
+        indexes = [
+            # The sessions list: a project's sessions by last activity, newest first.
+            models.Index(fields=["project_id", "-last_at", "session_id"], name="sessionsummary_recent"),
+            # Retention: sessions whose traces are all past the cutoff.
+            models.Index(fields=["project_id", "first_at"], name="sessionsummary_first"),
+            # A user's sessions (users @> ARRAY[user]).
+            GinIndex(fields=["users"], name="sessionsummary_users"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} of project {self.project_id}"
+
+
+class SessionDirty(models.Model):
+    """A (project, session) whose summary must be recomputed: appended by a trigger on traces_trace and by the
+    score writers, drained by the beat job (append-only, no unique key, like RollupDirty)."""
+
+    project_id = models.BigIntegerField()
+    session_id = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return f"dirty session {self.session_id} of project {self.project_id}"

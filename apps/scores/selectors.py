@@ -24,7 +24,7 @@ from apps.scores.metrics import (
     score_spec_inferred,
     version_short,
 )
-from apps.scores.models import Rollup, Score
+from apps.scores.models import Rollup, Score, SessionSummary
 from apps.scores.rollups import ALL_DIMS, DAY, HOUR, MINUTE, floor_time
 from apps.scores.sketch import sketch_quantiles
 from apps.traces.models import TRACE_PARTITION_WINDOW, Trace
@@ -83,6 +83,24 @@ def failed_score_names(*, trace_pks: Sequence[int], project_id: int | None = Non
     for trace_pk, name in rows:
         failed.setdefault(trace_pk, []).append(name)
     return failed
+
+
+SESSION_SUMMARY_FIELDS = (
+    "session_id", "trace_count", "first_at", "last_at", "users", "error_count", "failing_score_count",
+    "feedback_count",
+)  # fmt: skip
+
+
+def session_summary_page(
+    *, project_id: int, since: datetime, user_id: str = "", offset: int = 0, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Return a page of the project's session summaries whose last activity is at or after `since`, most recent
+    first (then by session id); with user_id, only sessions that user took part in. Kept by apps/scores/sessions.py
+    within a drain period (~15 s) of their traces and scores."""
+    rows = SessionSummary.objects.filter(project_id=project_id, last_at__gte=since)
+    if user_id:
+        rows = rows.filter(users__contains=[user_id])
+    return list(rows.order_by("-last_at", "session_id").values(*SESSION_SUMMARY_FIELDS)[offset : offset + limit])
 
 
 def score_rates_by_version(

@@ -17,6 +17,7 @@ from apps.projects.models import Project
 from apps.projects.selectors import project_retention_list
 from apps.scores.models import Score
 from apps.scores.rollups import rollups_dirty_mark
+from apps.scores.sessions import sessions_dirty_mark
 from apps.traces.models import Trace
 from apps.traces.normalize import LogEvaluation
 from apps.traces.selectors import span_evaluations_list
@@ -138,7 +139,9 @@ def scores_upsert(*, project: Project, items: Sequence[ScoreInput]) -> int:
         for sql, rows in ((SCORES_UPSERT_SQL, now_rows), (SCORES_UPSERT_GIVEN_SQL, given_rows)):
             if rows:
                 written += _scores_upsert_execute(sql, _upsert_params(project.id, rows))
-        rollups_dirty_mark(project_id=project.id, trace_pks=[key[0] for key in unique])
+        dirty = sorted({key[0] for key in unique})
+        rollups_dirty_mark(project_id=project.id, trace_pks=dirty)
+        sessions_dirty_mark(project_id=project.id, trace_pks=dirty)  # failing scores count in the session list
     if _scores_written_consumers:
         # One callback per call, after commit (at once in autocommit): a rolled-back write notifies nobody.
         pks = sorted({key[0] for key in unique})
@@ -163,6 +166,7 @@ def scores_supersede(*, project: Project, trace_pks: Sequence[int], name: str, s
         )
         if deleted:
             rollups_dirty_mark(project_id=project.id, trace_pks=list(trace_pks))
+            sessions_dirty_mark(project_id=project.id, trace_pks=list(trace_pks))
     return deleted
 
 

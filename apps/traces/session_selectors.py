@@ -1,7 +1,8 @@
 """Reads for sessions and users: the sessions list, one session as a timeline of turns, and a user's figures.
 
-Every read is bounded by a time window on started_at (which also bounds partition_at, so partitions prune) and
-by the (project, session_id) / (project, user_id) indexes; lists are paged.
+The sessions list reads the per-session summaries the scores app keeps (through score_reads()); the other reads
+are bounded by a time window on started_at (which also bounds partition_at, so partitions prune) and by the
+(project, session_id) / (project, user_id) indexes; lists are paged.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.projects.models import Project
@@ -30,7 +29,7 @@ USERS_SHOWN = 3
 
 @dataclass
 class SessionRow:
-    """One session in the list: its traces, time span, users and signals within the window."""
+    """One session in the list: its traces, time span, users, errors and signals (over all its stored traces)."""
 
     session_id: str
     trace_count: int
@@ -39,6 +38,7 @@ class SessionRow:
     users: list[str]
     feedback_count: int
     failing_score_count: int = 0
+    error_count: int = 0  # traces with status error
 
     @property
     def users_shown(self) -> list[str]:
@@ -107,46 +107,19 @@ def _window_traces(*, project: Project, since: datetime) -> QuerySet[Trace]:
 def session_list(
     *, project: Project, window: timedelta, user_id: str = "", page: int = 1, page_size: int = SESSION_PAGE_SIZE
 ) -> tuple[list[SessionRow], bool]:
-    """Return one page of the project's sessions active in the window, most recent activity first, and whether
-    a next page exists. Each row counts its traces in the window, users, traces with feedback and failing scores."""
+    """Return one page of the project's sessions whose last activity is in the window, most recent first, and
+    whether a next page exists; with user_id, the sessions that user took part in.
+
+    Rows come from the session summaries the scores app keeps (one indexed range read, however many traces the
+    window holds): each counts all of the session's traces, its users, errors, traces with feedback and failing
+    scores, within ~15 s of the traces and scores landing (apps/scores/sessions.py).
+    """
     since = timezone.now() - window
-    traces = _window_traces(project=project, since=since).exclude(session_id="")
-    if user_id:
-        traces = traces.filter(user_id=user_id)
     offset = (page - 1) * page_size
-    rows = list(
-        traces.values("session_id")
-        .annotate(
-            trace_count=Count("id"),
-            first_at=Min("started_at"),
-            last_at=Max(Coalesce("ended_at", "started_at")),
-            users=ArrayAgg("user_id", distinct=True, filter=~Q(user_id=""), default=[]),
-            feedback_count=Count("id", filter=Q(has_feedback=True)),
-        )
-        .order_by("-last_at", "session_id")[offset : offset + page_size + 1]
+    rows = score_reads().session_summary_page(
+        project_id=project.id, since=since, user_id=user_id, offset=offset, limit=page_size + 1
     )
-    has_next = len(rows) > page_size
-    sessions = [SessionRow(**row) for row in rows[:page_size]]
-    _attach_failing_counts(project=project, since=since, sessions=sessions)
-    return sessions, has_next
-
-
-def _attach_failing_counts(*, project: Project, since: datetime, sessions: list[SessionRow]) -> None:
-    """Count each session's failing scores over its traces in the window (at most FAILURE_TRACE_CAP traces)."""
-    if not sessions:
-        return
-    pairs = list(
-        _window_traces(project=project, since=since)
-        .filter(session_id__in=[s.session_id for s in sessions])
-        .order_by("-started_at")
-        .values_list("id", "session_id")[:FAILURE_TRACE_CAP]
-    )
-    failed = score_reads().failed_score_names(trace_pks=[pk for pk, _ in pairs], project_id=project.id)
-    counts: dict[str, int] = {}
-    for pk, session_id in pairs:
-        counts[session_id] = counts.get(session_id, 0) + len(failed.get(pk, []))
-    for session in sessions:
-        session.failing_score_count = counts.get(session.session_id, 0)
+    return [SessionRow(**row) for row in rows[:page_size]], len(rows) > page_size
 
 
 def session_timeline(*, project: Project, session_id: str, limit: int = SESSION_TURN_LIMIT) -> list[SessionTurn]:

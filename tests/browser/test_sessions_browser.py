@@ -11,6 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.scores.services import ScoreInput, scores_upsert
+from apps.scores.sessions import session_summaries_drain
 from tests.traces.factories import simple_trace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,6 +43,7 @@ def test_session_page_from_a_trace_then_the_user(page, login, alice, project):
         project=project,
         items=[ScoreInput(trace_pk=second.id, name="helpfulness", source="judge", passed=False, value=0.1)],
     )
+    session_summaries_drain()  # what the beat job does every 15 s: the sessions list reads the summaries
     login(alice)
 
     # The trace page links its session; the session opens as one conversation in time order.
@@ -68,6 +70,7 @@ def test_session_page_from_a_trace_then_the_user(page, login, alice, project):
     expect(row).to_have_count(1)
     expect(row).to_contain_text("sess-42")
     expect(row.get_by_test_id("session-failing")).to_have_text("1")
+    expect(row.get_by_test_id("session-errors")).to_have_text("0")
     row.get_by_role("link", name="ann@example.test").click()
     expect(page.get_by_test_id("user-failure-rate")).to_contain_text("50 %")
     expect(page.get_by_test_id("user-sessions")).to_have_text("1")

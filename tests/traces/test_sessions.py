@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.scores.services import ScoreInput, scores_upsert
+from apps.scores.sessions import session_summaries_drain
 from apps.traces.models import Trace
 from apps.traces.selectors import FilterError
 from apps.traces.session_selectors import (
@@ -66,6 +67,7 @@ def conversation(project):
             ScoreInput(trace_pk=other.id, name="refusal", source="programmatic", passed=True, value=0),
         ],
     )
+    session_summaries_drain()  # what the beat job does every 15 s: the sessions list reads the summaries
     return {"turn1": turn1, "turn2": turn2, "other": other}
 
 
