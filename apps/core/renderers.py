@@ -33,7 +33,7 @@ class FastJSONRenderer(JSONRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         if data is None:
             return b""
-        option = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes as DRF's encoder writes them (milliseconds, Z)
+        option = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes as DRF's encoder writes them (Z for UTC)
         if self.get_indent(accepted_media_type or "", renderer_context or {}):
             option |= orjson.OPT_INDENT_2
         return orjson.dumps(data, default=_ENCODER.default, option=option)
