@@ -2,7 +2,8 @@
 
     tracelist_run.py prepare N      reuse project `tracelist-bench` if it holds N traces, else generate them
     tracelist_run.py measure REPEAT server time of the pages and API calls; JSON on the last stdout line
-    tracelist_run.py load SECONDS   ingest traces (with their evaluation, in-process) until SECONDS pass
+    tracelist_run.py load SECONDS [RATE]  ingest traces (with their evaluation, in-process) until SECONDS pass, at
+                                    RATE traces/s (0: as fast as it can)
 
 Server time is in-process: Django's handler through the test Client, no network, one request at a time.
 """
@@ -184,12 +185,23 @@ def _time_call(call, repeat: int) -> dict:  # noqa: ANN001 - a callable
     }
 
 
-def load(seconds: float) -> None:
-    """Ingest 20-trace batches (3 spans each, with text) and evaluate each batch in-process, until time is up."""
+def load(seconds: float, rate: float = 0.0) -> None:
+    """Ingest 20-trace batches (3 spans each, with text) and evaluate each batch in-process, until time is up.
+
+    With `rate` (traces/s, this process's share) the batches start on a fixed schedule: the load is the same
+    whatever the code under test does; behind schedule a batch starts at once (the achieved rate is reported).
+    """
     project = Project.objects.get(slug=SLUG)
-    stop_at = time.monotonic() + seconds
+    started = time.monotonic()
+    stop_at = started + seconds
     traces = batches = 0
     while time.monotonic() < stop_at:
+        if rate > 0:
+            due = started + traces / rate
+            if due > time.monotonic():
+                time.sleep(min(due, stop_at) - time.monotonic())
+                if time.monotonic() >= stop_at:
+                    break
         now = timezone.now()
         spans = []
         for i in range(20):
@@ -244,7 +256,8 @@ def load(seconds: float) -> None:
             ingest_batch_process(batch_id=result.batch_id)
         traces += 20
         batches += 1
-    print(json.dumps({"traces": traces, "batches": batches, "seconds": seconds}))
+    elapsed = time.monotonic() - started
+    print(json.dumps({"traces": traces, "batches": batches, "seconds": elapsed, "rate": traces / elapsed}))
 
 
 if __name__ == "__main__":
@@ -253,6 +266,6 @@ if __name__ == "__main__":
         "prepare": lambda: prepare(int(arg)),
         "measure": lambda: measure(int(arg)),
         "measure-api": lambda: measure_api(int(arg)),
-        "load": lambda: load(float(arg)),
+        "load": lambda: load(float(arg), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0),
     }
     commands[command]()

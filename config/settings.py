@@ -92,6 +92,11 @@ def database_from_url(url: str, *, pooled: bool = False) -> dict[str, object]:
     options: dict[str, object] = {**query, "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5)}
     if pooled:
         options["prepare_threshold"] = None
+    elif not env_bool("DB_JIT", False) and "jit=" not in str(query.get("options", "")):
+        # PostgreSQL's JIT compiles the evaluator's and the list's queries at 1M traces for far longer than they
+        # run (~2.6 s per evaluator query): off per session. A transaction-mode pooler drops startup options
+        # (`ignore_startup_parameters = options`), so there it is `ALTER DATABASE ... SET jit = off` (README).
+        options["options"] = f"{query.get('options', '')} -c jit=off".strip()
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or "sightline",

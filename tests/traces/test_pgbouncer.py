@@ -46,6 +46,24 @@ def test_the_pooled_setting_turns_off_what_lives_in_one_server_session() -> None
     assert "prepare_threshold" not in direct["OPTIONS"] and direct["DISABLE_SERVER_SIDE_CURSORS"] is False
 
 
+def test_direct_connections_turn_jit_off_and_pooled_ones_leave_it_to_the_database(monkeypatch) -> None:
+    # PgBouncer drops startup options (ignore_startup_parameters), so behind it the README's ALTER DATABASE applies.
+    monkeypatch.delenv("DB_JIT", raising=False)
+    assert database_from_url("postgres://u@h:5432/d")["OPTIONS"]["options"] == "-c jit=off"
+    assert "options" not in database_from_url("postgres://u@h:6432/d", pooled=True)["OPTIONS"]
+    kept = database_from_url("postgres://u@h:5432/d?options=-c%20statement_timeout%3D5000")["OPTIONS"]["options"]
+    assert kept == "-c statement_timeout=5000 -c jit=off"
+    assert database_from_url("postgres://u@h:5432/d?options=-c%20jit%3Don")["OPTIONS"]["options"] == "-c jit=on"
+    monkeypatch.setenv("DB_JIT", "1")
+    assert "options" not in database_from_url("postgres://u@h:5432/d")["OPTIONS"]
+
+
+def test_the_test_connection_runs_without_jit(db) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
 def test_otlp_ingest_through_pgbouncer_in_transaction_mode_stores_every_span(pooled, project, api_key, client) -> None:
     blockers: list[psycopg.Connection] = []
     sent: set[tuple[str, str]] = set()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings as dj_settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from apps.traces.models import SpanKind, Status
 
@@ -208,9 +213,27 @@ def _opt(value: Any, kind: type) -> Any:
     return None if value is None else kind(value)
 
 
+def _datetime_writer() -> Callable[[datetime], str]:
+    """DateTimeField.to_representation for this request's rows, with the time zone looked up once, not per value.
+
+    DRF's field asks Django for the current time zone on every value; the list's rows (aware datetimes from
+    PostgreSQL) all share it. Any DATETIME_FORMAT other than ISO 8601 goes through the field itself.
+    """
+    output_format = getattr(_DATETIME, "format", api_settings.DATETIME_FORMAT)
+    if not isinstance(output_format, str) or output_format.lower() != ISO_8601 or not dj_settings.USE_TZ:
+        return _DATETIME.to_representation
+    zone = timezone.get_current_timezone()
+
+    def write(value: datetime) -> str:
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return write
+
+
 def trace_list_rows(rows: list[dict[str, Any]], *, include_content: bool) -> list[dict[str, Any]]:
     """Return the list rows as TraceListOutputSerializer would, from trace_page(..., as_dicts=True) dicts."""
-    started = _DATETIME.to_representation
+    started = _datetime_writer()
     out = []
     for row in rows:
         item: dict[str, Any] = {name: _opt(row[name], str) for name in _LIST_TEXT}

@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +24,7 @@ from apps.core.api import (
     list_response,
     unavailable_response,
 )
+from apps.core.renderers import FastJSONRenderer
 from apps.traces.api.otlp_receiver import database_problem
 from apps.traces.api.serializers import (
     TraceBatchInputSerializer,
@@ -115,6 +117,13 @@ def _nul_path(value: Any, path: str) -> str:
 
 class TracesApi(APIView):
     """POST a batch of traces (native format); GET the filtered list, newest first."""
+
+    def get_renderers(self) -> list[BaseRenderer]:
+        # The list (up to 200 rows) is written by orjson: same JSON values as JSONRenderer (apps/core/renderers.py).
+        request = getattr(self, "request", None)
+        if request is not None and request.method == "GET":
+            return [FastJSONRenderer()]
+        return super().get_renderers()
 
     @extend_schema(
         summary="Ingest a batch of traces",
