@@ -101,10 +101,15 @@ WITH t AS (
     WHERE t.span_count > 0
     UNION ALL
     SELECT s.name, t.bucket, t.model, t.prompt_version, t.route, t.environment, s.value, s.passed, true
-    FROM t JOIN scores_score s
-        ON s.project_id = %(project)s AND s.trace_id = t.id AND s.partition_at = t.partition_at
-    WHERE s.partition_at >= %(part_lo)s AND s.partition_at < %(part_hi)s
-      AND s.name <> ALL(%(builtins)s::varchar[])
+    -- LATERAL: each trace's scores by their full key (the unique index, one partition at run time). As a plain
+    -- join, a partition not yet analyzed (today's, early on) had the planner loop over all its scores per trace.
+    FROM t CROSS JOIN LATERAL (
+        SELECT s.name, s.value, s.passed FROM scores_score s
+        WHERE s.project_id = %(project)s AND s.trace_id = t.id AND s.partition_at = t.partition_at
+          AND s.partition_at >= %(part_lo)s AND s.partition_at < %(part_hi)s
+          AND s.name <> ALL(%(builtins)s::varchar[])
+        OFFSET 0  -- kept a subquery: flattened, it would be planned as that plain join again
+    ) AS s
 ), fin AS (
     SELECT metric COLLATE "C" AS metric, bucket, model COLLATE "C" AS model,
            prompt_version COLLATE "C" AS prompt_version, route COLLATE "C" AS route,
