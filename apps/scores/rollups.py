@@ -3,8 +3,9 @@
 1. Writers append (project, minute) keys to `RollupDirty` in their own transaction: scores_upsert for the
    traces it scored, the post-ingest batch job for the traces it stored, and a trigger on traces_trace for the
    minute a trace's start time moved away from (migration 0005).
-2. The beat job (`rollups_drain_task`, every 15 s) takes a bounded set of keys under one advisory lock,
-   deletes them and, in the same transaction, recomputes each minute from the raw rows with
+2. The beat job (`rollups_drain_task`, every 15 s) takes up to ROLLUP_DRAIN_BATCH distinct minutes (every
+   dirty row of each) under one advisory lock, deletes them and, in the same transaction, recomputes them with
+   one statement per level and run of nearby buckets: each minute from the raw rows with
    `INSERT … SELECT … ON CONFLICT DO UPDATE` (slices that vanished are deleted), then the hours and days
    containing them from the level below. A retry, a redelivered job, a duplicate or a late row only ever
    causes another recompute of the same rows: never a blind increment.
