@@ -167,12 +167,37 @@ def _holds_phrase(text: str, phrase: str) -> bool:
 
 @dataclass(slots=True)
 class Source:
-    """One retrieved document, or two neighbouring chunks read together, as a claim is checked against it."""
+    """One retrieved document, or neighbouring chunks read together (a window), as a claim is checked against it.
+
+    A document's words and numbers are read only when a claim needs them (a claim quoted word for word from it
+    never does); a window keeps its documents as parts and is never united into one word set: how many of a
+    claim's words it holds is counted across its parts.
+    """
 
     label: str
-    words: frozenset[str]
-    numbers: frozenset[str]
     contents: tuple[str, ...]
+    parts: tuple[Source, ...] = ()  # the documents of a window; empty for one document
+
+    @property
+    def words(self) -> frozenset[str]:
+        """The source's content words (a window's: its parts' together)."""
+        if not self.parts:
+            return document_terms(self.contents[0])[0]
+        return frozenset().union(*(part.words for part in self.parts))
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        """The source's numbers (a window's: its parts' together)."""
+        if not self.parts:
+            return document_terms(self.contents[0])[1]
+        return frozenset().union(*(part.numbers for part in self.parts))
+
+    def held(self, words: frozenset[str]) -> int:
+        """How many of words the source holds: for a window, those any of its parts holds (no union built)."""
+        if not self.parts:
+            return len(words & document_terms(self.contents[0])[0])
+        sets = [part.words for part in self.parts]
+        return sum(1 for word in words if any(word in held for held in sets))
 
     def quantities(self) -> tuple[Quantity, ...]:
         """Every number in the source, with units and dates."""
@@ -218,21 +243,32 @@ def document_label(document: Document, position: int) -> str:
 
 
 def sources_for(documents: Sequence[tuple[int, Document]]) -> list[Source]:
-    """Index (position, document) pairs with text as sources."""
-    sources = []
-    for position, document in documents:
-        if document.content:
-            words, numbers = document_terms(document.content)
-            sources.append(Source(document_label(document, position), words, numbers, (document.content,)))
-    return sources
+    """Index (position, document) pairs with text as sources (each analysed only when a claim needs it)."""
+    return [
+        Source(document_label(document, position), (document.content,))
+        for position, document in documents
+        if document.content
+    ]
 
 
 def neighbours(sources: Sequence[Source]) -> list[Source]:
     """Each pair of neighbouring sources read as one (a passage split across chunks)."""
     return [
-        Source(f"{a.label}+{b.label}", a.words | b.words, a.numbers | b.numbers, a.contents + b.contents)
+        Source(f"{a.label}+{b.label}", a.contents + b.contents, _documents_of(a) + _documents_of(b))
         for a, b in zip(sources, sources[1:], strict=False)
     ]
+
+
+def window(label: str, sources: Sequence[Source]) -> Source:
+    """Sources read as one (their documents as its parts)."""
+    return Source(
+        label, tuple(c for s in sources for c in s.contents), tuple(d for s in sources for d in _documents_of(s))
+    )
+
+
+def _documents_of(source: Source) -> tuple[Source, ...]:
+    """The single-document sources a source reads."""
+    return source.parts or (source,)
 
 
 def strip_markers(text: str) -> str:
@@ -388,7 +424,7 @@ def assess(
 def _ranked(words: frozenset[str], group: Sequence[Source], units: int = 0) -> list[tuple[float, Source]]:
     """The sources with the share of the claim's words each holds, most first (ties keep document order)."""
     size = len(words) + units
-    scored = [((len(words & s.words) + units) / size if size else 1.0, s) for s in group]
+    scored = [((s.held(words) + units) / size if size else 1.0, s) for s in group]
     if len(scored) > 1:
         scored.sort(key=lambda item: -item[0])  # stable: the earlier document wins a tie
     return scored
