@@ -24,6 +24,8 @@ from apps.evaluators.checks.quantities import (
     quantity_found,
 )
 from apps.evaluators.checks.text import (
+    ASCII_WORD_BYTES,
+    CONTENT_STEMS,
     content_terms,
     mask_code,
     normalise_apostrophes,
@@ -152,6 +154,41 @@ def document_lowered(content: str) -> str:
     return normalise_apostrophes(content).lower()
 
 
+# How many claim words a check looks up in one document's text before building its word set instead.
+SEARCHED_WORDS = 12
+
+
+@lru_cache(maxsize=4096)
+def document_tokens(content: str) -> bytes | None:
+    """A document's word tokens as content_terms reads them, space-separated with a space at each end (b" tok tok
+    "); None when a look-up cannot stand in for content_terms' word set (non-ASCII text, or apostrophes: their
+    tokens and elisions take the pattern)."""
+    if not content.isascii() or "'" in content:
+        return None
+    return b" " + content.encode("ascii").translate(ASCII_WORD_BYTES) + b" "
+
+
+def _holds_word(tokens: bytes, word: str) -> bool:
+    """Whether document_terms' word set of the document whose tokens these are holds word (a stem). A token's stem
+    keeps all of the token but for its last letters, and replaces at most the stem's last letter ("policies" →
+    "policy"), so only tokens starting with the stem less its last letter can stem to it."""
+    if len(word) < 2 or not word.isascii():
+        return word in document_terms_of_tokens(tokens)
+    needle = b" " + word[:-1].encode("ascii")
+    at = tokens.find(needle)
+    while at != -1:
+        end = tokens.index(b" ", at + 1)
+        if CONTENT_STEMS[tokens[at + 1 : end]] == word:
+            return True
+        at = tokens.find(needle, end)
+    return False
+
+
+def document_terms_of_tokens(tokens: bytes) -> frozenset[str]:
+    """The content words of a document's tokens (what content_terms makes of them)."""
+    return frozenset(map(CONTENT_STEMS.__getitem__, tokens.split())) - {""}
+
+
 def _holds_phrase(text: str, phrase: str) -> bool:
     """Whether phrase occurs in text with no digit, '.', ',' or letter glued to either end."""
     at = text.find(phrase)
@@ -177,6 +214,7 @@ class Source:
     label: str
     contents: tuple[str, ...]
     parts: tuple[Source, ...] = ()  # the documents of a window; empty for one document
+    searched: int = 0  # claim words looked up in the document's text so far (see held)
 
     @property
     def words(self) -> frozenset[str]:
@@ -193,9 +231,21 @@ class Source:
         return frozenset().union(*(part.numbers for part in self.parts))
 
     def held(self, words: frozenset[str]) -> int:
-        """How many of words the source holds: for a window, those any of its parts holds (no union built)."""
+        """How many of words the source holds: for a window, those any of its parts holds (no union built). The
+        first few words asked of a document are looked up in its text (a claim or two seldom needs its whole
+        word set); past SEARCHED_WORDS the word set is built once and intersected."""
         if not self.parts:
-            return len(words & document_terms(self.contents[0])[0])
+            content = self.contents[0]
+            if self.searched + len(words) <= SEARCHED_WORDS:
+                text = document_tokens(content)
+                if text is not None:
+                    self.searched += len(words)
+                    count = 0
+                    for word in words:
+                        if _holds_word(text, word):
+                            count += 1
+                    return count
+            return len(words & document_terms(content)[0])
         sets = [part.words for part in self.parts]
         return sum(1 for word in words if any(word in held for held in sets))
 

@@ -275,6 +275,9 @@ class _ContentStemMemo(dict):
 
 _CONTENT_STEMS = _ContentStemMemo()
 _NUMBER_RUNS = _NumberRunMemo()
+# For support's word look-ups in a document's text: the same table and memo as content_terms, so the same stems.
+ASCII_WORD_BYTES = _ASCII_WORD_BYTES
+CONTENT_STEMS = _CONTENT_STEMS
 
 
 def content_terms(text: str) -> tuple[set[str], set[str]]:
