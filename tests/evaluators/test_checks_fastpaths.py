@@ -158,6 +158,7 @@ def _clear_caches() -> None:
         support.document_sentences,
         support.verbatim_chunks,
         support.document_tokens,
+        support.document_numbers,
     ):
         cached.cache_clear()
 
@@ -266,7 +267,7 @@ def test_document_word_lookups_match_the_word_set() -> None:
         "policy policies policied classes class passes process status analysis creations creation created stopped "
         "stopping running runs use used using uses need needed speed bring thing things rings ring us is as a an "
         "the not 12 3.5 day days renew renewal renewed plans plan planning billing bills eye eyes ties tied "
-        "quickly edly ingly sings gas gases bus buses x y zz abc"
+        "quickly edly ingly sings gas gases bus buses x y zz abc two twelve hundred 1,299.50 05"
     ).split()
     marks = [" ", " ", ", ", ". ", "-", "\n", "(", ") ", "/", ": ", "; "]
     stems = {text.stem(w) for w in vocabulary} | set(vocabulary) | {w[:-1] for w in vocabulary if len(w) > 1}
@@ -279,6 +280,7 @@ def test_document_word_lookups_match_the_word_set() -> None:
         held = support.document_terms(document)[0]
         for word in stems:
             assert support._holds_word(tokens, word) == (word in held), (document, word)
+        assert support.document_numbers(document) == support.document_terms(document)[1]
         source = support.Source("d", (document,))
         for _ in range(4):
             asked = frozenset(rng.sample(sorted(stems), rng.randint(0, 6)))

@@ -26,6 +26,7 @@ from apps.evaluators.checks.quantities import (
 from apps.evaluators.checks.text import (
     ASCII_WORD_BYTES,
     CONTENT_STEMS,
+    ascii_numbers,
     content_terms,
     mask_code,
     normalise_apostrophes,
@@ -168,6 +169,15 @@ def document_tokens(content: str) -> bytes | None:
     return b" " + content.encode("ascii").translate(ASCII_WORD_BYTES) + b" "
 
 
+@lru_cache(maxsize=4096)
+def document_numbers(content: str) -> frozenset[str]:
+    """document_terms' numbers of a document, without stemming its words when its tokens are at hand."""
+    tokens = document_tokens(content)
+    if tokens is None:
+        return document_terms(content)[1]
+    return frozenset(ascii_numbers(content.encode("ascii"), set(tokens.split())))
+
+
 def _holds_word(tokens: bytes, word: str) -> bool:
     """Whether document_terms' word set of the document whose tokens these are holds word (a stem). A token's stem
     keeps all of the token but for its last letters, and replaces at most the stem's last letter ("policies" →
@@ -227,27 +237,28 @@ class Source:
     def numbers(self) -> frozenset[str]:
         """The source's numbers (a window's: its parts' together)."""
         if not self.parts:
-            return document_terms(self.contents[0])[1]
+            return document_numbers(self.contents[0])
         return frozenset().union(*(part.numbers for part in self.parts))
 
     def held(self, words: frozenset[str]) -> int:
-        """How many of words the source holds: for a window, those any of its parts holds (no union built). The
-        first few words asked of a document are looked up in its text (a claim or two seldom needs its whole
-        word set); past SEARCHED_WORDS the word set is built once and intersected."""
+        """How many of words the source holds: for a window, those any of its parts holds (no word set united)."""
         if not self.parts:
-            content = self.contents[0]
-            if self.searched + len(words) <= SEARCHED_WORDS:
-                text = document_tokens(content)
-                if text is not None:
-                    self.searched += len(words)
-                    count = 0
-                    for word in words:
-                        if _holds_word(text, word):
-                            count += 1
-                    return count
-            return len(words & document_terms(content)[0])
-        sets = [part.words for part in self.parts]
-        return sum(1 for word in words if any(word in held for held in sets))
+            return len(self.held_words(words))
+        if len(self.parts) == 2:
+            return len(self.parts[0].held_words(words) | self.parts[1].held_words(words))
+        return len(frozenset().union(*(part.held_words(words) for part in self.parts)))
+
+    def held_words(self, words: frozenset[str]) -> frozenset[str]:
+        """The words a single document holds. The first few words asked of a document are looked up in its text
+        (a claim or two seldom needs its whole word set); past SEARCHED_WORDS its word set is built once and
+        intersected."""
+        content = self.contents[0]
+        if self.searched + len(words) <= SEARCHED_WORDS:
+            text = document_tokens(content)
+            if text is not None:
+                self.searched += len(words)
+                return frozenset([word for word in words if _holds_word(text, word)])
+        return words & document_terms(content)[0]
 
     def quantities(self) -> tuple[Quantity, ...]:
         """Every number in the source, with units and dates."""

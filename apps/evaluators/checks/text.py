@@ -300,6 +300,12 @@ def content_terms(text: str) -> tuple[set[str], set[str]]:
             tokens.update(_ASCII_WORD_TOKEN_BYTES_RE.findall(run))
     words = set(map(_CONTENT_STEMS.__getitem__, tokens))
     words.discard("")
+    return words, ascii_numbers(raw, tokens)
+
+
+def ascii_numbers(raw: bytes, tokens: set[bytes]) -> set[str]:
+    """The numbers content_terms reads in ASCII text (raw) whose word tokens are tokens: digit runs and spelt
+    number words, normalised."""
     numbers: set[str] = set()
     for run in set(raw.translate(_ASCII_NUMBER_BYTES).split()):
         found = _NUMBER_RUNS[run]
@@ -308,7 +314,7 @@ def content_terms(text: str) -> tuple[set[str], set[str]]:
     spelled = tokens & _NUMBER_WORD_BYTES_SET
     if spelled:
         numbers.update(_NUMBER_WORD_BYTES[t] for t in spelled)
-    return words, numbers
+    return numbers
 
 
 def _unicode_content_terms(lowered: str) -> tuple[set[str], set[str]]:
