@@ -103,7 +103,7 @@ def _clear_check_caches() -> None:
 
     for cached in (
         support.document_terms, support.document_sentences, support._sentence_analysis, support._sentence_flags, support.document_lowered,
-        support.document_may_negate, support.verbatim_chunks, quantities.extract_quantities, negation.negation_cues,
+        support.document_may_negate, support.verbatim_chunks, support.document_tokens, support.document_numbers, quantities.extract_quantities, negation.negation_cues,
     ):  # fmt: skip
         cached.cache_clear()
 

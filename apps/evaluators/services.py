@@ -296,42 +296,63 @@ def _score_from(evaluator: Evaluator, trace_pk: int, result: CheckResult) -> Sco
     )
 
 
+# Subjects are scored in chunks: every evaluator runs over one chunk before the next, so a trace's documents,
+# analysed by the first check that reads them, are still in the checks' caches when the next check reads them
+# (evaluator by evaluator over a large batch, the first trace's documents were evicted before the second check).
+SUBJECT_CHUNK = 32
+
+
 def evaluate_subjects(
     *, evaluators: Sequence[Evaluator], subjects: dict[int, Subject]
 ) -> tuple[list[ScoreInput], list[tuple[Evaluator, int]]]:
-    """Run programmatic evaluators on subjects; return their scores and the (judge evaluator, trace) pairs sampled."""
-    scores: list[ScoreInput] = []
-    judged: list[tuple[Evaluator, int]] = []
-    for evaluator in evaluators:
-        # Stored configs were validated when saved: run the check directly, not through run_check.
-        check = None if evaluator.is_judge else CHECKS.get(evaluator.kind)
-        # Without filters every trace applies, and at rate 1 every trace is sampled: skip both per-trace calls.
-        filtered = bool(evaluator.filters)
-        everything = evaluator.sample_rate >= 1.0
-        for trace_pk, subject in subjects.items():
-            if filtered and not _applies(evaluator, subject):
+    """Run programmatic evaluators on subjects; return their scores and the (judge evaluator, trace) pairs sampled,
+    evaluator by evaluator, each in the subjects' order (chunks of SUBJECT_CHUNK subjects keep the caches warm)."""
+    scored: list[list[ScoreInput]] = [[] for _ in evaluators]
+    judged: list[list[tuple[Evaluator, int]]] = [[] for _ in evaluators]
+    items = list(subjects.items())
+    for start in range(0, len(items), SUBJECT_CHUNK):
+        chunk = items[start : start + SUBJECT_CHUNK]
+        for evaluator, scores, pairs in zip(evaluators, scored, judged, strict=True):
+            _evaluate_chunk(evaluator, chunk, scores, pairs)
+    return [s for scores in scored for s in scores], [p for pairs in judged for p in pairs]
+
+
+def _evaluate_chunk(
+    evaluator: Evaluator,
+    chunk: list[tuple[int, Subject]],
+    scores: list[ScoreInput],
+    judged: list[tuple[Evaluator, int]],
+) -> None:
+    """Score a chunk of subjects with one evaluator, appending to scores (or, for a judge, to judged)."""
+    # Stored configs were validated when saved: run the check directly, not through run_check.
+    check = None if evaluator.is_judge else CHECKS.get(evaluator.kind)
+    if check is None and not evaluator.is_judge:
+        return
+    # Without filters every trace applies, and at rate 1 every trace is sampled: skip both per-trace calls.
+    filtered = bool(evaluator.filters)
+    everything = evaluator.sample_rate >= 1.0
+    config = evaluator.config
+    for trace_pk, subject in chunk:
+        if filtered and not _applies(evaluator, subject):
+            continue
+        if not everything and not sampled(
+            trace_id=subject.trace_id, evaluator_name=evaluator.name, rate=evaluator.sample_rate
+        ):
+            continue
+        if check is None:  # a judge evaluator
+            if evaluator.judge is not None and evaluator.judge.is_active:  # a deactivated judge stops judging
+                judged.append((evaluator, trace_pk))
+            continue
+        try:
+            if not check.applies(subject, config):
                 continue
-            if not everything and not sampled(
-                trace_id=subject.trace_id, evaluator_name=evaluator.name, rate=evaluator.sample_rate
-            ):
-                continue
-            if evaluator.is_judge:
-                if evaluator.judge is not None and evaluator.judge.is_active:  # a deactivated judge stops judging
-                    judged.append((evaluator, trace_pk))
-                continue
-            if check is None:
-                continue
-            try:
-                if not check.applies(subject, evaluator.config):
-                    continue
-                result = check.run(subject, evaluator.config)
-            except SoftTimeLimitExceeded:
-                raise  # the task's time is up: never swallowed as one broken check
-            except Exception:  # noqa: BLE001 - one broken check must not stop the others
-                logger.exception("evaluator %s failed on trace %s", evaluator.name, subject.trace_id)
-                continue
-            scores.append(_score_from(evaluator, trace_pk, result))
-    return scores, judged
+            result = check.run(subject, config)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: never swallowed as one broken check
+        except Exception:  # noqa: BLE001 - one broken check must not stop the others
+            logger.exception("evaluator %s failed on trace %s", evaluator.name, subject.trace_id)
+            continue
+        scores.append(_score_from(evaluator, trace_pk, result))
 
 
 def evaluations_run(*, project_id: int, trace_pks: Sequence[int], evaluators: Sequence[Evaluator] | None = None) -> int:

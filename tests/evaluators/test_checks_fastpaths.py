@@ -157,6 +157,8 @@ def _clear_caches() -> None:
         support._sentence_flags,
         support.document_sentences,
         support.verbatim_chunks,
+        support.document_tokens,
+        support.document_numbers,
     ):
         cached.cache_clear()
 
@@ -254,3 +256,33 @@ def test_small_fast_paths_match_their_reference() -> None:
         for sentence in text.split_sentences(sample):
             assert refusal.may_refuse(sentence.text) == reference_may_refuse(sentence.text)
             assert support._tidy(sentence.text) == reference_tidy(sentence.text)
+
+
+def test_document_word_lookups_match_the_word_set() -> None:
+    """A claim word looked up in a document's text (Source.held's first words) is found exactly when the
+    document's content_terms word set holds it: every stem of the vocabulary and of the document, asked of random
+    ASCII documents over inflected words, stopwords, numbers and punctuation."""
+    rng = random.Random(13)
+    vocabulary = (
+        "policy policies policied classes class passes process status analysis creations creation created stopped "
+        "stopping running runs use used using uses need needed speed bring thing things rings ring us is as a an "
+        "the not 12 3.5 day days renew renewal renewed plans plan planning billing bills eye eyes ties tied "
+        "quickly edly ingly sings gas gases bus buses x y zz abc two twelve hundred 1,299.50 05"
+    ).split()
+    marks = [" ", " ", ", ", ". ", "-", "\n", "(", ") ", "/", ": ", "; "]
+    stems = {text.stem(w) for w in vocabulary} | set(vocabulary) | {w[:-1] for w in vocabulary if len(w) > 1}
+    for _ in range(3_000):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(0, 30))]
+        words = [w.upper() if rng.random() < 0.1 else w for w in words]
+        document = "".join(w + rng.choice(marks) for w in words)
+        tokens = support.document_tokens(document)
+        assert tokens is not None
+        held = support.document_terms(document)[0]
+        for word in stems:
+            assert support._holds_word(tokens, word) == (word in held), (document, word)
+        assert support.document_numbers(document) == support.document_terms(document)[1]
+        source = support.Source("d", (document,))
+        for _ in range(4):
+            asked = frozenset(rng.sample(sorted(stems), rng.randint(0, 6)))
+            assert source.held(asked) == len(asked & held)
+    assert support.document_tokens("l'essai") is None and support.document_tokens("café") is None

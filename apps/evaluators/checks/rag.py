@@ -12,6 +12,7 @@ from apps.evaluators.checks.base import Check, clean_bool, clean_int, clean_shar
 from apps.evaluators.checks.refusal import detect_refusal
 from apps.evaluators.checks.support import (
     Claim,
+    Source,
     assess,
     claim_terms,
     claims,
@@ -19,6 +20,7 @@ from apps.evaluators.checks.support import (
     neighbours,
     sources_for,
     strip_markers,
+    window,
 )
 from apps.evaluators.checks.text import WORD_RE, mask_code, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import CheckResult, Document, Subject
@@ -247,15 +249,9 @@ def _together(cited: list) -> list:
     return neighbours(cited) if len(cited) == 2 else [_merged(cited)] if len(cited) > 2 else []
 
 
-def _merged(sources: list) -> Any:
+def _merged(sources: list) -> Source:
     """All cited sources read as one."""
-    first = sources[0]
-    return type(first)(
-        "+".join(s.label for s in sources),
-        frozenset().union(*(s.words for s in sources)),
-        frozenset().union(*(s.numbers for s in sources)),
-        tuple(c for s in sources for c in s.contents),
-    )
+    return window("+".join(s.label for s in sources), sources)
 
 
 class CitationsCheck(Check):

@@ -24,6 +24,9 @@ from apps.evaluators.checks.quantities import (
     quantity_found,
 )
 from apps.evaluators.checks.text import (
+    ASCII_WORD_BYTES,
+    CONTENT_STEMS,
+    ascii_numbers,
     content_terms,
     mask_code,
     normalise_apostrophes,
@@ -152,6 +155,50 @@ def document_lowered(content: str) -> str:
     return normalise_apostrophes(content).lower()
 
 
+# How many claim words a check looks up in one document's text before building its word set instead.
+SEARCHED_WORDS = 12
+
+
+@lru_cache(maxsize=4096)
+def document_tokens(content: str) -> bytes | None:
+    """A document's word tokens as content_terms reads them, space-separated with a space at each end (b" tok tok
+    "); None when a look-up cannot stand in for content_terms' word set (non-ASCII text, or apostrophes: their
+    tokens and elisions take the pattern)."""
+    if not content.isascii() or "'" in content:
+        return None
+    return b" " + content.encode("ascii").translate(ASCII_WORD_BYTES) + b" "
+
+
+@lru_cache(maxsize=4096)
+def document_numbers(content: str) -> frozenset[str]:
+    """document_terms' numbers of a document, without stemming its words when its tokens are at hand."""
+    tokens = document_tokens(content)
+    if tokens is None:
+        return document_terms(content)[1]
+    return frozenset(ascii_numbers(content.encode("ascii"), set(tokens.split())))
+
+
+def _holds_word(tokens: bytes, word: str) -> bool:
+    """Whether document_terms' word set of the document whose tokens these are holds word (a stem). A token's stem
+    keeps all of the token but for its last letters, and replaces at most the stem's last letter ("policies" →
+    "policy"), so only tokens starting with the stem less its last letter can stem to it."""
+    if len(word) < 2 or not word.isascii():
+        return word in document_terms_of_tokens(tokens)
+    needle = b" " + word[:-1].encode("ascii")
+    at = tokens.find(needle)
+    while at != -1:
+        end = tokens.index(b" ", at + 1)
+        if CONTENT_STEMS[tokens[at + 1 : end]] == word:
+            return True
+        at = tokens.find(needle, end)
+    return False
+
+
+def document_terms_of_tokens(tokens: bytes) -> frozenset[str]:
+    """The content words of a document's tokens (what content_terms makes of them)."""
+    return frozenset(map(CONTENT_STEMS.__getitem__, tokens.split())) - {""}
+
+
 def _holds_phrase(text: str, phrase: str) -> bool:
     """Whether phrase occurs in text with no digit, '.', ',' or letter glued to either end."""
     at = text.find(phrase)
@@ -167,12 +214,51 @@ def _holds_phrase(text: str, phrase: str) -> bool:
 
 @dataclass(slots=True)
 class Source:
-    """One retrieved document, or two neighbouring chunks read together, as a claim is checked against it."""
+    """One retrieved document, or neighbouring chunks read together (a window), as a claim is checked against it.
+
+    A document's words and numbers are read only when a claim needs them (a claim quoted word for word from it
+    never does); a window keeps its documents as parts and is never united into one word set: how many of a
+    claim's words it holds is counted across its parts.
+    """
 
     label: str
-    words: frozenset[str]
-    numbers: frozenset[str]
     contents: tuple[str, ...]
+    parts: tuple[Source, ...] = ()  # the documents of a window; empty for one document
+    searched: int = 0  # claim words looked up in the document's text so far (see held)
+
+    @property
+    def words(self) -> frozenset[str]:
+        """The source's content words (a window's: its parts' together)."""
+        if not self.parts:
+            return document_terms(self.contents[0])[0]
+        return frozenset().union(*(part.words for part in self.parts))
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        """The source's numbers (a window's: its parts' together)."""
+        if not self.parts:
+            return document_numbers(self.contents[0])
+        return frozenset().union(*(part.numbers for part in self.parts))
+
+    def held(self, words: frozenset[str]) -> int:
+        """How many of words the source holds: for a window, those any of its parts holds (no word set united)."""
+        if not self.parts:
+            return len(self.held_words(words))
+        if len(self.parts) == 2:
+            return len(self.parts[0].held_words(words) | self.parts[1].held_words(words))
+        return len(frozenset().union(*(part.held_words(words) for part in self.parts)))
+
+    def held_words(self, words: frozenset[str]) -> frozenset[str]:
+        """The words a single document holds. The first few words asked of a document are looked up in its text
+        (a claim or two seldom needs its whole word set); past SEARCHED_WORDS its word set is built once and
+        intersected."""
+        content = self.contents[0]
+        if self.searched + len(words) <= SEARCHED_WORDS:
+            text = document_tokens(content)
+            if text is not None:
+                self.searched += len(words)
+                return frozenset([word for word in words if _holds_word(text, word)])
+        return words & document_terms(content)[0]
 
     def quantities(self) -> tuple[Quantity, ...]:
         """Every number in the source, with units and dates."""
@@ -218,21 +304,32 @@ def document_label(document: Document, position: int) -> str:
 
 
 def sources_for(documents: Sequence[tuple[int, Document]]) -> list[Source]:
-    """Index (position, document) pairs with text as sources."""
-    sources = []
-    for position, document in documents:
-        if document.content:
-            words, numbers = document_terms(document.content)
-            sources.append(Source(document_label(document, position), words, numbers, (document.content,)))
-    return sources
+    """Index (position, document) pairs with text as sources (each analysed only when a claim needs it)."""
+    return [
+        Source(document_label(document, position), (document.content,))
+        for position, document in documents
+        if document.content
+    ]
 
 
 def neighbours(sources: Sequence[Source]) -> list[Source]:
     """Each pair of neighbouring sources read as one (a passage split across chunks)."""
     return [
-        Source(f"{a.label}+{b.label}", a.words | b.words, a.numbers | b.numbers, a.contents + b.contents)
+        Source(f"{a.label}+{b.label}", a.contents + b.contents, _documents_of(a) + _documents_of(b))
         for a, b in zip(sources, sources[1:], strict=False)
     ]
+
+
+def window(label: str, sources: Sequence[Source]) -> Source:
+    """Sources read as one (their documents as its parts)."""
+    return Source(
+        label, tuple(c for s in sources for c in s.contents), tuple(d for s in sources for d in _documents_of(s))
+    )
+
+
+def _documents_of(source: Source) -> tuple[Source, ...]:
+    """The single-document sources a source reads."""
+    return source.parts or (source,)
 
 
 def strip_markers(text: str) -> str:
@@ -388,7 +485,7 @@ def assess(
 def _ranked(words: frozenset[str], group: Sequence[Source], units: int = 0) -> list[tuple[float, Source]]:
     """The sources with the share of the claim's words each holds, most first (ties keep document order)."""
     size = len(words) + units
-    scored = [((len(words & s.words) + units) / size if size else 1.0, s) for s in group]
+    scored = [((s.held(words) + units) / size if size else 1.0, s) for s in group]
     if len(scored) > 1:
         scored.sort(key=lambda item: -item[0])  # stable: the earlier document wins a tie
     return scored

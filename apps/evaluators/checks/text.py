@@ -275,6 +275,9 @@ class _ContentStemMemo(dict):
 
 _CONTENT_STEMS = _ContentStemMemo()
 _NUMBER_RUNS = _NumberRunMemo()
+# For support's word look-ups in a document's text: the same table and memo as content_terms, so the same stems.
+ASCII_WORD_BYTES = _ASCII_WORD_BYTES
+CONTENT_STEMS = _CONTENT_STEMS
 
 
 def content_terms(text: str) -> tuple[set[str], set[str]]:
@@ -297,6 +300,12 @@ def content_terms(text: str) -> tuple[set[str], set[str]]:
             tokens.update(_ASCII_WORD_TOKEN_BYTES_RE.findall(run))
     words = set(map(_CONTENT_STEMS.__getitem__, tokens))
     words.discard("")
+    return words, ascii_numbers(raw, tokens)
+
+
+def ascii_numbers(raw: bytes, tokens: set[bytes]) -> set[str]:
+    """The numbers content_terms reads in ASCII text (raw) whose word tokens are tokens: digit runs and spelt
+    number words, normalised."""
     numbers: set[str] = set()
     for run in set(raw.translate(_ASCII_NUMBER_BYTES).split()):
         found = _NUMBER_RUNS[run]
@@ -305,7 +314,7 @@ def content_terms(text: str) -> tuple[set[str], set[str]]:
     spelled = tokens & _NUMBER_WORD_BYTES_SET
     if spelled:
         numbers.update(_NUMBER_WORD_BYTES[t] for t in spelled)
-    return words, numbers
+    return numbers
 
 
 def _unicode_content_terms(lowered: str) -> tuple[set[str], set[str]]:
