@@ -753,6 +753,10 @@ def score_failed_list(
                 passed=False,
                 trace_started_at__gte=max(start, since),
                 trace_started_at__lt=end,
+                # A score's partition_at is its trace's, within TRACE_PARTITION_WINDOW of the start: partitions
+                # prune to the days around the range instead of opening every day's index.
+                partition_at__gte=max(start, since) - TRACE_PARTITION_WINDOW,
+                partition_at__lt=end + TRACE_PARTITION_WINDOW,
                 **dims,
             )
             .only("name", "value", "label", "explanation", "source", "trace_started_at", "trace_id")
