@@ -388,6 +388,9 @@ INGEST_MAX_TRACES_PER_REQUEST = env_int("INGEST_MAX_TRACES_PER_REQUEST", 1_000)
 # An ingest transaction that waits longer than this on a lock, or runs a statement longer, answers 503.
 INGEST_LOCK_TIMEOUT_MS = env_int("INGEST_LOCK_TIMEOUT_MS", 2_000)
 INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 10_000)
+# The trigram GIN indexes' pending list is merged into the index by the insert that overflows it: capped this low
+# (kB) in the ingest transaction, the merge is small and frequent instead of a 4 MB one landing on one request.
+INGEST_GIN_PENDING_LIST_KB = env_int("INGEST_GIN_PENDING_LIST_KB", 512)
 DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
 # Post-ingest work, by dotted path, called with (project_id=, trace_pks=) once per accepted batch.
 # Higher apps subscribe here so that traces never imports them.
@@ -434,6 +437,11 @@ ROLLUP_DRAIN_BUDGET = 10.0
 PARTITION_DAYS_AHEAD = env_int("PARTITION_DAYS_AHEAD", 7)
 # Creating, attaching or dropping a partition waits at most this long for its locks (then the next run retries).
 PARTITION_LOCK_TIMEOUT_MS = env_int("PARTITION_LOCK_TIMEOUT_MS", 5000)
+# Today's and tomorrow's partitions are ANALYZEd (beat, every minute) when never analyzed, or when this many rows,
+# and this fraction of the rows they had at their last ANALYZE, changed since: with autovacuum off (or behind),
+# a new day has no statistics and `id = ANY(…)` lookups plan a scan of the whole day.
+PARTITION_ANALYZE_MIN_ROWS = env_int("PARTITION_ANALYZE_MIN_ROWS", 2000)
+PARTITION_ANALYZE_FRACTION_PCT = env_int("PARTITION_ANALYZE_FRACTION_PCT", 20)
 # Retention jobs run by the hourly traces.data_lifecycle task, by dotted path (traces never imports scores).
 RETENTION_EXPIRERS = ["apps.traces.services.traces_expire", "apps.scores.services.scores_expire"]
 # Retention deletes (for projects whose retention is shorter than another's) run this long per table and run.

@@ -225,6 +225,46 @@ def partitions_maintain(*, now: datetime | None = None) -> list[PartitionGap]:
     return gaps
 
 
+# Per partition: rows at its last ANALYZE (-1 never analyzed: PostgreSQL 14+), and rows changed since.
+_ANALYZE_STATE_SQL = (
+    "SELECT c.relname, c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM unnest(%s::text[]) AS n(name) "
+    "JOIN pg_class c ON c.oid = to_regclass(n.name) LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid "
+    "ORDER BY c.relname"
+)
+
+
+def partitions_analyze(
+    *, now: datetime | None = None, days: tuple[int, ...] = (0, 1), min_rows: int | None = None
+) -> list[str]:
+    """ANALYZE the day partitions being written (today's and tomorrow's) when their statistics are missing or stale.
+
+    autovacuum may be off (or behind a fast-growing day), and a partition created ahead has no statistics at all:
+    then `id = ANY(…)` and `trace_id = ANY(…)` lookups (ingest, score refresh and upsert, rollups) estimate the
+    day as a few pages or each key as 0.5 % of it and read the whole day. A partition is analyzed when it never
+    was, or when at least `min_rows` (PARTITION_ANALYZE_MIN_ROWS) and PARTITION_ANALYZE_FRACTION_PCT % of its
+    rows at the last ANALYZE changed since. ANALYZE samples a bounded number of rows (cheap on a big day) and
+    takes a lock inserts do not wait on. Missing partitions are skipped; a second run with nothing written in
+    between does nothing. Returns the partitions analyzed.
+    """
+    today = (now or timezone.now()).astimezone(UTC).date()
+    floor = settings.PARTITION_ANALYZE_MIN_ROWS if min_rows is None else min_rows
+    fraction = settings.PARTITION_ANALYZE_FRACTION_PCT / 100
+    names = [partition_name(t, today + timedelta(days=d)) for t in PARTITIONED_TABLES for d in days]
+    with connection.cursor() as cursor:
+        cursor.execute(_ANALYZE_STATE_SQL, [names])
+        state = cursor.fetchall()
+    analyzed = []
+    for name, reltuples, changed in state:
+        if reltuples >= 0 and changed < max(floor, fraction * reltuples):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_q(name)}")
+        analyzed.append(name)
+    if analyzed:
+        logger.info("partitions analyzed: %s", ", ".join(analyzed))
+    return analyzed
+
+
 def partitions_gaps_reported() -> list[str]:
     """The gaps the last maintenance run found (read by /readyz; empty when none or not run yet)."""
     from django.core.cache import cache
