@@ -255,7 +255,7 @@ def partitions_analyze(
         state = cursor.fetchall()
     analyzed = []
     for name, reltuples, changed in state:
-        if reltuples >= 0 and changed < max(floor, fraction * reltuples):
+        if reltuples >= 0 and (not changed or changed < max(floor, fraction * reltuples)):
             continue
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {_q(name)}")

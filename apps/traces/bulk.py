@@ -104,6 +104,7 @@ JSON_FIELDS = frozenset(
 )
 _COLUMNS = ", ".join(SPAN_FIELDS)
 
+
 # The staging table has traces_span's staged columns with their types, NOT NULLs and TOAST compression (LIKE …
 # INCLUDING COMPRESSION, then the unstaged columns dropped): a COPYed value is compressed once, here, and INSERT …
 # SELECT moves the compressed datum into traces_span as it is. A table made by CREATE TABLE AS got the server's
