@@ -404,6 +404,8 @@ INGEST_BATCH_CONSUMERS = [
     "apps.feedback.services.feedback_infer_batch_enqueue",
     # The review queue's random sample needs no score; score-based rules run as scores are written.
     "apps.review.services.review_route_batch",
+    # Statistics for the partitions being written, throttled (autovacuum may be off): last, it never delays the rest.
+    "apps.core.partitions.partitions_analyze_due",
 ]
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
 # the ingest transaction: scores stores them, and traces never imports scores.
@@ -442,6 +444,8 @@ PARTITION_LOCK_TIMEOUT_MS = env_int("PARTITION_LOCK_TIMEOUT_MS", 5000)
 # a new day has no statistics and `id = ANY(…)` lookups plan a scan of the whole day.
 PARTITION_ANALYZE_MIN_ROWS = env_int("PARTITION_ANALYZE_MIN_ROWS", 2000)
 PARTITION_ANALYZE_FRACTION_PCT = env_int("PARTITION_ANALYZE_FRACTION_PCT", 20)
+# …checked by the beat job every minute, and by the post-ingest consumer at most this often (all workers together).
+PARTITION_ANALYZE_INTERVAL_S = env_int("PARTITION_ANALYZE_INTERVAL_S", 30)
 # Retention jobs run by the hourly traces.data_lifecycle task, by dotted path (traces never imports scores).
 RETENTION_EXPIRERS = ["apps.traces.services.traces_expire", "apps.scores.services.scores_expire"]
 # Retention deletes (for projects whose retention is shorter than another's) run this long per table and run.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -263,6 +264,25 @@ def partitions_analyze(
     if analyzed:
         logger.info("partitions analyzed: %s", ", ".join(analyzed))
     return analyzed
+
+
+ANALYZE_DUE_CACHE_KEY = "partitions:analyze-due"
+
+
+def partitions_analyze_due(*, project_id: int, trace_pks: list[int]) -> list[str]:
+    """Post-ingest consumer: run partitions_analyze at most once per PARTITION_ANALYZE_INTERVAL_S over all workers.
+
+    The beat job runs it every minute from the minute beat starts; from the ingest path a new day's partitions get
+    their first statistics with its first batches (a few hundred rows are enough: a unique column's distinct count
+    is kept as a fraction, so the estimates follow the day as it grows). The cache key is the shared throttle;
+    with the cache down the check runs (it is one catalog query when nothing is due).
+    """
+    try:
+        if not cache.add(ANALYZE_DUE_CACHE_KEY, 1, timeout=settings.PARTITION_ANALYZE_INTERVAL_S):
+            return []
+    except Exception:  # noqa: BLE001 - the cache down is reported by the redis check
+        pass
+    return partitions_analyze()
 
 
 def partitions_gaps_reported() -> list[str]:

@@ -135,3 +135,30 @@ def test_the_staging_table_has_exactly_the_staged_columns():
         )
         columns = [r[0] for r in cursor.fetchall()]
     assert sorted(columns) == sorted(["trace_hex", *bulk.SPAN_FIELDS])
+
+
+def _flush_stats() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_post_ingest_check_runs_the_analyze_at_most_once_per_interval(project, settings):
+    from django.core.cache import cache
+
+    settings.PARTITION_ANALYZE_MIN_ROWS = 1
+    partitions.partitions_ensure(days_ahead=1)  # today's and tomorrow's partitions
+    now = datetime.now(UTC)
+    today_spans = partitions.partition_name("traces_span", now.date())
+    cache.delete(partitions.ANALYZE_DUE_CACHE_KEY)
+    try:
+        spans_ingest(project=project, spans=[span(new_trace_id(), start_ms=0, duration_ms=5, at=now, is_root=True)])
+        _flush_stats()
+        assert today_spans in partitions.partitions_analyze_due(project_id=project.pk, trace_pks=[])
+
+        spans_ingest(project=project, spans=[span(new_trace_id(), start_ms=0, duration_ms=5, at=now, is_root=True)])
+        _flush_stats()
+        assert partitions.partitions_analyze_due(project_id=project.pk, trace_pks=[]) == []  # within the interval
+        assert today_spans in partitions.partitions_analyze()  # it was due: the throttle held it back
+    finally:
+        cache.delete(partitions.ANALYZE_DUE_CACHE_KEY)
