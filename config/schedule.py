@@ -50,6 +50,12 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
+    # Planner statistics for today's and tomorrow's partitions once they changed enough (autovacuum may be off).
+    "traces-partitions-analyze": {
+        "task": "traces.partitions_analyze",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 50},
+    },
     "judges-bookkeeping-prune": {
         "task": "judges.bookkeeping_prune",
         "schedule": timedelta(hours=1),

@@ -393,6 +393,9 @@ INGEST_MAX_TRACES_PER_REQUEST = env_int("INGEST_MAX_TRACES_PER_REQUEST", 1_000)
 # An ingest transaction that waits longer than this on a lock, or runs a statement longer, answers 503.
 INGEST_LOCK_TIMEOUT_MS = env_int("INGEST_LOCK_TIMEOUT_MS", 2_000)
 INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 10_000)
+# The trigram GIN indexes' pending list is merged into the index by the insert that overflows it: capped this low
+# (kB) in the ingest transaction, the merge is small and frequent instead of a 4 MB one landing on one request.
+INGEST_GIN_PENDING_LIST_KB = env_int("INGEST_GIN_PENDING_LIST_KB", 512)
 DATA_UPLOAD_MAX_MEMORY_SIZE = OTLP_MAX_BODY_BYTES
 # Post-ingest work, by dotted path, called with (project_id=, trace_pks=) once per accepted batch.
 # Higher apps subscribe here so that traces never imports them.
@@ -406,6 +409,8 @@ INGEST_BATCH_CONSUMERS = [
     "apps.feedback.services.feedback_infer_batch_enqueue",
     # The review queue's random sample needs no score; score-based rules run as scores are written.
     "apps.review.services.review_route_batch",
+    # Statistics for the partitions being written, throttled (autovacuum may be off): last, it never delays the rest.
+    "apps.core.partitions.partitions_analyze_due",
 ]
 # Evaluation results from /v1/logs that name a trace, called with (project=, evaluations=[LogEvaluation]) inside
 # the ingest transaction: scores stores them, and traces never imports scores.
@@ -442,6 +447,13 @@ SESSION_SUMMARY_DRAIN_BUDGET = 10.0
 PARTITION_DAYS_AHEAD = env_int("PARTITION_DAYS_AHEAD", 7)
 # Creating, attaching or dropping a partition waits at most this long for its locks (then the next run retries).
 PARTITION_LOCK_TIMEOUT_MS = env_int("PARTITION_LOCK_TIMEOUT_MS", 5000)
+# Today's and tomorrow's partitions are ANALYZEd (beat, every minute) when never analyzed, or when this many rows,
+# and this fraction of the rows they had at their last ANALYZE, changed since: with autovacuum off (or behind),
+# a new day has no statistics and `id = ANY(…)` lookups plan a scan of the whole day.
+PARTITION_ANALYZE_MIN_ROWS = env_int("PARTITION_ANALYZE_MIN_ROWS", 2000)
+PARTITION_ANALYZE_FRACTION_PCT = env_int("PARTITION_ANALYZE_FRACTION_PCT", 20)
+# …checked by the beat job every minute, and by the post-ingest consumer at most this often (all workers together).
+PARTITION_ANALYZE_INTERVAL_S = env_int("PARTITION_ANALYZE_INTERVAL_S", 30)
 # Retention jobs run by the hourly traces.data_lifecycle task, by dotted path (traces never imports scores).
 RETENTION_EXPIRERS = [
     "apps.traces.services.traces_expire",

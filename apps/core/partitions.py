@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -223,6 +224,65 @@ def partitions_maintain(*, now: datetime | None = None) -> list[PartitionGap]:
         logger.warning("partition gap: %s", gap)
     cache.set(GAPS_CACHE_KEY, [str(g) for g in gaps], timeout=3 * 3600)
     return gaps
+
+
+# Per partition: rows at its last ANALYZE (-1 never analyzed: PostgreSQL 14+), and rows changed since.
+_ANALYZE_STATE_SQL = (
+    "SELECT c.relname, c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM unnest(%s::text[]) AS n(name) "
+    "JOIN pg_class c ON c.oid = to_regclass(n.name) LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid "
+    "ORDER BY c.relname"
+)
+
+
+def partitions_analyze(
+    *, now: datetime | None = None, days: tuple[int, ...] = (0, 1), min_rows: int | None = None
+) -> list[str]:
+    """ANALYZE the day partitions being written (today's and tomorrow's) when their statistics are missing or stale.
+
+    autovacuum may be off (or behind a fast-growing day), and a partition created ahead has no statistics at all:
+    then `id = ANY(…)` and `trace_id = ANY(…)` lookups (ingest, score refresh and upsert, rollups) estimate the
+    day as a few pages or each key as 0.5 % of it and read the whole day. A partition is analyzed when it never
+    was, or when at least `min_rows` (PARTITION_ANALYZE_MIN_ROWS) and PARTITION_ANALYZE_FRACTION_PCT % of its
+    rows at the last ANALYZE changed since. ANALYZE samples a bounded number of rows (cheap on a big day) and
+    takes a lock inserts do not wait on. Missing partitions are skipped; a second run with nothing written in
+    between does nothing. Returns the partitions analyzed.
+    """
+    today = (now or timezone.now()).astimezone(UTC).date()
+    floor = settings.PARTITION_ANALYZE_MIN_ROWS if min_rows is None else min_rows
+    fraction = settings.PARTITION_ANALYZE_FRACTION_PCT / 100
+    names = [partition_name(t, today + timedelta(days=d)) for t in PARTITIONED_TABLES for d in days]
+    with connection.cursor() as cursor:
+        cursor.execute(_ANALYZE_STATE_SQL, [names])
+        state = cursor.fetchall()
+    analyzed = []
+    for name, reltuples, changed in state:
+        if reltuples >= 0 and (not changed or changed < max(floor, fraction * reltuples)):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_q(name)}")
+        analyzed.append(name)
+    if analyzed:
+        logger.info("partitions analyzed: %s", ", ".join(analyzed))
+    return analyzed
+
+
+ANALYZE_DUE_CACHE_KEY = "partitions:analyze-due"
+
+
+def partitions_analyze_due(*, project_id: int, trace_pks: list[int]) -> list[str]:
+    """Post-ingest consumer: run partitions_analyze at most once per PARTITION_ANALYZE_INTERVAL_S over all workers.
+
+    The beat job runs it every minute from the minute beat starts; from the ingest path a new day's partitions get
+    their first statistics with its first batches (a few hundred rows are enough: a unique column's distinct count
+    is kept as a fraction, so the estimates follow the day as it grows). The cache key is the shared throttle;
+    with the cache down the check runs (it is one catalog query when nothing is due).
+    """
+    try:
+        if not cache.add(ANALYZE_DUE_CACHE_KEY, 1, timeout=settings.PARTITION_ANALYZE_INTERVAL_S):
+            return []
+    except Exception:  # noqa: BLE001 - the cache down is reported by the redis check
+        pass
+    return partitions_analyze()
 
 
 def partitions_gaps_reported() -> list[str]:

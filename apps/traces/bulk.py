@@ -10,6 +10,7 @@ of brand-new traces are computed from the staging table in the statement that cr
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -103,21 +104,38 @@ JSON_FIELDS = frozenset(
 )
 _COLUMNS = ", ".join(SPAN_FIELDS)
 
+
+# The staging table has traces_span's staged columns with their types, NOT NULLs and TOAST compression (LIKE …
+# INCLUDING COMPRESSION, then the unstaged columns dropped): a COPYed value is compressed once, here, and INSERT …
+# SELECT moves the compressed datum into traces_span as it is. A table made by CREATE TABLE AS got the server's
+# default_toast_compression (pglz) whatever traces_span's columns say (lz4), and the spans were stored pglz.
+# `id`, `project_id`, `trace_id`, `partition_at`, `created_at` are not staged: the trace's row id and partition
+# are joined in by its hex id. IF EXISTS keeps the statement a no-op on a table already there.
+@functools.cache
+def _stage_create_sql(on_commit: str) -> str:
+    from apps.traces.models import Span
+
+    unstaged = [f.column for f in Span._meta.concrete_fields if f.column not in SPAN_FIELDS]
+    drops = ", ".join(f"DROP COLUMN IF EXISTS {c}" for c in unstaged)
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (trace_hex varchar(32), LIKE traces_span INCLUDING COMPRESSION)"
+        f" ON COMMIT {on_commit}; ALTER TABLE {STAGE_TABLE} {drops}"
+    )
+
+
 # Created once per database session (committed on its own when possible); ON COMMIT DELETE ROWS empties it
-# at every commit. `WITH NO DATA` from a SELECT keeps the column types but not the NOT NULL/identity of
-# `id`, `project_id`, `trace_id` (not staged: the trace's row id is joined in by its hex id).
-STAGE_CREATE_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} ON COMMIT DELETE ROWS AS "
-    f"SELECT ''::varchar(32) AS trace_hex, {_COLUMNS} FROM traces_span WITH NO DATA"
-)
+# at every commit.
+def stage_create_sql() -> str:
+    return _stage_create_sql("DELETE ROWS")
+
+
 # Behind a transaction-mode pooler the next transaction may run on another server session, so the table is
 # created inside the ingest transaction and dropped at its end; the DELETE empties one left by an earlier
 # savepoint of the same transaction (nested callers, tests). One round trip: no parameters, simple protocol.
-STAGE_CREATE_XACT_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} ON COMMIT DROP AS "
-    f"SELECT ''::varchar(32) AS trace_hex, {_COLUMNS} FROM traces_span WITH NO DATA; "
-    f"DELETE FROM {STAGE_TABLE}"
-)
+def stage_create_xact_sql() -> str:
+    return _stage_create_sql("DROP") + f"; DELETE FROM {STAGE_TABLE}"
+
+
 COPY_SQL = f"COPY {STAGE_TABLE} (trace_hex, {_COLUMNS}) FROM STDIN"
 # The trace keys (row id, partition_at) come with the statement: the span takes its trace's partition_at, and
 # traces_trace is not read again. The conflict target is the unique key (project, trace, span, partition).
@@ -209,7 +227,7 @@ def stage_prepare() -> None:
     if outside and getattr(raw, _SESSION_ATTR, False):
         return
     with connection.cursor() as cursor:
-        cursor.execute(STAGE_CREATE_SQL)
+        cursor.execute(stage_create_sql())
         if not outside:
             cursor.execute(f"DELETE FROM {STAGE_TABLE}")
     if outside:
@@ -220,7 +238,7 @@ def stage_copy(rows: Sequence[tuple]) -> None:
     """COPY the rows into the staging table (inside the caller's transaction; behind a pooler it creates it)."""
     with connection.cursor() as cursor, connection.wrap_database_errors:
         if settings.DATABASE_POOLED:
-            cursor.execute(STAGE_CREATE_XACT_SQL)
+            cursor.execute(stage_create_xact_sql())
         with cursor.cursor.copy(COPY_SQL) as copy:
             write_row = copy.write_row
             for row in rows:

@@ -162,6 +162,7 @@ TRACE_RECOMPUTE_SQL = (
     + "".join(f"    {col} = {expr.format(prior_metadata='t.metadata')},\n" for col, expr in _DERIVED)
     + "    updated_at = now()\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
     + "WHERE t.project_id = %(project)s AND t.id = agg.tid AND t.partition_at >= %(lo)s AND t.partition_at <= %(hi)s\n"
+    + "RETURNING t.route, t.model, t.prompt_version, t.environment\n"
 )
 
 # Brand-new traces of one request, created with their derived fields from the staged spans (all the spans
@@ -176,7 +177,8 @@ TRACE_CREATE_SQL = (
     + ")\nSELECT %(project)s, agg.tid, agg.started_at, now(), now(), false,\n"
     + ",\n".join("    " + expr.format(prior_metadata="'{}'::jsonb") for _, expr in _DERIVED)
     + "\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
-    + "ON CONFLICT (project_id, trace_id, partition_at) DO NOTHING\nRETURNING trace_id, id, partition_at\n"
+    + "ON CONFLICT (project_id, trace_id, partition_at) DO NOTHING\n"
+    + "RETURNING trace_id, id, partition_at, route, model, prompt_version, environment\n"
 )
 
 # Trace rows for ids known before their spans (scores, evaluations): every NOT NULL column supplied,
@@ -209,21 +211,25 @@ TRACE_LOOKUP_SQL = (
 )
 # IngestBatch.objects.create(...) without the ORM: every NOT NULL column, the model's defaults.
 # In the same statement (one round trip), the values the touched traces' slicing dimensions now have join the
-# filter choices (traces_tracedimensionvalue). DO NOTHING takes no lock on a value already there, so concurrent
-# requests never queue on the popular ones; the CTE reads the traces as this transaction left them.
+# filter choices (traces_tracedimensionvalue). The values come with the statement (the trace create and recompute
+# statements return them), so the traces just written are not read again. DO NOTHING takes no lock on a value
+# already there, so concurrent requests never queue on the popular ones; sorted, two requests insert in one order.
 INGEST_BATCH_INSERT_SQL = (
     "WITH dims AS (INSERT INTO traces_tracedimensionvalue (project_id, dimension, value)\n"
-    "    SELECT DISTINCT %(project)s, d.dimension, d.value FROM traces_trace t, LATERAL (VALUES ('route', t.route),\n"
-    "        ('model', t.model), ('prompt_version', t.prompt_version), ('environment', t.environment))\n"
-    "        AS d(dimension, value)\n"
-    "    WHERE t.project_id = %(project)s AND t.id = ANY(%(touched)s::bigint[])\n"
-    "        AND t.partition_at >= %(lo)s AND t.partition_at <= %(hi)s AND d.value <> ''\n"
-    "    ORDER BY 2, 3\n"
+    "    SELECT %(project)s, d.dimension, d.value FROM unnest(%(dims)s::varchar[], %(values)s::varchar[])\n"
+    "        AS d(dimension, value) ORDER BY 2, 3\n"
     "    ON CONFLICT (project_id, dimension, value) DO NOTHING)\n"
     "INSERT INTO traces_ingestbatch (project_id, trace_ids, span_count, state, attempts, created_at) "
     f"VALUES (%(project)s, %(touched)s::bigint[], %(spans)s, '{IngestBatch.State.PENDING.value}', 0, %(now)s) "
     "RETURNING id"
 )
+# The slicing dimensions of a trace, in the order the statements above return them.
+TRACE_DIMENSIONS = ("route", "model", "prompt_version", "environment")
+
+
+def _dimension_values(rows: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
+    """The distinct non-empty (dimension, value) pairs of trace rows (route, model, prompt_version, environment)."""
+    return sorted({(d, v) for row in rows for d, v in zip(TRACE_DIMENSIONS, row, strict=True) if v})
 
 
 # What log content can change on a trace: only its input/output text (the content fields of a span feed no other
@@ -257,13 +263,14 @@ TraceKey = tuple[int, datetime]
 
 def traces_recompute(
     *, trace_pks: Sequence[int], project_id: int | None = None, keys: Sequence[TraceKey] | None = None
-) -> None:
+) -> list[tuple[str, str, str, str]]:
     """Recompute the derived fields of these traces from all their stored spans.
 
-    The ingest path passes the traces' keys (row id, partition_at) and project; with row ids alone they are looked up.
+    The ingest path passes the traces' keys (row id, partition_at) and project, and gets back each trace's slicing
+    dimensions as now stored (TRACE_DIMENSIONS); with row ids alone they are looked up (and nothing is returned).
     """
     if not trace_pks:
-        return
+        return []
     if keys is None or project_id is None:
         with connection.cursor() as cursor:
             cursor.execute(TRACE_KEYS_SQL, {"ids": list(trace_pks)})
@@ -272,13 +279,14 @@ def traces_recompute(
                 by_project.setdefault(pid, []).append((pk, part))
         for pid, project_keys in by_project.items():
             traces_recompute(trace_pks=[k[0] for k in project_keys], project_id=pid, keys=project_keys)
-        return
+        return []
     parts = [k[1] for k in keys]
     with connection.cursor() as cursor:
         cursor.execute(
             TRACE_RECOMPUTE_SQL,
             {"project": project_id, "ids": list(trace_pks), "lo": min(parts), "hi": max(parts)},
         )
+        return cursor.fetchall()
 
 
 def traces_ensure(*, project: Project, started: dict[str, datetime]) -> dict[str, int]:
@@ -335,8 +343,9 @@ def _trace_lookup(
 
 def _trace_rows_ensure(
     *, project: Project, tids: list[str], existing: dict[str, TraceKey], windows: dict[str, tuple[datetime, datetime]]
-) -> tuple[dict[str, TraceKey], dict[str, TraceKey]]:
-    """Create missing trace rows for the staged spans' trace ids; return (existing, created) trace_id → key.
+) -> tuple[dict[str, TraceKey], dict[str, TraceKey], list[tuple[str, str, str, str]]]:
+    """Create missing trace rows for the staged spans' trace ids; return (existing, created) trace_id → key, and
+    the created traces' slicing dimensions (TRACE_DIMENSIONS).
 
     `existing` is what `_trace_lookup` found. Needs the spans already COPYed into the staging table:
     brand-new traces are created with their derived fields; the ones that existed before (or that a
@@ -344,15 +353,18 @@ def _trace_rows_ensure(
     existing ids by list is cheaper than a NOT EXISTS per staged row.)
     """
     created: dict[str, TraceKey] = {}
+    dims: list[tuple[str, str, str, str]] = []
     if len(existing) < len(tids):
         with bulk.bound_cursor() as cursor:
             cursor.execute(TRACE_CREATE_SQL, {"project": project.pk, "existing": list(existing)})
-            created = {tid: (pk, part) for tid, pk, part in cursor.fetchall()}
+            for tid, pk, part, *values in cursor.fetchall():
+                created[tid] = (pk, part)
+                dims.append(tuple(values))
             missing = [t for t in tids if t not in existing and t not in created]
             if missing:  # a row with the same partition_at already there (the trace locks make this rare)
                 cursor.execute(_TRACE_WINDOW_SQL, _window_params(project, missing, windows))
                 existing.update((tid, (pk, part)) for tid, pk, part in cursor.fetchall())
-    return existing, created
+    return existing, created, dims
 
 
 # Take (delete and return) the waiting content of exactly these spans, in one statement.
@@ -437,16 +449,15 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
         if has_pending:  # log content that arrived before these spans
             _pending_content_take(project=project, spans=batch)
         bulk.stage_copy(bulk.span_rows(batch))
-        existing, created = _trace_rows_ensure(project=project, tids=tids, existing=existing, windows=windows)
+        existing, created, dims = _trace_rows_ensure(project=project, tids=tids, existing=existing, windows=windows)
         # Spans of brand-new traces are all new; those of existing traces are kept once by ON CONFLICT.
         result.inserted = bulk.spans_insert_from_stage(project_id=project.pk, traces={**existing, **created})
         # New traces got their derived fields from the staged spans; existing ones are recomputed from all.
         if existing:
             keys = sorted(existing.values())
-            traces_recompute(trace_pks=[k[0] for k in keys], project_id=project.pk, keys=keys)
-        keys = [*existing.values(), *created.values()]
-        touched = sorted([k[0] for k in keys])
-        parts = [k[1] for k in keys]
+            dims += traces_recompute(trace_pks=[k[0] for k in keys], project_id=project.pk, keys=keys)
+        touched = sorted([k[0] for k in (*existing.values(), *created.values())])
+        values = _dimension_values(dims)
         with bulk.bound_cursor() as cursor:
             cursor.execute(
                 INGEST_BATCH_INSERT_SQL,
@@ -455,8 +466,8 @@ def spans_ingest(*, project: Project, spans: Iterable[NormalizedSpan]) -> Ingest
                     "touched": touched,
                     "spans": len(batch),
                     "now": timezone.now(),
-                    "lo": min(parts),
-                    "hi": max(parts),
+                    "dims": [d for d, _ in values],
+                    "values": [v for _, v in values],
                 },
             )
             batch_id = cursor.fetchone()[0]
@@ -654,11 +665,21 @@ def _traces_lock(*, project: Project, tids: Sequence[str]) -> None:
 
 
 def _ingest_timeouts() -> None:
-    """Bound lock waits and statements of the current ingest transaction (a retryable 503, not a hung request)."""
+    """Bound lock waits and statements of the current ingest transaction (a retryable 503, not a hung request).
+
+    In the same round trip, the GIN pending list (fastupdate) of the trigram indexes is capped at
+    INGEST_GIN_PENDING_LIST_KB for this transaction: the insert that overflows it merges the list into the index,
+    and with the 4 MB default that merge (~30 batches' worth of trigrams) landed on one random request (the p99).
+    """
     with bulk.bound_cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('lock_timeout', %(lock)s, true), set_config('statement_timeout', %(stmt)s, true)",
-            {"lock": f"{settings.INGEST_LOCK_TIMEOUT_MS}ms", "stmt": f"{settings.INGEST_STATEMENT_TIMEOUT_MS}ms"},
+            "SELECT set_config('lock_timeout', %(lock)s, true), set_config('statement_timeout', %(stmt)s, true), "
+            "set_config('gin_pending_list_limit', %(gin)s, true)",
+            {
+                "lock": f"{settings.INGEST_LOCK_TIMEOUT_MS}ms",
+                "stmt": f"{settings.INGEST_STATEMENT_TIMEOUT_MS}ms",
+                "gin": f"{settings.INGEST_GIN_PENDING_LIST_KB}kB",
+            },
         )
 
 

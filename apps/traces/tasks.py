@@ -54,6 +54,14 @@ def bookkeeping_prune_task() -> None:
     pending_evaluations_prune()
 
 
+@shared_task(name="traces.partitions_analyze", ignore_result=True, soft_time_limit=50, time_limit=55)
+def partitions_analyze_task() -> None:
+    """Statistics for the day partitions being written (autovacuum may be off): see partitions_analyze."""
+    from apps.core.partitions import partitions_analyze
+
+    partitions_analyze()
+
+
 @shared_task(name="traces.data_lifecycle", ignore_result=True, soft_time_limit=900, time_limit=960)
 def data_lifecycle_task() -> None:
     """Create partitions ahead (reporting gaps), then apply retention (traces here; scores by dotted path)."""
