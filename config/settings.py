@@ -334,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "SpanStatusEnum": "apps.traces.models.Status.values",
         "EvaluatorKindEnum": "apps.evaluators.models.Evaluator.Kind",
         "ReviewRuleKindEnum": "apps.review.models.RoutingRule.Kind",
+        "MetricDirectionEnum": "apps.scores.api.metrics.DIRECTION_VALUES",
     },
 }
 

@@ -28,6 +28,8 @@ from apps.scores.selectors import (
 
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 DEFAULT_RANGE = timedelta(hours=24)
+# The choices of `direction` and `value_direction`: one schema enum (settings ENUM_NAME_OVERRIDES names it).
+DIRECTION_VALUES = [d.value for d in Direction]
 
 
 class MetricPointSerializer(serializers.Serializer):
@@ -73,12 +75,10 @@ class MetricMeaningSerializer(serializers.Serializer):
     headline = serializers.ChoiceField(
         choices=["pass_rate", "value", "count"], help_text="the point field that summarises the metric"
     )
-    direction = serializers.ChoiceField(
-        choices=[d.value for d in Direction], help_text="which way the headline is better"
-    )
+    direction = serializers.ChoiceField(choices=DIRECTION_VALUES, help_text="which way the headline is better")
     unit = serializers.CharField(allow_blank=True, help_text="the headline's unit: %, ms, tokens, USD or ''")
     value_direction = serializers.ChoiceField(
-        choices=[d.value for d in Direction], help_text="which way one score's value is better"
+        choices=DIRECTION_VALUES, help_text="which way one score's value is better"
     )
     value_unit = serializers.CharField(allow_blank=True)
     value_labels = MetricValueLabelSerializer(many=True, help_text="how values read, where declared")
