@@ -49,10 +49,14 @@ def demo(live_server, celery_worker, settings):
             regressed_at=Trace.objects.order_by("-started_at").values_list("started_at", flat=True).first(),
             rollout={"route": s.rollout.route, "prompt_version": s.rollout.prompt_version},
         )
-        stats = simulator.run(duration=18)
+        # 108 requests (18 s at 6/s when the machine keeps up): a count, not a duration, so a loaded machine sends
+        # the same traffic after the rollout instead of fewer requests than the alert's slices need.
+        stats = simulator.run(max_requests=108)
         DemoSimulation.objects.filter(project=setup.project).update(requests_sent=stats.requests)
         settled(setup.project, SEEDED + stats.requests)
-        beats_until(lambda: AlertState.objects.filter(project=setup.project, state="firing").exists(), extra=1)
+        beats_until(
+            lambda: AlertState.objects.filter(project=setup.project, state="firing").exists(), timeout=120, extra=1
+        )
         # The worker calibrated the demo judge on the seeded labels (the demo judge answers while the server is up).
         runs = CalibrationRun.objects.filter(project=setup.project)
         deadline = time.monotonic() + 60
