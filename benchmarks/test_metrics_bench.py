@@ -273,7 +273,8 @@ def test_rollup_lag_under_concurrent_ingest():
 
 SQL_LAG_RATE = int(os.environ.get("BENCH_LAG_SQL_RATE", "2000"))
 SQL_LAG_SECONDS = int(os.environ.get("BENCH_LAG_SQL_SECONDS", "150"))
-SQL_LAG_TICK = 0.1  # one write transaction per tick: rate × tick traces and 3 scores each
+SQL_LAG_TICK = 0.1  # one write transaction per writer per tick: rate × tick / writers traces and 3 scores each
+SQL_LAG_WRITERS = int(os.environ.get("BENCH_LAG_SQL_WRITERS", "4"))  # writer threads, each its own connection
 SQL_LAG_REPORT = Path(os.environ.get("BENCH_LAG_SQL_REPORT", "/tmp/bench_lag_sql_report.md"))
 
 # A tick's traces: one span each (span_count 1: traffic), started now, spread over the slices like the 1M data.
@@ -303,20 +304,29 @@ WHERE t.project_id = %(project)s AND t.partition_at = %(at)s AND t.id = ANY(%(id
 """
 
 
-def _sql_writer(project_id: int, stop_at: float, rate: int, log: list[tuple[float, datetime, int]]) -> None:
-    """Write rate × tick traces and their scores per tick, one transaction each, marking the minute dirty as the
-    writers do (rollups_dirty_mark); log (commit time, minute, traces committed in that minute so far)."""
-    from django.db import transaction
+def _sql_writer(
+    project_id: int,
+    stop_at: float,
+    per_tick: int,
+    log: list[tuple[float, datetime, int]],
+    in_minute: dict[datetime, int],
+    commit_lock: threading.Lock,
+) -> None:
+    """Write per_tick traces and their scores per tick, one transaction each, marking the minute dirty as the
+    writers do (rollups_dirty_mark); log (commit time, minute, traces committed in that minute so far).
 
+    Several writers run at once (each its own connection); only their COMMITs are serialized, each logged under the
+    same lock: the log's order is the commit order, so a snapshot holding one logged write holds every earlier one
+    (the checker's prefix rule still holds) while the INSERTs themselves run in parallel.
+    """
     from apps.scores.rollups import MINUTE, floor_time, rollups_dirty_mark
 
-    per_tick = max(1, round(rate * SQL_LAG_TICK))
-    in_minute: dict[datetime, int] = {}
     next_at = time.monotonic()
+    connection.set_autocommit(False)
     try:
         while time.monotonic() < stop_at:
             at = timezone.now()
-            with transaction.atomic(), connection.cursor() as cursor:
+            with connection.cursor() as cursor:
                 cursor.execute(
                     _LAG_TRACES_SQL, {"project": project_id, "salt": secrets.token_hex(8), "at": at, "n": per_tick}
                 )
@@ -324,11 +334,15 @@ def _sql_writer(project_id: int, stop_at: float, rate: int, log: list[tuple[floa
                 cursor.execute(_LAG_SCORES_SQL, {"project": project_id, "at": at, "ids": ids})
                 rollups_dirty_mark(project_id=project_id, trace_pks=ids)
             minute = floor_time(at, MINUTE)
-            in_minute[minute] = in_minute.get(minute, 0) + per_tick
-            log.append((time.monotonic(), minute, in_minute[minute]))
+            with commit_lock:
+                connection.commit()
+                in_minute[minute] = in_minute.get(minute, 0) + per_tick
+                log.append((time.monotonic(), minute, in_minute[minute]))
             next_at += SQL_LAG_TICK
             time.sleep(max(0.0, next_at - time.monotonic()))
     finally:
+        connection.rollback()
+        connection.set_autocommit(True)
         connection.close()
 
 
@@ -358,9 +372,10 @@ def _lag_checker(project_id: int, stop: threading.Event, seen: list[tuple[float,
 def test_rollup_lag_at_2000_traces_per_second():
     """Rollup lag with traces and scores landing at BENCH_LAG_SQL_RATE (2,000) traces/s for BENCH_LAG_SQL_SECONDS.
 
-    The writes go straight into PostgreSQL from this process (INSERT … SELECT, 200 traces + 600 scores per 0.1 s
-    transaction, the minute marked dirty in it as the writers do): HTTP ingest on this 2-core VM does not reach
-    2,000 traces/s, and what is measured here is the rollup side. The drain runs every 15 s as beat sends it. A
+    The writes go straight into PostgreSQL from this process: BENCH_LAG_SQL_WRITERS (4) threads, each its own
+    connection, INSERT … SELECT of rate × 0.1 s / writers traces and 3 scores each per 0.1 s transaction, the minute
+    marked dirty in it as the writers do (one thread topped out at ~900 traces/s). HTTP ingest on this 2-core VM
+    does not reach 2,000 traces/s, and what is measured here is the rollup side. The drain runs every 15 s as beat sends it. A
     write's lag is from its commit until a reader sees its minute's rollup holding it (traces and scores).
     """
     from apps.scores.rollups import ALL_DIMS, MINUTE
@@ -380,9 +395,20 @@ def test_rollup_lag_at_2000_traces_per_second():
     checker.start()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     started = time.monotonic()
-    writer = threading.Thread(target=_sql_writer, args=(lag_project.id, started + SQL_LAG_SECONDS, SQL_LAG_RATE, log))
-    writer.start()
-    writer.join()
+    per_tick = max(1, round(SQL_LAG_RATE * SQL_LAG_TICK / SQL_LAG_WRITERS))
+    in_minute: dict[datetime, int] = {}
+    commit_lock = threading.Lock()
+    writers = [
+        threading.Thread(
+            target=_sql_writer,
+            args=(lag_project.id, started + SQL_LAG_SECONDS, per_tick, log, in_minute, commit_lock),
+        )
+        for _ in range(SQL_LAG_WRITERS)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
     written_s = time.monotonic() - started
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     # Wait until the last write is seen rolled up (or two minutes: then its lag shows as unseen).
@@ -427,7 +453,7 @@ def test_rollup_lag_at_2000_traces_per_second():
         )
         rolled_refusal = cursor.fetchone()
     assert rolled == direct and rolled_refusal == direct_refusal
-    total = len(log) * max(1, round(SQL_LAG_RATE * SQL_LAG_TICK))
+    total = len(log) * per_tick
     busy = [(e - s, n, cpu) for s, e, n, cpu in drains if n]
 
     def pct(q: float) -> float:
@@ -440,8 +466,8 @@ def test_rollup_lag_at_2000_traces_per_second():
         f"- load average before/after: {' '.join(load_before)} / {' '.join(load_after)}",
         "",
         f"- written: {total:,} traces + {3 * total:,} scores in {written_s:.0f} s = {total / written_s:,.0f} traces/s "
-        f"(target {SQL_LAG_RATE}/s; {len(log)} transactions of {max(1, round(SQL_LAG_RATE * SQL_LAG_TICK))} traces, "
-        "in-process INSERT … SELECT: HTTP ingest on 2 cores does not reach 2,000/s)",
+        f"(target {SQL_LAG_RATE}/s; {len(log)} transactions of {per_tick} traces from {SQL_LAG_WRITERS} writer "
+        "threads, each its own connection, INSERT … SELECT: HTTP ingest on 2 cores does not reach 2,000/s)",
         f"- lag, commit → its minute's rollup holds it (traces and scores): p50 {pct(0.5):.1f} s, p99 {pct(0.99):.1f} s, "
         f"max {lags[-1]:.1f} s (target < 60 s); drain every {DRAIN_EVERY:.0f} s",
         f"- drains: {len(busy)} with work; duration median {statistics.median(d for d, _, _ in busy):.2f} s, "

@@ -169,7 +169,7 @@ def series_figure(
     """
     grid = buckets(start, end, step)
     xs = [_x(t) for t in grid]
-    fig = go.Figure()
+    traces: list[go.Bar | go.Scatter] = []
     colour_index = 0
     links: list[str] = []
     for s in list(series)[:MAX_GROUPS]:
@@ -177,7 +177,7 @@ def series_figure(
         if band is not None and not bars:
             colour = PALETTE[colour_index % len(PALETTE)]
             for trace in _band_traces(spec, by_time, grid, xs, band, colour, s.group):
-                fig.add_trace(trace)
+                traces.append(trace)
                 links.append("")  # the shaded area opens nothing
         for n, stat in enumerate(stats):
             factor = scale(spec, stat.field)
@@ -209,9 +209,9 @@ def series_figure(
                 common["text"] = [_interval_text(spec, band, by_time.get(t)) for t in grid]
                 common["hovertemplate"] = hover + "<br>%{text}<extra></extra>"
             if bars:
-                fig.add_trace(go.Bar(**common, marker={"color": colour}))
+                traces.append(go.Bar(**common, marker={"color": colour}))
             else:
-                fig.add_trace(
+                traces.append(
                     go.Scatter(
                         **common,
                         mode="lines+markers",
@@ -221,6 +221,31 @@ def series_figure(
                     )
                 )
     headline_field = stats[0].field if stats else spec.headline
+    # Traces and layout given to the constructor at once: add_trace and update_layout each re-walk the figure
+    # (plotly's path parsing and update diffing), ~20 ms of a series panel's ~60 ms; the figure is the same.
+    fig = go.Figure(
+        data=traces,
+        layout={
+            "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+            "height": 260,
+            "hovermode": "closest",
+            "barmode": "stack",
+            "showlegend": len(traces) > 1,
+            "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+            "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
+            "meta": {"links": links, "step": int(step.total_seconds())},
+            "paper_bgcolor": "#FFFFFF",
+            "plot_bgcolor": "#FFFFFF",
+            "xaxis": {
+                "type": "date",
+                "title": {"text": "UTC", "font": {"size": 11}},
+                "gridcolor": "#E5E7EB",
+                "range": [_x(start), _x(end)],
+                "automargin": True,
+            },
+            "yaxis": _axis(spec, headline_field),
+        },
+    )
     for threshold in thresholds:
         y = threshold.value * scale(spec, headline_field)
         fig.add_hline(
@@ -243,26 +268,6 @@ def series_figure(
             xanchor="right" if late else "left", font={"color": MARKER_COLOUR, "size": 11},
             hovertext=marker.hover or None,
         )  # fmt: skip
-    fig.update_layout(
-        margin={"l": 8, "r": 8, "t": 8, "b": 8},
-        height=260,
-        hovermode="closest",
-        barmode="stack",
-        showlegend=len(fig.data) > 1,
-        legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        font={"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
-        meta={"links": links, "step": int(step.total_seconds())},
-        paper_bgcolor="#FFFFFF",
-        plot_bgcolor="#FFFFFF",
-        xaxis={
-            "type": "date",
-            "title": {"text": "UTC", "font": {"size": 11}},
-            "gridcolor": "#E5E7EB",
-            "range": [_x(start), _x(end)],
-            "automargin": True,
-        },
-        yaxis=_axis(spec, headline_field),
-    )
     return fig
 
 

@@ -56,6 +56,13 @@ class Score(BaseModel):
         indexes = [
             # Metric series per name over time, and their slices.
             models.Index(fields=["project", "name", "-trace_started_at"], name="score_project_name_time"),
+            # The latest failures (the overview's failures panel): a few rows per partition, read newest first,
+            # instead of walking every passing score between the range's end and its latest failure.
+            models.Index(
+                fields=["project", "name", "-trace_started_at"],
+                condition=models.Q(passed=False),
+                name="score_failed_recent",
+            ),
         ]
         # A trace's scores are found through score_uniq_eval, (project, trace, ...): no separate index.
 
