@@ -225,6 +225,10 @@ class Source:
     contents: tuple[str, ...]
     parts: tuple[Source, ...] = ()  # the documents of a window; empty for one document
     searched: int = 0  # claim words looked up in the document's text so far (see held)
+    # The last words asked of a single document and what it holds of them: a window asks its parts the same claim's
+    # words the sources were just asked, and the answer is reused.
+    asked: frozenset[str] | None = None
+    holds: frozenset[str] = frozenset()
 
     @property
     def words(self) -> frozenset[str]:
@@ -252,13 +256,16 @@ class Source:
         """The words a single document holds. The first few words asked of a document are looked up in its text
         (a claim or two seldom needs its whole word set); past SEARCHED_WORDS its word set is built once and
         intersected."""
+        if words is self.asked:
+            return self.holds
         content = self.contents[0]
-        if self.searched + len(words) <= SEARCHED_WORDS:
-            text = document_tokens(content)
-            if text is not None:
-                self.searched += len(words)
-                return frozenset([word for word in words if _holds_word(text, word)])
-        return words & document_terms(content)[0]
+        if self.searched + len(words) <= SEARCHED_WORDS and (text := document_tokens(content)) is not None:
+            self.searched += len(words)
+            held = frozenset([word for word in words if _holds_word(text, word)])
+        else:
+            held = words & document_terms(content)[0]
+        self.asked, self.holds = words, held
+        return held
 
     def quantities(self) -> tuple[Quantity, ...]:
         """Every number in the source, with units and dates."""
