@@ -26,6 +26,7 @@ from apps.evaluators.checks.quantities import (
 from apps.evaluators.checks.text import (
     ASCII_WORD_BYTES,
     CONTENT_STEMS,
+    NUMBER_WORDS,
     ascii_numbers,
     content_terms,
     mask_code,
@@ -175,7 +176,16 @@ def document_numbers(content: str) -> frozenset[str]:
     tokens = document_tokens(content)
     if tokens is None:
         return document_terms(content)[1]
-    return frozenset(ascii_numbers(content.encode("ascii"), set(tokens.split())))
+    numbers = ascii_numbers(content.encode("ascii"), _NO_TOKENS)  # the digits; spelt words are looked up below
+    for spaced, number in _SPELT_NUMBERS:
+        if spaced in tokens:  # b" twelve ": a whole token (splitting every token into a set costs more)
+            numbers.add(number)
+    return frozenset(numbers)
+
+
+_NO_TOKENS: frozenset[bytes] = frozenset()
+# content_terms' spelt number words as whole tokens of document_tokens' text (spaces around each token).
+_SPELT_NUMBERS = tuple((f" {word} ".encode("ascii"), number) for word, number in NUMBER_WORDS.items())
 
 
 def _holds_word(tokens: bytes, word: str) -> bool:
