@@ -191,6 +191,7 @@ def test_default_checks_match_the_reference_code(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(support, "CITATION_MARKER_RE", REFERENCE_STRIPS[0][1])
     monkeypatch.setattr(rag, "_may_have_sources_line", lambda _text: True)
     monkeypatch.setattr(refusal, "may_refuse", reference_may_refuse)
+    monkeypatch.setattr(refusal, "refusal_pattern_for", lambda _sentence: REFERENCE_REFUSAL_RE)
     monkeypatch.setattr(support, "_tidy", reference_tidy)
     monkeypatch.setattr(quantities, "_currency_before", reference_currency_before)
     reference = _run_all(subjects)
@@ -286,3 +287,33 @@ def test_document_word_lookups_match_the_word_set() -> None:
             asked = frozenset(rng.sample(sorted(stems), rng.randint(0, 6)))
             assert source.held(asked) == len(asked & held)
     assert support.document_tokens("l'essai") is None and support.document_tokens("café") is None
+
+
+def test_refusal_literal_gate_keeps_every_match() -> None:
+    """Running only the refusal patterns whose plain strings a sentence holds finds the same matches as the whole
+    alternation: on the refusal corpus, the edge cases and the bench answers, and on random sentences made of the
+    patterns' own strings (so many of them do match), in any case."""
+    assert not refusal._UNKEYED  # every pattern is gated by some string of its own
+    corpus = Path(__file__).parent / "corpus" / "refusal.jsonl"
+    refusals = [json.loads(line)["text"] for line in corpus.read_text().splitlines() if line.strip()]
+    sentences = [s.text for sample in EDGE_ANSWERS + refusals + [s.output for s in _subjects()[:60]]
+                 for s in text.split_sentences(sample)]  # fmt: skip
+    rng = random.Random(17)
+    strings = sorted({string for clauses in refusal.REFUSAL_CLAUSES for clause in clauses for string in clause})
+    words = [*strings, *sorted(refusal.TRIGGER_WORDS), "I", "I'm", "me", "you", "help", "that", "the", "x", "ſorry"]
+    marks = [" ", " ", " ", "", ", ", ". ", "'", "-", "\n"]
+    for _ in range(20_000):
+        sentence = "".join(rng.choice(words) + rng.choice(marks) for _ in range(rng.randint(1, 8)))
+        sentences.append(sentence.upper() if rng.random() < 0.1 else sentence.capitalize())
+    for sentence in sentences[:400] * 20:  # the real sentences with a word dropped, swapped or added
+        parts = sentence.split(" ")
+        at = rng.randrange(len(parts))
+        parts[at : at + rng.randint(0, 1)] = [rng.choice(words)] * rng.randint(0, 1)
+        sentences.append(" ".join(parts))
+    matched = 0
+    for sentence in sentences:
+        expected = [m.span() for m in REFERENCE_REFUSAL_RE.finditer(sentence)]
+        pattern = refusal.refusal_pattern_for(sentence)
+        assert ([] if pattern is None else [m.span() for m in pattern.finditer(sentence)]) == expected, sentence
+        matched += bool(expected)
+    assert matched > 1_000

@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from re import _constants as _sre  # noqa: PLC2701 - the stdlib parse of a pattern the gate reads
+from re import _parser as _sre_parser  # noqa: PLC2701
 from typing import Any
 
 from apps.evaluators.checks.base import Check, clean_int, clip, finish
@@ -158,6 +161,181 @@ REFUSAL_PATTERNS = ENGLISH + SPANISH + FRENCH + GERMAN + PORTUGUESE + ITALIAN + 
 if not all(p.startswith(r"\b") for p in REFUSAL_PATTERNS):
     raise ValueError("every refusal pattern must start with \\b (REFUSAL_RE factors it out)")
 REFUSAL_RE = re.compile(r"(?<!\w)(?=\w)(?:" + "|".join(f"(?:{p[2:]})" for p in REFUSAL_PATTERNS) + ")", re.I)
+
+
+# --- the literal gate -------------------------------------------------------------------------------------------
+# A pattern can only match text that holds the plain strings it is spelt with: "sorry|apologi|regret", then one of
+# the CANT forms, and so on. Those strings are read from the stdlib's own parse of each pattern (re._parser, what
+# re.compile runs), so they follow the patterns as edited: for an ASCII sentence, a pattern with a string set none
+# of whose strings the lowercased sentence holds cannot match it, and leaving it out of the alternation changes no
+# match (an alternative that cannot match anywhere never wins at any position). Only the patterns left are run.
+
+
+def _required_strings(items: Any) -> tuple[str | None, list[frozenset[str]]]:
+    """What every match of a parsed pattern (re._parser items) holds: (the one string it matches when it is plain
+    characters only, else None; sets of strings, each set with one of its strings in every match)."""
+    clauses: list[frozenset[str]] = []
+    run: list[str] = []  # the plain characters since the last construct that is not one
+    whole: list[str] | None = []  # every character so far, while the items are plain characters only
+
+    def close_run() -> None:
+        if run:
+            clauses.append(frozenset(["".join(run)]))
+            run.clear()
+
+    for op, av in items:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            if whole is not None:
+                whole.append(chr(av))
+            continue
+        exact, inner = None, []
+        if op is _sre.SUBPATTERN and not av[1] and not av[2]:  # a group without inline flags
+            exact, inner = _required_strings(av[3])
+        elif op is _sre.ATOMIC_GROUP:
+            exact, inner = _required_strings(av)
+        elif op is _sre.BRANCH:
+            # One of the alternatives matches: a set made of one set of each alternative holds (none if any
+            # alternative requires nothing).
+            picks: list[frozenset[str]] = []
+            for alternative in av[1]:
+                alt_exact, alt_clauses = _required_strings(alternative)
+                options = [frozenset([alt_exact])] if alt_exact else alt_clauses
+                if not options:
+                    picks = []
+                    break
+                picks.append(max(options, key=_strength))
+            inner = [frozenset().union(*picks)] if picks else []
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            body_exact, body_clauses = _required_strings(av[2])  # the body matches at least once
+            inner = [frozenset([body_exact])] if body_exact else body_clauses
+        # Anything else (classes, anchors, lookarounds, optional parts) requires nothing and ends the run.
+        if exact is not None:
+            run.extend(exact)
+            if whole is not None:
+                whole.extend(exact)
+            continue
+        whole = None
+        close_run()
+        clauses.extend(inner)
+    close_run()
+    return ("".join(whole) if whole is not None else None), clauses
+
+
+def _strength(clause: frozenset[str]) -> int:
+    """How telling a set of strings is: its shortest string's length ("i" tells nothing)."""
+    return min(map(len, clause), default=0)
+
+
+def _matches_ascii(char: str) -> bool:
+    """Whether some ASCII character matches char under re.I ("ſ" matches "s", the Kelvin sign "k")."""
+    return any(re.fullmatch(re.escape(char), chr(c), re.I) for c in range(128))
+
+
+def _ascii_clause(clause: frozenset[str]) -> frozenset[str] | None:
+    """The set as lowercased ASCII sentences can hold it: strings with a letter no ASCII letter matches are left
+    out (an empty set: the pattern cannot match ASCII text); None when a letter of it matches ASCII only under re.I
+    folding (the set is not used)."""
+    kept = set()
+    for string in clause:
+        if string.isascii():
+            kept.add(string.lower())
+        elif any(not c.isascii() and _matches_ascii(c) for c in string):
+            return None
+    return frozenset(kept)
+
+
+def _ascii_clauses(pattern: str) -> tuple[frozenset[str], ...]:
+    """The string sets of a refusal pattern for lowercased ASCII text, most telling first; () if unreadable."""
+    try:
+        _, clauses = _required_strings(_sre_parser.parse(pattern, re.I))
+    except Exception:  # noqa: BLE001 - a parse this code does not follow only costs the gate, never a match
+        return ()
+    usable = {c for c in map(_ascii_clause, clauses) if c is not None}
+    return tuple(sorted(usable, key=lambda c: (-_strength(c), sorted(c))))
+
+
+REFUSAL_CLAUSES = tuple(_ascii_clauses(p) for p in REFUSAL_PATTERNS)
+ALNUM_RUN_RE = re.compile(r"[a-z0-9]+")
+
+
+def _key_pieces(clause: frozenset[str]) -> frozenset[str] | None:
+    """Each string of a set cut to its longest run of letters and digits (a part of a required string is required
+    too); None if a string has none. Such a piece lies within one run of letters and digits of any text holding it,
+    so the runs of a sentence, each looked up once, tell which pieces it holds."""
+    pieces = set()
+    for string in clause:
+        runs = ALNUM_RUN_RE.findall(string)
+        if not runs:
+            return None
+        pieces.add(max(runs, key=len))
+    return frozenset(pieces)
+
+
+def _key_of(clauses: tuple[frozenset[str], ...]) -> frozenset[str] | None:
+    """A pattern's most telling set of pieces, looked up by run (None: the pattern is always tried)."""
+    keys = [k for k in map(_key_pieces, clauses) if k]
+    return max(keys, key=_strength) if keys else None
+
+
+# Each pattern's key pieces, indexed by piece; patterns without one are candidates for every sentence.
+_KEY_PATTERNS: dict[str, list[int]] = {}
+for _index, _clauses in enumerate(REFUSAL_CLAUSES):
+    for _piece in _key_of(_clauses) or ():
+        _KEY_PATTERNS.setdefault(_piece, []).append(_index)
+_UNKEYED = frozenset(i for i, clauses in enumerate(REFUSAL_CLAUSES) if _key_of(clauses) is None)
+_MEMO_LIMIT = 50_000
+# ASCII → letters and digits kept (lowercased), everything else blanked: split() then yields the runs.
+_ALNUM_BYTES = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
+
+
+class _RunPatterns(dict):
+    """A run of letters and digits (bytes) → the patterns whose key pieces it holds."""
+
+    def __missing__(self, run: bytes) -> frozenset[int]:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        text = run.decode("ascii")
+        value = self[run] = frozenset(i for piece, found in _KEY_PATTERNS.items() if piece in text for i in found)
+        return value
+
+
+_RUN_PATTERNS = _RunPatterns()
+
+
+def refusal_pattern_for(sentence: str) -> re.Pattern[str] | None:
+    """The refusal alternation to run on a sentence: for ASCII text only the patterns whose strings it holds
+    (None when no pattern can match); REFUSAL_RE itself otherwise."""
+    if not sentence.isascii():
+        return REFUSAL_RE
+    possible = _possible_patterns(sentence)
+    return _refusal_alternation(possible) if possible else None
+
+
+def _possible_patterns(text: str) -> tuple[int, ...]:
+    """The indices of the refusal patterns whose string sets ASCII text holds, in order."""
+    candidates = set(_UNKEYED)
+    for run in set(text.encode("ascii").translate(_ALNUM_BYTES).split()):
+        found = _RUN_PATTERNS[run]
+        if found:
+            candidates |= found
+    if not candidates:
+        return ()
+    lowered = text.lower()
+    return tuple(
+        index
+        for index in sorted(candidates)
+        if all(any(map(lowered.__contains__, clause)) for clause in REFUSAL_CLAUSES[index])
+    )
+
+
+@lru_cache(maxsize=256)
+def _refusal_alternation(indices: tuple[int, ...]) -> re.Pattern[str]:
+    """REFUSAL_RE with only the patterns at indices, in their order (the same matches wherever the rest fail)."""
+    if len(indices) == len(REFUSAL_PATTERNS):
+        return REFUSAL_RE
+    return re.compile(r"(?<!\w)(?=\w)(?:" + "|".join(f"(?:{REFUSAL_PATTERNS[i][2:]})" for i in indices) + ")", re.I)
+
 
 # Words before a refusal phrase in the same sentence that mean it is reported, not said ("the bot replies I cannot…").
 REPORTED_RE = re.compile(
@@ -332,7 +510,10 @@ def detect_refusal(
         # The big pattern is slow on Python's re; a word-set test skips sentences that cannot match.
         if not may_refuse(sentence.text):
             continue
-        for match in REFUSAL_RE.finditer(sentence.text):
+        pattern = refusal_pattern_for(sentence.text)  # only the patterns whose plain strings the sentence holds
+        if pattern is None:
+            continue
+        for match in pattern.finditer(sentence.text):
             if REPORTED_RE.search(sentence.text, 0, match.start()):
                 continue  # "the app shows I cannot…": reported, not the model's words
             masked = masked_region if region is text else mask_quotes(text)

@@ -26,6 +26,7 @@ from apps.evaluators.checks.quantities import (
 from apps.evaluators.checks.text import (
     ASCII_WORD_BYTES,
     CONTENT_STEMS,
+    NUMBER_WORDS,
     ascii_numbers,
     content_terms,
     mask_code,
@@ -175,7 +176,16 @@ def document_numbers(content: str) -> frozenset[str]:
     tokens = document_tokens(content)
     if tokens is None:
         return document_terms(content)[1]
-    return frozenset(ascii_numbers(content.encode("ascii"), set(tokens.split())))
+    numbers = ascii_numbers(content.encode("ascii"), _NO_TOKENS)  # the digits; spelt words are looked up below
+    for spaced, number in _SPELT_NUMBERS:
+        if spaced in tokens:  # b" twelve ": a whole token (splitting every token into a set costs more)
+            numbers.add(number)
+    return frozenset(numbers)
+
+
+_NO_TOKENS: frozenset[bytes] = frozenset()
+# content_terms' spelt number words as whole tokens of document_tokens' text (spaces around each token).
+_SPELT_NUMBERS = tuple((f" {word} ".encode("ascii"), number) for word, number in NUMBER_WORDS.items())
 
 
 def _holds_word(tokens: bytes, word: str) -> bool:
@@ -225,6 +235,10 @@ class Source:
     contents: tuple[str, ...]
     parts: tuple[Source, ...] = ()  # the documents of a window; empty for one document
     searched: int = 0  # claim words looked up in the document's text so far (see held)
+    # The last words asked of a single document and what it holds of them: a window asks its parts the same claim's
+    # words the sources were just asked, and the answer is reused.
+    asked: frozenset[str] | None = None
+    holds: frozenset[str] = frozenset()
 
     @property
     def words(self) -> frozenset[str]:
@@ -252,13 +266,16 @@ class Source:
         """The words a single document holds. The first few words asked of a document are looked up in its text
         (a claim or two seldom needs its whole word set); past SEARCHED_WORDS its word set is built once and
         intersected."""
+        if words is self.asked:
+            return self.holds
         content = self.contents[0]
-        if self.searched + len(words) <= SEARCHED_WORDS:
-            text = document_tokens(content)
-            if text is not None:
-                self.searched += len(words)
-                return frozenset([word for word in words if _holds_word(text, word)])
-        return words & document_terms(content)[0]
+        if self.searched + len(words) <= SEARCHED_WORDS and (text := document_tokens(content)) is not None:
+            self.searched += len(words)
+            held = frozenset([word for word in words if _holds_word(text, word)])
+        else:
+            held = words & document_terms(content)[0]
+        self.asked, self.holds = words, held
+        return held
 
     def quantities(self) -> tuple[Quantity, ...]:
         """Every number in the source, with units and dates."""
