@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -159,3 +159,15 @@ def job_sweep(
         sent.append(row_id)
     job_mark_sent(job, row_ids=sent, sent=True)
     return sent
+
+
+def advisory_xact_lock(key: int, *, wait: bool) -> bool:
+    """Take a transaction-scoped PostgreSQL advisory lock (wait for it, or try once); return whether it is held.
+
+    One drain at a time per key (rollups, session summaries): a second run finds the lock taken and returns."""
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+        return bool(cursor.fetchone()[0])

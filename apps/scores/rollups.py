@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.jobs import advisory_xact_lock
 from apps.core.prune import rows_delete_in_batches
 from apps.scores.metrics import BUILTIN_METRICS
 from apps.scores.models import Rollup
@@ -299,12 +300,7 @@ def rollups_recompute(*, project_id: int, minutes: Iterable[datetime]) -> None:
 
 def rollups_lock(*, wait: bool) -> bool:
     """Take the transaction-scoped rollup lock (wait for it, or try once); return whether it is held."""
-    with connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
-            return True
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
-        return bool(cursor.fetchone()[0])
+    return advisory_xact_lock(ROLLUP_LOCK_KEY, wait=wait)
 
 
 def rollups_drain(*, limit: int | None = None, budget_seconds: float | None = None) -> int:

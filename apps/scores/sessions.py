@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core import partitions
+from apps.core.jobs import advisory_xact_lock
 from apps.projects.selectors import project_retention_list
 from apps.traces.models import TRACE_PARTITION_WINDOW
 
@@ -180,12 +181,8 @@ def session_summaries_rebuild(*, project_id: int) -> None:
 
 
 def _lock(*, wait: bool) -> bool:
-    with connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SESSION_LOCK_KEY])
-            return True
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SESSION_LOCK_KEY])
-        return bool(cursor.fetchone()[0])
+    """Take the transaction-scoped session-summary lock (wait for it, or try once); return whether it is held."""
+    return advisory_xact_lock(SESSION_LOCK_KEY, wait=wait)
 
 
 def session_summaries_drain(*, limit: int | None = None, budget_seconds: float | None = None) -> int:
