@@ -1,7 +1,10 @@
 """Plotly figures built from selector output: pure functions, no queries.
 
-Each figure is a `plotly.graph_objects.Figure`; pages embed its JSON (`figure_json`) and static/sightline/charts.js
-draws it with the plotly.js served from static/ (no CDN, no inline script). The y axis reads the metric's
+Each figure is a plain dict in plotly.js's figure format (`{"data": [...], "layout": {...}}`), the JSON that
+`plotly.graph_objects.Figure(...).to_plotly_json()` gave for the same input, built without plotly's validation (~17 ms
+of Python per chart); tests/dashboards/test_charts.py holds each kind equal to what plotly makes of it. Pages embed its
+JSON (`figure_json`) and static/sightline/charts.js draws it with the plotly.js served from static/ (no CDN, no
+inline script). The y axis reads the metric's
 `MetricSpec`: rates and pass rates in %, latency in ms, cost in USD, and a title that says which way is better.
 Times on the x axis are UTC, labelled as such, like every time in the UI.
 """
@@ -13,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import plotly.graph_objects as go
-
 from apps.scores.metrics import DIRECTION_TEXT, MetricKind, MetricSpec
 from apps.scores.selectors import MetricPoint, MetricSeries
 from apps.slis.selectors import SliSeries
@@ -25,6 +26,8 @@ THRESHOLD_COLOUR = "#B00020"
 MARKER_COLOUR = "#6B21A8"
 NONE_LABEL = "(none)"
 MAX_GROUPS = 12  # more slices than this are summed into "other" by the caller's choice of split; we cut here
+
+Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}: plotly.js's figure, as plain JSON data
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def series_figure(
     markers: Sequence[Marker] = (),
     bars: bool = False,
     band: tuple[str, str] | None = None,
-) -> go.Figure:
+) -> Figure:
     """Draw each series' stats over every bucket of [start, end): a gap where a bucket has no data (0 for counts).
 
     `link(group)` gives a series' trace-list URL; clicking a point opens it narrowed to the point's bucket
@@ -169,7 +172,7 @@ def series_figure(
     """
     grid = buckets(start, end, step)
     xs = [_x(t) for t in grid]
-    traces: list[go.Bar | go.Scatter] = []
+    traces: list[dict[str, Any]] = []
     colour_index = 0
     links: list[str] = []
     for s in list(series)[:MAX_GROUPS]:
@@ -209,66 +212,93 @@ def series_figure(
                 common["text"] = [_interval_text(spec, band, by_time.get(t)) for t in grid]
                 common["hovertemplate"] = hover + "<br>%{text}<extra></extra>"
             if bars:
-                traces.append(go.Bar(**common, marker={"color": colour}))
+                traces.append({**common, "marker": {"color": colour}, "type": "bar"})
             else:
                 traces.append(
-                    go.Scatter(
+                    {
                         **common,
-                        mode="lines+markers",
-                        line={"color": colour, "width": 2, "dash": "dot" if n else "solid"},
-                        marker={"color": colour, "size": 5},
-                        connectgaps=False,
-                    )
+                        "mode": "lines+markers",
+                        "line": {"color": colour, "width": 2, "dash": "dot" if n else "solid"},
+                        "marker": {"color": colour, "size": 5},
+                        "connectgaps": False,
+                        "type": "scatter",
+                    }
                 )
     headline_field = stats[0].field if stats else spec.headline
-    # Traces and layout given to the constructor at once: add_trace and update_layout each re-walk the figure
-    # (plotly's path parsing and update diffing), ~20 ms of a series panel's ~60 ms; the figure is the same.
-    fig = go.Figure(
-        data=traces,
-        layout={
-            "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
-            "height": 260,
-            "hovermode": "closest",
-            "barmode": "stack",
-            "showlegend": len(traces) > 1,
-            "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
-            "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
-            "meta": {"links": links, "step": int(step.total_seconds())},
-            "paper_bgcolor": "#FFFFFF",
-            "plot_bgcolor": "#FFFFFF",
-            "xaxis": {
-                "type": "date",
-                "title": {"text": "UTC", "font": {"size": 11}},
-                "gridcolor": "#E5E7EB",
-                "range": [_x(start), _x(end)],
-                "automargin": True,
-            },
-            "yaxis": _axis(spec, headline_field),
+    layout: dict[str, Any] = {
+        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+        "height": 260,
+        "hovermode": "closest",
+        "barmode": "stack",
+        "showlegend": len(traces) > 1,
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
+        "meta": {"links": links, "step": int(step.total_seconds())},
+        "paper_bgcolor": "#FFFFFF",
+        "plot_bgcolor": "#FFFFFF",
+        "xaxis": {
+            "type": "date",
+            "title": {"text": "UTC", "font": {"size": 11}},
+            "gridcolor": "#E5E7EB",
+            "range": [_x(start), _x(end)],
+            "automargin": True,
         },
-    )
+        "yaxis": _axis(spec, headline_field),
+    }
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for threshold in thresholds:
-        y = threshold.value * scale(spec, headline_field)
-        fig.add_hline(
-            y=y,
-            line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
-            annotation={"text": threshold.label, "font": {"color": THRESHOLD_COLOUR, "size": 11}},
-            annotation_position="top left",
-        )
+        _hline(shapes, annotations, threshold.value * scale(spec, headline_field), threshold.label)
     for marker in markers:
-        # A shape and an annotation rather than add_vline: plotly's vline label placement needs a numeric x.
+        # A vertical line across the plot (y in paper units) and its label at the top.
         x = _x(marker.at)
-        fig.add_shape(
-            type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
-            line={"color": MARKER_COLOUR, "dash": "dot", "width": 1.5},
+        shapes.append(
+            {
+                "line": {"color": MARKER_COLOUR, "dash": "dot", "width": 1.5},
+                "type": "line", "x0": x, "x1": x, "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
+            }
         )  # fmt: skip
         # Labels sit inside the plot: left of a line in the range's second half (recent changes), else right of it.
         late = marker.at - start > (end - start) / 2
-        fig.add_annotation(
-            x=x, y=1, xref="x", yref="paper", text=marker.label, showarrow=False, yanchor="top",
-            xanchor="right" if late else "left", font={"color": MARKER_COLOUR, "size": 11},
-            hovertext=marker.hover or None,
-        )  # fmt: skip
-    return fig
+        annotation: dict[str, Any] = {
+            "font": {"color": MARKER_COLOUR, "size": 11}, "showarrow": False, "text": marker.label, "x": x,
+            "xanchor": "right" if late else "left", "xref": "x", "y": 1, "yanchor": "top", "yref": "paper",
+        }  # fmt: skip
+        if marker.hover:
+            annotation["hovertext"] = marker.hover
+        annotations.append(annotation)
+    return _figure(traces, layout, shapes, annotations)
+
+
+def _hline(shapes: list[dict[str, Any]], annotations: list[dict[str, Any]], y: float, label: str) -> None:
+    """A threshold line across the plot with its label above its left end: what plotly's
+    `add_hline(y, annotation_position="top left")` adds."""
+    shapes.append(
+        {
+            "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
+            "type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": y, "y1": y, "yref": "y",
+        }
+    )  # fmt: skip
+    annotations.append(
+        {
+            "font": {"color": THRESHOLD_COLOUR, "size": 11}, "showarrow": False, "text": label,
+            "x": 0, "xanchor": "left", "xref": "x domain", "y": y, "yanchor": "bottom", "yref": "y",
+        }
+    )  # fmt: skip
+
+
+def _figure(
+    traces: list[dict[str, Any]],
+    layout: dict[str, Any],
+    shapes: list[dict[str, Any]],
+    annotations: list[dict[str, Any]],
+) -> Figure:
+    """The figure; shapes and annotations only when there are some (plotly leaves the keys out otherwise)."""
+    if shapes:
+        layout["shapes"] = shapes
+    if annotations:
+        layout["annotations"] = annotations
+    return {"data": traces, "layout": layout}
 
 
 def _interval_text(spec: MetricSpec, fields: tuple[str, str], point: MetricPoint | None) -> str:
@@ -288,7 +318,7 @@ def _band_traces(
     fields: tuple[str, str],
     colour: str,
     group: dict[str, str],
-) -> list[go.Scatter]:
+) -> list[dict[str, Any]]:
     """An interval as two traces: the upper bound (no line) and the lower one filled up to it."""
     name = f"{INTERVAL_LABEL} · {group_label(group)}" if group else INTERVAL_LABEL
     bounds = []
@@ -304,11 +334,11 @@ def _band_traces(
     fill = f"rgba({red},{green},{blue},0.18)"
     common: dict[str, Any] = {"x": xs, "mode": "lines", "line": {"width": 0, "color": fill}, "connectgaps": False}
     return [
-        go.Scatter(**common, y=bounds[0], name=name, legendgroup=name, showlegend=False, hoverinfo="skip"),
-        go.Scatter(
-            **common, y=bounds[1], name=name, legendgroup=name, fill="tonexty", fillcolor=fill, hoverinfo="skip"
-        ),
-    ]
+        {**common, "y": bounds[0], "name": name, "legendgroup": name, "showlegend": False, "hoverinfo": "skip",
+         "type": "scatter"},
+        {**common, "y": bounds[1], "name": name, "legendgroup": name, "fill": "tonexty", "fillcolor": fill,
+         "hoverinfo": "skip", "type": "scatter"},
+    ]  # fmt: skip
 
 
 def _unit_suffix(spec: MetricSpec, field: str) -> str:
@@ -319,12 +349,9 @@ def _unit_suffix(spec: MetricSpec, field: str) -> str:
     return f" {spec.unit}" if spec.unit else ""
 
 
-def figure_json(fig: go.Figure) -> dict[str, Any]:
-    """The figure as plain JSON data for `json_script` (no plotly.js template: our layout sets the look)."""
-    data = fig.to_plotly_json()
-    layout = data.get("layout", {})
-    layout.pop("template", None)
-    return {"data": data.get("data", []), "layout": layout}
+def figure_json(fig: Figure) -> dict[str, Any]:
+    """The figure as plain JSON data for a data attribute (no plotly.js template: our layout sets the look)."""
+    return {"data": fig.get("data", []), "layout": fig.get("layout", {})}
 
 
 def sli_figure(
@@ -336,7 +363,7 @@ def sli_figure(
     step: timedelta,
     thresholds: Sequence[Threshold] = (),
     compact: bool = False,
-) -> go.Figure:
+) -> Figure:
     """Draw an SLI per bucket and slice over [start, end) (a gap where a bucket has no data), with its rules' lines.
 
     Values are the SLI's own (a fail rate stays a fail rate): rates in %. `compact` is the list page's small chart:
@@ -346,48 +373,46 @@ def sli_figure(
     suffix = " %" if unit == "%" else (f" {unit}" if unit else "")
     grid = buckets(start, end, step)
     xs = [_x(t) for t in grid]
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for i, s in enumerate(list(series)[:MAX_GROUPS]):
         by_time = {t: (v, n) for t, v, n in s.points}
         ys = [None if by_time.get(t, (None, 0))[0] is None else by_time[t][0] * factor for t in grid]
         name = group_label(s.group) if s.group else "all traffic"
         colour = PALETTE[i % len(PALETTE)]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                name=name,
-                customdata=[by_time.get(t, (None, 0))[1] for t in grid],
-                hovertemplate=f"%{{x}} UTC<br>{name}: %{{y:.4~r}}{suffix}<br>n = %{{customdata:,}}<extra></extra>",
-                mode="lines+markers",  # markers: a bucket with no neighbour is still seen
-                line={"color": colour, "width": 1.5 if compact else 2},
-                marker={"color": colour, "size": 4 if compact else 5},
-                connectgaps=False,
-            )
+        traces.append(
+            {
+                "x": xs,
+                "y": ys,
+                "name": name,
+                "customdata": [by_time.get(t, (None, 0))[1] for t in grid],
+                "hovertemplate": f"%{{x}} UTC<br>{name}: %{{y:.4~r}}{suffix}<br>n = %{{customdata:,}}<extra></extra>",
+                "mode": "lines+markers",  # markers: a bucket with no neighbour is still seen
+                "line": {"color": colour, "width": 1.5 if compact else 2},
+                "marker": {"color": colour, "size": 4 if compact else 5},
+                "connectgaps": False,
+                "type": "scatter",
+            }
         )
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for threshold in thresholds:
-        fig.add_hline(
-            y=threshold.value * factor,
-            line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
-            annotation={"text": "" if compact else threshold.label, "font": {"color": THRESHOLD_COLOUR, "size": 11}},
-            annotation_position="top left",
-        )
+        _hline(shapes, annotations, threshold.value * factor, "" if compact else threshold.label)
     yaxis: dict[str, Any] = {"zeroline": False, "gridcolor": "#E5E7EB", "automargin": True, "ticksuffix": suffix}
     yaxis["rangemode"] = "tozero"
     xaxis: dict[str, Any] = {"type": "date", "gridcolor": "#E5E7EB", "range": [_x(start), _x(end)], "automargin": True}
     if not compact:
         xaxis["title"] = {"text": "UTC", "font": {"size": 11}}
-    fig.update_layout(
-        margin={"l": 4, "r": 4, "t": 4, "b": 4} if compact else {"l": 8, "r": 8, "t": 8, "b": 8},
-        height=90 if compact else 260,
-        hovermode="closest",
-        showlegend=not compact and len(fig.data) > 1,
-        legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        font={"family": "system-ui, sans-serif", "size": 10 if compact else 12, "color": "#1F2937"},
-        meta={"links": [], "step": int(step.total_seconds())},
-        paper_bgcolor="#FFFFFF",
-        plot_bgcolor="#FFFFFF",
-        xaxis=xaxis,
-        yaxis=yaxis,
-    )
-    return fig
+    layout = {
+        "margin": {"l": 4, "r": 4, "t": 4, "b": 4} if compact else {"l": 8, "r": 8, "t": 8, "b": 8},
+        "height": 90 if compact else 260,
+        "hovermode": "closest",
+        "showlegend": not compact and len(traces) > 1,
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        "font": {"family": "system-ui, sans-serif", "size": 10 if compact else 12, "color": "#1F2937"},
+        "meta": {"links": [], "step": int(step.total_seconds())},
+        "paper_bgcolor": "#FFFFFF",
+        "plot_bgcolor": "#FFFFFF",
+        "xaxis": xaxis,
+        "yaxis": yaxis,
+    }
+    return _figure(traces, layout, shapes, annotations)

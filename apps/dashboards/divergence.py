@@ -12,11 +12,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import plotly.graph_objects as go
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from apps.dashboards.charts import PALETTE, THRESHOLD_COLOUR, _axis, _x, change_format, headline_label, value_format
+from apps.dashboards.charts import (
+    PALETTE,
+    THRESHOLD_COLOUR,
+    Figure,
+    _axis,
+    _figure,
+    _x,
+    change_format,
+    headline_label,
+    value_format,
+)
 from apps.dashboards.panels import PanelContent, PanelRequest, panel_register
 from apps.dashboards.state import DashboardParamError
 from apps.datasets.divergence import DEFAULT_PERSIST, DEFAULT_THRESHOLD, Divergence, divergence_list
@@ -134,64 +143,66 @@ def divergence_chart_panel(request: PanelRequest) -> PanelContent:
 
 def divergence_figure(
     items: Sequence[Divergence], start: datetime, end: datetime, step: timedelta, threshold: float
-) -> go.Figure:
+) -> Figure:
     """Online and offline lines per version on the metric's axis; flagged versions' names say so."""
     spec = items[0].spec
     factor = 100.0 if spec.unit == "%" else 1.0
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for n, item in enumerate(items[: len(PALETTE)]):
         colour = PALETTE[n % len(PALETTE)]
         name = " · ".join(v for v in (item.model, item.prompt_version) if v) + (" ⚑" if item.flagged else "")
         xs = [_x(p.t) for p in item.points]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[p.online * factor for p in item.points],
-                name=f"online {name}",
-                mode="lines+markers",
-                line={"color": colour, "width": 2},
-                marker={"color": colour, "size": 5},
-                customdata=[p.samples for p in item.points],
-                hovertemplate="%{x} UTC<br>online: %{y:.4~r}<br>n = %{customdata:,}<extra></extra>",
-            )
+        traces.append(
+            {
+                "x": xs,
+                "y": [p.online * factor for p in item.points],
+                "name": f"online {name}",
+                "mode": "lines+markers",
+                "line": {"color": colour, "width": 2},
+                "marker": {"color": colour, "size": 5},
+                "customdata": [p.samples for p in item.points],
+                "hovertemplate": "%{x} UTC<br>online: %{y:.4~r}<br>n = %{customdata:,}<extra></extra>",
+                "type": "scatter",
+            }
         )
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[p.offline * factor for p in item.points],
-                name=f"offline {name}",
-                mode="lines",
-                line={"color": colour, "width": 2, "dash": "dash", "shape": "hv"},
-                hovertemplate="%{x} UTC<br>offline: %{y:.4~r}<extra></extra>",
-            )
+        traces.append(
+            {
+                "x": xs,
+                "y": [p.offline * factor for p in item.points],
+                "name": f"offline {name}",
+                "mode": "lines",
+                "line": {"color": colour, "width": 2, "dash": "dash", "shape": "hv"},
+                "hovertemplate": "%{x} UTC<br>offline: %{y:.4~r}<extra></extra>",
+                "type": "scatter",
+            }
         )
-    fig.update_layout(
-        margin={"l": 8, "r": 8, "t": 8, "b": 8},
-        height=280,
-        hovermode="closest",
-        showlegend=True,
-        legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        font={"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
-        meta={"links": [], "step": int(step.total_seconds()), "threshold": threshold},
-        paper_bgcolor="#FFFFFF",
-        plot_bgcolor="#FFFFFF",
-        xaxis={
+    layout = {
+        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+        "height": 280,
+        "hovermode": "closest",
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
+        "meta": {"links": [], "step": int(step.total_seconds()), "threshold": threshold},
+        "paper_bgcolor": "#FFFFFF",
+        "plot_bgcolor": "#FFFFFF",
+        "xaxis": {
             "type": "date",
             "title": {"text": "UTC", "font": {"size": 11}},
             "gridcolor": "#E5E7EB",
             "range": [_x(start), _x(end)],
             "automargin": True,
         },
-        yaxis=_axis(spec, spec.headline),
-    )
-    fig.add_annotation(
-        text=f"flag: gap beyond {threshold * 100:g} points",
-        xref="paper",
-        yref="paper",
-        x=1,
-        y=1.02,
-        showarrow=False,
-        font={"color": THRESHOLD_COLOUR, "size": 10},
-        xanchor="right",
-    )
-    return fig
+        "yaxis": _axis(spec, spec.headline),
+    }
+    flag = {
+        "font": {"color": THRESHOLD_COLOUR, "size": 10},
+        "showarrow": False,
+        "text": f"flag: gap beyond {threshold * 100:g} points",
+        "x": 1,
+        "xanchor": "right",
+        "xref": "paper",
+        "y": 1.02,
+        "yref": "paper",
+    }
+    return _figure(traces, layout, [], [flag])

@@ -2,10 +2,13 @@
 
 A panel kind is a renderer registered with `@panel_register("kind")`: it takes a `PanelRequest` (the project,
 the page's `DashboardState` and the panel's own parameters), reads selectors, and returns a `PanelContent` (a
-figure, a table fragment, or an empty-state message). Pages place `Panel(kind, title, params)`; the page
-renders a placeholder that fetches `/p/<slug>/panels/<kind>/?<state and params>` on load. Later pages (SLIs,
-judge agreement, offline-vs-online divergence) register their own kinds and reuse the same shell, state,
-range picker and charts.
+figure, a table fragment, or an empty-state message). Pages place `Panel(kind, title, params)` in one of two
+ways: drawn in the page itself (`panels_place(..., reads=PanelReads(project))`: one request for the page and its
+panels, the reads several panels make alike (metric declarations, alert rules, version changes) made once), or as
+a placeholder that fetches `/p/<slug>/panels/<kind>/?<state and params>` on load. Either way a drawn panel keeps
+that URL (`hx-get`, fired by a `panel:refresh` event), and the panel view answers it with the same fragment.
+Later pages (SLIs, judge agreement, offline-vs-online divergence) register their own kinds and reuse the same
+shell, state, range picker and charts.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-import plotly.graph_objects as go
 from django.core.serializers.json import DjangoJSONEncoder
+from django.http import QueryDict
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from apps.dashboards.charts import (
+    Figure,
     Marker,
     Stat,
     Threshold,
@@ -34,6 +40,7 @@ from apps.dashboards.charts import (
     value_format,
 )
 from apps.dashboards.state import DIMENSION_LABELS, DashboardParamError, DashboardState
+from apps.evaluators.models import EvaluatorVersion
 from apps.evaluators.selectors import evaluator_version_list
 from apps.projects.models import Project
 from apps.scores.corrected import metric_series_corrected
@@ -49,7 +56,7 @@ from apps.scores.selectors import (
     route_failure_list,
     score_failed_list,
 )
-from apps.slis.selectors import rule_lines
+from apps.slis.selectors import RuleLine, rule_lines_by_metric
 
 # The panel's own parameters, besides the page state (which they override: group_by=none makes a total).
 PANEL_PARAMS = ("metric", "stat", "group_by", "sli", "slice_by", "size")
@@ -82,13 +89,56 @@ class Panel:
         return reverse("dashboards:panel", args=[project.slug, self.kind]) + "?" + query
 
 
+class PanelReads:
+    """Reads that several panels of a page make alike, each made once per request and kept for the next panel:
+    metric declarations, the alert rules' threshold lines, the evaluators' version changes in the range."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._specs: dict[str, MetricSpec | None] = {}
+        self._spec_list: list[MetricSpec] | None = None
+        self._rule_lines: dict[str, list[RuleLine]] | None = None
+        self._versions: dict[tuple[datetime, datetime], list[EvaluatorVersion]] = {}
+
+    def spec_list(self) -> list[MetricSpec]:
+        """Every metric of the project with its declaration (metric_spec_list)."""
+        if self._spec_list is None:
+            self._spec_list = metric_spec_list(project=self.project)
+            self._specs.update((s.name, s) for s in self._spec_list)
+        return self._spec_list
+
+    def spec(self, name: str) -> MetricSpec | None:
+        """One metric's declaration (metric_spec_get), from the list when it has been read."""
+        if name not in self._specs:
+            self._specs[name] = metric_spec_get(project=self.project, name=name)
+        return self._specs[name]
+
+    def rule_lines(self, metric: str) -> list[RuleLine]:
+        """The threshold lines of the enabled rules on this metric (all metrics' rules in one query)."""
+        if self._rule_lines is None:
+            known = {n: s for n, s in self._specs.items() if s is not None}
+            self._rule_lines = rule_lines_by_metric(project=self.project, specs=known)
+        return self._rule_lines.get(metric, [])
+
+    def version_changes(self, start: datetime, end: datetime) -> list[EvaluatorVersion]:
+        """The evaluators' version changes in [start, end) (evaluator_version_list)."""
+        if (start, end) not in self._versions:
+            self._versions[start, end] = evaluator_version_list(project=self.project, since=start, until=end)
+        return self._versions[start, end]
+
+
 @dataclass(frozen=True)
 class PanelRequest:
-    """What a renderer gets: the project, the page state, and the panel's parameters."""
+    """What a renderer gets: the project, the page state, the panel's parameters and the page's shared reads."""
 
     project: Project
     state: DashboardState
     params: Mapping[str, str]
+    reads: PanelReads = None  # type: ignore[assignment]  # set in __post_init__: a fresh one for a lone panel
+
+    def __post_init__(self) -> None:
+        if self.reads is None:
+            object.__setattr__(self, "reads", PanelReads(self.project))
 
 
 @dataclass
@@ -97,7 +147,7 @@ class PanelContent:
 
     title: str = ""
     subtitle: str = ""
-    figure: go.Figure | None = None
+    figure: Figure | None = None
     template: str = ""
     context: dict[str, Any] = field(default_factory=dict)
     empty: str = ""
@@ -142,6 +192,37 @@ def panel_render(*, kind: str, request: PanelRequest) -> PanelContent:
         raise DashboardParamError(exc.field, exc.message) from exc
 
 
+def panels_place(
+    *,
+    project: Project,
+    state: DashboardState,
+    panels: list[Panel],
+    reads: PanelReads | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Each panel with the URL it loads from (`url`, `dom_id`); with `reads`, drawn here too (`content`, or
+    `param_error`), as the panel view would answer that URL at `now` (the page's), sharing the reads between panels."""
+    now = now or timezone.now()
+    placed: list[dict[str, Any]] = []
+    for panel in panels:
+        item: dict[str, Any] = {"panel": panel, "url": panel.url(project, state), "dom_id": panel.dom_id}
+        if reads is not None:
+            # The panel's own state, parsed from its URL's query (which always holds group_by: the panel's own
+            # overrides the page's).
+            query = QueryDict(item["url"].partition("?")[2])
+            try:
+                panel_state = DashboardState.from_query(query, now=now)
+                item["content"] = panel_render(
+                    kind=panel.kind,
+                    request=PanelRequest(project=project, state=panel_state, params=query, reads=reads),
+                )
+            except DashboardParamError as exc:
+                item["param_error"] = exc
+            item["loaded"] = True
+        placed.append(item)
+    return placed
+
+
 # --- links into the trace list ---------------------------------------------------------------------------------
 
 
@@ -168,7 +249,7 @@ def _spec_for(request: PanelRequest) -> MetricSpec:
     name = request.params.get("metric") or request.state.metric
     if not name:
         raise DashboardParamError("metric", "choose a metric")
-    spec = metric_spec_get(project=request.project, name=name)
+    spec = request.reads.spec(name)
     if spec is None:
         raise DashboardParamError("metric", f"no metric {name[:100]!r} in this project")
     return spec
@@ -223,8 +304,8 @@ def series_panel(request: PanelRequest, thresholds: tuple[Threshold, ...] = ()) 
         end=state.end,
         step=state.step,
         link=lambda group: trace_list_url(project=project, state=state, spec=spec, group=group, with_range=False),
-        thresholds=thresholds or _rule_thresholds(project, spec, stats),
-        markers=_version_markers(project, spec, state),
+        thresholds=thresholds or _rule_thresholds(request.reads, spec, stats),
+        markers=_version_markers(request.reads, spec, state),
         bars=stats[0].field in {"count", "value_sum"},
         band=band,
     )
@@ -242,11 +323,11 @@ def _labeled_text(series: list[MetricSeries]) -> str:
     return f"raw judge vs corrected (95 % interval, {fewest} labeled random-sample traces)"
 
 
-def _version_markers(project: Project, spec: MetricSpec, state: DashboardState) -> tuple[Marker, ...]:
+def _version_markers(reads: PanelReads, spec: MetricSpec, state: DashboardState) -> tuple[Marker, ...]:
     """Where the evaluator writing this metric changed version in the range: a step, not a silent shift."""
     if spec.source != "evaluator":
         return ()
-    changes = evaluator_version_list(project=project, since=state.start, until=state.end)
+    changes = reads.version_changes(state.start, state.end)
     return tuple(
         Marker(
             at=change.created_at,
@@ -261,10 +342,10 @@ def _version_markers(project: Project, spec: MetricSpec, state: DashboardState) 
     )
 
 
-def _rule_thresholds(project: Project, spec: MetricSpec, stats: tuple[Stat, ...]) -> tuple[Threshold, ...]:
+def _rule_thresholds(reads: PanelReads, spec: MetricSpec, stats: tuple[Stat, ...]) -> tuple[Threshold, ...]:
     """The alert rules on this metric whose figure the chart shows, as threshold lines."""
     shown = {stat.field for stat in stats} or {spec.headline}
-    lines = rule_lines(project=project, metric=spec.name)
+    lines = reads.rule_lines(spec.name)
     return tuple(Threshold(line.value, line.label) for line in lines if line.field in shown)
 
 
@@ -326,16 +407,17 @@ def _period_text(state: DashboardState) -> str:
     return {"1h": "hour", "24h": "24 hours", "7d": "7 days", "30d": "30 days"}.get(state.range, "period")
 
 
-def quality_specs(project: Project) -> list[MetricSpec]:
+def quality_specs(project: Project, reads: PanelReads | None = None) -> list[MetricSpec]:
     """Every quality metric of the project: enabled evaluators' pass rates, feedback rates, other scores."""
-    return [s for s in metric_spec_list(project=project) if s.name not in BUILTIN_SPECS]
+    specs = (reads or PanelReads(project)).spec_list()
+    return [s for s in specs if s.name not in BUILTIN_SPECS]
 
 
 @panel_register("routes")
 def routes_panel(request: PanelRequest) -> PanelContent:
     """The routes with the most errors and failed verdicts over the range."""
     state, project = request.state, request.project
-    names = [s.name for s in quality_specs(project)]
+    names = [s.name for s in quality_specs(project, request.reads)]
     routes = route_failure_list(project=project, names=names, start=state.start, end=state.end, filters=state.filters)
     content = PanelContent(
         title="Top failing routes", subtitle="errors and failed verdicts", template="dashboards/_routes_table.html"
@@ -367,7 +449,7 @@ def routes_panel(request: PanelRequest) -> PanelContent:
 def failures_panel(request: PanelRequest) -> PanelContent:
     """The latest scores that failed in the range, linking to their traces."""
     state, project = request.state, request.project
-    names = [spec.name for spec in quality_specs(project) if spec.kind == MetricKind.BINARY]
+    names = [spec.name for spec in quality_specs(project, request.reads) if spec.kind == MetricKind.BINARY]
     scores = score_failed_list(project=project, names=names, start=state.start, end=state.end, filters=state.filters)
     content = PanelContent(
         title="Latest failed scores", subtitle="newest first", template="dashboards/_failures_table.html"

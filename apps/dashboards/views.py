@@ -1,7 +1,8 @@
 """Dashboard pages: the project's overview (its home), the metric explorer, and the panel fragments they load.
 
-Pages render their controls and panel placeholders; each panel loads itself (`hx-trigger="load"`) from
-`panel_view`. The whole state is in the query string: htmx requests from the controls get the
+Pages render their controls and their panels: the overview draws its panels in the page (one request, the
+panels' shared reads made once); other pages place placeholders that load themselves (`hx-trigger="load"`) from
+`panel_view`, which also answers a drawn panel's refresh. The whole state is in the query string: htmx requests from the controls get the
 `#dashboard` fragment back and push the URL. A bad parameter is shown as a message with status 400.
 """
 
@@ -21,9 +22,11 @@ from apps.dashboards.divergence import divergence_params  # importing it registe
 from apps.dashboards.panels import (
     PANEL_PARAMS,
     Panel,
+    PanelReads,
     PanelRequest,
     panel_kinds,
     panel_render,
+    panels_place,
     quality_specs,
 )
 from apps.dashboards.state import (
@@ -72,7 +75,7 @@ def _controls(project: Project, state: DashboardState | None, params: dict[str, 
 
 def _placed(project: Project, state: DashboardState, panels: list[Panel]) -> list[dict[str, object]]:
     """Each panel with the URL its placeholder loads."""
-    return [{"panel": p, "url": p.url(project, state), "dom_id": p.dom_id} for p in panels]
+    return panels_place(project=project, state=state, panels=panels)
 
 
 def _page(
@@ -95,8 +98,9 @@ def overview_view(request: HttpRequest, project: Project) -> HttpResponse:
     context: dict[str, object] = {"project": project, "nav": "overview", "panels": [], "quality_panels": []}
     status = 200
     state = None
+    now = timezone.now()
     try:
-        state = DashboardState.from_query(request.GET, now=timezone.now(), default_group_by=OVERVIEW_GROUP_BY)
+        state = DashboardState.from_query(request.GET, now=now, default_group_by=OVERVIEW_GROUP_BY)
     except DashboardParamError as exc:
         context["param_error"] = exc
         status = 400
@@ -108,26 +112,30 @@ def overview_view(request: HttpRequest, project: Project) -> HttpResponse:
         # A project without any trace yet: the page that shows how to send one is more use than empty charts.
         return redirect("traces:onboarding", project_slug=project.slug)
     if state is not None and context["has_traces"]:
+        # Drawn in the page: one request for the page and its panels, whose shared reads are made once.
+        reads = PanelReads(project)
+
+        def drawn(panels: list[Panel]) -> list[dict[str, object]]:
+            return panels_place(project=project, state=state, panels=panels, now=now, reads=reads)
+
         total = {"group_by": "none"}
-        context["panels"] = _placed(
-            project,
-            state,
+        context["panels"] = drawn(
             [
                 Panel("series", "Traffic", {"metric": "traces", "stat": "count", **total}),
                 Panel("series", "Error rate", {"metric": "errors", **total}),
                 Panel("series", "Latency p50 / p95", {"metric": "latency_ms", "stat": "quantiles", **total}),
                 Panel("series", "Tokens", {"metric": "tokens", "stat": "sum", **total}),
                 Panel("series", "Cost", {"metric": "cost", "stat": "sum", **total}),
-            ],
+            ]
         )
-        context["quality_panels"] = _placed(
-            project,
-            state,
-            [Panel("series", headline_label(spec), {"metric": spec.name}) for spec in quality_specs(project)],
+        specs = quality_specs(project, reads)
+        context["quality_panels"] = drawn(
+            [Panel("series", headline_label(spec), {"metric": spec.name}) for spec in specs]
         )
-        context["table_panels"] = _placed(
-            project, state, [Panel("routes", "Top failing routes"), Panel("failures", "Latest failed scores")]
+        context["table_panels"] = drawn(
+            [Panel("routes", "Top failing routes"), Panel("failures", "Latest failed scores")]
         )
+        # The divergence table stays a placeholder: its reads are its own, and the page need not wait for them.
         if offline_metric_names(project=project):
             context["divergence_panels"] = _placed(
                 project, state, [Panel("divergence", "Offline vs online", {"group_by": "none"}, wide=True)]
@@ -210,14 +218,15 @@ def panel_view(request: HttpRequest, project: Project, kind: str) -> HttpRespons
     panel = Panel(kind, "", {k: request.GET[k] for k in PANEL_PARAMS if k in request.GET})
     pid = request.GET.get("pid", "")
     dom_id = pid if PANEL_ID.match(pid) else panel.dom_id  # the placeholder's id, so the swap keeps it
-    context: dict[str, object] = {"project": project, "panel": panel, "dom_id": dom_id, "loaded": True}
+    item = {"panel": panel, "dom_id": dom_id, "url": request.get_full_path(), "loaded": True}  # its URL: a refresh
+    context: dict[str, object] = {"project": project, "item": item}
     status = 200
     try:
         state = DashboardState.from_query(request.GET, now=timezone.now(), default_group_by=OVERVIEW_GROUP_BY)
-        context["content"] = panel_render(
+        item["content"] = panel_render(
             kind=kind, request=PanelRequest(project=project, state=state, params=request.GET)
         )
     except DashboardParamError as exc:
-        context["param_error"] = exc
+        item["param_error"] = exc
         status = 400
     return render(request, PANEL_TEMPLATE, context, status=status)

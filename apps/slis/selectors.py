@@ -491,17 +491,33 @@ _AGGREGATION_FIELD = {"pass_rate": "pass_rate", "fail_rate": "pass_rate", "mean"
 
 def rule_lines(*, project: Project, metric: str) -> list[RuleLine]:
     """Return the threshold (or SLO objective) of every enabled rule on an SLI of this metric, for charts."""
-    rules = AlertRule.objects.filter(project=project, is_enabled=True, sli__metric=metric).select_related("sli")
-    lines = []
-    spec = metric_spec_get(project=project, name=metric)
+    return rule_lines_by_metric(project=project, metrics=[metric]).get(metric, [])
+
+
+def rule_lines_by_metric(
+    *,
+    project: Project,
+    metrics: Sequence[str] | None = None,
+    specs: Mapping[str, MetricSpec] | None = None,
+) -> dict[str, list[RuleLine]]:
+    """Return rule_lines of these metrics (every metric when None) in one query, keyed by metric; `specs` are
+    declarations the caller has already read (a threshold's unit), the rest are read here."""
+    rules = AlertRule.objects.filter(project=project, is_enabled=True).select_related("sli")
+    if metrics is not None:
+        rules = rules.filter(sli__metric__in=list(metrics))
+    lines: dict[str, list[RuleLine]] = {}
+    known: dict[str, MetricSpec | None] = dict(specs or {})
     for rule in rules.order_by("id"):
-        aggregation = rule.sli.aggregation
+        metric, aggregation = rule.sli.metric, rule.sli.aggregation
         field = _AGGREGATION_FIELD.get(aggregation, aggregation)
         where = slice_text(rule.sli.filters) if rule.sli.filters else ""
         if rule.objective is not None:
             value, text = rule.objective, f"SLO {rule.objective * 100:g} %"
         else:
+            if metric not in known:
+                known[metric] = metric_spec_get(project=project, name=metric)
+            unit = sli_unit(aggregation, known[metric])
             value = 1 - rule.threshold if aggregation == "fail_rate" else rule.threshold
-            text = f"{rule.sli.name} {rule.comparator} {value_format(rule.threshold, sli_unit(aggregation, spec))}"
-        lines.append(RuleLine(field, value, f"{text} ({where})" if where else text))
+            text = f"{rule.sli.name} {rule.comparator} {value_format(rule.threshold, unit)}"
+        lines.setdefault(metric, []).append(RuleLine(field, value, f"{text} ({where})" if where else text))
     return lines

@@ -255,3 +255,18 @@ def test_alert_rules_on_a_metric_draw_their_threshold_on_its_chart(client, alice
     # The enabled rule's line at 90 % on the pass-rate chart; the disabled rule draws nothing.
     assert lines == [(90.0, 90.0)]
     assert labels == ["Resolved rate < 90 %"]
+
+
+def test_overview_draws_its_panels_as_their_own_urls_do(client, alice, project, traffic, django_assert_max_num_queries):
+    client.force_login(alice)
+    # The page and all its panels in one request; the reads panels share (declarations, rules) are made once.
+    with django_assert_max_num_queries(36):
+        html = client.get(overview(project), {"range": "7d"}).content.decode()
+    assert 'hx-trigger="load"' not in html  # nothing left for the browser to fetch
+    drawn = re.findall(r'(<section class="panel[^"]*" id="[^"]+".*?</section>)', html, re.S)
+    assert len(drawn) >= 8 and all('data-loaded="true"' in section for section in drawn)
+    for section in drawn:
+        # Each keeps its own URL (a `panel:refresh` loads it again), which answers the very same fragment.
+        url = unescape(re.search(r'hx-get="([^"]+)" hx-trigger="panel:refresh"', section).group(1))
+        alone = client.get(url, HTTP_HX_REQUEST="true").content.decode().strip()
+        assert alone == section.strip(), url
