@@ -15,6 +15,7 @@ import platform as stdlib_platform
 import pstats
 import random
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from apps.demo.services import _trace
 from apps.evaluators.models import Evaluator
 from apps.evaluators.selectors import subjects_build
 from apps.evaluators.services import evaluate_subjects, evaluations_run
+from apps.evaluators.subject import Subject
 from apps.projects.services import project_create
 from apps.scores.models import Score
 from apps.traces.models import Trace
@@ -97,9 +99,13 @@ def _phase_breakdown(project, batches, evaluators) -> None:
         print(f"  {name:18s} {seconds * 1e6 / traces:7.1f}")
 
 
-def _clear_check_caches() -> None:
-    """Empty the checks' per-text caches, so a timed pass analyses every document afresh."""
+def _clear_check_caches(subjects: Iterable[Subject] = ()) -> None:
+    """Empty the checks' per-text caches and the subjects' answer analyses, so a timed pass analyses every
+    document and answer afresh."""
     from apps.evaluators.checks import negation, quantities, support
+
+    for subject in subjects:
+        subject.analysis = None
 
     for cached in (
         support.document_terms, support.document_sentences, support._sentence_analysis, support._sentence_flags, support.document_lowered,
@@ -111,7 +117,7 @@ def _clear_check_caches() -> None:
 def _checks_cpu_without_gc(evaluators: list, subjects: dict) -> float:
     """CPU seconds of the checks-only pass again (caches cleared) with the cyclic collector paused: how much of
     the checks-only figure is the collector walking this process's heap (a diagnostic, not the target figure)."""
-    _clear_check_caches()
+    _clear_check_caches(subjects.values())
     gc.collect()
     gc.disable()
     try:
@@ -126,7 +132,7 @@ def _per_check_cpu(subjects: list) -> dict[str, float]:
     """CPU microseconds per trace of each default check, caches cleared first (every document is new)."""
     from apps.evaluators.checks import CHECKS, DEFAULT_KINDS
 
-    _clear_check_caches()
+    _clear_check_caches(subjects)
     out = {}
     for kind in DEFAULT_KINDS:
         check, config = CHECKS[kind], CHECKS[kind].validate_config({})

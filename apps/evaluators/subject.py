@@ -45,6 +45,8 @@ class Subject:
     environment: str = ""
     tags: list[str] = field(default_factory=list)
     span_kinds: set[str] = field(default_factory=set)
+    # The answer as the checks read it, worked out once per subject (checks/analysis.answer_analysis).
+    analysis: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from apps.evaluators.checks.analysis import AnswerAnalysis, answer_analysis
 from apps.evaluators.checks.base import Check, clean_bool, clean_int, clean_share, clip, finish
-from apps.evaluators.checks.refusal import detect_refusal
 from apps.evaluators.checks.support import (
     Claim,
     Source,
@@ -22,7 +22,7 @@ from apps.evaluators.checks.support import (
     strip_markers,
     window,
 )
-from apps.evaluators.checks.text import WORD_RE, mask_code, normalise_apostrophes, split_sentences, word_count
+from apps.evaluators.checks.text import WORD_RE, mask_code, split_sentences
 from apps.evaluators.subject import CheckResult, Document, Subject
 
 # --- citation markers -----------------------------------------------------------------------
@@ -286,10 +286,11 @@ class CitationsCheck(Check):
         cited document that does not say what the sentence says."""
         config = self.with_defaults(config)
         documents = subject.documents
-        text = mask_code(normalise_apostrophes(subject.output))
+        analysis = answer_analysis(subject)
+        text = analysis.masked()
         spans = citation_spans(text, documents)
         if not spans:
-            return self._uncited(subject.output, documents, config)
+            return self._uncited(analysis, documents, config)
         citations = _distinct([c for _, _, c in spans])
         ids = document_ids(documents)
         dangling = [c for c in citations if resolve(c.token, documents, ids) is None]
@@ -326,17 +327,19 @@ class CitationsCheck(Check):
             f"{len(judged.checked)} cited sentences are supported by them.",
         )  # fmt: skip
 
-    def _uncited(self, output: str, documents: Sequence[Document], config: Mapping[str, Any]) -> CheckResult:
-        """Judge an answer without markers: fine when short, a refusal, claim-free, or citations are optional."""
-        words = word_count(output)
+    def _uncited(
+        self, analysis: AnswerAnalysis, documents: Sequence[Document], config: Mapping[str, Any]
+    ) -> CheckResult:
+        """Judge an answer without markers: fine when short, a refusal, claim-free, or citations are optional (the
+        refusal verdict and the claim sentences are the refusal and grounding checks' own, from the analysis)."""
+        words = analysis.word_count()
         if words < config["min_words_to_require"]:
             return finish(1.0, True, "ok", f"No citations, but the answer is short ({words} words).")
         if not config["require_citations"]:
             return finish(1.0, True, "ok", "No citations (not required).")
-        if detect_refusal(output).kind == "refusal":
+        if analysis.refusal().kind == "refusal":
             return finish(1.0, True, "ok", "No citations, but the answer is a refusal.")
-        text = strip_markers(mask_code(normalise_apostrophes(output)))
-        factual = sum(1 for s in split_sentences(text) if claim_terms(s.text, 3) is not None)
+        factual = sum(1 for terms in analysis.claim_terms(3) if terms is not None)
         if not factual:
             return finish(1.0, True, "ok", "No citations, but the answer makes no factual claims.")
         return finish(
@@ -376,9 +379,11 @@ class GroundingCheck(Check):
         """Return supported/claims; "no_claims" when the answer makes none; quote the unsupported sentences
         with what is wrong ("answer says 10 hours; kb-1 says 14 hours")."""
         config = self.with_defaults(config)
+        analysis = answer_analysis(subject)  # its claim sentences and terms, shared with citations' uncited path
         found = claims(
             subject.output, subject.documents,
             threshold=config["threshold"], min_content_words=config["min_content_words"],
+            sentences=analysis.claim_sentences(), terms=analysis.claim_terms(config["min_content_words"]),
         )  # fmt: skip
         if not found:
             return finish(1.0, True, "no_claims", "The answer makes no factual claims to check.")

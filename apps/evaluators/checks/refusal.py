@@ -21,6 +21,7 @@ from re import _constants as _sre  # noqa: PLC2701 - the stdlib parse of a patte
 from re import _parser as _sre_parser  # noqa: PLC2701
 from typing import Any
 
+from apps.evaluators.checks.analysis import answer_analysis
 from apps.evaluators.checks.base import Check, clean_int, clip, finish
 from apps.evaluators.checks.language import SUPPORTED, detect_language
 from apps.evaluators.checks.text import WORD_RE, mask_quotes, normalise_apostrophes, split_sentences, word_count
@@ -491,6 +492,10 @@ class RefusalVerdict:
     language: str = ""
 
 
+# detect_refusal's options by default (opening_sentences, short_answer_words, partial_min_words).
+DETECT_DEFAULTS = (3, 60, 10)
+
+
 def detect_refusal(
     text: str, *, opening_sentences: int = 3, short_answer_words: int = 60, partial_min_words: int = 10
 ) -> RefusalVerdict:
@@ -673,12 +678,16 @@ class RefusalCheck(Check):
                 f"The provider's safety filter stopped the answer (finish_reason {reason!r}); "
                 "look at the request for content the filter blocks.",
             )  # fmt: skip
-        verdict = detect_refusal(
-            subject.output,
-            opening_sentences=config["opening_sentences"],
-            short_answer_words=config["short_answer_words"],
-            partial_min_words=config["partial_min_words"],
-        )
+        options = (config["opening_sentences"], config["short_answer_words"], config["partial_min_words"])
+        if options == DETECT_DEFAULTS:
+            verdict = answer_analysis(subject).refusal()  # shared with the citations check's uncited path
+        else:
+            verdict = detect_refusal(
+                subject.output,
+                opening_sentences=options[0],
+                short_answer_words=options[1],
+                partial_min_words=options[2],
+            )
         if verdict.kind == "refusal":
             return finish(1.0, False, "refusal", f"The model declined: {clip(verdict.phrase, 160)!r}.")
         if verdict.kind == "partial_refusal":

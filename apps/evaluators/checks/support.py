@@ -27,6 +27,7 @@ from apps.evaluators.checks.text import (
     ASCII_WORD_BYTES,
     CONTENT_STEMS,
     NUMBER_WORDS,
+    Sentence,
     ascii_numbers,
     content_terms,
     mask_code,
@@ -425,8 +426,13 @@ def claim_terms(text: str, min_content_words: int) -> tuple[frozenset[str], froz
     return words, numbers
 
 
-def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_content_words: int) -> list[Claim]:
-    """Split the answer into factual sentences and judge each against the documents.
+def claims(
+    answer: str, documents: Sequence[Document], *, threshold: float, min_content_words: int,
+    sentences: Sequence[Sentence] | None = None,
+    terms: Sequence[tuple[frozenset[str], frozenset[str]] | None] | None = None,
+) -> list[Claim]:  # fmt: skip
+    """Split the answer into factual sentences and judge each against the documents (sentences and terms: the
+    answer's claim sentences and their claim_terms, when the caller has them: checks/analysis).
 
     1. Drop code, citation markers, URLs and decoration; split into sentences.
     2. Skip questions, pleasantries, hedges, intros ending in ':' and sentences with too few content words.
@@ -444,12 +450,14 @@ def claims(answer: str, documents: Sequence[Document], *, threshold: float, min_
             windows = neighbours(sources) if len(sources) > 1 else []
         return windows
 
+    if sentences is None:
+        sentences = split_sentences(strip_markers(mask_code(normalise_apostrophes(answer))))
+    if terms is None:
+        terms = [claim_terms(sentence.text, min_content_words) for sentence in sentences]
     results: list[Claim] = []
-    for sentence in split_sentences(strip_markers(mask_code(normalise_apostrophes(answer)))):
-        terms = claim_terms(sentence.text, min_content_words)
-        if terms is None:
-            continue
-        results.append(assess(sentence.text, *terms, sources, neighbouring, threshold))
+    for sentence, found in zip(sentences, terms, strict=True):
+        if found is not None:
+            results.append(assess(sentence.text, *found, sources, neighbouring, threshold))
     return results
 
 
