@@ -467,6 +467,19 @@ def trace_get(*, project: Project, trace_id: str) -> Trace | None:
     return Trace.objects.filter(project=project, trace_id=trace_id.lower()).first()
 
 
+def trace_metadata(*, trace: Trace, spans: Sequence[Span]) -> dict[str, Any]:
+    """Return the trace's metadata: its root span's resource and attributes (the stored value when it has no root).
+
+    The root is the one the trace recompute picks (services._AGG_CTES: earliest start, then span id). Keys in
+    jsonb's order (shorter first), as the stored column returned them.
+    """
+    roots = [s for s in spans if s.is_root]
+    if not roots:
+        return trace.metadata
+    root = min(roots, key=lambda s: (s.started_at, s.span_id))
+    return {"resource": root.resource, "attributes": root.attributes}
+
+
 @dataclass(eq=False)  # identity: comparing fields would recurse down the children
 class SpanNode:
     """A span with its children, in start order, and its depth for indentation."""

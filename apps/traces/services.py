@@ -95,7 +95,7 @@ WITH agg AS (
 ),
 root AS (
     SELECT DISTINCT ON ({key}) {key} AS tid, s.span_id, s.is_root, s.name, s.input_text, s.output_text,
-        s.status, s.error_message, s.started_at, s.ended_at, s.attributes, s.resource
+        s.status, s.error_message, s.started_at, s.ended_at
     FROM {table}
     WHERE {where}
     ORDER BY {key}, s.is_root DESC, s.started_at ASC, s.span_id
@@ -107,7 +107,10 @@ tags AS (
     GROUP BY {key}
 )"""
 
-# (column, expression over agg/root/tags); {prior_metadata} is the metadata kept when no root span is known.
+# (column, expression over agg/root/tags). Trace.metadata is not among them: it is the root span's attributes and
+# resource, which the span row holds already, so it is read from there (selectors.trace_metadata) rather than
+# stored twice (~270 bytes a trace, and reading every span's attributes and resource in each recompute). New rows
+# store '{}'; rows written before keep theirs, the same value as derived.
 _DERIVED = (
     ("started_at", "agg.started_at"),
     ("ended_at", "agg.ended_at"),
@@ -142,11 +145,6 @@ _DERIVED = (
         "cost_source",
         "CASE WHEN agg.any_computed THEN 'computed' WHEN agg.any_reported THEN 'reported' ELSE '' END",
     ),
-    (
-        "metadata",
-        "CASE WHEN root.is_root THEN jsonb_build_object('attributes', root.attributes, "
-        "'resource', root.resource)\n                    ELSE {prior_metadata} END",
-    ),
 )
 
 # One statement recomputes every derived field of the touched traces from all their spans, so the
@@ -159,7 +157,7 @@ _SPANS_OF_TRACES = (
 TRACE_RECOMPUTE_SQL = (
     _AGG_CTES.format(key="s.trace_id", table="traces_span s", where=_SPANS_OF_TRACES)
     + "\nUPDATE traces_trace t SET\n"
-    + "".join(f"    {col} = {expr.format(prior_metadata='t.metadata')},\n" for col, expr in _DERIVED)
+    + "".join(f"    {col} = {expr.format()},\n" for col, expr in _DERIVED)
     + "    updated_at = now()\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
     + "WHERE t.project_id = %(project)s AND t.id = agg.tid AND t.partition_at >= %(lo)s AND t.partition_at <= %(hi)s\n"
     + "RETURNING t.route, t.model, t.prompt_version, t.environment\n"
@@ -172,10 +170,10 @@ TRACE_CREATE_SQL = (
     _AGG_CTES.format(
         key="s.trace_hex", table=f"{bulk.STAGE_TABLE} s", where="s.trace_hex <> ALL(%(existing)s::varchar[])"
     )
-    + "\nINSERT INTO traces_trace (project_id, trace_id, partition_at, created_at, updated_at, has_feedback, "
+    + "\nINSERT INTO traces_trace (project_id, trace_id, partition_at, created_at, updated_at, has_feedback, metadata, "
     + ", ".join(col for col, _ in _DERIVED)
-    + ")\nSELECT %(project)s, agg.tid, agg.started_at, now(), now(), false,\n"
-    + ",\n".join("    " + expr.format(prior_metadata="'{}'::jsonb") for _, expr in _DERIVED)
+    + ")\nSELECT %(project)s, agg.tid, agg.started_at, now(), now(), false, '{}'::jsonb,\n"
+    + ",\n".join("    " + expr.format() for _, expr in _DERIVED)
     + "\nFROM agg\nJOIN root ON root.tid = agg.tid\nLEFT JOIN tags ON tags.tid = agg.tid\n"
     + "ON CONFLICT (project_id, trace_id, partition_at) DO NOTHING\n"
     + "RETURNING trace_id, id, partition_at, route, model, prompt_version, environment\n"

@@ -48,6 +48,21 @@ def test_the_documented_example_is_accepted_and_builds_a_span_tree(api_client, p
     assert detail["cost"] == pytest.approx(0.00134)
 
 
+def test_trace_metadata_is_the_root_spans_resource_and_attributes_read_from_the_span(api_client, project):
+    assert api_client.post("/api/v1/traces", BATCH_EXAMPLE, format="json").status_code == 200
+    trace = Trace.objects.get(project=project)
+    root = Span.objects.get(trace=trace, is_root=True)
+    assert trace.metadata == {}  # not stored twice: derived from the root span on read
+    detail = api_client.get(f"/api/v1/traces/{trace.trace_id}").json()
+    assert detail["metadata"] == {"resource": root.resource, "attributes": root.attributes}
+    assert list(detail["metadata"]) == ["resource", "attributes"]  # jsonb's key order, as the stored column gave
+    # A row stored before keeps its value when it has no root span (the recompute kept it then too).
+    Span.objects.filter(trace=trace).update(is_root=False)
+    Trace.objects.filter(pk=trace.pk).update(metadata={"resource": {"service.name": "old"}, "attributes": {}})
+    detail = api_client.get(f"/api/v1/traces/{trace.trace_id}").json()
+    assert detail["metadata"] == {"resource": {"service.name": "old"}, "attributes": {}}
+
+
 def test_resending_a_batch_stores_nothing_twice(api_client, project):
     for _ in range(2):
         assert api_client.post("/api/v1/traces", BATCH_EXAMPLE, format="json").status_code == 200

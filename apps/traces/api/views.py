@@ -44,6 +44,7 @@ from apps.traces.selectors import (
     span_tree,
     span_tree_flat,
     trace_get,
+    trace_metadata,
     trace_page,
 )
 from apps.traces.services import spans_ingest
@@ -270,6 +271,7 @@ class TraceDetailApi(APIView):
                 f"trace_id: no trace {trace_id!r} in this project", "not_found", 404, field="trace_id"
             )
         nodes = span_tree_flat(roots=span_tree(trace=trace))
+        trace.metadata = trace_metadata(trace=trace, spans=[n.span for n in nodes])
         context = {
             "spans": [n.span for n in nodes],
             "depths": {n.span.span_id: n.depth for n in nodes},
