@@ -84,7 +84,7 @@ WHERE r.project_id = %(project)s AND r.resolution = %(resolution)s AND r.bucket 
 MINUTES_RECOMPUTE_SQL = (
     f"""
 WITH t AS (
-    SELECT t.id, date_trunc('minute', t.started_at, 'UTC') AS bucket, t.model, t.prompt_version, t.route,
+    SELECT t.project_id, t.id, date_trunc('minute', t.started_at, 'UTC') AS bucket, t.model, t.prompt_version, t.route,
            t.environment, t.partition_at, t.span_count, t.status, t.latency_ms, t.total_tokens, t.cost
     FROM traces_trace t
     WHERE t.project_id = %(project)s AND t.started_at >= %(lo)s AND t.started_at < %(hi)s
@@ -105,9 +105,13 @@ WITH t AS (
     SELECT s.name, t.bucket, t.model, t.prompt_version, t.route, t.environment, s.value, s.passed, true
     -- LATERAL: each trace's scores by their full key (the unique index, one partition at run time). As a plain
     -- join, a partition not yet analyzed (today's, early on) had the planner loop over all its scores per trace.
+    -- The project comes from the trace row, not as a constant: with statistics taken while this project was
+    -- rare in the partition, `project_id = <constant>` looked like one row and the planner read every score of
+    -- the project through score_project_name_time per trace (a drain of a busy minute ran for minutes); as a
+    -- run-time value it is estimated at 1/ndistinct(project_id), so the probe by (project, trace) wins.
     FROM t CROSS JOIN LATERAL (
         SELECT s.name, s.value, s.passed FROM scores_score s
-        WHERE s.project_id = %(project)s AND s.trace_id = t.id AND s.partition_at = t.partition_at
+        WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.partition_at = t.partition_at
           AND s.partition_at >= %(part_lo)s AND s.partition_at < %(part_hi)s
           AND s.name <> ALL(%(builtins)s::varchar[])
         OFFSET 0  -- kept a subquery: flattened, it would be planned as that plain join again
@@ -181,10 +185,18 @@ WITH src AS (
     + _UPSERT_AND_DELETE
 )
 
+# One probe per trace by its row id (trace_id_lookup), the project checked on the row found. With
+# `t.project_id = <constant> AND t.id = ANY(…)` the planner, on a partition without statistics or analyzed while
+# this project was rare in it, took the project as a few rows and read all of its rows through a project index,
+# filtering on id: the cost of a mark grew with the day (at 2,000 traces/s, 60 % of the writers' CPU by 150 s).
 DIRTY_MARK_SQL = """
 INSERT INTO scores_rollupdirty (project_id, minute)
-SELECT DISTINCT t.project_id, date_trunc('minute', t.started_at, 'UTC')
-FROM traces_trace t WHERE t.id = ANY(%(ids)s::bigint[]) AND t.project_id = %(project)s
+SELECT DISTINCT t.project_id, t.minute
+FROM unnest(%(ids)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT t.project_id, date_trunc('minute', t.started_at, 'UTC') AS minute FROM traces_trace t WHERE t.id = k.id
+    OFFSET 0  -- a fence: the project test below stays outside, off the index choice
+) AS t
+WHERE t.project_id = %(project)s
 """
 
 # Up to `limit` distinct (project, minute) keys, every row of each: writers mark the same minute many times
