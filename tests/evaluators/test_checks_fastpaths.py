@@ -317,3 +317,27 @@ def test_refusal_literal_gate_keeps_every_match() -> None:
         assert ([] if pattern is None else [m.span() for m in pattern.finditer(sentence)]) == expected, sentence
         matched += bool(expected)
     assert matched > 1_000
+
+
+def test_quantity_match_memo_matches_a_fresh_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A figure's Quantities looked up in the match memo (the same text parsed elsewhere first) are those a parse
+    with an empty memo gives, whatever stands around it: currencies, ranges, modifiers, units, words glued on."""
+    rng = random.Random(12)
+    atoms = [
+        "$", "US$", "usd ", "€", "EUR ", "£", "¥", "CHF ", "1", "12", "1,299.50", "1.299,50", "3.5", "05", "2024",
+        " ", "-", "–", " to ", " and ", " bis ", "%", "°C", " days", " business days", " working hours", " hours",
+        " km", " GB", "/s", " month", " years", " characters", " ports", "x", "v", ".", ",", "_", "d", "r",
+        "March 3, 2025", "2025-03-03", "9am", "17:00", " ten", " half", " an hour", "\u00a0", " watts", " metres",
+    ]  # fmt: skip
+    texts = ["".join(rng.choice(atoms) for _ in range(rng.randint(1, 14))) for _ in range(4_000)]
+
+    def parse(t: str) -> tuple | str:
+        try:
+            return quantities.extract_quantities.__wrapped__(t)
+        except ValueError as error:  # "1.299,501,299.50": parse_number gives up, memo or not
+            return str(error)
+
+    warm = [parse(t) for t in texts]  # the memo fills as it goes
+    for t, memoised in zip(texts, warm, strict=True):
+        monkeypatch.setattr(quantities, "_MATCHES", quantities._MatchMemo())
+        assert parse(t) == memoised, t

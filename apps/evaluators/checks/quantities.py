@@ -376,37 +376,68 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
         start = m.start()
         if start and (lowered[start - 1].isalpha() or lowered[start - 1] in "_.,"):
             continue  # "v2", "x86", the tail of "1.2.3"
-        first, second, word, word2, word3 = m.groups()
         prefix, written_from = _currency_before(lowered, start)
-        group = 3  # the group holding the unit's first word
-        if word in UNIT_MODIFIERS:
-            word, word2, group = word2, word3, 4
-        unit, unit_end = None, m.end(1) if second is None else m.end(2)
-        if word and word2 and f"{word} {word2}" in UNITS:
-            unit, unit_end = f"{word} {word2}", m.end(group + 1)
-        elif word in UNITS or word in CURRENCIES:
-            unit, unit_end = word, m.end(group)
-        dim, factor, shown = "", 1.0, ""
-        if unit is None and word and word.isalpha() and word not in STOPWORDS and len(word) > 2:
-            dim = "count:" + stem(word)  # "12 characters": a count of something, checked against that thing
-        if unit in CURRENCIES or prefix:
-            dim, shown = "currency:" + CURRENCIES.get(prefix or unit or "", "?"), (prefix or unit or "")
-        elif unit:
-            dim, factor = UNITS[unit]
-            shown = unit
-        # The digits and unit as they stand, for a verbatim look-up in a document; not for ranges or modifiers.
-        written = lowered[written_from:unit_end] if second is None and group == 3 else ""
-        for token in (first, second):
-            if token is None:
-                continue
-            raw = float(token) if token.isdigit() else parse_number(token)  # plain digits: what parse_number does
-            if dim.startswith("currency"):
-                label = f"{shown}{token}" if prefix else f"{token} {shown}"
-            else:
-                label = f"{token}{shown}" if shown == "%" else f"{token} {shown}".strip()
-            if dim.startswith("count:"):
-                label = f"{token} {word}"
-            found.append(Quantity(raw * factor, raw, dim, label, written))
+        # What a match yields depends only on its text, its currency and the text that currency spans (see
+        # _MatchMemo), so a figure written the same way again ("30 days", "$49") is looked up, not worked out.
+        found.extend(_MATCHES[m.group(), prefix, lowered[written_from:start]])
+    return tuple(found)
+
+
+class _MatchMemo(dict):
+    """(a QUANTITY_RE match's text, the currency written before it, the text from that currency to the match) →
+    its Quantities. QUANTITY_RE has no lookaround, anchor or backreference, so the engine takes the same path
+    (groups and spans) through the same matched text wherever it stands; with the currency and the text it spans,
+    that is all _match_quantities reads."""
+
+    def __missing__(self, key: tuple[str, str | None, str]) -> tuple[Quantity, ...]:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        value = self[key] = _match_quantities(*key)
+        return value
+
+
+_MEMO_LIMIT = 50_000
+
+
+def _match_quantities(matched: str, prefix: str | None, before: str) -> tuple[Quantity, ...]:
+    """The Quantities of one QUANTITY_RE match (matched: its text; before: the currency's text ahead of it)."""
+    m = QUANTITY_RE.match(matched)
+    if m is None or m.end() != len(matched):  # cannot happen (see _MatchMemo); kept as a loud guard
+        raise ValueError(f"QUANTITY_RE does not rematch {matched!r}")
+    lowered = before + matched  # offsets below are relative to this text
+    shift = len(before)
+    found: list[Quantity] = []
+    first, second, word, word2, word3 = m.groups()
+    written_from = 0
+    group = 3  # the group holding the unit's first word
+    if word in UNIT_MODIFIERS:
+        word, word2, group = word2, word3, 4
+    unit, unit_end = None, m.end(1) if second is None else m.end(2)
+    if word and word2 and f"{word} {word2}" in UNITS:
+        unit, unit_end = f"{word} {word2}", m.end(group + 1)
+    elif word in UNITS or word in CURRENCIES:
+        unit, unit_end = word, m.end(group)
+    dim, factor, shown = "", 1.0, ""
+    if unit is None and word and word.isalpha() and word not in STOPWORDS and len(word) > 2:
+        dim = "count:" + stem(word)  # "12 characters": a count of something, checked against that thing
+    if unit in CURRENCIES or prefix:
+        dim, shown = "currency:" + CURRENCIES.get(prefix or unit or "", "?"), (prefix or unit or "")
+    elif unit:
+        dim, factor = UNITS[unit]
+        shown = unit
+    # The digits and unit as they stand, for a verbatim look-up in a document; not for ranges or modifiers.
+    written = lowered[written_from : unit_end + shift] if second is None and group == 3 else ""
+    for token in (first, second):
+        if token is None:
+            continue
+        raw = float(token) if token.isdigit() else parse_number(token)  # plain digits: what parse_number does
+        if dim.startswith("currency"):
+            label = f"{shown}{token}" if prefix else f"{token} {shown}"
+        else:
+            label = f"{token}{shown}" if shown == "%" else f"{token} {shown}".strip()
+        if dim.startswith("count:"):
+            label = f"{token} {word}"
+        found.append(Quantity(raw * factor, raw, dim, label, written))
     return tuple(found)
 
 
@@ -493,3 +524,6 @@ def counterpart(claim: Quantity, source: tuple[Quantity, ...]) -> Quantity | Non
         if q.dim and (q.dim == claim.dim or q.dim == related):
             return q
     return None
+
+
+_MATCHES = _MatchMemo()
