@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from apps.traces.selectors import TraceFilters, trace_list
+from apps.traces.models import Trace
+from apps.traces.selectors import ListRowsSQL, TraceFilters, trace_list, trace_search_q
 from tests.traces.factories import BASE_TIME, simple_trace
 
 pytestmark = pytest.mark.django_db
@@ -96,12 +97,47 @@ def test_search_filters_bare_columns_with_ilike(project, corpus):
         assert f'"traces_trace"."{column}" ILIKE %s' in sql, sql
 
 
-@pytest.mark.parametrize("column", ["name", "input_text", "output_text"])
-def test_trigram_index_serves_ilike_on_each_column(project, corpus, column):
-    """With sequential scans priced out, ILIKE '%…%' on the column reads its trigram GIN index (on every partition)."""
+def test_search_asks_the_combined_text_and_decides_by_the_columns(project, corpus):
+    """`q` adds `TraceSearchText() ILIKE …` (what trace_text_trgm answers) to the per-column conditions."""
+    sql, _ = trace_list(project=project, filters=TraceFilters(q="password")).query.sql_with_params()
+    combined = '("traces_trace"."name" || chr(31) || "traces_trace"."input_text" || chr(31) || '
+    assert combined + '"traces_trace"."output_text") ILIKE %s AND (' in sql, sql
+
+
+def test_search_matches_no_text_straddling_two_columns(api_client, project, corpus):
+    """The combined text joins the columns with chr(31); a match across the join is not a match in a column."""
+    assert api_ids(api_client, q="chat" + chr(31) + "How") == []
+    assert api_ids(api_client, q="Password?" + chr(31) + "Go") == []  # (q is stripped: chr(31) is whitespace)
+    assert api_ids(api_client, q="my Password?") == [corpus["password"].trace_id]
+
+
+def _plan(sql: str, params: list) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN SELECT id FROM traces_trace WHERE {column} ILIKE %s", ["%password%"])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Bitmap Index Scan" in plan and f"_{column}_idx" in plan, plan
-    assert "Seq Scan" not in plan, plan
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_trigram_index_serves_the_search_on_every_partition(project, corpus):
+    """With sequential scans priced out, the search condition (ORM and SQL text alike) reads the one trigram index."""
+    sql, params = Trace.objects.filter(trace_search_q("password")).values("id").query.sql_with_params()
+    orm_plan = _plan(sql, list(params))
+    listed = ListRowsSQL.build(
+        project_id=project.pk, filters=TraceFilters(q="password"), cursor="", preview_chars=0, content=False
+    )
+    raw_plan = _plan(f"SELECT id FROM traces_trace WHERE {listed.where[-1]}", listed.params[-5:])
+    for plan in (orm_plan, raw_plan):
+        assert "Bitmap Index Scan on traces_trace_default_expr_idx" in plan, plan
+        assert "Seq Scan" not in plan, plan
+
+
+def test_trace_partitions_have_one_trigram_index():
+    """Every trace partition (new ones are attached, which builds the parent's indexes) holds trace_text_trgm's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, count(*) FILTER (WHERE pg_get_indexdef(x.indexrelid) LIKE '%%gin_trgm_ops%%') "
+            "FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid LEFT JOIN pg_index x ON x.indrelid = c.oid "
+            "WHERE h.inhparent = 'traces_trace'::regclass GROUP BY c.relname"
+        )
+        counts = dict(cursor.fetchall())
+    assert counts and set(counts.values()) == {1}, counts
