@@ -39,13 +39,18 @@ class SpanKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# Joins the columns in TraceSearchText: chr(31), the unit separator (a control character no search text ends with).
+SEARCH_SEPARATOR = chr(31)
+
+
 class TraceSearchText(models.Func):
     """`name || chr(31) || input_text || chr(31) || output_text`: the text the trace search index holds.
 
-    Each column is a substring of it, so `column ILIKE '%…%'` implies `TraceSearchText() ILIKE '%…%'`: the
-    index narrows, the per-column conditions decide. The unit separator (a control character, not a letter)
-    ends a trigram word and a case-folding context, so nothing a column matches alone is lost. `||` and chr()
-    are immutable (concat_ws() is only stable, which an index expression may not be); the columns are NOT NULL.
+    Each column is a substring of it, so `column ILIKE '%…%'` implies `TraceSearchText() ILIKE '%…%'`. The unit
+    separator (a control character, not a letter) ends a trigram word and a case-folding context, so lowering the
+    whole is lowering each column; a literal text without the separator then matches the whole exactly when it
+    matches a column (trace_search_q). `||` and chr() are immutable (concat_ws() is only stable, which an index
+    expression may not be); the columns are NOT NULL.
     """
 
     arg_joiner = " || chr(31) || "

@@ -19,7 +19,15 @@ from django.db.models.functions import Coalesce, Left, Length
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
-from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace, TraceDimensionValue, TraceSearchText
+from apps.traces.models import (
+    SEARCH_SEPARATOR,
+    TRACE_PARTITION_WINDOW,
+    IngestBatch,
+    Span,
+    Trace,
+    TraceDimensionValue,
+    TraceSearchText,
+)
 from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
@@ -231,10 +239,16 @@ def trace_search_q(text: str) -> Q:
     pattern = like_contains_pattern(text)
     if len(text) < SEARCH_MIN_CHARS:
         return Q(trace_id=text.lower()) | Q(ILike(F("name"), pattern))
-    # The combined text's condition is what trace_text_trgm answers; it holds whenever a column's does, and the
-    # per-column conditions then decide exactly (a match straddling two columns is not one).
-    columns = Q(ILike(F("name"), pattern)) | Q(ILike(F("input_text"), pattern)) | Q(ILike(F("output_text"), pattern))
-    return Q(trace_id=text.lower()) | (Q(ILike(TraceSearchText(), pattern)) & columns)
+    # trace_text_trgm answers the combined text's condition. Without chr(31) in the text it is exactly "in one of
+    # the columns" (the pattern is the text, literal: a match holds no separator, so it lies in one column), and
+    # the planner estimates it as it did the columns; else a match may straddle a separator, and the per-column
+    # conditions decide.
+    combined = Q(ILike(TraceSearchText(), pattern))
+    if SEARCH_SEPARATOR in text:
+        combined &= (
+            Q(ILike(F("name"), pattern)) | Q(ILike(F("input_text"), pattern)) | Q(ILike(F("output_text"), pattern))
+        )
+    return Q(trace_id=text.lower()) | combined
 
 
 def encode_cursor(trace: Trace | dict[str, Any]) -> str:
@@ -378,6 +392,9 @@ class ListRowsSQL:
             pattern = like_contains_pattern(filters.q)
             if len(filters.q) < SEARCH_MIN_CHARS:
                 where.append(f"({_col('trace_id')} = %s OR {_col('name')} ILIKE %s)")
+                params += [filters.q.lower(), pattern]
+            elif SEARCH_SEPARATOR not in filters.q:
+                where.append(f"({_col('trace_id')} = %s OR {_SEARCH_TEXT} ILIKE %s)")
                 params += [filters.q.lower(), pattern]
             else:
                 any_column = " OR ".join(f"{_col(c)} ILIKE %s" for c in ("name", "input_text", "output_text"))

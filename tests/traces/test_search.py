@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F, Q
 from django.urls import reverse
 
 from apps.traces.models import Trace
-from apps.traces.selectors import ListRowsSQL, TraceFilters, trace_list, trace_search_q
+from apps.traces.selectors import ILike, ListRowsSQL, TraceFilters, like_contains_pattern, trace_list, trace_search_q
 from tests.traces.factories import BASE_TIME, simple_trace
 
 pytestmark = pytest.mark.django_db
@@ -90,18 +91,40 @@ def test_list_page_too_long_search_shows_the_message(client, alice, project, cor
     assert "Invalid filter <strong>q</strong>" in response.content.decode()
 
 
-def test_search_filters_bare_columns_with_ilike(project, corpus):
-    """`q` compiles to `column ILIKE …` (not Django's UPPER(column) LIKE, which no index on the column serves)."""
+def test_search_asks_the_combined_text_on_bare_columns(project, corpus):
+    """`q` compiles to `(name || chr(31) || …) ILIKE …` on the bare columns (what trace_text_trgm answers), not
+    Django's UPPER(…) LIKE, which no index serves; with chr(31) in `q` the per-column conditions decide too."""
     sql, _ = trace_list(project=project, filters=TraceFilters(q="password")).query.sql_with_params()
+    combined = '("traces_trace"."name" || chr(31) || "traces_trace"."input_text" || chr(31) || '
+    assert combined + '"traces_trace"."output_text") ILIKE %s)' in sql, sql
+    assert '"traces_trace"."input_text" ILIKE' not in sql, sql
+    sql, _ = trace_list(project=project, filters=TraceFilters(q="pass" + chr(31) + "word")).query.sql_with_params()
+    assert combined + '"traces_trace"."output_text") ILIKE %s AND (' in sql, sql
     for column in ("name", "input_text", "output_text"):
         assert f'"traces_trace"."{column}" ILIKE %s' in sql, sql
 
 
-def test_search_asks_the_combined_text_and_decides_by_the_columns(project, corpus):
-    """`q` adds `TraceSearchText() ILIKE …` (what trace_text_trgm answers) to the per-column conditions."""
-    sql, _ = trace_list(project=project, filters=TraceFilters(q="password")).query.sql_with_params()
-    combined = '("traces_trace"."name" || chr(31) || "traces_trace"."input_text" || chr(31) || '
-    assert combined + '"traces_trace"."output_text") ILIKE %s AND (' in sql, sql
+def _per_column(text: str) -> Q:
+    """The search before one combined index: the id, or ILIKE on each column."""
+    pattern = like_contains_pattern(text)
+    columns = [Q(ILike(F(c), pattern)) for c in ("name", "input_text", "output_text")]
+    return Q(trace_id=text.lower()) | columns[0] | columns[1] | columns[2]
+
+
+def test_combined_search_finds_what_the_per_column_search_found(project):
+    """Case folding across columns (final sigma, dotted I, sharp s), wildcards, backslashes, control characters."""
+    sep = chr(31)
+    texts = ["ΟΔΟΣ", "οδος", "İstanbul", "STRASSE straße", "100%_\\ done", "tab\there", "a" + sep + "b", ""]
+    for n, (name, inp, out) in enumerate(zip(texts, texts[1:] + texts[:1], texts[2:] + texts[:2], strict=True)):
+        simple_trace(project, name=name, input_text=inp, output_text=out, at=BASE_TIME + timedelta(minutes=n))
+    queries = ["ΟΣ" + sep, "ος" + sep, "σοδ", "οσ" + sep + "ο", "İst", "istan", "straß", "ASSE", "%_\\", "0%_"]
+    queries += ["\tH", "a" + sep + "b", "b" + sep + "ο", "Σ" + sep + "ο", "s" + sep + "i", "ne" + sep + "ΟΔ"]
+    for q in queries + [t for t in texts if t] + [t[1:] for t in texts if len(t) > 3]:
+        if len(q) < 3:
+            continue
+        expected = sorted(Trace.objects.filter(project=project).filter(_per_column(q)).values_list("id", flat=True))
+        got = sorted(Trace.objects.filter(project=project).filter(trace_search_q(q)).values_list("id", flat=True))
+        assert got == expected, q
 
 
 def test_search_matches_no_text_straddling_two_columns(api_client, project, corpus):
@@ -125,7 +148,7 @@ def test_trigram_index_serves_the_search_on_every_partition(project, corpus):
     listed = ListRowsSQL.build(
         project_id=project.pk, filters=TraceFilters(q="password"), cursor="", preview_chars=0, content=False
     )
-    raw_plan = _plan(f"SELECT id FROM traces_trace WHERE {listed.where[-1]}", listed.params[-5:])
+    raw_plan = _plan(f"SELECT id FROM traces_trace WHERE {listed.where[-1]}", listed.params[-2:])
     for plan in (orm_plan, raw_plan):
         assert "Bitmap Index Scan on traces_trace_default_expr_idx" in plan, plan
         assert "Seq Scan" not in plan, plan
