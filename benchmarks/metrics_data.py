@@ -24,7 +24,7 @@ from apps.core.partitions import partition_create
 
 CHUNK = 100_000
 PARTITIONED = ("traces_trace", "traces_span", "scores_score")
-TRIGRAM_INDEXES = ("trace_text_trgm",)
+TRIGRAM_INDEXES = ("trace_name_trgm", "trace_input_trgm", "trace_output_trgm")
 
 QUESTIONS = [
     "How do I reset my password?",

@@ -1,4 +1,4 @@
-"""Bench: the trace search's trigram GIN indexes, three per column (before 0009) against one combined (after).
+"""Bench: the trace search's trigram GIN indexes, three per column (kept) against one combined or multicolumn (tried).
 
 Run against a migrated database of its own (DATABASE_URL, e.g. sightline_bench_NAME) holding one project:
     python benchmarks/trace_search_index_bench.py insert   # trace-row INSERT cost and index bytes, A/B alternating
@@ -43,6 +43,8 @@ OLD = {
     "trace_input_trgm": "input_text gin_trgm_ops",
     "trace_output_trgm": "output_text gin_trgm_ops",
 }
+# One multicolumn GIN: one tree and one pending list, entries keyed by (column, trigram); queries as before.
+MULTI = {"trace_text_trgm3": "name gin_trgm_ops, input_text gin_trgm_ops, output_text gin_trgm_ops"}
 NEW = {"trace_text_trgm": "((name || chr(31) || input_text || chr(31) || output_text)) gin_trgm_ops"}
 WORDS_TEXT = "array_to_string(ARRAY(SELECT w[1 + floor(random() * array_length(w, 1))::int] FROM generate_series(1, {n}) s), ' ')"
 
@@ -122,7 +124,7 @@ def bench_insert() -> None:
         template(cursor)
         if PENDING_KB:
             cursor.execute(f"SET gin_pending_list_limit = '{PENDING_KB}kB'")
-        for variant, indexes in (("old", OLD), ("new", NEW), ("none", {})):
+        for variant, indexes in (("old", OLD), ("new", NEW), ("none", {}), ("multi", MULTI)):
             table = f"gin_ins_{variant}"
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute(f"CREATE TABLE {table} (LIKE {TMPL} INCLUDING DEFAULTS)")
@@ -136,9 +138,9 @@ def bench_insert() -> None:
                 cursor.execute(definition.replace(f"INDEX {name} ", f"INDEX {table}_{name} "))
             for name, expression in indexes.items():
                 cursor.execute(f"CREATE INDEX {table}_{name} ON {table} USING gin ({expression})")
-        results: dict[str, list[tuple[float, float]]] = {"old": [], "new": [], "none": []}
+        results: dict[str, list[tuple[float, float]]] = {"old": [], "new": [], "none": [], "multi": []}
         sizes: dict[str, int] = {}
-        orders = [("old", "new", "none"), ("new", "none", "old"), ("none", "old", "new")]
+        orders = [("old", "new", "multi", "none"), ("new", "multi", "none", "old"), ("multi", "none", "old", "new")]
         for r in range(ROUNDS):
             for variant in orders[r % 3]:
                 table = f"gin_ins_{variant}"
@@ -148,7 +150,7 @@ def bench_insert() -> None:
                     cursor.execute(f"INSERT INTO {table} SELECT * FROM {TMPL}")
                 wall, cpu = time.perf_counter() - wall, backend_cpu(cursor) - cpu
                 results[variant].append((wall, cpu))
-                names = [f"{table}_{n}" for n in (OLD if variant == "old" else NEW if variant == "new" else {})]
+                names = [f"{table}_{n}" for n in {"old": OLD, "new": NEW, "multi": MULTI, "none": {}}[variant]]
                 sizes[variant] = index_bytes(cursor, table, names)
                 print(f"round {r + 1} {variant:4}: wall {wall:.2f} s, backend CPU {cpu:.2f} s", flush=True)
         for variant, runs in results.items():
@@ -156,22 +158,22 @@ def bench_insert() -> None:
             cpu = statistics.median(c for _, c in runs) / ROWS * 1000
             print(f"{variant:4}: median {wall:.3f} ms wall, {cpu:.3f} ms backend CPU per row; ", end="")
             print(f"trigram index bytes per row as inserted {sizes[variant] / ROWS:.0f}")
-        for variant, indexes in (("old", OLD), ("new", NEW)):
+        for variant, indexes in (("old", OLD), ("new", NEW), ("multi", MULTI)):
             table = f"gin_ins_{variant}"
             cursor.execute(f"VACUUM {table}")
             names = [f"{table}_{n}" for n in indexes]
             print(f"{variant}: trigram index bytes per row after VACUUM {index_bytes(cursor, table, names) / ROWS:.0f}")
 
 
-def old_where(text: str) -> tuple[str, list[str]]:
-    """The search condition before 0009: the trace id, or ILIKE on each column (served by the three indexes)."""
+def new_where(text: str) -> tuple[str, list[str]]:
+    """The search condition tried with one combined index: the trace id, or ILIKE on the combined text."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    cols = " OR ".join(f'"traces_trace"."{c}" ILIKE %s' for c in ("name", "input_text", "output_text"))
-    return f'("traces_trace"."trace_id" = %s OR {cols})', [text.lower(), pattern, pattern, pattern]
+    cols = " || chr(31) || ".join(f'"traces_trace"."{c}"' for c in ("name", "input_text", "output_text"))
+    return f'("traces_trace"."trace_id" = %s OR ({cols}) ILIKE %s)', [text.lower(), pattern]
 
 
 def list_sql(text: str, *, old: bool) -> tuple[str, list]:
-    """The list API's first page (one day) for `q`, as ListRowsSQL writes it (with the old condition if `old`)."""
+    """The list API's first page (one day) for `q`, as ListRowsSQL writes it (with the combined condition if not `old`)."""
     since = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
     filters = TraceFilters(q=text, since=since, until=since + timedelta(days=1))
     with connection.cursor() as cursor:
@@ -179,9 +181,9 @@ def list_sql(text: str, *, old: bool) -> tuple[str, list]:
             project_id=project_id(cursor), filters=filters, cursor="", preview_chars=200, content=False
         )
     where, params = list(listed.where), list(listed.params)
-    if old:
-        # The q clause is the last one: replace it (and its parameters) by the old form.
-        clause, clause_params = old_where(text)
+    if not old:
+        # The q clause is the last one: replace it (and its parameters) by the combined form.
+        clause, clause_params = new_where(text)
         where[-1], params = clause, params[: -where[-1].count("%s")] + clause_params
     order = '"traces_trace"."started_at" DESC, "traces_trace"."id" DESC'
     return f"{listed.select} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT 51", params

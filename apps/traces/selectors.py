@@ -19,15 +19,7 @@ from django.db.models.functions import Coalesce, Left, Length
 from django.utils.dateparse import parse_datetime
 
 from apps.projects.models import Project
-from apps.traces.models import (
-    SEARCH_SEPARATOR,
-    TRACE_PARTITION_WINDOW,
-    IngestBatch,
-    Span,
-    Trace,
-    TraceDimensionValue,
-    TraceSearchText,
-)
+from apps.traces.models import TRACE_PARTITION_WINDOW, IngestBatch, Span, Trace, TraceDimensionValue
 from apps.traces.normalize.messages import parts_text
 
 LIST_FIELDS = (
@@ -232,23 +224,19 @@ def like_contains_pattern(text: str) -> str:
 
 
 def trace_search_q(text: str) -> Q:
-    """Match a trace by exact id, or the text anywhere in its name, input or output (the trigram GIN index).
+    """Match a trace by exact id, or the text anywhere in its name, input or output (trigram GIN indexes).
 
     Below SEARCH_MIN_CHARS the text matches ids and names only, as `q` did before full-text search.
     """
     pattern = like_contains_pattern(text)
     if len(text) < SEARCH_MIN_CHARS:
         return Q(trace_id=text.lower()) | Q(ILike(F("name"), pattern))
-    # trace_text_trgm answers the combined text's condition. Without chr(31) in the text it is exactly "in one of
-    # the columns" (the pattern is the text, literal: a match holds no separator, so it lies in one column), and
-    # the planner estimates it as it did the columns; else a match may straddle a separator, and the per-column
-    # conditions decide.
-    combined = Q(ILike(TraceSearchText(), pattern))
-    if SEARCH_SEPARATOR in text:
-        combined &= (
-            Q(ILike(F("name"), pattern)) | Q(ILike(F("input_text"), pattern)) | Q(ILike(F("output_text"), pattern))
-        )
-    return Q(trace_id=text.lower()) | combined
+    return (
+        Q(trace_id=text.lower())
+        | Q(ILike(F("name"), pattern))
+        | Q(ILike(F("input_text"), pattern))
+        | Q(ILike(F("output_text"), pattern))
+    )
 
 
 def encode_cursor(trace: Trace | dict[str, Any]) -> str:
@@ -335,10 +323,6 @@ def _col(name: str) -> str:
     return f'"{_TRACE_TABLE}"."{name}"'
 
 
-# TraceSearchText() as the ORM writes it: the expression trace_text_trgm indexes.
-_SEARCH_TEXT = "(" + " || chr(31) || ".join(_col(c) for c in ("name", "input_text", "output_text")) + ")"
-
-
 class ListRowsSQL:
     """The dict rows of trace_page as one SQL text built from the filters, not an ORM query compiled per request.
 
@@ -390,16 +374,9 @@ class ListRowsSQL:
             params.append(filters.has_feedback)
         if filters.q:  # trace_search_q, as SQL
             pattern = like_contains_pattern(filters.q)
-            if len(filters.q) < SEARCH_MIN_CHARS:
-                where.append(f"({_col('trace_id')} = %s OR {_col('name')} ILIKE %s)")
-                params += [filters.q.lower(), pattern]
-            elif SEARCH_SEPARATOR not in filters.q:
-                where.append(f"({_col('trace_id')} = %s OR {_SEARCH_TEXT} ILIKE %s)")
-                params += [filters.q.lower(), pattern]
-            else:
-                any_column = " OR ".join(f"{_col(c)} ILIKE %s" for c in ("name", "input_text", "output_text"))
-                where.append(f"({_col('trace_id')} = %s OR ({_SEARCH_TEXT} ILIKE %s AND ({any_column})))")
-                params += [filters.q.lower(), pattern, pattern, pattern, pattern]
+            texts = ("name",) if len(filters.q) < SEARCH_MIN_CHARS else ("name", "input_text", "output_text")
+            where.append("(" + " OR ".join([f"{_col('trace_id')} = %s"] + [f"{_col(c)} ILIKE %s" for c in texts]) + ")")
+            params += [filters.q.lower(), *[pattern] * len(texts)]
         cursor_at = None
         if cursor:
             cursor_at, last_id = decode_cursor(cursor)

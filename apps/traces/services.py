@@ -665,7 +665,7 @@ def _traces_lock(*, project: Project, tids: Sequence[str]) -> None:
 def _ingest_timeouts() -> None:
     """Bound lock waits and statements of the current ingest transaction (a retryable 503, not a hung request).
 
-    In the same round trip, the GIN pending list (fastupdate) of the trigram index is capped at
+    In the same round trip, the GIN pending list (fastupdate) of the trigram indexes is capped at
     INGEST_GIN_PENDING_LIST_KB for this transaction: the insert that overflows it merges the list into the index,
     and with the 4 MB default that merge (~30 batches' worth of trigrams) landed on one random request (the p99).
     """
