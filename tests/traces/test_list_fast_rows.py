@@ -78,6 +78,7 @@ def test_plain_rows_equal_the_serializer_json(project, include_content):
         {"q": "ÜNÏ"},
         {"q": "re"},
         {"q": "100%_\\"},
+        {"q": "1\x1fshort"},  # in the combined search text (name, chr(31), input), in no column
     ],
 )
 def test_sql_rows_follow_every_filter_as_the_orm_did(project, query):
