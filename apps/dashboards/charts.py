@@ -225,26 +225,15 @@ def series_figure(
                     }
                 )
     headline_field = stats[0].field if stats else spec.headline
-    layout: dict[str, Any] = {
-        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
-        "height": 260,
-        "hovermode": "closest",
-        "barmode": "stack",
-        "showlegend": len(traces) > 1,
-        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
-        "meta": {"links": links, "step": int(step.total_seconds())},
-        "paper_bgcolor": "#FFFFFF",
-        "plot_bgcolor": "#FFFFFF",
-        "xaxis": {
-            "type": "date",
-            "title": {"text": "UTC", "font": {"size": 11}},
-            "gridcolor": "#E5E7EB",
-            "range": [_x(start), _x(end)],
-            "automargin": True,
-        },
-        "yaxis": _axis(spec, headline_field),
-    }
+    layout = time_layout(
+        start,
+        end,
+        height=260,
+        showlegend=len(traces) > 1,
+        meta={"links": links, "step": int(step.total_seconds())},
+        yaxis=_axis(spec, headline_field),
+    )
+    layout["barmode"] = "stack"
     shapes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for threshold in thresholds:
@@ -268,6 +257,36 @@ def series_figure(
             annotation["hovertext"] = marker.hover
         annotations.append(annotation)
     return _figure(traces, layout, shapes, annotations)
+
+
+def time_layout(
+    start: datetime,
+    end: datetime,
+    *,
+    height: int,
+    showlegend: bool,
+    meta: dict[str, Any],
+    yaxis: dict[str, Any],
+    compact: bool = False,
+) -> dict[str, Any]:
+    """The layout every chart over time shares: margins, legend, font, white ground and the UTC x axis over
+    [start, end); `compact` (the SLI list's small charts) has thinner margins, smaller text and no axis title."""
+    xaxis: dict[str, Any] = {"type": "date", "gridcolor": "#E5E7EB", "range": [_x(start), _x(end)], "automargin": True}
+    if not compact:
+        xaxis["title"] = {"text": "UTC", "font": {"size": 11}}
+    return {
+        "margin": {"l": 4, "r": 4, "t": 4, "b": 4} if compact else {"l": 8, "r": 8, "t": 8, "b": 8},
+        "height": height,
+        "hovermode": "closest",
+        "showlegend": showlegend,
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        "font": {"family": "system-ui, sans-serif", "size": 10 if compact else 12, "color": "#1F2937"},
+        "meta": meta,
+        "paper_bgcolor": "#FFFFFF",
+        "plot_bgcolor": "#FFFFFF",
+        "xaxis": xaxis,
+        "yaxis": yaxis,
+    }
 
 
 def _hline(shapes: list[dict[str, Any]], annotations: list[dict[str, Any]], y: float, label: str) -> None:
@@ -399,20 +418,13 @@ def sli_figure(
         _hline(shapes, annotations, threshold.value * factor, "" if compact else threshold.label)
     yaxis: dict[str, Any] = {"zeroline": False, "gridcolor": "#E5E7EB", "automargin": True, "ticksuffix": suffix}
     yaxis["rangemode"] = "tozero"
-    xaxis: dict[str, Any] = {"type": "date", "gridcolor": "#E5E7EB", "range": [_x(start), _x(end)], "automargin": True}
-    if not compact:
-        xaxis["title"] = {"text": "UTC", "font": {"size": 11}}
-    layout = {
-        "margin": {"l": 4, "r": 4, "t": 4, "b": 4} if compact else {"l": 8, "r": 8, "t": 8, "b": 8},
-        "height": 90 if compact else 260,
-        "hovermode": "closest",
-        "showlegend": not compact and len(traces) > 1,
-        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        "font": {"family": "system-ui, sans-serif", "size": 10 if compact else 12, "color": "#1F2937"},
-        "meta": {"links": [], "step": int(step.total_seconds())},
-        "paper_bgcolor": "#FFFFFF",
-        "plot_bgcolor": "#FFFFFF",
-        "xaxis": xaxis,
-        "yaxis": yaxis,
-    }
+    layout = time_layout(
+        start,
+        end,
+        height=90 if compact else 260,
+        showlegend=not compact and len(traces) > 1,
+        meta={"links": [], "step": int(step.total_seconds())},
+        yaxis=yaxis,
+        compact=compact,
+    )
     return _figure(traces, layout, shapes, annotations)

@@ -24,6 +24,7 @@ from apps.dashboards.charts import (
     _x,
     change_format,
     headline_label,
+    time_layout,
     value_format,
 )
 from apps.dashboards.panels import PanelContent, PanelRequest, panel_register
@@ -176,25 +177,14 @@ def divergence_figure(
                 "type": "scatter",
             }
         )
-    layout = {
-        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
-        "height": 280,
-        "hovermode": "closest",
-        "showlegend": True,
-        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1F2937"},
-        "meta": {"links": [], "step": int(step.total_seconds()), "threshold": threshold},
-        "paper_bgcolor": "#FFFFFF",
-        "plot_bgcolor": "#FFFFFF",
-        "xaxis": {
-            "type": "date",
-            "title": {"text": "UTC", "font": {"size": 11}},
-            "gridcolor": "#E5E7EB",
-            "range": [_x(start), _x(end)],
-            "automargin": True,
-        },
-        "yaxis": _axis(spec, spec.headline),
-    }
+    layout = time_layout(
+        start,
+        end,
+        height=280,
+        showlegend=True,
+        meta={"links": [], "step": int(step.total_seconds()), "threshold": threshold},
+        yaxis=_axis(spec, spec.headline),
+    )
     flag = {
         "font": {"color": THRESHOLD_COLOUR, "size": 10},
         "showarrow": False,
