@@ -102,6 +102,23 @@ def _columns(table: str) -> str:
         return ", ".join(_q(r[0]) for r in cursor.fetchall())
 
 
+def _statistics_targets_copy(cursor, table: str, name: str) -> None:  # noqa: ANN001 - a DB-API cursor
+    """Give partition `name` the per-column statistics targets set on `table` (LIKE does not copy them).
+
+    Stored content no plan reads is set to 0 on the parents (migrations traces.0009, scores.0010), so ANALYZE
+    skips it; a partition made later must skip it too.
+    """
+    cursor.execute(
+        "SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+        "AND NOT attisdropped AND attstattarget >= 0 ORDER BY attnum",
+        [table],
+    )
+    targets = cursor.fetchall()
+    if targets:
+        alters = ", ".join(f"ALTER COLUMN {_q(column)} SET STATISTICS {int(target)}" for column, target in targets)
+        cursor.execute(f"ALTER TABLE {_q(name)} {alters}")
+
+
 def partition_create(table: str, day: date) -> bool:
     """Create `table`'s partition for `day` unless it exists, moving that day's rows out of DEFAULT.
 
@@ -120,6 +137,7 @@ def partition_create(table: str, day: date) -> bool:
             f"CREATE TABLE {_q(name)} (LIKE {_q(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
             "INCLUDING STORAGE INCLUDING COMPRESSION)"
         )
+        _statistics_targets_copy(cursor, table, name)
         default = default_name(table)
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [default])
         if cursor.fetchone()[0]:

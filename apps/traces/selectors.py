@@ -789,6 +789,7 @@ SESSION_TRACES_SQL = """
 SELECT t.id, t.trace_id, t.started_at, t.ended_at, t.input_text, t.partition_at
 FROM traces_trace t
 WHERE t.project_id = %(project_id)s AND t.session_id = %(session_id)s AND t.started_at >= %(since)s
+    AND t.partition_at >= %(partition_since)s
 ORDER BY t.started_at DESC, t.id DESC
 LIMIT %(limit)s
 """
@@ -821,10 +822,14 @@ def session_turn_list(
     """Return a session's turns (its newest `limit` traces since `since`) in start order, each with the user's message."""
     if not session_id:
         return []
+    since = since or datetime(1970, 1, 1, tzinfo=UTC)
+    # A trace's spans all started within TRACE_PARTITION_WINDOW of its partition_at, so one that started at or after
+    # `since` lies in a partition from `since` - the window on: older days are pruned when the statement is planned.
     params = {
         "project_id": project_id,
         "session_id": session_id,
-        "since": since or datetime(1970, 1, 1, tzinfo=UTC),
+        "since": since,
+        "partition_since": since - TRACE_PARTITION_WINDOW,
         "limit": limit,
     }
     with connection.cursor() as cursor:
