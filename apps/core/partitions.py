@@ -316,7 +316,7 @@ def partitions_gaps_reported() -> list[str]:
 # -- converting a table (migrations) ---------------------------------------------------------------------------
 
 
-def _table_rebuild(cursor, table: str, *, partitioned: bool, ahead_days: int = 7) -> None:  # noqa: ANN001
+def _table_rebuild(cursor, table: str, *, partitioned: bool, ahead_days: int | None = None) -> None:  # noqa: ANN001
     """Rebuild `table` as a partitioned table (or back as a plain one), keeping every row, index, constraint, trigger.
 
     Index and constraint definitions are read from the catalog, the rows copied with INSERT … SELECT, then
@@ -381,7 +381,8 @@ def _table_rebuild(cursor, table: str, *, partitioned: bool, ahead_days: int = 7
         cursor.execute(f"CREATE TABLE {_q(default_name(table))} PARTITION OF {_q(table)} DEFAULT")
         cursor.execute(f"SELECT DISTINCT (({PARTITION_COLUMN} AT TIME ZONE 'UTC')::date) FROM {_q(old)}")
         today = timezone.now().astimezone(UTC).date()
-        days = {r[0] for r in cursor.fetchall()} | {today + timedelta(days=i) for i in range(ahead_days + 1)}
+        ahead = settings.PARTITION_DAYS_AHEAD if ahead_days is None else ahead_days
+        days = {r[0] for r in cursor.fetchall()} | {today + timedelta(days=i) for i in range(ahead + 1)}
         for day in sorted(days):
             cursor.execute(
                 f"CREATE TABLE {_q(partition_name(table, day))} PARTITION OF {_q(table)} FOR VALUES FROM (%s) TO (%s)",

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
 
@@ -115,7 +116,10 @@ def test_ingest_into_a_day_without_partition_lands_in_default_and_is_split_out_l
     span_row = Span.objects.get(project=project)
     assert _partition_of("traces_span", id=span_row.id) == [partitions.partition_name("traces_span", day)]
     names = {p.name for p in partitions.partitions_list("scores_score")}
-    ahead = [partitions.partition_name("scores_score", day + timedelta(days=i)) for i in range(-1, 7)]
+    ahead = [
+        partitions.partition_name("scores_score", day + timedelta(days=i))
+        for i in range(-1, settings.PARTITION_DAYS_AHEAD)
+    ]
     assert set(ahead) <= names  # created ahead, every table
     assert Trace.objects.get(project=project, trace_id=tid).span_count == 1
 
