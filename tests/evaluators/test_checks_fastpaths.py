@@ -341,3 +341,31 @@ def test_quantity_match_memo_matches_a_fresh_parse(monkeypatch: pytest.MonkeyPat
     for t, memoised in zip(texts, warm, strict=True):
         monkeypatch.setattr(quantities, "_MATCHES", quantities._MatchMemo())
         assert parse(t) == memoised, t
+
+
+MARKER_PIECES = (
+    "word", "Word", "e.g.", "etc.", "Dr.", "J.", "3.5", "12", " ", " ", " ", "  ", ".", ". ", "! ", "? ", "\n", "- ",
+    "1. ", "[1]", "[2]", "[12]", "[a]", "[1] ", " [1]", " [1].", " [1][2].", "[1].", "(", ")", '"', "'", "…", "and",
+    "The", "\t", "]", "[", "²", "[²]", " [١].", "é", "#", "a.m.", " [3]. next", " [3]. Next", " [4].\n", "*", ":",
+)  # fmt: skip
+
+
+def test_marker_free_sentences_match_a_split_of_the_stripped_text() -> None:
+    """Wherever marker_free_sentences answers, it is split_sentences(strip_markers(text)) to the offset."""
+    rng = random.Random(5)
+    texts = ["".join(rng.choice(MARKER_PIECES) for _ in range(rng.randint(1, 30))) for _ in range(30_000)]
+    texts += [
+        "Refunds take 30 days [1][2]. The plan renews every 6 years [3].",
+        "Refunds take 30 days. [1]. next [2].",
+        "Fees apply [1].\nSee e.g. [2]. the docs.",
+        "No markers at all. Just text.",
+    ]
+    derived = 0
+    for value in texts:
+        got = support.marker_free_sentences(value, text.split_sentences(value))
+        if got is None:
+            continue
+        derived += "[" in value
+        want = text.split_sentences(support.strip_markers(value))
+        assert [(s.text, s.start) for s in got] == [(s.text, s.start) for s in want], value
+    assert derived > 1000  # the fuzz reaches the derivation with markers

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from apps.evaluators.checks.support import claim_terms, strip_markers
+from apps.evaluators.checks.support import claim_terms, marker_free_sentences, strip_markers
 from apps.evaluators.checks.text import Sentence, mask_code, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import Subject
 
@@ -23,11 +23,12 @@ if TYPE_CHECKING:
 class AnswerAnalysis:
     """What the checks read of one answer text, each part worked out when first asked for."""
 
-    __slots__ = ("_claim_sentences", "_masked", "_refusal", "_terms", "_word_count", "output")
+    __slots__ = ("_claim_sentences", "_masked", "_refusal", "_sentences", "_terms", "_word_count", "output")
 
     def __init__(self, output: str) -> None:
         self.output = output
         self._masked: str | None = None
+        self._sentences: list[Sentence] | None = None
         self._claim_sentences: list[Sentence] | None = None
         # min_content_words → each claim sentence's claim_terms (None: not a claim)
         self._terms: dict[int, list[tuple[frozenset[str], frozenset[str]] | None]] = {}
@@ -40,10 +41,20 @@ class AnswerAnalysis:
             self._masked = mask_code(normalise_apostrophes(self.output))
         return self._masked
 
+    def sentences(self) -> list[Sentence]:
+        """The sentences of the masked answer, markers kept (what the citations check assigns markers to)."""
+        if self._sentences is None:
+            self._sentences = split_sentences(self.masked())
+        return self._sentences
+
     def claim_sentences(self) -> list[Sentence]:
-        """The sentences of the masked answer once citation markers, URLs and decoration are dropped."""
+        """The sentences of the masked answer once citation markers, URLs and decoration are dropped: worked out from
+        the marked sentences when marker_free_sentences shows the two splits agree, else split afresh (one split
+        of a ~1.5 KB answer costs about as much as the claims of a quoted answer take to check)."""
         if self._claim_sentences is None:
-            self._claim_sentences = split_sentences(strip_markers(self.masked()))
+            masked = self.masked()
+            derived = marker_free_sentences(masked, self.sentences())
+            self._claim_sentences = split_sentences(strip_markers(masked)) if derived is None else derived
         return self._claim_sentences
 
     def claim_terms(self, min_content_words: int) -> list[tuple[frozenset[str], frozenset[str]] | None]:

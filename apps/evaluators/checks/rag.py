@@ -22,7 +22,7 @@ from apps.evaluators.checks.support import (
     strip_markers,
     window,
 )
-from apps.evaluators.checks.text import WORD_RE, mask_code, split_sentences
+from apps.evaluators.checks.text import WORD_RE, Sentence, mask_code, split_sentences
 from apps.evaluators.subject import CheckResult, Document, Subject
 
 # --- citation markers -----------------------------------------------------------------------
@@ -187,18 +187,19 @@ class CitedClaims:
 
 def cited_claims(
     text: str, spans: list[tuple[int, bool, Citation]], documents: Sequence[Document], *, threshold: float,
-    min_content_words: int, ids: dict[str, int] | None = None,
+    min_content_words: int, ids: dict[str, int] | None = None, sentences: list[Sentence] | None = None,
 ) -> CitedClaims:  # fmt: skip
     """Judge each cited sentence of (code-masked) text against its cited documents. A marker standing alone after
     a sentence belongs to that sentence; a "Sources:" line cites every sentence without markers of its own (ids:
-    document_ids(documents), when the caller has it)."""
+    document_ids(documents), when the caller has it; sentences: split_sentences(text), likewise)."""
     if ids is None:
         ids = document_ids(documents)
     # (claim text, cited positions, its (words, numbers) from claim_terms)
     pending: list[tuple[str, list[int], tuple[frozenset[str], frozenset[str]]]] = []
     uncited: list[str] = []
     everywhere: list[int] = []
-    sentences = split_sentences(text)
+    if sentences is None:
+        sentences = split_sentences(text)
     at = 0
     for index, sentence in enumerate(sentences):
         end = sentences[index + 1].start if index + 1 < len(sentences) else len(text)
@@ -296,7 +297,8 @@ class CitationsCheck(Check):
         dangling = [c for c in citations if resolve(c.token, documents, ids) is None]
         # Two content words make a checkable claim once a marker says where it comes from ("X is waterproof [1]").
         judged = cited_claims(
-            text, spans, documents, threshold=config["threshold"], min_content_words=2, ids=ids
+            text, spans, documents, threshold=config["threshold"], min_content_words=2, ids=ids,
+            sentences=analysis.sentences(),
         )  # fmt: skip
         unsupported = [c for c in judged.checked if not c.supported]
         total = len(citations) + len(judged.checked)

@@ -7,6 +7,7 @@ documents its markers name).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +28,7 @@ from apps.evaluators.checks.text import (
     ASCII_WORD_BYTES,
     CONTENT_STEMS,
     NUMBER_WORDS,
+    WORD_RE,
     Sentence,
     ascii_numbers,
     content_terms,
@@ -361,6 +363,55 @@ def strip_markers(text: str) -> str:
                 pattern = CITATION_MARKER_RE  # without "](" the link branch cannot match
             text = pattern.sub("", text)
     return text
+
+
+def marker_free_sentences(text: str, sentences: Sequence[Sentence]) -> list[Sentence] | None:
+    """split_sentences(strip_markers(text)) worked out from sentences = split_sentences(text), when text's only
+    markup is numeric markers standing as "word [1][2]. Next" (None otherwise: split the stripped text instead).
+
+    Why the two splits then agree: strip_markers only drops the markers (no other trigger is present); a run of
+    markers follows an ASCII space and precedes a "." that ends the text or is followed by a space or newline, so no
+    sentence boundary starts, ends or looks inside a run, the word before that "." is the run ("[1][2]", not an
+    abbreviation, as "" is not) and a run in front of a following word is a "[" where the stripped text has "."
+    (neither lowercase nor uppercase). Each stripped sentence is its marked sentence without the markers, stripped,
+    dropped when no word is left (a sentence of markers alone); its offset moves back by the markers before it."""
+    if "【" in text or ":" in text or "*" in text or "__" in text or "](" in text:
+        return None
+    ends: list[int] = []  # end offset of each marker
+    removed: list[int] = []  # characters removed up to and including each marker
+    total = 0
+    run_at: int | None = None  # where the next marker must start: the run goes on
+    for match in CITATION_MARKER_RE.finditer(text):
+        start, end = match.span()
+        if run_at is None and text[start - 1 : start] != " " or run_at is not None and start != run_at:
+            return None
+        if not text[start + 1 : end - 1].isdecimal():
+            return None
+        after = text[end : end + 1]
+        if after == "[":
+            run_at = end
+        elif after == "." and text[end + 1 : end + 2] in ("", " ", "\n"):
+            run_at = None
+        else:
+            return None
+        total += end - start
+        ends.append(end)
+        removed.append(total)
+    if run_at is not None:
+        return None  # a run must end before its "."
+    if not ends:
+        return [Sentence(s.text, s.start) for s in sentences]  # nothing to strip: the same sentences
+    out: list[Sentence] = []
+    for sentence in sentences:
+        marked = sentence.text
+        bare = CITATION_MARKER_RE.sub("", marked) if "[" in marked else marked
+        stripped = bare.strip()
+        if not stripped or not (stripped[0].isalnum() or WORD_RE.search(stripped)):
+            continue
+        at = bisect_right(ends, sentence.start)  # markers ending at or before the sentence's start
+        shift = removed[at - 1] if at else 0
+        out.append(Sentence(stripped, sentence.start - shift + bare.index(stripped[0])))
+    return out
 
 
 # Hedges say how exact a figure is, not what it is about; unit words are checked with their numbers.
