@@ -281,7 +281,10 @@ def test_document_word_lookups_match_the_word_set() -> None:
         held = support.document_terms(document)[0]
         for word in stems:
             assert support._holds_word(tokens, word) == (word in held), (document, word)
-        assert support.document_numbers(document) == support.document_terms(document)[1]
+        numbers = support.document_terms(document)[1]
+        assert support.document_numbers(document) == numbers
+        for number in ("0", "1", "2", "3.5", "5", "12", "100", "1299.5", *numbers):
+            assert support.document_states_number(document, number) == (number in numbers), (document, number)
         source = support.Source("d", (document,))
         for _ in range(4):
             asked = frozenset(rng.sample(sorted(stems), rng.randint(0, 6)))

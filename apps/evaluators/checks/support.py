@@ -31,6 +31,7 @@ from apps.evaluators.checks.text import (
     WORD_RE,
     Sentence,
     ascii_numbers,
+    ascii_states_number,
     content_terms,
     mask_code,
     normalise_apostrophes,
@@ -187,11 +188,29 @@ def document_numbers(content: str) -> frozenset[str]:
     return frozenset(numbers)
 
 
+def document_states_number(content: str, number: str) -> bool:
+    """Whether document_numbers(content) holds number, without building the set when the document's tokens are at
+    hand: a spelt word for it standing as a whole token (b" five ", what _SPELT_NUMBER_RE finds), else a digit run
+    holding it (ascii_numbers' reading, run by run). Only a failed claim's reason asks, of every document in turn."""
+    tokens = document_tokens(content)
+    if tokens is None:
+        return number in document_terms(content)[1]
+    for needle in _SPELT_NEEDLES.get(number, ()):
+        if needle in tokens:
+            return True
+    return ascii_states_number(content.encode("ascii"), number)
+
+
 _NO_TOKENS: frozenset[bytes] = frozenset()
 # content_terms' spelt number words, and a pattern finding them as whole tokens of document_tokens' text (a space
 # before the word, one after it: the look-ahead leaves that space to start the next token's match).
 _SPELT_NUMBERS = {word.encode("ascii"): number for word, number in NUMBER_WORDS.items()}
 _SPELT_NUMBER_RE = re.compile(rb" (%s)(?= )" % b"|".join(map(re.escape, _SPELT_NUMBERS)))
+# number → the spelt words for it as whole tokens of document_tokens' text (b" five "): a token is a run of a-z and
+# apostrophes between spaces, so _SPELT_NUMBER_RE finds the word exactly where this needle occurs.
+_SPELT_NEEDLES: dict[str, tuple[bytes, ...]] = {}
+for _word, _number in _SPELT_NUMBERS.items():
+    _SPELT_NEEDLES[_number] = (*_SPELT_NEEDLES.get(_number, ()), b" " + _word + b" ")
 
 
 def _holds_word(tokens: bytes, word: str) -> bool:
@@ -259,6 +278,12 @@ class Source:
         if not self.parts:
             return document_numbers(self.contents[0])
         return frozenset().union(*(part.numbers for part in self.parts))
+
+    def states_number(self, number: str) -> bool:
+        """Whether number is among the source's numbers (`number in self.numbers`, no set of them built)."""
+        if not self.parts:
+            return document_states_number(self.contents[0], number)
+        return any(part.states_number(number) for part in self.parts)
 
     def held(self, words: frozenset[str]) -> int:
         """How many of words the source holds: for a window, those any of its parts holds (no word set united)."""
@@ -728,7 +753,7 @@ def _unmatched_anywhere(quantities: tuple[Quantity, ...], sources: Sequence[Sour
         if quantity.dim in ("date", "month", "monthday", "clock"):
             continue
         number = normalise_number(f"{quantity.raw:f}")
-        if not any(number in s.numbers for s in sources):
+        if not any(s.states_number(number) for s in sources):
             return f"answer says {quantity.text}, which no document states"
     return ""
 

@@ -317,6 +317,15 @@ def ascii_numbers(raw: bytes, tokens: set[bytes]) -> set[str]:
     return numbers
 
 
+def ascii_states_number(raw: bytes, number: str) -> bool:
+    """Whether ascii_numbers(raw, frozenset()) holds number (a normalised number): its digit runs are looked up one
+    by one until one holds it, no set of them built."""
+    for run in raw.translate(_ASCII_NUMBER_BYTES).split():
+        if number in _NUMBER_RUNS[run]:
+            return True
+    return False
+
+
 def _unicode_content_terms(lowered: str) -> tuple[set[str], set[str]]:
     """content_terms of lowercased text with non-ASCII characters: the token patterns."""
     tokens = set(WORD_TOKEN_RE.findall(lowered))
