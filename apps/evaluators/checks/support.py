@@ -667,10 +667,12 @@ def _mismatch(
     """Why a source that holds the claim's words still does not support it: None when it does, the unmatched
     number and the source (worded only if no other source supports the claim), or a contradiction."""
     if not numbers_checked and not figures.verbatim_in(source):
-        held = source.quantities()
+        held = None  # the source's quantities, parsed only for a figure it does not write as the claim does
         for quantity in figures.all():
             if quantity.written and source.states_verbatim(quantity.written):
                 continue  # "12 watts" as the document writes it
+            if held is None:
+                held = source.quantities()
             if not quantity_found(quantity, held):
                 return quantity, source
     negated = _sentence_flags(text)[1] and is_negated(text)
