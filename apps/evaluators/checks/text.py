@@ -274,6 +274,7 @@ class _ContentStemMemo(dict):
 
 
 _CONTENT_STEMS = _ContentStemMemo()
+NUMBER_WORD_BYTES_SET = _NUMBER_WORD_BYTES_SET  # content_terms' spelt number tokens (bytes), for support.is_claim
 _NUMBER_RUNS = _NumberRunMemo()
 # For support's word look-ups in a document's text: the same table and memo as content_terms, so the same stems.
 ASCII_WORD_BYTES = _ASCII_WORD_BYTES
