@@ -281,7 +281,10 @@ def test_document_word_lookups_match_the_word_set() -> None:
         held = support.document_terms(document)[0]
         for word in stems:
             assert support._holds_word(tokens, word) == (word in held), (document, word)
-        assert support.document_numbers(document) == support.document_terms(document)[1]
+        numbers = support.document_terms(document)[1]
+        assert support.document_numbers(document) == numbers
+        for number in ("0", "1", "2", "3.5", "5", "12", "100", "1299.5", *numbers):
+            assert support.document_states_number(document, number) == (number in numbers), (document, number)
         source = support.Source("d", (document,))
         for _ in range(4):
             asked = frozenset(rng.sample(sorted(stems), rng.randint(0, 6)))
@@ -369,3 +372,17 @@ def test_marker_free_sentences_match_a_split_of_the_stripped_text() -> None:
         want = text.split_sentences(support.strip_markers(value))
         assert [(s.text, s.start) for s in got] == [(s.text, s.start) for s in want], value
     assert derived > 1000  # the fuzz reaches the derivation with markers
+
+
+def test_is_claim_agrees_with_claim_terms() -> None:
+    """is_claim (stems looked up until enough count) decides exactly as claim_terms does: random sentences over
+    stopwords, hedges, unit and number words, digits, pleasantries, apostrophes and non-ASCII text."""
+    rng = random.Random(17)
+    pieces = (
+        "the a and of plan plans renew about roughly most hours hour days kg percent usd five twenty hundred 5 12 "
+        "3.5 1,000 $ % thanks hello let me know help I'm can't l'essai café x zz is not . , ? : ! - ( )"
+    ).split()
+    for _ in range(4_000):
+        sentence = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for words in (0, 1, 2, 3, 4):
+            assert support.is_claim(sentence, words) == (support.claim_terms(sentence, words) is not None), sentence

@@ -73,3 +73,23 @@ def test_kana_decides_japanese_over_chinese_characters():
 )
 def test_english_with_words_other_languages_share_stays_covered(text: str):
     assert detect_language(text).supported
+
+
+def test_surely_supported_only_when_the_guess_is_covered():
+    """The refusal check's shortcut answers True only where detect_language's guess is a covered language or "und":
+    random ASCII word mixes of every language's function words, upper- and lowercased, with punctuation."""
+    import random
+
+    from apps.evaluators.checks.language import _WORD_LANGS, surely_supported
+
+    rng = random.Random(5)
+    words = [w for w in _WORD_LANGS if w.isascii()] + "account billing plan renew policy days 14".split()
+    marks = ["", "", ".", ",", "!", "(", ")", '"', "'", "-", "..."]
+    shortcuts = 0
+    for _ in range(5_000):
+        text = " ".join(rng.choice(marks) + rng.choice(words) + rng.choice(marks) for _ in range(rng.randint(0, 60)))
+        text = text.upper() if rng.random() < 0.1 else text
+        if surely_supported(text):
+            shortcuts += 1
+            assert detect_language(text).supported, text
+    assert shortcuts and surely_supported(SHORT_TEXTS["en"]) and not surely_supported(SHORT_TEXTS["pl"])

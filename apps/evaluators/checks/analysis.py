@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from apps.evaluators.checks.support import claim_terms, marker_free_sentences, strip_markers
+from apps.evaluators.checks.support import claim_terms, is_claim, marker_free_sentences, strip_markers
 from apps.evaluators.checks.text import Sentence, mask_code, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import Subject
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class AnswerAnalysis:
     """What the checks read of one answer text, each part worked out when first asked for."""
 
-    __slots__ = ("_claim_sentences", "_masked", "_refusal", "_sentences", "_terms", "_word_count", "output")
+    __slots__ = ("_claim_sentences", "_flags", "_masked", "_refusal", "_sentences", "_terms", "_word_count", "output")
 
     def __init__(self, output: str) -> None:
         self.output = output
@@ -32,6 +32,7 @@ class AnswerAnalysis:
         self._claim_sentences: list[Sentence] | None = None
         # min_content_words → each claim sentence's claim_terms (None: not a claim)
         self._terms: dict[int, list[tuple[frozenset[str], frozenset[str]] | None]] = {}
+        self._flags: dict[int, list[bool]] = {}  # min_content_words → whether each claim sentence is a claim
         self._word_count: int | None = None
         self._refusal: RefusalVerdict | None = None
 
@@ -65,6 +66,19 @@ class AnswerAnalysis:
                 claim_terms(s.text, min_content_words) for s in self.claim_sentences()
             ]
         return terms
+
+    def claim_flags(self, min_content_words: int) -> list[bool]:
+        """Whether each claim sentence is a claim (claim_terms is not None), without its words unless claim_terms
+        already read them."""
+        flags = self._flags.get(min_content_words)
+        if flags is None:
+            terms = self._terms.get(min_content_words)
+            flags = self._flags[min_content_words] = (
+                [found is not None for found in terms]
+                if terms is not None
+                else [is_claim(s.text, min_content_words) for s in self.claim_sentences()]
+            )
+        return flags
 
     def word_count(self) -> int:
         """The answer's word count."""

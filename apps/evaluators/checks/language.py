@@ -69,6 +69,9 @@ for _lang, _words in FUNCTION_WORDS.items():
     for _word in _words.split():
         _WORD_LANGS[_word] = (*_WORD_LANGS.get(_word, ()), _lang)
 
+# The function words that count for some language the patterns do not cover.
+_UNCOVERED_WORDS = frozenset(word for word, langs in _WORD_LANGS.items() if not SUPPORTED.issuperset(langs))
+
 # Letters that only some Latin-script languages write; each hit counts like a function word.
 TELLING_LETTERS = {
     "ą": "pl", "ę": "pl", "ł": "pl", "ś": "pl", "ż": "pl", "ź": "pl", "ń": "pl", "ğ": "tr", "ı": "tr",
@@ -127,6 +130,17 @@ def detect_language(text: str) -> LanguageGuess:
     if top == "cyrillic":
         return LanguageGuess(_cyrillic_language(sample.lower()))
     return LanguageGuess(top)
+
+
+def surely_supported(text: str) -> bool:
+    """True only when detect_language(text).supported is: ASCII text whose first MAX_WORDS words (as _latin_language
+    reads them) hold no function word of a language the patterns do not cover, so every hit is a covered language's
+    and the guess is one of them or "und" (False: ask detect_language). One set test instead of the per-word count."""
+    sample = text[:SAMPLE_CHARS]
+    if not sample.isascii():
+        return False
+    tokens = sample.lower().split(None, MAX_WORDS)[:MAX_WORDS]
+    return _UNCOVERED_WORDS.isdisjoint([token.strip(PUNCTUATION) for token in tokens])
 
 
 def _latin_language(lowered: str) -> str:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -372,7 +373,7 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
     lowered = _dates(lowered, found, tokens)
     if ":" in lowered or _may_hold_clock(lowered) and CLOCK_HINT_RE.search(lowered):
         lowered = _clock(lowered, found)
-    for m in QUANTITY_RE.finditer(lowered):
+    for m in _quantity_matches(lowered):
         start = m.start()
         if start and (lowered[start - 1].isalpha() or lowered[start - 1] in "_.,"):
             continue  # "v2", "x86", the tail of "1.2.3"
@@ -381,6 +382,29 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
         # _MatchMemo), so a figure written the same way again ("30 days", "$49") is looked up, not worked out.
         found.extend(_MATCHES[m.group(), prefix, lowered[written_from:start]])
     return tuple(found)
+
+
+# ASCII digits → b"0", every other byte → b" ": where a QUANTITY_RE match can start, found by bytes.find (memchr).
+_DIGIT_MARKS = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+
+
+def _quantity_matches(lowered: str) -> Iterable[re.Match[str]]:
+    """QUANTITY_RE.finditer(lowered). For ASCII text the matches are taken at its digits: every match opens on a
+    digit (group 1), one exists at every digit (all after group 1 is optional) and the pattern has no lookaround or
+    anchor, so finditer's search from the last match's end matches at the first digit at or after it, as match()
+    there does; bytes.find skips to that digit for less than re's scan (a third of a ~800-character document's)."""
+    if not lowered.isascii():
+        return QUANTITY_RE.finditer(lowered)
+    marks = lowered.encode("ascii").translate(_DIGIT_MARKS)
+    found = []
+    at = marks.find(b"0")
+    while at != -1:
+        match = QUANTITY_RE.match(lowered, at)
+        if match is None:  # cannot happen (a digit opens a match); kept as a loud guard
+            raise ValueError(f"QUANTITY_RE does not match at digit {at} of {lowered!r}")
+        found.append(match)
+        at = marks.find(b"0", match.end())
+    return found
 
 
 class _MatchMemo(dict):

@@ -13,10 +13,10 @@ from apps.evaluators.checks.base import Check, clean_bool, clean_int, clean_shar
 from apps.evaluators.checks.support import (
     Claim,
     Source,
-    assess,
-    claim_terms,
     claims,
     describe,
+    is_claim,
+    judge,
     neighbours,
     sources_for,
     strip_markers,
@@ -194,8 +194,8 @@ def cited_claims(
     document_ids(documents), when the caller has it; sentences: split_sentences(text), likewise)."""
     if ids is None:
         ids = document_ids(documents)
-    # (claim text, cited positions, its (words, numbers) from claim_terms)
-    pending: list[tuple[str, list[int], tuple[frozenset[str], frozenset[str]]]] = []
+    # (claim text, cited positions): the sentences is_claim takes for claims
+    pending: list[tuple[str, list[int]]] = []
     uncited: list[str] = []
     everywhere: list[int] = []
     if sentences is None:
@@ -223,23 +223,21 @@ def cited_claims(
             if pending:  # "… 14 hours. [1]"
                 pending[-1][1].extend(positions)
             continue
-        terms = claim_terms(bare, min_content_words)
-        if terms is not None:
-            pending.append((bare, positions, terms))
+        if is_claim(bare, min_content_words):
+            pending.append((bare, positions))
     if everywhere:
         for sentence_text in uncited:
             if SOURCES_LINE_RE.match(sentence_text):
                 continue
             bare = strip_markers(sentence_text)
-            terms = claim_terms(bare, min_content_words)
-            if terms is not None:
-                pending.append((bare, list(everywhere), terms))
+            if is_claim(bare, min_content_words):
+                pending.append((bare, list(everywhere)))
     checked = []
-    for claim, positions, (words, numbers) in pending:
+    for claim, positions in pending:
         cited = sources_for([(p, documents[p - 1]) for p in dict.fromkeys(positions)])
         if not cited:
             continue  # every marker dangles (reported as such), or the cited documents hold no text
-        verdict = assess(claim, words, numbers, cited, lambda cited=cited: _together(cited), threshold, combine=True)
+        verdict = judge(claim, cited, lambda cited=cited: _together(cited), threshold, combine=True)
         verdict.cited = [s.label for s in cited]
         checked.append(verdict)
     return CitedClaims(checked)
@@ -341,7 +339,7 @@ class CitationsCheck(Check):
             return finish(1.0, True, "ok", "No citations (not required).")
         if analysis.refusal().kind == "refusal":
             return finish(1.0, True, "ok", "No citations, but the answer is a refusal.")
-        factual = sum(1 for terms in analysis.claim_terms(3) if terms is not None)
+        factual = sum(analysis.claim_flags(3))
         if not factual:
             return finish(1.0, True, "ok", "No citations, but the answer makes no factual claims.")
         return finish(
@@ -385,7 +383,7 @@ class GroundingCheck(Check):
         found = claims(
             subject.output, subject.documents,
             threshold=config["threshold"], min_content_words=config["min_content_words"],
-            sentences=analysis.claim_sentences(), terms=analysis.claim_terms(config["min_content_words"]),
+            sentences=analysis.claim_sentences(), flags=analysis.claim_flags(config["min_content_words"]),
         )  # fmt: skip
         if not found:
             return finish(1.0, True, "no_claims", "The answer makes no factual claims to check.")

@@ -23,7 +23,7 @@ from typing import Any
 
 from apps.evaluators.checks.analysis import answer_analysis
 from apps.evaluators.checks.base import Check, clean_int, clip, finish
-from apps.evaluators.checks.language import SUPPORTED, detect_language
+from apps.evaluators.checks.language import SUPPORTED, detect_language, surely_supported
 from apps.evaluators.checks.text import WORD_RE, mask_quotes, normalise_apostrophes, split_sentences, word_count
 from apps.evaluators.subject import CheckResult, Subject
 from apps.scores.metrics import Direction
@@ -540,6 +540,8 @@ def detect_refusal(
         return verdict
     if not is_long and (verdict := _deflection(masked_region, has_cjk)) is not None:
         return verdict
+    if surely_supported(masked_region):
+        return RefusalVerdict("answer")  # what detect_language's guess would leave it at
     language = detect_language(masked_region)
     if not language.supported:
         return RefusalVerdict("unknown_language", language.name, language=language.code)

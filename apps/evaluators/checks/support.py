@@ -27,10 +27,13 @@ from apps.evaluators.checks.quantities import (
 from apps.evaluators.checks.text import (
     ASCII_WORD_BYTES,
     CONTENT_STEMS,
+    NUMBER_RE,
+    NUMBER_WORD_BYTES_SET,
     NUMBER_WORDS,
     WORD_RE,
     Sentence,
     ascii_numbers,
+    ascii_states_number,
     content_terms,
     mask_code,
     normalise_apostrophes,
@@ -187,11 +190,29 @@ def document_numbers(content: str) -> frozenset[str]:
     return frozenset(numbers)
 
 
+def document_states_number(content: str, number: str) -> bool:
+    """Whether document_numbers(content) holds number, without building the set when the document's tokens are at
+    hand: a spelt word for it standing as a whole token (b" five ", what _SPELT_NUMBER_RE finds), else a digit run
+    holding it (ascii_numbers' reading, run by run). Only a failed claim's reason asks, of every document in turn."""
+    tokens = document_tokens(content)
+    if tokens is None:
+        return number in document_terms(content)[1]
+    for needle in _SPELT_NEEDLES.get(number, ()):
+        if needle in tokens:
+            return True
+    return ascii_states_number(content.encode("ascii"), number)
+
+
 _NO_TOKENS: frozenset[bytes] = frozenset()
 # content_terms' spelt number words, and a pattern finding them as whole tokens of document_tokens' text (a space
 # before the word, one after it: the look-ahead leaves that space to start the next token's match).
 _SPELT_NUMBERS = {word.encode("ascii"): number for word, number in NUMBER_WORDS.items()}
 _SPELT_NUMBER_RE = re.compile(rb" (%s)(?= )" % b"|".join(map(re.escape, _SPELT_NUMBERS)))
+# number → the spelt words for it as whole tokens of document_tokens' text (b" five "): a token is a run of a-z and
+# apostrophes between spaces, so _SPELT_NUMBER_RE finds the word exactly where this needle occurs.
+_SPELT_NEEDLES: dict[str, tuple[bytes, ...]] = {}
+for _word, _number in _SPELT_NUMBERS.items():
+    _SPELT_NEEDLES[_number] = (*_SPELT_NEEDLES.get(_number, ()), b" " + _word + b" ")
 
 
 def _holds_word(tokens: bytes, word: str) -> bool:
@@ -259,6 +280,12 @@ class Source:
         if not self.parts:
             return document_numbers(self.contents[0])
         return frozenset().union(*(part.numbers for part in self.parts))
+
+    def states_number(self, number: str) -> bool:
+        """Whether number is among the source's numbers (`number in self.numbers`, no set of them built)."""
+        if not self.parts:
+            return document_states_number(self.contents[0], number)
+        return any(part.states_number(number) for part in self.parts)
 
     def held(self, words: frozenset[str]) -> int:
         """How many of words the source holds: for a window, those any of its parts holds (no word set united)."""
@@ -480,10 +507,51 @@ def claim_terms(text: str, min_content_words: int) -> tuple[frozenset[str], froz
     return words, numbers
 
 
+# What is_claim drops from a claim's stems when it has numbers (HEDGES, and unit words: see _sentence_analysis).
+_HEDGES_AND_UNITS = HEDGES | UNIT_WORDS
+
+
+def is_claim(text: str, min_content_words: int) -> bool:
+    """Whether claim_terms(text, min_content_words) is not None, for ASCII text without apostrophes without building
+    its word and number sets: whether it has numbers (a digit, or a spelt number token), then its stems looked up
+    in order until min_content_words distinct ones count (_sentence_analysis' words: no "", hedge or, with
+    numbers, unit word). A claim quoted word for word from a source never needs its words (see judge)."""
+    if text.endswith(("?", ":")):
+        return False
+    lowered = text.lower()
+    if NON_CLAIM_START_RE.match(lowered) or _has_non_claim_phrase(lowered):
+        return False
+    if not text.isascii() or "'" in text or min_content_words <= 0:
+        return claim_terms(text, min_content_words) is not None  # elisions and apostrophe tokens: content_terms
+    tokens = text.encode("ascii").translate(ASCII_WORD_BYTES).split()
+    numbers = NUMBER_RE.search(text) is not None or not NUMBER_WORD_BYTES_SET.isdisjoint(tokens)
+    dropped = _HEDGES_AND_UNITS if numbers else HEDGES
+    found: set[str] = set()
+    for token in tokens:
+        word = CONTENT_STEMS[token]
+        if word and word not in dropped:
+            found.add(word)
+            if len(found) >= min_content_words:
+                return True
+    return numbers and bool(found)  # fewer words than asked: a claim only with numbers and some word
+
+
+def judge(
+    text: str, sources: Sequence[Source], windows: Sequence[Source] | Callable[[], Sequence[Source]],
+    threshold: float, *, combine: bool = False,
+) -> Claim:  # fmt: skip
+    """assess() of a claim (is_claim), its words and numbers (claim_terms') read only when no source quotes it."""
+    if quoted(text, sources):
+        return Claim(text, True, 1.0)
+    words, numbers = sentence_terms(text)
+    return assess(text, words, numbers, sources, windows, threshold, combine=combine, unquoted=True)
+
+
 def claims(
     answer: str, documents: Sequence[Document], *, threshold: float, min_content_words: int,
     sentences: Sequence[Sentence] | None = None,
     terms: Sequence[tuple[frozenset[str], frozenset[str]] | None] | None = None,
+    flags: Sequence[bool] | None = None,
 ) -> list[Claim]:  # fmt: skip
     """Split the answer into factual sentences and judge each against the documents (sentences and terms: the
     answer's claim sentences and their claim_terms, when the caller has them: checks/analysis).
@@ -506,9 +574,14 @@ def claims(
 
     if sentences is None:
         sentences = split_sentences(strip_markers(mask_code(normalise_apostrophes(answer))))
-    if terms is None:
-        terms = [claim_terms(sentence.text, min_content_words) for sentence in sentences]
     results: list[Claim] = []
+    if terms is None:  # which sentences are claims (flags: is_claim of each, when the caller has them)
+        if flags is None:
+            flags = [is_claim(sentence.text, min_content_words) for sentence in sentences]
+        for sentence, claim in zip(sentences, flags, strict=True):
+            if claim:
+                results.append(judge(sentence.text, sources, neighbouring, threshold))
+        return results
     for sentence, found in zip(sentences, terms, strict=True):
         if found is not None:
             results.append(assess(sentence.text, *found, sources, neighbouring, threshold))
@@ -518,19 +591,17 @@ def claims(
 def assess(
     text: str, words: frozenset[str], numbers: frozenset[str], sources: Sequence[Source],
     windows: Sequence[Source] | Callable[[], Sequence[Source]],
-    threshold: float, *, combine: bool = False,
+    threshold: float, *, combine: bool = False, unquoted: bool = False,
 ) -> Claim:  # fmt: skip
-    """Judge one claim: supported by a source, or the most telling reason it is not.
+    """Judge one claim: supported by a source, or the most telling reason it is not (unquoted: the caller found
+    no source quoting it word for word).
 
     Sources are tried from the one sharing most of the claim's words, then windows: neighbouring chunks when no
     single source holds enough of the words, or (combine) every cited document together in any case; the first that holds `threshold` of them, states its numbers and does not
     contradict it supports the claim. The reason for a failure is worded once, from the first source that failed.
     """
-    key = _tidy(text).lower().rstrip(" .!?;")
-    if len(key) >= MIN_QUOTED:
-        for source in sources:
-            if source.states_sentence(key):
-                return Claim(text, True, 1.0)  # the claim is a sentence of the source, word for word
+    if not unquoted and quoted(text, sources):
+        return Claim(text, True, 1.0)  # the claim is a sentence of the source, word for word
     has_numbers = bool(numbers) or not text.isascii() or _may_spell(text)  # _may_spell: a cached look-up
     figures = Figures(text, verbatim_chunks(text) if has_numbers else ())
     units = unit_words(text) if numbers else 0
@@ -559,6 +630,16 @@ def assess(
     else:
         reason = _unmatched_anywhere(figures.all(), sources) or f"{max(best, 0.0):.0%} of its terms found"
     return Claim(text, False, max(best, 0.0), reason)
+
+
+def quoted(text: str, sources: Sequence[Source]) -> bool:
+    """Whether some source has the claim (MIN_QUOTED characters or more) as one of its sentences, word for word."""
+    key = _tidy(text).lower().rstrip(" .!?;")
+    if len(key) >= MIN_QUOTED:
+        for source in sources:
+            if source.states_sentence(key):
+                return True
+    return False
 
 
 def _ranked(words: frozenset[str], group: Sequence[Source], units: int = 0) -> list[tuple[float, Source]]:
@@ -642,10 +723,12 @@ def _mismatch(
     """Why a source that holds the claim's words still does not support it: None when it does, the unmatched
     number and the source (worded only if no other source supports the claim), or a contradiction."""
     if not numbers_checked and not figures.verbatim_in(source):
-        held = source.quantities()
+        held = None  # the source's quantities, parsed only for a figure it does not write as the claim does
         for quantity in figures.all():
             if quantity.written and source.states_verbatim(quantity.written):
                 continue  # "12 watts" as the document writes it
+            if held is None:
+                held = source.quantities()
             if not quantity_found(quantity, held):
                 return quantity, source
     negated = _sentence_flags(text)[1] and is_negated(text)
@@ -728,7 +811,7 @@ def _unmatched_anywhere(quantities: tuple[Quantity, ...], sources: Sequence[Sour
         if quantity.dim in ("date", "month", "monthday", "clock"):
             continue
         number = normalise_number(f"{quantity.raw:f}")
-        if not any(number in s.numbers for s in sources):
+        if not any(s.states_number(number) for s in sources):
             return f"answer says {quantity.text}, which no document states"
     return ""
 

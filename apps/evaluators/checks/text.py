@@ -274,6 +274,7 @@ class _ContentStemMemo(dict):
 
 
 _CONTENT_STEMS = _ContentStemMemo()
+NUMBER_WORD_BYTES_SET = _NUMBER_WORD_BYTES_SET  # content_terms' spelt number tokens (bytes), for support.is_claim
 _NUMBER_RUNS = _NumberRunMemo()
 # For support's word look-ups in a document's text: the same table and memo as content_terms, so the same stems.
 ASCII_WORD_BYTES = _ASCII_WORD_BYTES
@@ -315,6 +316,15 @@ def ascii_numbers(raw: bytes, tokens: set[bytes]) -> set[str]:
     if spelled:
         numbers.update(_NUMBER_WORD_BYTES[t] for t in spelled)
     return numbers
+
+
+def ascii_states_number(raw: bytes, number: str) -> bool:
+    """Whether ascii_numbers(raw, frozenset()) holds number (a normalised number): its digit runs are looked up one
+    by one until one holds it, no set of them built."""
+    for run in raw.translate(_ASCII_NUMBER_BYTES).split():
+        if number in _NUMBER_RUNS[run]:
+            return True
+    return False
 
 
 def _unicode_content_terms(lowered: str) -> tuple[set[str], set[str]]:
